@@ -1,0 +1,44 @@
+"""Shared helpers for CLI commands: opening a workspace, failing cleanly, running a job in the engine."""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from engine.errors import UserError
+from engine.workspace import Workspace
+
+#: Diagnostics go to stderr; stdout belongs to output (JSON, tables).
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+EXIT_DONE, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def fail(message: str, hint: str = "", code: int = EXIT_USAGE) -> NoReturn:
+    """Print one clear sentence (and a hint) to stderr and exit; never a traceback."""
+    err.print(f"[bold red]error:[/] {message}", markup=True)
+    if hint:
+        err.print(f"[dim]hint:[/] {hint}", markup=True)
+    raise typer.Exit(code)
+
+
+def open_workspace(path: str) -> Workspace:
+    try:
+        return Workspace.open(path)
+    except UserError as exc:
+        fail(exc.message, exc.hint)
+
+
+def run_job(ws: Workspace, kind: str, params: dict[str, Any], detach: bool = False) -> NoReturn:
+    """Submit a job to the workspace's engine (starting it if needed) and follow it to the end.
+
+    Shows rich progress bars and the latest metrics; Ctrl-C detaches and leaves the job running.
+    Exits 0 when the job finished, 1 when it failed or was cancelled, 2 on bad input. With
+    ``detach`` it returns as soon as the job is queued.
+    """
+    from tui.cli.follow import submit_and_follow
+
+    raise typer.Exit(submit_and_follow(ws, kind, params, detach=detach))
