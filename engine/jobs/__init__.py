@@ -58,7 +58,7 @@ def job_kinds() -> dict[str, JobKind]:
             module = importlib.import_module(f"{__name__}.{info.name}")
             kind = getattr(module, "KIND", None)
             if kind:
-                kinds[kind] = JobKind(kind, module, getattr(module, "Params"))
+                kinds[kind] = JobKind(kind, module, module.Params)
         _KINDS = kinds
     return _KINDS
 

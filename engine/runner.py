@@ -1,0 +1,143 @@
+"""Running one job in a child process, so heavy work never blocks the engine's event loop.
+
+The child gets a pipe for events (its reporter sends them), a pipe for client commands and an event
+for cancellation. If the engine dies, the child gets SIGTERM (Linux parent-death signal) so a
+training job can save and stop instead of running on unattended.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import multiprocessing
+import os
+import signal
+import sys
+import traceback
+from multiprocessing.connection import Connection
+from typing import Any
+
+from engine.errors import JobCancelled, UserError
+from engine.report import Reporter
+
+log = logging.getLogger("engine.runner")
+
+#: How long a cancelled job may take to stop by itself (a training job saves first).
+CANCEL_GRACE_S = 60.0
+TERMINATE_GRACE_S = 15.0
+
+
+class PipeReporter(Reporter):
+    """Sends a job's events to the engine through a pipe."""
+
+    def __init__(self, events: Connection, commands: Connection, cancel: Any) -> None:
+        super().__init__()
+        self._events = events
+        self._commands = commands
+        self._cancel = cancel
+
+    def emit(self, event: dict[str, Any]) -> None:
+        self._events.send(event)
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def commands(self) -> list[dict[str, Any]]:
+        received = []
+        while self._commands.poll():
+            try:
+                received.append(self._commands.recv())
+            except (EOFError, OSError):
+                break
+        return received
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+        except OSError:
+            pass
+
+
+def child_main(ws_root: str, kind: str, params: dict[str, Any], events: Connection,
+               commands: Connection, cancel: Any) -> None:
+    """Entry point of the job process."""
+    _die_with_parent()
+    if os.getppid() == 1:  # the engine died before we could ask to follow it
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s job[{kind}] %(levelname)s %(message)s")
+    from engine.jobs import get_kind
+    from engine.workspace import Workspace
+
+    reporter = PipeReporter(events, commands, cancel)
+    try:
+        job = get_kind(kind)
+        result = job.module.run(Workspace(ws_root), job.parse_params(params), reporter)
+        events.send({"type": "_end", "outcome": "finished", "result": result if isinstance(result, dict) else {}})
+    except JobCancelled:
+        events.send({"type": "_end", "outcome": "cancelled"})
+    except UserError as exc:
+        events.send({"type": "_end", "outcome": "failed", "error": exc.message, "hint": exc.hint})
+    except MemoryError:
+        events.send({"type": "_end", "outcome": "failed", "error": "The job ran out of memory.",
+                     "hint": "Use smaller settings (batch size, resolution) or free memory, then run it again."})
+    except BaseException as exc:  # noqa: BLE001 - every failure must reach the user as an event
+        traceback.print_exc()
+        events.send({"type": "_end", "outcome": "failed",
+                     "error": f"The {kind} job failed: {type(exc).__name__}: {exc}",
+                     "hint": "The full traceback is in the engine log (.swapwizard/logs/engine.log)."})
+    finally:
+        events.close()
+
+
+class JobProcess:
+    """The engine's handle on one job's child process."""
+
+    def __init__(self, ws_root: str, kind: str, params: dict[str, Any]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._events_recv, events_send = context.Pipe(duplex=False)
+        commands_recv, self._commands_send = context.Pipe(duplex=False)
+        self.cancel_event = context.Event()
+        self.process = context.Process(
+            target=child_main, name=f"swapwizard-{kind}",
+            args=(ws_root, kind, params, events_send, commands_recv, self.cancel_event), daemon=False,
+        )
+        self.process.start()
+        events_send.close()
+        commands_recv.close()
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid or 0
+
+    def receive(self) -> dict[str, Any] | None:
+        """Blocking: the next message from the job, or None when it has exited."""
+        try:
+            return self._events_recv.recv()
+        except (EOFError, OSError):
+            return None
+
+    def send_command(self, command: dict[str, Any]) -> None:
+        try:
+            self._commands_send.send(command)
+        except (OSError, ValueError):
+            pass
+
+    def request_cancel(self) -> None:
+        self.cancel_event.set()
+
+    def terminate(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+
+    def join(self, timeout: float | None = None) -> int | None:
+        self.process.join(timeout)
+        return self.process.exitcode
