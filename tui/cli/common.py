@@ -11,8 +11,8 @@ from engine.errors import UserError
 from engine.workspace import Workspace
 
 #: Diagnostics go to stderr; stdout belongs to output (JSON, tables).
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 EXIT_DONE, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m engine.bench extract|train|merge [--json] ...`` (``swapwizard bench ...``)."""

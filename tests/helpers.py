@@ -1,0 +1,87 @@
+"""Shared test helpers: real workspaces, real engine processes, real sockets."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.client import EngineClient
+from engine.launcher import engine_pid, start_engine
+from engine.protocol import END_EVENTS, Event
+from engine.workspace import Workspace
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "engine" / "samples"
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def make_workspace(root: Path, src: Path | None = SAMPLES / "src.mp4", dst: Path | None = SAMPLES / "dst.mp4") -> Workspace:
+    return Workspace.create(root, src=src, dst=dst)
+
+
+def stop_engine(ws: Workspace, timeout: float = 30.0) -> None:
+    """Shut the engine down (politely, then by force) and wait until it is gone."""
+    pid = engine_pid(ws)
+    if pid is None:
+        return
+    try:
+        with EngineClient(ws, timeout=5) as client:
+            client.shutdown()
+    except Exception:  # noqa: BLE001 - fall back to a signal
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and _alive(pid):
+        time.sleep(0.05)
+    if _alive(pid):
+        _signal(pid, signal.SIGKILL)
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child of this test process counts as gone.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        return state != "Z"
+    except OSError:
+        return True
+
+
+def run_job(ws: Workspace, kind: str, params: dict[str, Any] | None = None, timeout: float = 120.0) -> tuple[Event, list[Event]]:
+    """Submit a job to the (started) engine and wait for its end; returns (final event, all its events)."""
+    start_engine(ws)
+    with EngineClient(ws, timeout=timeout) as client:
+        last = client.status()["last_seq"]
+        job_id = client.submit(kind, params or {})["job_id"]
+        client.subscribe(last + 1)
+        seen: list[Event] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            event = client.next_event(timeout=max(0.1, deadline - time.monotonic()))
+            if getattr(event, "job_id", None) != job_id:
+                continue
+            seen.append(event)
+            if event.TYPE in END_EVENTS:
+                return event, seen
+    raise TimeoutError(f"{kind} did not end within {timeout} s")
+
+
+def cli(*args: str, timeout: float = 120.0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the real ``swapwizard`` command (as ``python -m tui``) and capture its output."""
+    return subprocess.run([sys.executable, "-c", "from tui.cli import main; main()", *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO,
+                          env={**os.environ, **(env or {})})

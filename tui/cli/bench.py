@@ -1,0 +1,35 @@
+"""``swapwizard bench NAME ...``: benchmarks run in a subprocess (they import torch; the CLI must not)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import typer
+
+from tui.cli.app import bench_app
+
+_CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}
+
+
+def _run(name: str, ctx: typer.Context) -> None:
+    code = subprocess.call([sys.executable, "-m", "engine.bench", name, *ctx.args])
+    raise typer.Exit(code)
+
+
+@bench_app.command("extract", context_settings=_CONTEXT)
+def bench_extract(ctx: typer.Context) -> None:
+    """Extraction frames/s on a clip, and its ratios to decode-only and bare detector+mesh (--json)."""
+    _run("extract", ctx)
+
+
+@bench_app.command("train", context_settings=_CONTEXT)
+def bench_train(ctx: typer.Context) -> None:
+    """Training iterations/s, samples/s and the loop's overhead ratio (--preset P, --json)."""
+    _run("train", ctx)
+
+
+@bench_app.command("merge", context_settings=_CONTEXT)
+def bench_merge(ctx: typer.Context) -> None:
+    """Merge frames/s at 512x512 and 1080p, prediction timed separately (--json)."""
+    _run("merge", ctx)

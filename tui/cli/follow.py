@@ -1,0 +1,113 @@
+"""Following a job in the terminal: rich progress bars, the latest metrics, logs, the outcome.
+
+``submit_and_follow`` is what job commands (extract, train, merge...) call; ``follow`` is shared with
+``swapwizard attach``. Ctrl-C only detaches: the job keeps running in the engine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from engine.client import EngineClient
+from engine.errors import UserError
+from engine.launcher import ensure_engine
+from engine.protocol import Event
+from engine.workspace import Workspace
+from tui.cli.common import EXIT_DONE, EXIT_FAILED, EXIT_USAGE, err, out
+
+
+def _format_metrics(values: dict[str, Any]) -> str:
+    parts = []
+    for key, value in values.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        parts.append(f"{key}={value}")
+    return "  ".join(parts)
+
+
+def follow(client: EngineClient, job_id: str | None, from_seq: int, quiet: bool = False) -> int:
+    """Show events from ``from_seq`` until job ``job_id`` ends (any job when None); return the exit code."""
+    progress = Progress(
+        TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
+        console=err, transient=False, disable=quiet,
+    )
+    tasks: dict[tuple[str, str], Any] = {}
+    current = job_id
+    try:
+        with progress:
+            for event in client.events(from_seq=from_seq):
+                if current is None and event.TYPE == "job_started":
+                    current = event.job_id  # type: ignore[attr-defined]
+                if getattr(event, "job_id", None) not in (None, current):
+                    continue
+                code = _show(event, progress, tasks)
+                if code is not None and getattr(event, "job_id", None) == current:
+                    return code
+    except KeyboardInterrupt:
+        err.print(f"\nDetached; the job keeps running. Follow it again with: swapwizard attach {client.ws.root}")
+        return EXIT_DONE
+    err.print("The engine stopped before the job ended.", style="red")
+    err.print(f"hint: see {client.ws.engine_log_path}; start it again with swapwizard engine start.")
+    return EXIT_FAILED
+
+
+def _show(event: Event, progress: Progress, tasks: dict[tuple[str, str], Any]) -> int | None:
+    kind = event.TYPE
+    job_id = getattr(event, "job_id", "") or ""
+    if kind == "job_started":
+        progress.console.print(f"[bold]{event.kind}[/] started ({job_id})")  # type: ignore[attr-defined]
+    elif kind == "progress":
+        key = (job_id, event.stage)  # type: ignore[attr-defined]
+        rate = f"{event.rate:.1f} {event.unit}/s" if event.rate else ""  # type: ignore[attr-defined]
+        if key not in tasks:
+            tasks[key] = progress.add_task(event.stage, total=event.total, rate=rate, metrics="")  # type: ignore[attr-defined]
+        progress.update(tasks[key], completed=event.done, total=event.total, rate=rate)  # type: ignore[attr-defined]
+    elif kind == "metrics":
+        text = _format_metrics(event.values)  # type: ignore[attr-defined]
+        iteration = event.values.get("iter")  # type: ignore[attr-defined]
+        target = event.values.get("target")  # type: ignore[attr-defined]
+        key = (job_id, "train")
+        if key not in tasks:
+            tasks[key] = progress.add_task("train", total=target, rate="", metrics=text)
+        progress.update(tasks[key], completed=iteration or 0, total=target, metrics=text,
+                        rate=f"{event.values.get('iters_per_s', 0):.2f} it/s")  # type: ignore[attr-defined]
+    elif kind == "preview":
+        progress.console.print(f"preview: {event.path}")  # type: ignore[attr-defined]
+    elif kind == "log":
+        style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")  # type: ignore[attr-defined]
+        progress.console.print(f"[{style}]{event.message}[/]", markup=True, highlight=False)  # type: ignore[attr-defined]
+    elif kind == "job_finished":
+        result = event.result  # type: ignore[attr-defined]
+        summary = ", ".join(f"{k}: {v}" for k, v in result.items() if not isinstance(v, (dict, list)))
+        progress.console.print(f"[green]done[/] {summary}")
+        return EXIT_DONE
+    elif kind == "job_failed":
+        progress.console.print(f"[bold red]failed:[/] {event.error}")  # type: ignore[attr-defined]
+        if event.hint:  # type: ignore[attr-defined]
+            progress.console.print(f"[dim]hint:[/] {event.hint}")  # type: ignore[attr-defined]
+        return EXIT_FAILED
+    elif kind == "job_cancelled":
+        progress.console.print("[yellow]cancelled[/]")
+        return EXIT_FAILED
+    return None
+
+
+def submit_and_follow(ws: Workspace, kind: str, params: dict[str, Any], detach: bool = False) -> int:
+    try:
+        ensure_engine(ws)
+        with EngineClient(ws, timeout=None) as client:
+            last_seq = client.status()["last_seq"]
+            job_id = client.submit(kind, params)["job_id"]
+            if detach:
+                out.print(job_id)
+                err.print(f"Queued {kind} as {job_id}. Follow it with: swapwizard attach {ws.root}")
+                return EXIT_DONE
+            return follow(client, job_id, last_seq + 1)
+    except UserError as exc:
+        err.print(f"[bold red]error:[/] {exc.message}", markup=True)
+        if exc.hint:
+            err.print(f"[dim]hint:[/] {exc.hint}", markup=True)
+        return EXIT_USAGE
