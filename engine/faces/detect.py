@@ -1,0 +1,186 @@
+"""Face detection and 468-point landmarks with the models bundled in mediapipe 0.10.21.
+
+* ``FaceFinder.detect(frame)``: the full-range BlazeFace detector (``model_selection=1``, made for
+  faces up to about 5 m away) on the frame downscaled to at most ``detect_side`` pixels. Returns
+  boxes, scores and the six keypoints in frame pixels.
+* ``FaceFinder.landmarks(frame, roi)``: the face mesh model (``FaceLandmarkCpu`` subgraph, 192x192
+  input) on one region of interest: a rotated square around a face. We cut that region out of the
+  frame ourselves (and shrink it when it is large) before handing it to mediapipe, so a 4K frame
+  costs the same as a 512 one and small faces get the model's full resolution. The stock
+  ``FaceMesh`` solution instead runs a short-range detector on the whole frame, which misses small
+  faces (about half of the Hamilton clip's).
+* A region comes from a detection (``roi_from_detection``) or from the previous frame's landmarks
+  (``roi_from_landmarks``): the second is how tracks follow a face without running the detector.
+
+Landmarks are float32 arrays (468, 3) in frame pixels; z is depth in the same pixel scale (smaller
+is nearer the camera), as mediapipe defines it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MESH_GRAPH = """
+input_stream: "IMAGE:image"
+input_stream: "ROI:roi"
+input_side_packet: "WITH_ATTENTION:with_attention"
+output_stream: "LANDMARKS:landmarks"
+node {
+  calculator: "FaceLandmarkCpu"
+  input_stream: "IMAGE:image"
+  input_stream: "ROI:roi"
+  input_side_packet: "WITH_ATTENTION:with_attention"
+  output_stream: "LANDMARKS:landmarks"
+}
+"""
+
+#: Side (pixels) the mesh crop is shrunk to at most: twice the model's 192 input keeps full detail.
+MESH_CROP_SIDE = 384
+
+
+@dataclass
+class Detection:
+    box: np.ndarray        # x0, y0, x1, y1 in frame pixels
+    score: float
+    keypoints: np.ndarray  # (6, 2): right eye, left eye, nose tip, mouth, right ear, left ear
+    #: The frame was rotated by this many degrees clockwise for the detector to find the face.
+    rotated: int = 0
+
+
+@dataclass
+class Roi:
+    """A rotated square around a face: centre, side and angle (radians, counter-clockwise)."""
+
+    cx: float
+    cy: float
+    side: float
+    angle: float
+
+
+def _rotation(p_right_eye: np.ndarray, p_left_eye: np.ndarray) -> float:
+    # mediapipe's convention: the angle that makes the eye line horizontal.
+    return -math.atan2(-(p_left_eye[1] - p_right_eye[1]), p_left_eye[0] - p_right_eye[0])
+
+
+def roi_from_detection(det: Detection) -> Roi:
+    x0, y0, x1, y1 = det.box
+    angle = _rotation(det.keypoints[0], det.keypoints[1])
+    side = max(x1 - x0, y1 - y0) * 1.5
+    return Roi(float((x0 + x1) / 2), float((y0 + y1) / 2), float(side), float(angle))
+
+
+def roi_from_landmarks(landmarks: np.ndarray) -> Roi:
+    """The region the next frame's mesh should look at, as mediapipe's own face tracking makes it."""
+    angle = _rotation(landmarks[33, :2], landmarks[263, :2])
+    pts = landmarks[:, :2]
+    centre = (pts.min(0) + pts.max(0)) / 2
+    cos, sin = math.cos(-angle), math.sin(-angle)
+    rot = np.array([[cos, -sin], [sin, cos]], dtype=np.float32)
+    local = (pts - centre) @ rot.T
+    lo, hi = local.min(0), local.max(0)
+    mid = rot.T @ ((lo + hi) / 2) + centre
+    side = float(max(hi - lo)) * 1.5
+    return Roi(float(mid[0]), float(mid[1]), side, float(angle))
+
+
+class FaceFinder:
+    """The detector and the mesh, loaded once; not thread-safe (one per thread)."""
+
+    def __init__(self, min_confidence: float = 0.5, detect_side: int = 640) -> None:
+        import mediapipe as mp
+        from google.protobuf import text_format
+        from mediapipe.framework import calculator_pb2
+        from mediapipe.framework.formats import rect_pb2
+        from mediapipe.python import solution_base
+
+        self._rect = rect_pb2.NormalizedRect
+        self.detect_side = detect_side
+        self.min_confidence = min_confidence
+        self._detector = mp.solutions.face_detection.FaceDetection(
+            model_selection=1, min_detection_confidence=min_confidence)
+        config = text_format.Parse(MESH_GRAPH, calculator_pb2.CalculatorGraphConfig())
+        self._mesh = solution_base.SolutionBase(graph_config=config, side_inputs={"with_attention": False})
+
+    def close(self) -> None:
+        self._detector.close()
+        self._mesh.close()
+
+    # -- detection ------------------------------------------------------------------------
+    def detect(self, frame: np.ndarray) -> list[Detection]:
+        import cv2
+
+        h, w = frame.shape[:2]
+        scale = min(1.0, self.detect_side / max(h, w))
+        small = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
+            if scale < 1.0 else frame
+        result = self._detector.process(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+        found = []
+        for det in result.detections or []:
+            rel = det.location_data.relative_bounding_box
+            box = np.array([rel.xmin * w, rel.ymin * h, (rel.xmin + rel.width) * w,
+                            (rel.ymin + rel.height) * h], dtype=np.float32)
+            kps = np.array([[k.x * w, k.y * h] for k in det.location_data.relative_keypoints], dtype=np.float32)
+            found.append(Detection(box, float(det.score[0]), kps))
+        return found
+
+    def detect_rotated(self, frame: np.ndarray) -> list[Detection]:
+        """Detect in the frame turned by 90, 270 and 180 degrees; boxes mapped back to the frame."""
+        import cv2
+
+        h, w = frame.shape[:2]
+        turns = ((90, cv2.ROTATE_90_CLOCKWISE), (270, cv2.ROTATE_90_COUNTERCLOCKWISE), (180, cv2.ROTATE_180))
+        for degrees, code in turns:
+            found = self.detect(cv2.rotate(frame, code))
+            if found:
+                for det in found:
+                    det.keypoints = _unrotate(det.keypoints, degrees, w, h)
+                    corners = _unrotate(det.box.reshape(2, 2), degrees, w, h)
+                    det.box = np.concatenate([corners.min(0), corners.max(0)]).astype(np.float32)
+                    det.rotated = degrees
+                return found
+        return []
+
+    # -- landmarks ------------------------------------------------------------------------
+    def landmarks(self, frame: np.ndarray, roi: Roi) -> np.ndarray | None:
+        """468 landmarks (x, y, z in frame pixels) of the face in ``roi``, or None if there is none."""
+        import cv2
+
+        h, w = frame.shape[:2]
+        # The axis-aligned square that holds the rotated ROI, clipped to the frame.
+        half = roi.side * 0.75
+        x0, y0 = max(0, int(roi.cx - half)), max(0, int(roi.cy - half))
+        x1, y1 = min(w, int(math.ceil(roi.cx + half))), min(h, int(math.ceil(roi.cy + half)))
+        if x1 - x0 < 8 or y1 - y0 < 8:
+            return None
+        crop = frame[y0:y1, x0:x1]
+        scale = min(1.0, MESH_CROP_SIDE / max(crop.shape[:2]))
+        if scale < 1.0:
+            crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
+                              interpolation=cv2.INTER_AREA)
+        ch, cw = crop.shape[:2]
+        sx, sy = cw / (x1 - x0), ch / (y1 - y0)
+        rect = self._rect(x_center=(roi.cx - x0) * sx / cw, y_center=(roi.cy - y0) * sy / ch,
+                          width=roi.side * sx / cw, height=roi.side * sy / ch, rotation=roi.angle)
+        result = self._mesh.process({"image": cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), "roi": rect})
+        if result.landmarks is None:
+            return None
+        pts = np.array([(p.x, p.y, p.z) for p in result.landmarks.landmark], dtype=np.float32)
+        pts[:, 0] = pts[:, 0] * cw / sx + x0
+        pts[:, 1] = pts[:, 1] * ch / sy + y0
+        pts[:, 2] = pts[:, 2] * cw / sx
+        return pts
+
+
+def _unrotate(points: np.ndarray, degrees: int, w: int, h: int) -> np.ndarray:
+    """Map points found in a frame rotated clockwise by ``degrees`` back to the original frame."""
+    x, y = points[:, 0], points[:, 1]
+    if degrees == 90:    # rotated frame is h wide: (x', y') = (h - 1 - y, x)
+        return np.stack([y, h - 1 - x], axis=1)
+    if degrees == 270:   # (x', y') = (y, w - 1 - x)
+        return np.stack([w - 1 - y, x], axis=1)
+    if degrees == 180:
+        return np.stack([w - 1 - x, h - 1 - y], axis=1)
+    return points.copy()

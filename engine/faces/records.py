@@ -1,0 +1,182 @@
+"""Face records: one alignments file per side, JSON lines, no pickle.
+
+File: ``WS/data_<side>/alignments.jsonl`` (``ws.alignments_path(side)``), written atomically when an
+extraction finishes (while it runs, records go to ``data_<side>/.extract/partial.jsonl``).
+
+Line 1, the header (a JSON object with ``"kind": "header"``)::
+
+    version        1
+    side           "src" | "dst"
+    source         {"name", "kind" ("video"|"images"), "width", "height", "fps", "frame_count",
+                    "video_start", "variable_fps"}       frames the extraction saw
+    face_type      "whole_face" (see engine.faces.align)
+    size           crop side in pixels (512)
+    crop_format    "png" | "jpg"
+    target_track   id of the track that is the person (chosen automatically or by --track N)
+    tracks         [{"id", "faces", "first", "last", "size" (median face size, px), "score",
+                     "thumb" (side-relative path of a crop)}]   most important first
+    frames_with    {"0": n, "1": n, "2+": n}     frames by number of faces found
+    smoothing      {"min_cutoff", "beta"}       One Euro filter applied to the landmarks
+    complete       true
+
+Every other line is one face (``FaceRecord``), in frame order::
+
+    frame       frame index (0-based, decode order)      time  seconds from the first frame
+    face        index of the face within its frame       track id of the track it belongs to
+    box         [x0, y0, x1, y1] frame pixels (landmark bounds)
+    landmarks   468 [x, y] pairs, frame pixels, smoothed (mediapipe face mesh order)
+    transform   2x3 matrix, frame pixels -> aligned crop of ``size`` (engine.faces.align)
+    size        crop side (pixels)                       face_type  as in the header
+    mask        face outline polygon [[x, y], ...] in crop pixels (forehead raised for
+                whole_face and head); ``face_mask`` rasterises it
+    blur        variance of the Laplacian of the crop at 256 px (higher is sharper)
+    brightness  mean grey level (0-255) inside the mask
+    yaw, pitch, roll  degrees; yaw > 0 the face turns to the image's right, pitch > 0 looks up
+    presence    the mesh's face-presence score (0-1)
+    file        crop path relative to the side folder, "aligned/000012_0.png"
+
+Deleting a crop from ``aligned/`` removes that face from training (``training_faces``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.atomic import atomic_open
+from engine.errors import UserError
+from engine.workspace import Workspace
+
+VERSION = 1
+
+
+@dataclass
+class FaceRecord:
+    frame: int
+    time: float
+    face: int
+    track: int
+    box: list[float]
+    landmarks: np.ndarray  # (468, 2) float32, frame pixels
+    transform: np.ndarray  # (2, 3) float64
+    size: int
+    face_type: str
+    mask: list[list[float]] = field(default_factory=list)
+    blur: float = 0.0
+    brightness: float = 0.0
+    yaw: float = 0.0
+    pitch: float = 0.0
+    roll: float = 0.0
+    presence: float = 1.0
+    file: str = ""
+
+    def aligned_landmarks(self, size: int | None = None) -> np.ndarray:
+        """The landmarks in crop pixels (of a ``size`` crop; the record's own size by default)."""
+        matrix = self.transform if size is None else self.transform * (size / self.size)
+        return self.landmarks @ matrix[:, :2].T + matrix[:, 2]
+
+    def landmarks68(self) -> np.ndarray:
+        from engine.faces.landmarks import landmarks68
+
+        return landmarks68(self.landmarks)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["landmarks"] = np.round(np.asarray(self.landmarks, dtype=np.float64), 2).tolist()
+        data["transform"] = np.round(np.asarray(self.transform, dtype=np.float64), 6).tolist()
+        data["box"] = [round(float(v), 2) for v in self.box]
+        data["mask"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.mask]
+        for key in ("time", "blur", "brightness", "yaw", "pitch", "roll", "presence"):
+            data[key] = round(float(data[key]), 3)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FaceRecord:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        values["landmarks"] = np.asarray(values["landmarks"], dtype=np.float32).reshape(-1, 2)
+        values["transform"] = np.asarray(values["transform"], dtype=np.float64).reshape(2, 3)
+        return cls(**values)
+
+
+def face_mask(record: FaceRecord, size: int | None = None) -> np.ndarray:
+    """The record's mask polygon rasterised: uint8 (size, size), 255 inside the face, 0 outside."""
+    import cv2
+
+    size = size or record.size
+    mask = np.zeros((size, size), dtype=np.uint8)
+    if record.mask:
+        poly = np.asarray(record.mask, dtype=np.float64) * (size / record.size)
+        cv2.fillPoly(mask, [np.round(poly * 16).astype(np.int32)], 255, lineType=cv2.LINE_AA, shift=4)
+    return mask
+
+
+# -- reading and writing ------------------------------------------------------------------------
+def read_alignments(path: Path) -> tuple[dict[str, Any], list[FaceRecord]]:
+    """Header and records of one alignments file; ``UserError`` if it is missing or damaged."""
+    if not path.is_file():
+        raise UserError(f"There are no face records at {path}.", "Run the extraction first: swapwizard extract WS")
+    header: dict[str, Any] | None = None
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                if header is None:
+                    if data.get("kind") != "header":
+                        raise ValueError("first line is not a header")
+                    if int(data.get("version", 0)) > VERSION:
+                        raise UserError(f"{path.name} was written by a newer swapwizard.",
+                                        "Upgrade swapwizard, or extract again.")
+                    header = data
+                else:
+                    records.append(FaceRecord.from_json(data))
+            except UserError:
+                raise
+            except (ValueError, KeyError, TypeError) as exc:
+                raise UserError(f"{path} is damaged at line {number} ({exc}).",
+                                "Extract that side again: swapwizard extract WS --side SIDE --force") from None
+    if header is None:
+        raise UserError(f"{path} is empty.", "Extract that side again: swapwizard extract WS --side SIDE --force")
+    return header, records
+
+
+def write_alignments(path: Path, header: dict[str, Any], records: list[FaceRecord]) -> None:
+    """Write header + records atomically (a reader sees the old file or the whole new one)."""
+    header = {**header, "kind": "header", "version": VERSION}
+    with atomic_open(path) as handle:
+        handle.write((json.dumps(header) + "\n").encode("utf-8"))
+        for record in records:
+            handle.write((json.dumps(record.to_json()) + "\n").encode("utf-8"))
+
+
+def load_header(ws: Workspace, side: str) -> dict[str, Any]:
+    return read_alignments(ws.alignments_path(side))[0]
+
+
+def load_records(ws: Workspace, side: str) -> list[FaceRecord]:
+    """Every face record of a side (all tracks), in frame order."""
+    return read_alignments(ws.alignments_path(side))[1]
+
+
+def save_records(ws: Workspace, side: str, header: dict[str, Any], records: list[FaceRecord]) -> None:
+    write_alignments(ws.alignments_path(side), {**header, "side": side}, records)
+
+
+def target_records(ws: Workspace, side: str) -> list[FaceRecord]:
+    """Records of the side's target track (the person), whether or not their crop still exists."""
+    header, records = read_alignments(ws.alignments_path(side))
+    target = header.get("target_track")
+    return [r for r in records if r.track == target]
+
+
+def training_faces(ws: Workspace, side: str) -> list[FaceRecord]:
+    """Target-track records whose aligned crop is still on disk (the user may delete bad crops)."""
+    side_dir = ws.side_dir(side)
+    return [r for r in target_records(ws, side) if r.file and (side_dir / r.file).is_file()]

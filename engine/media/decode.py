@@ -1,0 +1,116 @@
+"""Stream frames from a video or an image folder as 8-bit BGR arrays, never dumping them to disk.
+
+    for index, timestamp, frame in iter_frames(path):   # frame: uint8 H x W x 3, BGR
+        ...
+
+* Videos are decoded by OpenCV's bundled FFmpeg backend with rotation metadata applied (a phone clip
+  shot upright comes out upright). ``timestamp`` is the frame's presentation time in seconds from
+  the first video frame (exact for variable-frame-rate clips; add ``MediaInfo.video_start`` for the
+  container time). ``index`` counts decoded frames from 0.
+* Image folders yield the images sorted by file name (``timestamp`` is ``index / fps`` with the
+  ``fps`` given, 25 by default). Grayscale, RGBA/BGRA, palette and 16-bit images are converted to
+  8-bit BGR; EXIF orientation is applied. A file that is not a readable image is skipped with a
+  warning through ``on_skip`` (the index of the files after it does not change: it counts files).
+
+``start`` skips frames before that index (resuming an interrupted extraction). Decoding runs in the
+caller's thread; ``engine.faces.pipeline`` moves it onto its own thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import UserError
+from engine.media.probe import list_images
+
+Frame = tuple[int, float, np.ndarray]
+
+
+def iter_frames(path: str | Path, start: int = 0, fps: float = 25.0,
+                on_skip: Callable[[str], None] | None = None) -> Iterator[Frame]:
+    """Yield ``(index, timestamp_s, frame_bgr)`` for every frame from ``start`` on."""
+    path = Path(path)
+    if path.is_dir():
+        yield from _iter_images(path, start, fps, on_skip)
+    else:
+        yield from _iter_video(path, start)
+
+
+def _iter_video(path: Path, start: int) -> Iterator[Frame]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    if not capture.isOpened():
+        raise UserError(f"{path.name} cannot be decoded.",
+                        "Check that it plays in a video player; re-encode it to H.264 if it does not.")
+    try:
+        # This OpenCV build does not apply the display matrix by default: ask it to.
+        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
+        index = 0
+        while index < start:
+            if not capture.grab():
+                return
+            index += 1
+        while True:
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                return
+            timestamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+            yield index, timestamp, to_bgr8(frame)
+            index += 1
+    finally:
+        capture.release()
+
+
+def read_image(path: Path) -> np.ndarray | None:
+    """Read one image as 8-bit BGR (EXIF orientation applied), or None if it is not readable."""
+    import cv2
+
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError:
+        return None
+    if data.size == 0:
+        return None
+    # COLOR | ANYDEPTH: 3 channels and EXIF orientation applied, but 16-bit depth kept so that
+    # to_bgr8 scales it (a plain IMREAD_COLOR would too, but not for every codec).
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
+    return None if image is None else to_bgr8(image)
+
+
+def to_bgr8(image: np.ndarray) -> np.ndarray:
+    """Any OpenCV image (gray, BGRA, 16-bit, float) as contiguous 8-bit 3-channel BGR."""
+    import cv2
+
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype in (np.float32, np.float64):
+        scale = 255.0 if float(np.nanmax(image)) <= 1.0 else 1.0
+        image = np.clip(np.nan_to_num(image) * scale, 0, 255).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = cv2.normalize(image, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    elif image.shape[2] == 1:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return np.ascontiguousarray(image)
+
+
+def _iter_images(folder: Path, start: int, fps: float, on_skip: Callable[[str], None] | None) -> Iterator[Frame]:
+    images, _ = list_images(folder)
+    if not images:
+        raise UserError(f"The folder {folder} holds no images.", "Put .png or .jpg files in it, or give a video.")
+    for index, image_path in enumerate(images):
+        if index < start:
+            continue
+        frame = read_image(image_path)
+        if frame is None:
+            if on_skip:
+                on_skip(f"{image_path.name} is not a readable image; skipped.")
+            continue
+        yield index, index / fps, frame
