@@ -32,7 +32,7 @@ class EventLog:
 
     def _recover(self) -> None:
         """Find the last seq and build the seek index; end a torn last line so appends start clean."""
-        if not self.path.exists():
+        if not self.path.is_file():  # missing, or not a regular file (never scan a device)
             return
         offset = 0
         torn = False
@@ -79,7 +79,7 @@ class EventLog:
 
     def replay(self, from_seq: int, to_seq: int) -> Iterator[bytes]:
         """Lines with ``from_seq <= seq <= to_seq`` in order (blocking I/O: run it in a thread)."""
-        if from_seq > to_seq:
+        if from_seq > to_seq or not self.path.is_file():
             return
         start = 0
         for seq, offset in self._index:
@@ -119,6 +119,8 @@ def _seq_of(line: bytes) -> int | None:
 
 def read_events(path: Path, from_seq: int = 0) -> Iterator[dict[str, Any]]:
     """Events of a log as dicts, skipping torn lines (for tools and tests that read the file)."""
+    if not path.is_file():
+        return
     try:
         handle = open(path, "rb")
     except OSError:
