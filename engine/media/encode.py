@@ -65,9 +65,21 @@ def _metadata_args(label: dict[str, str] | None) -> list[str]:
     return args
 
 
+def exact_rate(fps: Fraction | str | float) -> Fraction:
+    """The exact frame rate: 29.97 (as probes print it) is really 30000/1001, 23.976 is 24000/1001."""
+    if isinstance(fps, Fraction):
+        return fps
+    rate = Fraction(fps) if isinstance(fps, str) else Fraction(float(fps))
+    for base in (24, 30, 48, 60, 120, 240):
+        ntsc = Fraction(base * 1000, 1001)
+        if abs(float(rate - ntsc)) < 0.006 and rate != base:
+            return ntsc
+    return rate.limit_denominator(1001)
+
+
 def fps_text(fps: Fraction | str | float) -> str:
-    """An exact rate for ffmpeg's ``-r``: ``30000/1001`` stays a fraction, 25.0 becomes ``25``."""
-    rate = Fraction(fps).limit_denominator(1001) if not isinstance(fps, Fraction) else fps
+    """``exact_rate`` as ffmpeg reads it: ``30000/1001``, or ``25``."""
+    rate = exact_rate(fps)
     return str(rate.numerator) if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
 
 
@@ -270,11 +282,11 @@ def join_segments(segments: Sequence[Path], path: str | os.PathLike[str],
     return path
 
 
-def png_with_text(image: np.ndarray, text: dict[str, str]) -> bytes:
+def png_with_text(image: np.ndarray, text: dict[str, str], compression: int = 3) -> bytes:
     """Encode a BGR (or gray) image as PNG with ``tEXt`` chunks right after the header."""
     import cv2
 
-    ok, encoded = cv2.imencode(".png", image)
+    ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, compression])
     if not ok:
         raise ValueError("PNG encoding failed")
     data = encoded.tobytes()
