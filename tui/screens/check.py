@@ -1,0 +1,77 @@
+"""Step 4: the data check: faces found per side, blur, pose coverage, warnings; before training."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from engine.atomic import read_json
+from tui.job_board import JobRecord
+from tui.screens.step import StepScreen
+from tui.widgets.job_progress import JobProgress
+from tui.widgets.pose_grid import PoseGrid
+
+
+class CheckScreen(StepScreen):
+    STEP = "check"
+    KINDS = ("check",)
+    TITLE_TEXT = "Check the data"
+    HELP_TEXT = "Counts the faces per side, their sharpness and the head poses the source covers."
+
+    BINDINGS = [Binding("r", "check", "Run check", id="check-run")]
+
+    def body(self) -> ComposeResult:
+        yield JobProgress(id="check-progress")
+        with VerticalScroll(id="check-report"):
+            yield Static(id="check-summary")
+            yield PoseGrid(id="check-grid")
+            yield Static(id="check-warnings")
+
+    def show_job(self, job: JobRecord | None) -> None:
+        progress = self.query_one(JobProgress)
+        progress.idle_text = "Press r to check the extracted faces."
+        progress.job = job
+        self.show_report(self.load_report(job))
+
+    def load_report(self, job: JobRecord | None) -> dict[str, Any] | None:
+        ws = self.wizard.ws
+        if ws is None:
+            return None
+        result = job.result if job is not None and job.status == "finished" else None
+        if result is None:
+            record = (self.wizard.engine_status.get("steps") or {}).get("check") or {}
+            result = record.get("result") if record.get("status") == "done" else None
+        if not result:
+            return None
+        report_path = result.get("report")
+        report = read_json(ws.root / report_path, default=None) if report_path else None
+        return report if isinstance(report, dict) else result
+
+    def show_report(self, report: dict[str, Any] | None) -> None:
+        summary = self.query_one("#check-summary", Static)
+        grid = self.query_one(PoseGrid)
+        warnings = self.query_one("#check-warnings", Static)
+        if report is None:
+            summary.update("")
+            warnings.update("")
+            grid.display = False
+            return
+        lines = []
+        for side, info in (report.get("sides") or {}).items():
+            if isinstance(info, dict):
+                lines.append(f"[b]{side}[/b]: " + ", ".join(f"{k} {v}" for k, v in info.items()
+                                                            if isinstance(v, (int, float, str))))
+        summary.update("\n".join(lines))
+        grid.display = bool(report.get("coverage"))
+        grid.coverage = report.get("coverage") or {}
+        found = report.get("warnings") or []
+        warnings.update("\n".join(f"[yellow]⚠[/] {w.get('message', w) if isinstance(w, dict) else w}"
+                                  for w in found) or "[green]No warnings.[/]")
+
+    async def action_check(self) -> None:
+        if not self.wizard.board.active("check"):
+            await self.wizard.submit_job("check", {})

@@ -1,0 +1,81 @@
+"""Step 7: merge every frame and write output/result.mp4; progress, then the result and its label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Static
+
+from tui.job_board import JobRecord
+from tui.screens.step import StepScreen
+from tui.widgets.job_progress import JobProgress
+
+
+def size_text(size: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size} B"
+
+
+def result_text(root: Path, result: dict[str, Any]) -> str:
+    """Where the result is, how big, and the synthetic-media label it carries."""
+    path = result.get("path") or result.get("output") or "output/result.mp4"
+    full = root / path
+    lines = [f"[b]Result:[/b] {full}"]
+    try:
+        lines.append(f"[b]Size:[/b] {size_text(full.stat().st_size)}")
+    except OSError:
+        lines.append("[red]the file is missing[/red]")
+    for key in ("frames", "duration", "fps"):
+        if key in result:
+            lines.append(f"[b]{key.capitalize()}:[/b] {result[key]}")
+    label = result.get("label") or result.get("synthetic_label")
+    if label:
+        lines.append(f"[b]Label:[/b] {label}")
+    return "\n".join(lines)
+
+
+class ExportScreen(StepScreen):
+    STEP = "export"
+    KINDS = ("merge",)
+    TITLE_TEXT = "Export"
+    HELP_TEXT = "Merges every destination frame with the model and writes output/result.mp4 with the audio."
+
+    BINDINGS = [
+        Binding("r", "export", "Export", id="export-start"),
+        Binding("x", "stop", "Stop", id="export-stop"),
+    ]
+
+    def body(self) -> ComposeResult:
+        yield JobProgress(id="export-progress")
+        yield Static(id="export-result", classes="panel")
+
+    def show_job(self, job: JobRecord | None) -> None:
+        progress = self.query_one(JobProgress)
+        progress.idle_text = "Press r to export the merged video."
+        progress.job = job
+        result = job.result if job is not None and job.status == "finished" else None
+        if result is None and (job is None or not job.active):
+            record = (self.wizard.engine_status.get("steps") or {}).get("merge") or {}
+            if record.get("status") == "done":
+                result = record.get("result") or {}
+        box = self.query_one("#export-result", Static)
+        box.display = result is not None and self.wizard.ws is not None
+        if result is not None and self.wizard.ws is not None:
+            box.update(result_text(self.wizard.ws.root, result))
+
+    async def action_export(self) -> None:
+        if self.wizard.board.active("merge"):
+            self.notify("The export is already running.")
+            return
+        await self.wizard.submit_job("merge", {})
+
+    async def action_stop(self) -> None:
+        job = self.wizard.board.active("merge")
+        if job is not None:
+            await self.wizard.engine_request("cancel", job_id=job.job_id)

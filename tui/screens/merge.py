@@ -1,0 +1,122 @@
+"""Step 6: tune the merge on one frame; every change renders a new preview in the engine.
+
+Single keys adjust a setting (e/d erode, r/f blur, u/j face scale, c colour, x mask ... as in
+DeepFaceLab's interactive merger); ``,`` and ``.`` move through the frames. Each change submits a
+``merge_preview`` job for the shown frame; changes made while one renders are folded into the next,
+so the preview always catches up with the newest settings and never queues a backlog.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from engine import protocol as p
+from engine.errors import UserError
+from engine.merge.settings import MergeSettings, from_section, save
+from tui.job_board import JobRecord
+from tui.screens.step import StepScreen
+from tui.widgets.picture import Picture
+from tui.widgets.settings_form import SettingsForm
+
+
+class MergeScreen(StepScreen):
+    STEP = "merge"
+    KINDS = ("merge_preview",)
+    TITLE_TEXT = "Merge settings"
+
+    BINDINGS = [
+        Binding("up", "move(-1)", "Setting", show=False, id="merge-up"),
+        Binding("down", "move(1)", "Setting", show=False, id="merge-down"),
+        Binding("left", "change(-1)", "Less", show=False, id="merge-less"),
+        Binding("right", "change(1)", "More", show=False, id="merge-more"),
+        Binding("comma", "frame(-1)", "Frame -", id="merge-frame-prev"),
+        Binding("full_stop", "frame(1)", "Frame +", id="merge-frame-next"),
+        Binding("a", "apply", "Save settings", id="merge-save"),
+        *(Binding(key, f"knob('{name}', {direction})", name, show=False, id=f"merge-{name}-{key}")
+          for name, keys in (("erode", "de"), ("blur", "fr"), ("edge_fade", "hy"), ("face_scale", "ju"),
+                             ("sharpen", "ki"), ("mask", "xX"), ("colour", "cC"), ("blend", "vV"))
+          for key, direction in zip(keys, (-1, 1))),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.frame = 0
+        self.pending = False
+        self.preview_job: str | None = None
+
+    def body(self) -> ComposeResult:
+        with Horizontal(id="merge-main"):
+            with Vertical(id="merge-side"):
+                yield SettingsForm(id="merge-form")
+                yield Static(id="merge-status")
+            yield Picture(caption="press . to render a preview", id="merge-preview", classes="panel")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        ws = self.wizard.ws
+        try:
+            self.query_one(SettingsForm).settings = from_section(ws.section("merge")) if ws else MergeSettings()
+        except UserError as exc:
+            self.wizard.notify_error(exc.message, exc.hint)
+        self.query_one(SettingsForm).focus()
+        self.show_status()
+
+    def show_status(self, extra: str = "") -> None:
+        self.query_one("#merge-status", Static).update(
+            f"frame {self.frame}   ↑↓ pick  ←→ change  a save\n{extra}")
+
+    def show_job(self, job: JobRecord | None) -> None:
+        if job is None or job.job_id != self.preview_job:
+            return
+        if job.status == "finished":
+            path = job.result.get("path") or job.result.get("preview")
+            if path and self.wizard.ws is not None:
+                self.query_one(Picture).path = Path(self.wizard.ws.root / path)
+            self.show_status()
+        elif job.status == "failed":
+            self.show_status(f"[red]{job.error}[/red]")
+        if not job.active and self.pending:
+            self.pending = False
+            self.render_preview()
+
+    def job_updated(self, job: JobRecord, event: p.Event) -> None:
+        self.show_job(job)
+
+    # -- actions ---------------------------------------------------------------------------------
+    def action_move(self, delta: int) -> None:
+        self.query_one(SettingsForm).move(delta)
+
+    def action_change(self, direction: int) -> None:
+        self.query_one(SettingsForm).change(None, direction)
+
+    def action_knob(self, name: str, direction: int) -> None:
+        self.query_one(SettingsForm).change(name, direction)
+
+    def action_frame(self, delta: int) -> None:
+        self.frame = max(0, self.frame + delta)
+        self.render_preview()
+
+    def action_apply(self) -> None:
+        if self.wizard.ws is not None:
+            save(self.wizard.ws, self.query_one(SettingsForm).settings)
+            self.notify("Merge settings saved to workspace.toml; export uses them.")
+
+    @on(SettingsForm.Changed)
+    def settings_changed(self) -> None:
+        self.render_preview()
+
+    @work(group="merge-preview", exit_on_error=False)
+    async def render_preview(self) -> None:
+        job = self.wizard.board.jobs.get(self.preview_job or "")
+        if job is not None and job.active:
+            self.pending = True  # folded into the next preview once this one is done
+            return
+        self.show_status("rendering...")
+        params = {"frame": self.frame, "settings": self.query_one(SettingsForm).settings.to_dict()}
+        self.preview_job = await self.wizard.submit_job("merge_preview", params)

@@ -1,0 +1,95 @@
+"""Step 2: pick the source person's video (or images) and the destination video, and probe them."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+from engine.errors import UserError
+from engine.workspace import SIDES
+from tui.probe import describe, probe
+from tui.screens.file_picker import FilePickerScreen
+from tui.screens.step import StepScreen
+
+SIDE_NAMES = {"src": "Source: the face to put in", "dst": "Destination: the video to change"}
+
+
+class SourcesScreen(StepScreen):
+    STEP = "sources"
+    TITLE_TEXT = "Sources"
+    HELP_TEXT = "Copy a video (or a folder of images) into the workspace for each side."
+
+    BINDINGS = [
+        Binding("s", "pick('src')", "Pick source", id="pick-src"),
+        Binding("d", "pick('dst')", "Pick destination", id="pick-dst"),
+        Binding("p", "probe", "Probe again", id="probe"),
+    ]
+
+    def body(self) -> ComposeResult:
+        with Horizontal(id="sides"):
+            for side in SIDES:
+                yield Static(id=f"side-{side}", classes="panel side-panel")
+
+    def refresh_from_board(self) -> None:
+        self.action_probe()
+
+    def show_side(self, side: str, text: str) -> None:
+        self.query_one(f"#side-{side}", Static).update(f"[b]{SIDE_NAMES[side]}[/b]\n{text}")
+
+    def action_probe(self) -> None:
+        ws = self.wizard.ws
+        if ws is None:
+            return
+        for side in SIDES:
+            source = ws.source(side)
+            self.show_side(side, f"{source.name}\nprobing..." if source else "not chosen yet: press "
+                           + ("s" if side == "src" else "d"))
+        self.probe_sources()
+
+    @work(exclusive=True, group="probe", exit_on_error=False)
+    async def probe_sources(self) -> None:
+        ws = self.wizard.ws
+        if ws is None:
+            return
+        sources = {side: ws.source(side) for side in SIDES}
+        results = await asyncio.gather(*(probe(path) for path in sources.values() if path is not None),
+                                       return_exceptions=True)
+        for side, result in zip([s for s, p in sources.items() if p is not None], results):
+            name = sources[side].name  # type: ignore[union-attr]
+            if isinstance(result, UserError):
+                self.show_side(side, f"{name}\n[red]{result.message}[/red]\nhint: {result.hint}")
+            elif isinstance(result, BaseException):
+                self.show_side(side, f"{name}\n[red]cannot probe: {result}[/red]")
+            else:
+                self.show_side(side, f"{name}\n{describe(result)}")
+        self.refresh_step_bar()
+
+    def action_pick(self, side: str) -> None:
+        ws = self.wizard.ws
+        if ws is None:
+            return
+        current = ws.source(side)
+        start = current.resolve().parent if current is not None and current.is_symlink() else Path.cwd()
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.show_side(side, f"copying {path.name} ...")
+                self.copy_source(side, path)
+
+        self.app.push_screen(FilePickerScreen(f"Pick the {SIDE_NAMES[side].lower()}", start), chosen)
+
+    @work(thread=True, group="copy", exit_on_error=False)
+    def copy_source(self, side: str, path: Path) -> None:
+        ws = self.wizard.ws
+        assert ws is not None
+        try:
+            ws.set_source(side, path)
+        except UserError as exc:
+            self.app.call_from_thread(self.wizard.notify_error, exc.message, exc.hint)
+        self.app.call_from_thread(self.action_probe)

@@ -1,0 +1,92 @@
+"""What every step screen shares: the step bar, the footer, moving between steps, drawing jobs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from engine import protocol as p
+from tui.job_board import JobRecord
+from tui.steps import STEP_NAMES, WIZARD_STEPS
+from tui.widgets.step_bar import StepBar
+
+if TYPE_CHECKING:
+    from tui.app import SwapWizardApp
+
+
+class StepScreen(Screen[None]):
+    """A step of the wizard. Subclasses set ``STEP`` and ``KINDS``, compose ``body()``, draw jobs."""
+
+    STEP: ClassVar[str] = ""
+    #: Job kinds this screen shows; the app forwards their events to ``job_updated``.
+    KINDS: ClassVar[tuple[str, ...]] = ()
+    TITLE_TEXT: ClassVar[str] = ""
+    HELP_TEXT: ClassVar[str] = ""
+
+    BINDINGS = [
+        Binding("n", "next_step", "Next", id="next-step"),
+        Binding("b", "previous_step", "Back", id="previous-step"),
+        *(Binding(str(i), f"go('{name}')", label, show=False, id=f"go-{name}")
+          for i, (name, label) in enumerate(WIZARD_STEPS, start=1)),
+    ]
+
+    @property
+    def wizard(self) -> SwapWizardApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield StepBar(id="step-bar")
+        with Vertical(id="step-body"):
+            yield Static(self.TITLE_TEXT, classes="step-title")
+            if self.HELP_TEXT:
+                yield Static(self.HELP_TEXT, classes="step-help")
+            yield from self.body()
+        yield Footer(compact=True, show_command_palette=False)
+
+    def body(self) -> ComposeResult:
+        yield from ()
+
+    def on_mount(self) -> None:
+        self.refresh_step_bar()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_step_bar()
+        self.refresh_from_board()
+
+    def refresh_step_bar(self) -> None:
+        bar = self.query_one(StepBar)
+        bar.current = self.STEP
+        bar.statuses = self.wizard.step_statuses()
+
+    def refresh_from_board(self) -> None:
+        """Draw the latest job of this screen's kinds (after a switch, a reconnect or a replay)."""
+        job = self.wizard.board.latest(*self.KINDS) if self.KINDS else None
+        self.show_job(job)
+
+    def job_updated(self, job: JobRecord, event: p.Event) -> None:
+        """An event about one of this screen's jobs was folded into the board."""
+        self.show_job(job)
+        if isinstance(event, (p.JobStarted, p.JobFinished, p.JobFailed, p.JobCancelledEvent)):
+            self.refresh_step_bar()
+
+    def show_job(self, job: JobRecord | None) -> None:
+        """Draw ``job`` (None: nothing ran in this session yet)."""
+
+    # -- actions ---------------------------------------------------------------------------------
+    def action_go(self, step: str) -> None:
+        self.wizard.go_to(step)
+
+    def action_next_step(self) -> None:
+        index = STEP_NAMES.index(self.STEP)
+        if index + 1 < len(STEP_NAMES):
+            self.wizard.go_to(STEP_NAMES[index + 1])
+
+    def action_previous_step(self) -> None:
+        index = STEP_NAMES.index(self.STEP)
+        if index > 0:
+            self.wizard.go_to(STEP_NAMES[index - 1])

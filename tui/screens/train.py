@@ -1,0 +1,155 @@
+"""Step 5: train the model; a live loss chart, speed, ETA, the latest preview, and its controls.
+
+After a reconnect the chart shows the whole curve: the model's ``loss_history.json`` (written with
+each save) plus every metrics event of the running job replayed from its start.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Static
+
+from engine.atomic import read_json
+from tui.job_board import JobRecord
+from tui.screens.ask import AskScreen
+from tui.screens.step import StepScreen
+from tui.widgets.job_progress import STATUS_WORDS, format_duration
+from tui.widgets.loss_chart import LossChart
+from tui.widgets.picture import Picture
+
+DEFAULT_PRESET = "tiny"
+DEFAULT_TARGET = 2000
+
+
+def history_from_file(rows: Any) -> list[dict[str, Any]]:
+    """``[[iteration, loss_src, loss_dst, time], ...]`` as metrics dicts (bad rows skipped)."""
+    out = []
+    for row in rows if isinstance(rows, list) else []:
+        if isinstance(row, list) and len(row) >= 3:
+            out.append({"iter": row[0], "loss_src": row[1], "loss_dst": row[2]})
+    return out
+
+
+def merge_history(saved: list[dict[str, Any]], live: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The saved curve, continued by live points newer than its last iteration."""
+    last = saved[-1].get("iter", 0) if saved else -1
+    return saved + [values for values in live if isinstance(values.get("iter"), int) and values["iter"] > last]
+
+
+def stats_text(job: JobRecord | None, values: dict[str, Any]) -> str:
+    if job is None and not values:
+        return "Not trained yet. Press r to start training."
+    iteration, target = values.get("iter", 0), values.get("target")
+    parts = [f"iteration {iteration}" + (f" / {target}" if target else "")]
+    if "loss_src" in values:
+        parts.append(f"loss src {values['loss_src']:.4f}  dst {values.get('loss_dst', 0):.4f}")
+    if job is not None and job.status == "running":
+        parts.append(f"{values.get('iters_per_s', 0):.2f} it/s  ETA {format_duration(values.get('eta_s'))}")
+    status = STATUS_WORDS.get(job.status, job.status) if job is not None else "stopped"
+    return f"[b]{status}[/b] · " + " · ".join(parts)
+
+
+class TrainScreen(StepScreen):
+    STEP = "train"
+    KINDS = ("train",)
+    TITLE_TEXT = "Train"
+
+    BINDINGS = [
+        Binding("r", "start", "Train", id="train-start"),
+        Binding("s", "command('save')", "Save now", id="train-save"),
+        Binding("p", "command('preview')", "Preview", id="train-preview"),
+        Binding("t", "target", "Target", id="train-target"),
+        Binding("x", "stop", "Stop", id="train-stop"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.saved_history: list[dict[str, Any]] = []
+
+    def body(self) -> ComposeResult:
+        yield Static(id="train-stats")
+        with Horizontal(id="train-main"):
+            with Vertical(id="train-chart-box", classes="panel"):
+                yield Static("[cyan]━ src[/]  [magenta]━ dst[/]  [yellow]━ both[/]  (log scale)", classes="legend")
+                yield LossChart(id="train-chart")
+            yield Picture(caption="the preview appears here", id="train-preview", classes="panel")
+
+    def refresh_from_board(self) -> None:
+        super().refresh_from_board()
+        self.load_saved_history()
+
+    @work(thread=True, exclusive=True, group="history", exit_on_error=False)
+    def load_saved_history(self) -> None:
+        ws = self.wizard.ws
+        if ws is None:
+            return
+        job = self.wizard.board.latest("train")
+        model = (job.params.get("model") if job else None) or "default"
+        rows = read_json(ws.model_dir(model) / "loss_history.json", default=[])
+        saved = history_from_file(rows)
+        self.app.call_from_thread(self._saved_history_loaded, saved)
+
+    def _saved_history_loaded(self, saved: list[dict[str, Any]]) -> None:
+        self.saved_history = saved
+        self.show_job(self.wizard.board.latest("train"))
+
+    def show_job(self, job: JobRecord | None) -> None:
+        live = job.metrics if job is not None else []
+        history = merge_history(self.saved_history, live)
+        values = live[-1] if live else (history[-1] if history else {})
+        self.query_one("#train-stats", Static).update(stats_text(job, values))
+        if job is not None and job.status == "failed":
+            self.query_one("#train-stats", Static).update(f"[red]{job.error}[/red]\nhint: {job.hint}")
+        self.query_one(LossChart).history = history
+        ws = self.wizard.ws
+        if job is not None and job.preview is not None and ws is not None:
+            self.query_one(Picture).path = ws.root / (job.preview.small or job.preview.path)
+
+    # -- actions ---------------------------------------------------------------------------------
+    async def action_start(self) -> None:
+        if self.wizard.board.active("train"):
+            self.notify("Training is already running.")
+            return
+        settings = self.wizard.ws.section("train") if self.wizard.ws else {}
+        params = {"preset": settings.get("preset", DEFAULT_PRESET),
+                  "iters": int(settings.get("iters", DEFAULT_TARGET))}
+        if await self.wizard.submit_job("train", params):
+            self.notify(f"Training started ({params['preset']}, target {params['iters']} iterations).")
+
+    async def action_command(self, command: str, args: dict[str, Any] | None = None) -> None:
+        job = self.wizard.board.active("train")
+        if job is None:
+            self.notify("No training is running.", severity="warning")
+            return
+        if await self.wizard.engine_request("command", command=command, args=args or {}, job_id=job.job_id):
+            self.notify({"save": "Saving the model...", "preview": "A preview is on its way."}.get(command, "Sent."))
+
+    def action_target(self) -> None:
+        job = self.wizard.board.latest("train")
+        current = str((job.latest_metrics.get("target") if job else None) or DEFAULT_TARGET)
+
+        async def chosen(answer: str | None) -> None:
+            if not answer or not answer.isdigit() or int(answer) < 1:
+                return
+            iters = int(answer)
+            if self.wizard.ws is not None:
+                self.wizard.ws.update_settings("train", {"iters": iters})
+            if self.wizard.board.active("train"):
+                await self.action_command("set_target", {"iters": iters})
+            else:
+                self.notify(f"Target set to {iters} iterations; press r to train.")
+
+        self.app.push_screen(AskScreen("Train until iteration:", current, restrict=r"[0-9]*"), chosen)
+
+    async def action_stop(self) -> None:
+        job = self.wizard.board.active("train")
+        if job is None:
+            self.notify("No training is running.", severity="warning")
+            return
+        if await self.wizard.engine_request("cancel", job_id=job.job_id) is not None:
+            self.notify("Stopping: the model is saved first.")

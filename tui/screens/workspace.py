@@ -1,0 +1,100 @@
+"""Step 1: create or open a workspace (recent ones listed), and confirm consent."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from engine.errors import UserError
+from engine.workspace import CONFIG_NAME, Workspace
+from tui.demo import default_demo_path, demo_workspace
+from tui.screens.step import StepScreen
+
+
+class WorkspaceScreen(StepScreen):
+    STEP = "workspace"
+    TITLE_TEXT = "Workspace"
+    HELP_TEXT = ("A workspace is one folder per face-swap job. Pick a recent one, or type a folder and "
+                 "press Enter: an existing workspace opens, a new or empty folder becomes one.")
+
+    BINDINGS = [
+        Binding("d", "demo", "Demo", id="demo"),
+        Binding("k", "consent", "Consent", id="consent"),
+        Binding("slash", "focus_path", "Type path", id="focus-path"),
+    ]
+
+    def body(self) -> ComposeResult:
+        yield Static(id="ws-info")
+        yield Static("Recent workspaces", classes="section-title")
+        yield OptionList(id="recent")
+        yield Input(placeholder="folder of a workspace (new or existing), then Enter", id="ws-path")
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.refresh_from_board()
+
+    def refresh_from_board(self) -> None:
+        ws = self.wizard.ws
+        info = self.query_one("#ws-info", Static)
+        if ws is None:
+            info.update(f"No workspace open. Press d for a demo workspace made from the sample clips "
+                        f"(at {default_demo_path()}).")
+        else:
+            consent = ws.section("consent")
+            state = (f"consent confirmed {consent.get('date', '')}" if ws.consent_confirmed()
+                     else "consent not confirmed yet: press k")
+            info.update(f"Open: {ws.root}\n{state}")
+        recent = self.query_one("#recent", OptionList)
+        recent.clear_options()
+        recent.add_options([Option(str(path), id=str(path)) for path in self.wizard.recent.load()])
+        if recent.option_count:
+            recent.highlighted = 0
+        (recent if recent.option_count else self.query_one("#ws-path", Input)).focus()
+
+    @on(OptionList.OptionSelected, "#recent")
+    def recent_chosen(self, event: OptionList.OptionSelected) -> None:
+        self.open_path(Path(str(event.option.id)))
+
+    @on(Input.Submitted, "#ws-path")
+    def path_entered(self, event: Input.Submitted) -> None:
+        if event.value.strip():
+            self.open_path(Path(event.value.strip()).expanduser())
+
+    def open_path(self, path: Path) -> None:
+        try:
+            if (path / CONFIG_NAME).is_file():
+                ws = Workspace.open(path)
+            else:
+                ws = Workspace.create(path)
+                self.notify(f"Created a new workspace at {ws.root}.")
+        except UserError as exc:
+            self.wizard.notify_error(exc.message, exc.hint)
+            return
+        except OSError as exc:
+            self.wizard.notify_error(f"Cannot use {path}: {exc.strerror}.", "Choose a folder you can write to.")
+            return
+        self.wizard.open_workspace(ws)
+        self.refresh_from_board()
+
+    def action_demo(self) -> None:
+        try:
+            ws = demo_workspace()
+        except (UserError, OSError) as exc:
+            self.wizard.notify_error(getattr(exc, "message", str(exc)), getattr(exc, "hint", ""))
+            return
+        self.wizard.open_workspace(ws)
+        self.refresh_from_board()
+
+    def action_consent(self) -> None:
+        if self.wizard.ws is None:
+            self.notify("Open a workspace first.", severity="warning")
+            return
+        self.wizard.ask_consent()
+
+    def action_focus_path(self) -> None:
+        self.query_one("#ws-path", Input).focus()
