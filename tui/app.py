@@ -75,6 +75,7 @@ class SwapWizardApp(App[None]):
         #: Events up to this seq were history when we connected: no pop-up notices for them.
         self.history_seq = 0
         self._landed = False
+        self._lost_notified = False
 
     # -- opening a workspace -------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -185,6 +186,7 @@ class SwapWizardApp(App[None]):
 
     def on_engine_connected(self, message: EngineConnected) -> None:
         self.engine_status = message.status
+        self._lost_notified = False
         self.refresh_steps()
         if not self._landed:
             self._landed = True
@@ -199,7 +201,11 @@ class SwapWizardApp(App[None]):
                             title="Interrupted", severity="warning", timeout=10)
 
     def on_engine_lost(self, message: EngineLost) -> None:
-        self.notify_error(message.error, message.hint, title="Engine")
+        # Once per outage: the worker retries every few seconds and must not stack notices.
+        if not self._lost_notified:
+            self._lost_notified = True
+            self.notify_error(message.error, message.hint, title="Engine")
+        self.refresh_steps()
 
     def on_status_updated(self, message: StatusUpdated) -> None:
         self.engine_status = message.status
@@ -231,7 +237,10 @@ class SwapWizardApp(App[None]):
     def _forward(self, message: JobEvent) -> None:
         job = self.board.jobs.get(message.job_id)
         screen = self.step_screen()
-        if job is not None and screen is not None and job.kind in screen.KINDS:
+        if screen is None:
+            return
+        screen.refresh_activity()
+        if job is not None and job.kind in screen.KINDS:
             screen.job_updated(job, message.event)
 
     # -- what screens call ---------------------------------------------------------------------

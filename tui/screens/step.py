@@ -13,6 +13,7 @@ from textual.widgets import Footer, Static
 from engine import protocol as p
 from tui.job_board import JobRecord
 from tui.steps import STEP_NAMES, WIZARD_STEPS
+from tui.widgets.activity import ActivityLine
 from tui.widgets.step_bar import StepBar
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class StepScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield StepBar(id="step-bar")
+        yield ActivityLine(id="activity")
         with Vertical(id="step-body"):
             yield Static(self.TITLE_TEXT, classes="step-title")
             if self.HELP_TEXT:
@@ -62,6 +64,12 @@ class StepScreen(Screen[None]):
         bar = self.query_one(StepBar)
         bar.current = self.STEP
         bar.statuses = self.wizard.step_statuses()
+        self.refresh_activity()
+
+    def refresh_activity(self) -> None:
+        activity = self.query_one(ActivityLine)
+        activity.connected = self.wizard.client is not None or not self.wizard.connect
+        activity.job = self.wizard.board.active()
 
     def refresh_from_board(self) -> None:
         """Draw the latest job of this screen's kinds (after a switch, a reconnect or a replay)."""
