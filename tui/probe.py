@@ -59,3 +59,23 @@ def describe(info: dict[str, Any]) -> str:
     else:
         parts.append("no audio")
     return " · ".join(parts)
+
+
+def read_label(path: Path, timeout: float = 30.0) -> dict[str, str]:
+    """The metadata tags of a result file (its synthetic-media label), read with ffmpeg; blocking."""
+    import subprocess
+
+    import imageio_ffmpeg  # light: it only locates the ffmpeg binary its wheel ships
+
+    try:
+        proc = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+                              capture_output=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    tags: dict[str, str] = {}
+    for line in proc.stderr.decode("utf-8", "replace").splitlines():
+        key, sep, value = line.strip().partition(":")
+        key = key.strip()
+        if sep and key in ("comment", "synthetic_media", "synthetic_media_type", "generator", "swap_date"):
+            tags.setdefault(key, value.strip())
+    return tags

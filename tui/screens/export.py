@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
 from tui.job_board import JobRecord
+from tui.probe import read_label
 from tui.screens.step import StepScreen
 from tui.widgets.job_progress import JobProgress
 
@@ -22,21 +24,29 @@ def size_text(size: int) -> str:
     return f"{size} B"
 
 
-def result_text(root: Path, result: dict[str, Any]) -> str:
+def result_path(root: Path, result: dict[str, Any]) -> Path:
+    return root / (result.get("output") or result.get("path") or "output/result.mp4")
+
+
+def result_text(root: Path, result: dict[str, Any], label: dict[str, str] | None = None) -> str:
     """Where the result is, how big, and the synthetic-media label it carries."""
-    path = result.get("path") or result.get("output") or "output/result.mp4"
-    full = root / path
+    full = result_path(root, result)
     lines = [f"[b]Result:[/b] {full}"]
     try:
         lines.append(f"[b]Size:[/b] {size_text(full.stat().st_size)}")
     except OSError:
         lines.append("[red]the file is missing[/red]")
-    for key in ("frames", "duration", "fps"):
-        if key in result:
-            lines.append(f"[b]{key.capitalize()}:[/b] {result[key]}")
-    label = result.get("label") or result.get("synthetic_label")
-    if label:
-        lines.append(f"[b]Label:[/b] {label}")
+    if "frames" in result:
+        lines.append(f"[b]Frames:[/b] {result['frames']} at {result.get('fps', '?')} fps")
+    if label is None:
+        lines.append("[b]Label:[/b] reading...")
+    elif label.get("synthetic_media") == "true":
+        lines.append(f"[b]Label:[/b] synthetic media ({label.get('synthetic_media_type', '')}), "
+                     f"{label.get('generator', '')}, {label.get('swap_date', '')}")
+        if label.get("comment"):
+            lines.append(f"  {label['comment']}")
+    else:
+        lines.append("[b]Label:[/b] [red]missing: this file does not say it is synthetic[/red]")
     return "\n".join(lines)
 
 
@@ -68,6 +78,16 @@ class ExportScreen(StepScreen):
         box.display = result is not None and self.wizard.ws is not None
         if result is not None and self.wizard.ws is not None:
             box.update(result_text(self.wizard.ws.root, result))
+            self.show_label(result)
+
+    @work(thread=True, exclusive=True, group="label", exit_on_error=False)
+    def show_label(self, result: dict[str, Any]) -> None:
+        ws = self.wizard.ws
+        if ws is None:
+            return
+        label = read_label(result_path(ws.root, result))
+        text = result_text(ws.root, result, label)
+        self.app.call_from_thread(self.query_one("#export-result", Static).update, text)
 
     async def action_export(self) -> None:
         if self.wizard.board.active("merge"):

@@ -24,6 +24,9 @@ from tui.screens.step import StepScreen
 from tui.widgets.picture import Picture
 from tui.widgets.settings_form import SettingsForm
 
+#: The knobs that change a preview frame (the encoder's do not); merge_preview takes these.
+PREVIEW_KNOBS = ("mask", "erode", "blur", "edge_fade", "colour", "blend", "face_scale", "sharpen", "mark")
+
 
 class MergeScreen(StepScreen):
     STEP = "merge"
@@ -75,10 +78,12 @@ class MergeScreen(StepScreen):
         if job is None or job.job_id != self.preview_job:
             return
         if job.status == "finished":
-            path = job.result.get("path") or job.result.get("preview")
+            path = job.result.get("small") or job.result.get("path")
             if path and self.wizard.ws is not None:
                 self.query_one(Picture).path = Path(self.wizard.ws.root / path)
-            self.show_status()
+            faces = job.result.get("faces")
+            self.show_status(f"{faces} face(s) in this frame · merged in {job.result.get('merge_ms', '?')} ms"
+                             if faces is not None else "")
         elif job.status == "failed":
             self.show_status(f"[red]{job.error}[/red]")
         if not job.active and self.pending:
@@ -118,5 +123,6 @@ class MergeScreen(StepScreen):
             self.pending = True  # folded into the next preview once this one is done
             return
         self.show_status("rendering...")
-        params = {"frame": self.frame, "settings": self.query_one(SettingsForm).settings.to_dict()}
+        knobs = self.query_one(SettingsForm).settings.to_dict()
+        params = {"frame": self.frame, **{name: knobs[name] for name in PREVIEW_KNOBS}}
         self.preview_job = await self.wizard.submit_job("merge_preview", params)

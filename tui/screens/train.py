@@ -17,13 +17,20 @@ from textual.widgets import Static
 from engine.atomic import read_json
 from tui.job_board import JobRecord
 from tui.screens.ask import AskScreen
+from tui.screens.choice import ChoiceScreen
 from tui.screens.step import StepScreen
 from tui.widgets.job_progress import STATUS_WORDS, format_duration
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.picture import Picture
 
-DEFAULT_PRESET = "tiny"
-DEFAULT_TARGET = 2000
+#: The presets a new model can start from, with what a person needs to choose (engine/train/options.py).
+PRESETS = [
+    ("tiny", "tiny: 64 px, minutes on a CPU; for trying the flow"),
+    ("quick", "quick: 96 px, a first usable result in about an hour on a GPU"),
+    ("saehd", "saehd: 128 px LIAE, full quality; a day or more on a GPU"),
+]
+#: A target to suggest per preset (0 trains until stopped).
+SUGGESTED_TARGET = {"tiny": 300, "quick": 50000, "saehd": 200000}
 
 
 def history_from_file(rows: Any) -> list[dict[str, Any]]:
@@ -111,15 +118,38 @@ class TrainScreen(StepScreen):
             self.query_one(Picture).path = ws.root / (job.preview.small or job.preview.path)
 
     # -- actions ---------------------------------------------------------------------------------
-    async def action_start(self) -> None:
+    def action_start(self) -> None:
+        """Continue the model; a new one first asks for its preset and target."""
+        ws = self.wizard.ws
+        if ws is None:
+            return
         if self.wizard.board.active("train"):
             self.notify("Training is already running.")
             return
-        settings = self.wizard.ws.section("train") if self.wizard.ws else {}
-        params = {"preset": settings.get("preset", DEFAULT_PRESET),
-                  "iters": int(settings.get("iters", DEFAULT_TARGET))}
+        settings = ws.section("train")
+        if (ws.model_dir(settings.get("model") or "default") / "model.json").is_file():
+            self.submit_training({})
+            return
+
+        def preset_chosen(preset: str | None) -> None:
+            if preset is None:
+                return
+            target = str(settings.get("iters") or SUGGESTED_TARGET.get(preset, 0))
+
+            def target_chosen(answer: str | None) -> None:
+                if answer is not None and answer.isdigit():
+                    self.submit_training({"preset": preset, "iters": int(answer)})
+
+            self.app.push_screen(AskScreen("Train until iteration (0: until you stop it):", target,
+                                           restrict=r"[0-9]*"), target_chosen)
+
+        self.app.push_screen(ChoiceScreen("A new model: pick its preset", PRESETS,
+                                          settings.get("preset") or "quick"), preset_chosen)
+
+    @work(group="train-submit", exit_on_error=False)
+    async def submit_training(self, params: dict[str, Any]) -> None:
         if await self.wizard.submit_job("train", params):
-            self.notify(f"Training started ({params['preset']}, target {params['iters']} iterations).")
+            self.notify("Training started: it keeps running if you close the wizard or lose SSH.")
 
     async def action_command(self, command: str, args: dict[str, Any] | None = None) -> None:
         job = self.wizard.board.active("train")
@@ -131,7 +161,7 @@ class TrainScreen(StepScreen):
 
     def action_target(self) -> None:
         job = self.wizard.board.latest("train")
-        current = str((job.latest_metrics.get("target") if job else None) or DEFAULT_TARGET)
+        current = str((job.latest_metrics.get("target") if job else None) or 0)
 
         async def chosen(answer: str | None) -> None:
             if not answer or not answer.isdigit() or int(answer) < 1:
