@@ -58,10 +58,10 @@ def _control(ws: Workspace, command: str) -> int:
                     time.sleep(0.1)
             print("engine stopped")
         else:
-            status = {"running": False, "pid": None}
+            status = {"engine_running": False, "pid": None}
             if engine_pid(ws) is not None:
                 with EngineClient(ws) as client:
-                    status = {"running": True, **client.status()}
+                    status = {"engine_running": True, **client.status()}
             print(json.dumps(status, indent=2, default=str))
     except UserError as exc:
         print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
