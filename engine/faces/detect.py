@@ -37,6 +37,9 @@ node {
 }
 """
 
+#: The expanded subgraph's stream with the mesh model's face-presence score (sigmoid, 0-1).
+PRESENCE_STREAM = "facelandmarkcpu__face_presence_score"
+
 #: Side (pixels) the mesh crop is shrunk to at most: twice the model's 192 input keeps full detail.
 MESH_CROP_SIDE = 384
 
@@ -89,7 +92,7 @@ def roi_from_landmarks(landmarks: np.ndarray) -> Roi:
 class FaceFinder:
     """The detector and the mesh, loaded once; not thread-safe (one per thread)."""
 
-    def __init__(self, min_confidence: float = 0.5, detect_side: int = 640) -> None:
+    def __init__(self, min_confidence: float = 0.5, min_presence: float = 0.1, detect_side: int = 640) -> None:
         import mediapipe as mp
         from google.protobuf import text_format
         from mediapipe.framework import calculator_pb2
@@ -102,7 +105,14 @@ class FaceFinder:
         self._detector = mp.solutions.face_detection.FaceDetection(
             model_selection=1, min_detection_confidence=min_confidence)
         config = text_format.Parse(MESH_GRAPH, calculator_pb2.CalculatorGraphConfig())
-        self._mesh = solution_base.SolutionBase(graph_config=config, side_inputs={"with_attention": False})
+        # The subgraph drops landmarks whose face-presence score is under 0.5; that loses most
+        # three-quarter and small faces (the Obamas in the Hamilton clip score 0.1-0.5 with good
+        # landmarks, while non-faces score under 0.05), so we gate on ``min_presence`` ourselves.
+        self.min_presence = min_presence
+        self._mesh = solution_base.SolutionBase(
+            graph_config=config, side_inputs={"with_attention": False},
+            calculator_params={"facelandmarkcpu__ThresholdingCalculator.threshold": min_presence},
+            outputs=["landmarks", PRESENCE_STREAM])
 
     def close(self) -> None:
         self._detector.close()
@@ -144,8 +154,9 @@ class FaceFinder:
         return []
 
     # -- landmarks ------------------------------------------------------------------------
-    def landmarks(self, frame: np.ndarray, roi: Roi) -> np.ndarray | None:
-        """468 landmarks (x, y, z in frame pixels) of the face in ``roi``, or None if there is none."""
+    def landmarks(self, frame: np.ndarray, roi: Roi) -> tuple[np.ndarray, float] | None:
+        """468 landmarks (x, y, z in frame pixels) of the face in ``roi`` and the presence score;
+        None when the mesh sees no face there."""
         import cv2
 
         h, w = frame.shape[:2]
@@ -156,22 +167,23 @@ class FaceFinder:
         if x1 - x0 < 8 or y1 - y0 < 8:
             return None
         crop = frame[y0:y1, x0:x1]
-        scale = min(1.0, MESH_CROP_SIDE / max(crop.shape[:2]))
+        scale = min(1.0, MESH_CROP_SIDE / max(crop.shape[:2]))  # linear: the model resamples to 192 anyway
         if scale < 1.0:
             crop = cv2.resize(crop, (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale))),
-                              interpolation=cv2.INTER_AREA)
+                              interpolation=cv2.INTER_LINEAR)
         ch, cw = crop.shape[:2]
         sx, sy = cw / (x1 - x0), ch / (y1 - y0)
         rect = self._rect(x_center=(roi.cx - x0) * sx / cw, y_center=(roi.cy - y0) * sy / ch,
                           width=roi.side * sx / cw, height=roi.side * sy / ch, rotation=roi.angle)
         result = self._mesh.process({"image": cv2.cvtColor(crop, cv2.COLOR_BGR2RGB), "roi": rect})
-        if result.landmarks is None:
+        presence = getattr(result, PRESENCE_STREAM)
+        if result.landmarks is None or presence is None or presence < self.min_presence:
             return None
         pts = np.array([(p.x, p.y, p.z) for p in result.landmarks.landmark], dtype=np.float32)
         pts[:, 0] = pts[:, 0] * cw / sx + x0
         pts[:, 1] = pts[:, 1] * ch / sy + y0
         pts[:, 2] = pts[:, 2] * cw / sx
-        return pts
+        return pts, float(presence)
 
 
 def _unrotate(points: np.ndarray, degrees: int, w: int, h: int) -> np.ndarray:

@@ -1,0 +1,205 @@
+"""Faces linked across frames into tracks, with landmarks followed from frame to frame.
+
+Per frame: every live track looks for its face where the previous frame's landmarks put it (the
+mesh alone, about 3 ms); the detector (about 6 ms) runs only every ``detect_every`` frames, when a
+track was lost, or when there is no face yet. A detection that lands on a tracked face is dropped;
+one near where a track was lost a moment ago (``max_gap`` frames) revives that track; any other
+starts a new one. When nothing is found, the detector retries on the frame turned by 90, 270 and
+180 degrees (a phone clip with wrong rotation metadata, a person lying down).
+
+Landmarks are smoothed per track (``engine.faces.smooth.OneEuro``); the jitter before and after is
+measured as we go. Image folders have no time order: each image is detected on its own, its largest
+face is track 0 (the person) and the others are track 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.faces.align import transform_for
+from engine.faces.detect import FaceFinder, roi_from_detection, roi_from_landmarks
+from engine.faces.smooth import JitterMeter, OneEuro
+
+
+@dataclass
+class TrackOptions:
+    face_type: str = "whole_face"
+    size: int = 512
+    detect_every: int = 10
+    max_gap: int = 30
+    rotate_retry: bool = True
+    smooth: bool = True
+    min_cutoff: float = 1.0
+    beta: float = 10.0
+    images: bool = False
+
+
+@dataclass
+class Found:
+    """One face in one frame, ready to be cropped and recorded."""
+
+    track: int
+    raw: np.ndarray        # (468, 3) as the mesh gave it
+    landmarks: np.ndarray  # (468, 2) smoothed
+    transform: np.ndarray  # (2, 3) frame -> crop
+    presence: float
+
+
+@dataclass
+class Track:
+    id: int
+    last_frame: int
+    raw: np.ndarray
+    smooth: np.ndarray
+    filter: OneEuro = field(default_factory=OneEuro)
+
+    def state(self) -> dict:
+        return {"id": self.id, "last_frame": self.last_frame, "raw": np.round(self.raw, 3).tolist(),
+                "smooth": np.round(self.smooth, 3).tolist(), "filter": self.filter.state()}
+
+
+def bounds(points: np.ndarray) -> np.ndarray:
+    return np.concatenate([points[:, :2].min(0), points[:, :2].max(0)])
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    inter = w * h
+    return float(inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter))
+
+
+class Tracker:
+    def __init__(self, finder: FaceFinder, options: TrackOptions) -> None:
+        self.finder = finder
+        self.options = options
+        self.tracks: list[Track] = []
+        self.next_id = 0
+        self.last_detect = -10**9
+        self.jitter = JitterMeter()
+
+    # -- resumable state -----------------------------------------------------------------------
+    def state(self) -> dict:
+        return {"tracks": [t.state() for t in self.tracks], "next_id": self.next_id,
+                "last_detect": self.last_detect, "jitter": {"sums": self.jitter.sums, "pairs": self.jitter.pairs}}
+
+    def restore(self, state: dict) -> None:
+        o = self.options
+        self.tracks = [Track(t["id"], t["last_frame"], np.asarray(t["raw"], dtype=np.float32),
+                             np.asarray(t["smooth"], dtype=np.float64),
+                             OneEuro.from_state(t["filter"], o.min_cutoff, o.beta)) for t in state["tracks"]]
+        self.next_id = state["next_id"]
+        self.last_detect = state["last_detect"]
+        self.jitter.sums = dict(state["jitter"]["sums"])
+        self.jitter.pairs = state["jitter"]["pairs"]
+
+    # -- one frame -----------------------------------------------------------------------------
+    def step(self, index: int, timestamp: float, frame: np.ndarray) -> list[Found]:
+        if self.options.images:
+            return self._step_image(frame)
+        hits: list[tuple[Track | None, np.ndarray, float]] = []
+        lost = False
+        for track in self.tracks:
+            if track.last_frame != index - 1:
+                continue
+            result = self.finder.landmarks(frame, roi_from_landmarks(track.raw))
+            if result is None:
+                lost = True
+            else:
+                hits.append((track, *result))
+        if not hits or lost or index - self.last_detect >= self.options.detect_every:
+            self.last_detect = index
+            hits += self._detect_new(frame, hits)
+        hits = self._drop_duplicates(hits)
+        found = []
+        taken = {track.id for track, _, _ in hits if track is not None}
+        for track, raw, presence in hits:
+            if track is None:
+                track = self._revive(raw, taken) or self._new_track(raw, index)
+                taken.add(track.id)
+            found.append(self._update(track, index, timestamp, raw, presence))
+        self.tracks = [t for t in self.tracks if index - t.last_frame <= self.options.max_gap]
+        return found
+
+    def _detect_new(self, frame: np.ndarray, hits: list) -> list:
+        detections = self.finder.detect(frame)
+        if not detections and not hits and self.options.rotate_retry:
+            detections = self.finder.detect_rotated(frame)
+        boxes = [bounds(raw) for _, raw, _ in hits]
+        new = []
+        for det in sorted(detections, key=lambda d: -d.score):
+            if any(iou(det.box, box) > 0.3 for box in boxes):
+                continue
+            result = self.finder.landmarks(frame, roi_from_detection(det))
+            if result is None:
+                continue
+            box = bounds(result[0])
+            if any(iou(box, other) > 0.5 for other in boxes):
+                continue
+            boxes.append(box)
+            new.append((None, *result))
+        return new
+
+    def _drop_duplicates(self, hits: list) -> list:
+        """Two tracks that converged on one face: keep the older one."""
+        hits = sorted(hits, key=lambda h: h[0].id if h[0] is not None else 10**9)
+        kept: list = []
+        for hit in hits:
+            if all(iou(bounds(hit[1]), bounds(other[1])) <= 0.5 for other in kept):
+                kept.append(hit)
+        return kept
+
+    def _revive(self, raw: np.ndarray, taken: set[int]) -> Track | None:
+        box = bounds(raw)
+        size = max(box[2] - box[0], box[3] - box[1])
+        centre = (box[:2] + box[2:]) / 2
+        best = None
+        for track in self.tracks:
+            if track.id in taken:
+                continue
+            old = bounds(track.raw)
+            close = np.linalg.norm((old[:2] + old[2:]) / 2 - centre) < 0.5 * size
+            if (iou(box, old) > 0.2 or close) and (best is None or track.last_frame > best.last_frame):
+                best = track
+        return best
+
+    def _new_track(self, raw: np.ndarray, index: int) -> Track:
+        o = self.options
+        track = Track(self.next_id, index - 2, raw, raw[:, :2].astype(np.float64), OneEuro(o.min_cutoff, o.beta))
+        self.next_id += 1
+        self.tracks.append(track)
+        return track
+
+    def _update(self, track: Track, index: int, timestamp: float, raw: np.ndarray, presence: float) -> Found:
+        o = self.options
+        box = bounds(raw)
+        contiguous = track.last_frame == index - 1
+        if not contiguous:
+            track.filter = OneEuro(o.min_cutoff, o.beta)
+        scale = float(max(box[2] - box[0], box[3] - box[1]))
+        smooth = track.filter(raw[:, :2], timestamp, scale) if o.smooth else raw[:, :2].astype(np.float64)
+        transform = transform_for(smooth, o.face_type, o.size)
+        if contiguous:
+            crop_scale = float(np.sqrt(abs(np.linalg.det(transform[:, :2])))) * 512 / o.size
+            self.jitter.add(track.raw, raw, track.smooth, smooth, crop_scale)
+        track.raw, track.smooth, track.last_frame = raw, smooth, index
+        return Found(track.id, raw, smooth, transform, presence)
+
+    def _step_image(self, frame: np.ndarray) -> list[Found]:
+        o = self.options
+        detections = self.finder.detect(frame)
+        if not detections and o.rotate_retry:
+            detections = self.finder.detect_rotated(frame)
+        faces = []
+        for det in detections:
+            result = self.finder.landmarks(frame, roi_from_detection(det))
+            if result is not None:
+                faces.append(result)
+        faces.sort(key=lambda r: -float(np.prod(bounds(r[0])[2:] - bounds(r[0])[:2])))
+        return [Found(0 if i == 0 else 1, raw, raw[:, :2].astype(np.float64),
+                      transform_for(raw, o.face_type, o.size), presence)
+                for i, (raw, presence) in enumerate(faces)]
