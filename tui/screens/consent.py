@@ -11,10 +11,10 @@ from textual.widgets import Footer, Static
 CONSENT_TEXT = """\
 Before swapwizard works on this footage, confirm that:
 
-  • you have permission from every person whose face appears in the
-    source and the destination footage to make this synthetic video;
-  • you will not use the result to deceive, harass or impersonate anyone;
-  • you will keep the synthetic-media label that swapwizard adds to results.
+  • you have permission from every person whose face appears in
+    the source and destination footage to make this synthetic video;
+  • you will not use the result to deceive, harass or impersonate;
+  • you will keep the synthetic-media label swapwizard adds.
 
 Your confirmation is recorded in workspace.toml with today's date."""
 

@@ -55,6 +55,7 @@ class StepScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.refresh_step_bar()
+        self.refresh_from_board()
 
     def on_screen_resume(self) -> None:
         self.refresh_step_bar()

@@ -34,10 +34,6 @@ class WorkspaceScreen(StepScreen):
         yield OptionList(id="recent")
         yield Input(placeholder="folder of a workspace (new or existing), then Enter", id="ws-path")
 
-    def on_mount(self) -> None:
-        super().on_mount()
-        self.refresh_from_board()
-
     def refresh_from_board(self) -> None:
         ws = self.wizard.ws
         info = self.query_one("#ws-info", Static)

@@ -47,7 +47,7 @@ class JobProgress(Widget):
     JobProgress { height: auto; min-height: 1; }
     """
 
-    job: reactive[JobRecord | None] = reactive(None, always_update=True)
+    job: reactive[JobRecord | None] = reactive(None, always_update=True, layout=True)
     """The job to show (None: nothing has run yet)."""
     idle_text: reactive[str] = reactive("Nothing has run yet.")
     """Shown while there is no job."""

@@ -1,0 +1,148 @@
+"""One deterministic snapshot per screen at 80x24: a fixed workspace path, fixed consent date, recorded
+events fed to the board (no engine), generated pictures, no cursor blink.
+
+Update after an intended change with: .venv/bin/pytest tests/tui/test_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input
+
+from engine import protocol as p
+from engine.atomic import atomic_write_json
+from engine.workspace import Workspace
+from tests.helpers import SAMPLES
+from tui.app import make_app
+from tui.recent import RecentWorkspaces
+
+ROOT = Path("/tmp/swapwizard-snapshots")
+SIZE = (80, 24)
+
+
+def gradient_png(path: Path, width: int = 64, height: int = 64, tint: int = 0) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = Image.new("RGB", (width, height))
+    image.putdata([((x * 4 + tint) % 256, (y * 4) % 256, (128 + tint) % 256) for y in range(height) for x in range(width)])
+    image.save(path)
+
+
+@pytest.fixture
+def snap_ws() -> Workspace:
+    shutil.rmtree(ROOT, ignore_errors=True)
+    ws = Workspace.create(ROOT / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
+    ws.update_settings("consent", {"confirmed": True, "date": "2026-01-01T12:00:00+0000", "confirmed_by": "tester"})
+    atomic_write_json(ROOT / "config" / "swapwizard" / "recent.json", [str(ws.root)])
+    yield ws
+    shutil.rmtree(ROOT, ignore_errors=True)
+
+
+def wizard(ws: Workspace):
+    return make_app(ws.root, connect=False, recent=RecentWorkspaces(ROOT / "config" / "swapwizard" / "recent.json"))
+
+
+def feed(app, events: list[p.Event]) -> None:
+    for event in events:
+        app.board.apply(event)
+
+
+def job(kind: str, job_id: str = "job-1", seq: int = 1) -> list[p.Event]:
+    return [p.make_event("job_queued", seq, job_id=job_id, kind=kind, params={}),
+            p.make_event("job_started", seq + 1, job_id=job_id, kind=kind, params={}, pid=1)]
+
+
+def going_to(step: str, events: list[p.Event] | None = None, settle: float = 0.3):
+    async def run_before(pilot) -> None:
+        app = pilot.app
+        feed(app, events or [])
+        await pilot.pause()
+        app.go_to(step)
+        await pilot.pause(settle)
+        app.step_screen().refresh_from_board()  # the fed events bypassed the worker's messages
+        app.step_screen().refresh_step_bar()
+        await pilot.pause(settle)
+        for field in app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    return run_before
+
+
+def test_workspace_screen(snap_compare, snap_ws):
+    assert snap_compare(wizard(snap_ws), terminal_size=SIZE, run_before=going_to("workspace"))
+
+
+def test_sources_screen(snap_compare, snap_ws):
+    async def run_before(pilot) -> None:
+        await going_to("sources")(pilot)
+        for _ in range(200):  # the probe runs in a subprocess
+            if "fps" in str(pilot.app.screen.query_one("#side-dst").render()):
+                break
+            await pilot.pause(0.1)
+
+    assert snap_compare(wizard(snap_ws), terminal_size=SIZE, run_before=run_before)
+
+
+def test_extract_screen(snap_compare, snap_ws):
+    for side in ("src", "dst"):
+        for i in range(3):
+            gradient_png(snap_ws.aligned_dir(side) / f"{i:06d}_0.png", tint=i * 60 + (90 if side == "dst" else 0))
+    events = [*job("extract"),
+              p.make_event("progress", 3, job_id="job-1", stage="src", done=75, total=75, unit="frames", rate=24.5, eta_s=0.0),
+              p.make_event("progress", 4, job_id="job-1", stage="dst", done=30, total=75, unit="frames", rate=21.0, eta_s=2.1)]
+    assert snap_compare(wizard(snap_ws), terminal_size=SIZE, run_before=going_to("extract", events))
+
+
+def test_check_screen(snap_compare, snap_ws):
+    report = {"sides": {"src": {"faces": 75, "blurry": 2}, "dst": {"faces": 75, "blurry": 0}},
+              "coverage": {"yaw": ["-60", "-30", "0", "30", "60"], "pitch": ["up", "mid", "down"],
+                           "src": [[0, 1, 4, 1, 0], [0, 6, 40, 5, 0], [0, 1, 3, 0, 0]],
+                           "dst": [[0, 0, 2, 0, 0], [0, 4, 30, 2, 3], [0, 0, 4, 0, 0]]},
+              "warnings": ["The destination turns right (yaw 60) where the source has no faces."]}
+    events = [*job("check"), p.make_event("job_finished", 3, job_id="job-1", result=report)]
+    assert snap_compare(wizard(snap_ws), terminal_size=SIZE, run_before=going_to("check", events))
+
+
+def test_train_screen(snap_compare, snap_ws):
+    gradient_png(snap_ws.root / "model/default/previews/small.png", 160, 96)
+    events = job("train")
+    for i in range(1, 121):
+        events.append(p.make_event("metrics", i + 2, job_id="job-1",
+                                   values={"iter": i * 10, "loss_src": 0.5 / (1 + i / 10), "loss_dst": 0.4 / (1 + i / 20),
+                                           "iters_per_s": 3.25, "eta_s": 245.0, "target": 2000}))
+    events.append(p.make_event("preview", 200, job_id="job-1", path="model/default/previews/big.png",
+                               small="model/default/previews/small.png"))
+    assert snap_compare(wizard(snap_ws), terminal_size=SIZE, run_before=going_to("train", events))
+
+
+def test_merge_screen(snap_compare, snap_ws):
+    gradient_png(snap_ws.state_dir / "previews" / "merge_preview_small.png", 160, 160, tint=40)
+    events = [*job("merge_preview"),
+              p.make_event("job_finished", 3, job_id="job-1",
+                           result={"path": ".swapwizard/previews/merge_preview_small.png", "faces": 1, "merge_ms": 12.5})]
+
+    async def run_before(pilot) -> None:
+        await going_to("merge")(pilot)
+        screen = pilot.app.screen
+        screen.preview_job = "job-1"
+        feed(pilot.app, events)
+        screen.show_job(pilot.app.board.jobs["job-1"])
+        await pilot.pause(0.2)
+
+    assert snap_compare(wizard(snap_ws), terminal_size=SIZE, run_before=run_before)
+
+
+def test_export_screen(snap_compare, snap_ws):
+    events = [*job("merge"),
+              p.make_event("progress", 3, job_id="job-1", stage="merge", done=40, total=75, unit="frames", rate=12.0, eta_s=2.9)]
+    assert snap_compare(wizard(snap_ws), terminal_size=SIZE, run_before=going_to("export", events))
+
+
+def test_consent_dialog(snap_compare, snap_ws):
+    snap_ws.update_settings("consent", {"confirmed": False})
+    assert snap_compare(wizard(snap_ws), terminal_size=SIZE, run_before=going_to("workspace"))
