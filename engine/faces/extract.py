@@ -75,6 +75,12 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
 
     if not force and ws.alignments_path(side).is_file():
         header, records = read_alignments(ws.alignments_path(side))
+        if header.get("from_faceset"):
+            if track is not None:
+                return _retarget(ws, side, header, records, track)
+            report.log(f"{side}: faces come from the face set {header['from_faceset']}; not extracting "
+                       "(use --force to extract from the footage instead).")
+            return {"side": side, "skipped": True, "faces": len(records), "target_track": header.get("target_track")}
         if header.get("complete") and header.get("settings") == wanted["settings"] and \
                 header.get("source", {}).get("fingerprint") == wanted["source"]:
             if track is not None and track != header.get("target_track"):

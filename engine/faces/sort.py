@@ -1,0 +1,134 @@
+"""Faceset tools: order the target person's aligned faces, and move the ones to drop to a trash folder.
+
+Methods (``by``):
+
+* ``blur``  sharpest first; ``size`` largest face first; ``yaw`` / ``pitch`` from turned-left /
+  looking-down to turned-right / looking-up (for browsing);
+* ``hist``  near-duplicates: walking the faces in frame order, a face whose colour histogram
+  correlates at ``similarity`` or more with one of the last faces kept is a duplicate;
+* ``best``  keeps ``keep`` faces: the sharpest of each 10x10-degree yaw/pitch cell in turn, so the
+  kept set covers every pose the side has, not just the frontal majority.
+
+With ``keep N`` (blur, size, best) everything after the first N goes; ``hist`` drops its duplicates.
+Rejects move to ``data_<side>/aligned_trash/<method>/``, never deleted; ``restore`` moves every
+trashed face back. The order is written to ``data_<side>/sort.json`` for the wizard to show.
+Training ignores faces whose crop is not in ``aligned/``, so nothing else needs rewriting.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.atomic import atomic_write_json
+from engine.errors import UserError
+from engine.faces.records import FaceRecord, training_faces
+from engine.workspace import Workspace
+
+METHODS = ("blur", "yaw", "pitch", "size", "hist", "best")
+TRASH = "aligned_trash"
+
+
+def _histogram(path: Path) -> np.ndarray | None:
+    import cv2
+
+    image = cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_4)
+    if image is None:
+        return None
+    hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+    hist = cv2.calcHist([hsv], [0, 1, 2], None, [16, 8, 8], [0, 180, 0, 256, 0, 256])
+    return cv2.normalize(hist, hist).flatten()
+
+
+def _near_duplicates(side_dir: Path, faces: list[FaceRecord], similarity: float, window: int = 8) -> list[FaceRecord]:
+    import cv2
+
+    kept: list[np.ndarray] = []
+    dropped = []
+    for record in sorted(faces, key=lambda r: (r.frame, r.face)):
+        hist = _histogram(side_dir / record.file)
+        if hist is None:
+            continue
+        if any(cv2.compareHist(hist, other, cv2.HISTCMP_CORREL) >= similarity for other in kept[-window:]):
+            dropped.append(record)
+        else:
+            kept.append(hist)
+    return dropped
+
+
+def _best(faces: list[FaceRecord], keep: int) -> list[FaceRecord]:
+    cells: dict[tuple[int, int], list[FaceRecord]] = {}
+    for record in faces:
+        cells.setdefault((int(record.yaw // 10), int(record.pitch // 10)), []).append(record)
+    queues = [sorted(group, key=lambda r: -r.blur) for group in cells.values()]
+    queues.sort(key=lambda q: -q[0].blur)
+    chosen: list[FaceRecord] = []
+    while len(chosen) < keep and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < keep:
+                chosen.append(queue.pop(0))
+    return chosen
+
+
+def order(faces: list[FaceRecord], by: str) -> list[FaceRecord]:
+    keys = {"blur": lambda r: -r.blur, "size": lambda r: -max(r.box[2] - r.box[0], r.box[3] - r.box[1]),
+            "yaw": lambda r: r.yaw, "pitch": lambda r: r.pitch}
+    return sorted(faces, key=keys.get(by, lambda r: (r.frame, r.face)))
+
+
+def sort_faces(ws: Workspace, side: str, by: str, keep: int | None = None, similarity: float = 0.98) -> dict[str, Any]:
+    if by not in METHODS:
+        raise UserError(f"{by!r} is not a sort method.", f"Use one of: {', '.join(METHODS)}.")
+    if keep is not None and keep < 1:
+        raise UserError("--keep must be at least 1.", "Give how many faces to keep, e.g. --keep 2000.")
+    if keep is not None and by in ("yaw", "pitch", "hist"):
+        raise UserError(f"--keep does not apply to sorting by {by}.",
+                        "Use --keep with blur, size or best; hist drops near-duplicates by itself.")
+    if by == "best" and keep is None:
+        raise UserError("Sorting by best needs --keep N.", "Say how many faces to keep, e.g. --keep 2000.")
+    faces = training_faces(ws, side)
+    if not faces:
+        raise UserError(f"{side} has no aligned faces to sort.", f"Run: swapwizard extract WS --side {side}")
+    side_dir = ws.side_dir(side)
+    if by == "hist":
+        rejected = _near_duplicates(side_dir, faces, similarity)
+        ordered = [r for r in order(faces, by) if r not in rejected] + rejected
+    elif by == "best":
+        chosen = _best(faces, keep)
+        chosen_ids = {id(r) for r in chosen}
+        rejected = [r for r in faces if id(r) not in chosen_ids]
+        ordered = chosen + rejected
+    else:
+        ordered = order(faces, by)
+        rejected = ordered[keep:] if keep is not None else []
+    trash = side_dir / TRASH / by
+    for record in rejected:
+        target = trash / record.file.split("/", 1)[-1]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(side_dir / record.file, target)
+    atomic_write_json(side_dir / "sort.json", {"by": by, "order": [r.file for r in ordered],
+                                               "rejected": [r.file for r in rejected]})
+    return {"side": side, "by": by, "faces": len(faces), "kept": len(faces) - len(rejected), "moved_to_trash": len(rejected),
+            "trash": f"data_{side}/{TRASH}/{by}" if rejected else None,
+            "first": [r.file for r in ordered[:5]], "last": [r.file for r in ordered[-5:]]}
+
+
+def restore(ws: Workspace, side: str) -> dict[str, Any]:
+    """Move every trashed face of a side back into ``aligned/``."""
+    side_dir = ws.side_dir(side)
+    trash = side_dir / TRASH
+    restored = 0
+    if trash.is_dir():
+        for path in sorted(trash.rglob("*")):
+            if path.is_file():
+                target = side_dir / "aligned" / path.name
+                if not target.exists():
+                    os.replace(path, target)
+                    restored += 1
+        if not any(p.is_file() for p in trash.rglob("*")):
+            shutil.rmtree(trash, ignore_errors=True)
+    return {"side": side, "restored": restored}

@@ -1,0 +1,44 @@
+"""Job ``faceset``: pack a side's aligned faces into one zip file, or unpack one into a side.
+
+``file`` must be an absolute path (the CLI resolves it): the job runs in the engine's process.
+Unpacking marks the side's extraction step done, so the wizard moves on to training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from engine.errors import UserError
+from engine.report import Reporter
+from engine.workspace import Workspace
+
+KIND = "faceset"
+
+
+@dataclass
+class Params:
+    action: Literal["pack", "unpack"] = "pack"
+    side: Literal["src", "dst"] = "src"
+    file: str = ""
+    force: bool = False
+
+
+def STEPS(params: Params) -> list[str]:  # noqa: N802 - the job contract's name
+    return [f"extract_{params.side}"] if params.action == "unpack" else []
+
+
+def run(ws: Workspace, params: Params, report: Reporter) -> dict:
+    from pathlib import Path
+
+    from engine.faces.faceset import pack, unpack
+
+    if not params.file or not Path(params.file).is_absolute():
+        raise UserError("The face set file must be given as an absolute path.", "The CLI does this for you.")
+    if params.action == "pack":
+        result = pack(ws, params.side, params.file)
+        report.log(f"Packed {result['faces']} {params.side} faces into {result['file']}.")
+    else:
+        result = unpack(ws, params.side, params.file, force=params.force)
+        report.log(f"Unpacked {result['faces']} faces into data_{params.side}/aligned.")
+    return result

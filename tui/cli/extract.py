@@ -1,0 +1,182 @@
+"""Extraction commands: probe, extract, check, sort, faceset pack/unpack.
+
+    swapwizard probe FILE_OR_FOLDER [--json]
+    swapwizard extract WS [--side both|src|dst] [--face-type T] [--size N] [--track N] [--force] [--detach]
+    swapwizard check WS [--json]
+    swapwizard sort WS --side src --by blur|yaw|pitch|size|hist|best [--keep N] [--restore]
+    swapwizard faceset pack WS FILE [--side src]
+    swapwizard faceset unpack WS FILE [--side src] [--force]
+
+Everything but ``probe`` runs as a job in the workspace's engine (progress bars on stderr; Ctrl-C
+detaches). ``check --json`` prints only the report's JSON on stdout.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from engine.errors import UserError
+from tui.cli.app import app
+from tui.cli.common import EXIT_DONE, fail, open_workspace, out, run_job
+
+faceset_app = typer.Typer(help="Pack a side's aligned faces into one file, or unpack one.", no_args_is_help=True)
+app.add_typer(faceset_app, name="faceset")
+
+FACE_TYPES = ("half", "mid_full", "full", "whole_face", "head")
+SORT_METHODS = ("blur", "yaw", "pitch", "size", "hist", "best")
+
+
+def _side(side: str, allow_both: bool = False) -> str:
+    allowed = ("src", "dst", "both") if allow_both else ("src", "dst")
+    if side not in allowed:
+        fail(f"--side {side!r} is not one of {', '.join(allowed)}.", "src is the source person, dst the destination.")
+    return side
+
+
+@app.command()
+def probe(path: str = typer.Argument(..., help="A video file or a folder of images."),
+          as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Describe a video or image folder: size, fps (variable?), duration, frames, codec, rotation, audio."""
+    from engine.media.probe import probe as probe_media
+
+    try:
+        info = probe_media(path)
+    except UserError as exc:
+        fail(exc.message, exc.hint)
+    if as_json:
+        out.print_json(json.dumps(info.to_dict()))
+        return
+    lines = [("file", info.path), ("kind", info.kind), ("size", f"{info.width}x{info.height}")]
+    if info.kind == "video":
+        lines += [("fps", f"{info.fps:g}" + (" (variable)" if info.variable_fps else "")),
+                  ("duration", f"{info.duration:.2f} s"), ("frames", str(info.frame_count)),
+                  ("codec", f"{info.codec} {info.pixel_format}".strip()), ("rotation", f"{info.rotation} degrees"),
+                  ("video start", f"{info.video_start:.3f} s")]
+        for stream in info.audio:
+            lines.append(("audio", f"#{stream.index} {stream.codec} {stream.sample_rate or '?'} Hz "
+                                   f"{stream.channels}, starts at {stream.start:.3f} s"))
+        if not info.audio:
+            lines.append(("audio", "none"))
+    else:
+        lines += [("images", str(info.frame_count))]
+        if info.ignored:
+            lines.append(("skipped", f"{len(info.ignored)} non-image files ({', '.join(info.ignored[:3])}...)"))
+    for key, value in lines:
+        out.print(f"{key:<12} {value}", highlight=False)
+
+
+@app.command()
+def extract(
+    workspace: str = typer.Argument(..., help="The workspace folder."),
+    side: str = typer.Option("both", "--side", help="src, dst or both."),
+    face_type: Optional[str] = typer.Option(None, "--face-type", help=f"One of {', '.join(FACE_TYPES)} (whole_face)."),
+    size: Optional[int] = typer.Option(None, "--size", help="Aligned crop size in pixels (512)."),
+    track: Optional[int] = typer.Option(None, "--track", help="Target person: a track id (see data_<side>/tracks/)."),
+    force: bool = typer.Option(False, "--force", help="Extract again even if the side is done."),
+    write_frames: Optional[bool] = typer.Option(None, "--write-frames/--no-write-frames",
+                                                help="Also save every frame as PNG in data_<side>/frames/."),
+    crop_format: Optional[str] = typer.Option(None, "--crop-format", help="jpg (fast, default) or png (lossless)."),
+    detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once."),
+) -> None:
+    """Find, track and align faces: aligned crops and face records per side."""
+    ws = open_workspace(workspace)
+    _side(side, allow_both=True)
+    if face_type is not None and face_type not in FACE_TYPES:
+        fail(f"--face-type {face_type!r} is not a face type.", f"Use one of: {', '.join(FACE_TYPES)}.")
+    if track is not None and side == "both":
+        fail("--track needs one side.", "Add --side src or --side dst.")
+    params = {"side": side, "face_type": face_type, "size": size, "track": track, "force": force,
+              "write_frames": write_frames, "crop_format": crop_format}
+    run_job(ws, "extract", {k: v for k, v in params.items() if v is not None}, detach=detach)
+
+
+@app.command()
+def check(workspace: str = typer.Argument(..., help="The workspace folder."),
+          as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout.")) -> None:
+    """Data checks: faces per frame, size, blur, light, poses, and how well src covers dst's poses."""
+    from tui.cli.follow import submit_and_follow
+
+    ws = open_workspace(workspace)
+    code = submit_and_follow(ws, "check", {})
+    report_path = ws.root / "check" / "report.json"
+    if code != EXIT_DONE or not report_path.is_file():
+        raise typer.Exit(code)
+    report = json.loads(report_path.read_text(encoding="utf-8"))
+    if as_json:
+        out.print_json(json.dumps(report))
+        raise typer.Exit(EXIT_DONE)
+    for side in ("src", "dst"):
+        info = report["sides"][side]
+        if not info.get("extracted"):
+            out.print(f"{side}: not extracted")
+            continue
+        size = info["face_size"] or {}
+        blur = info["blur"] or {}
+        light = info["brightness"] or {}
+        out.print(f"{side}: {info['faces']} faces of track {info['target_track']} in {info['frames']} frames "
+                  f"(frames with 0/1/2+ faces: {info['frames_with'].get('0', 0)}/{info['frames_with'].get('1', 0)}/"
+                  f"{info['frames_with'].get('2+', 0)}); size {size.get('median')} px, blur {blur.get('median')}, "
+                  f"brightness {light.get('median')}", highlight=False)
+        hist = info["yaw_histogram"]
+        out.print("  yaw   " + "  ".join(f"{lo:+d}:{n}" for lo, n in zip(hist["edges"], hist["counts"]) if n),
+                  highlight=False)
+        hist = info["pitch_histogram"]
+        out.print("  pitch " + "  ".join(f"{lo:+d}:{n}" for lo, n in zip(hist["edges"], hist["counts"]) if n),
+                  highlight=False)
+    score = report["coverage"].get("score")
+    out.print(f"coverage: {'-' if score is None else f'{score:.0%}'} of dst faces have src faces of a similar pose")
+    for warning in report["warnings"]:
+        out.print(f"warning: {warning}", style="yellow", highlight=False)
+    out.print(f"contact sheet: {ws.root / report['contact_sheet']}", highlight=False)
+    raise typer.Exit(EXIT_DONE)
+
+
+@app.command()
+def sort(
+    workspace: str = typer.Argument(..., help="The workspace folder."),
+    side: str = typer.Option("src", "--side", help="src or dst."),
+    by: str = typer.Option("blur", "--by", help=f"One of {', '.join(SORT_METHODS)}."),
+    keep: Optional[int] = typer.Option(None, "--keep", help="Keep this many (blur, size, best); the rest go to trash."),
+    similarity: float = typer.Option(0.98, "--similarity", help="hist: correlation that counts as a duplicate."),
+    restore: bool = typer.Option(False, "--restore", help="Move every trashed face back into aligned/."),
+    detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once."),
+) -> None:
+    """Sort a side's faces; rejects move to data_<side>/aligned_trash/ (never deleted)."""
+    ws = open_workspace(workspace)
+    _side(side)
+    if by not in SORT_METHODS:
+        fail(f"--by {by!r} is not a sort method.", f"Use one of: {', '.join(SORT_METHODS)}.")
+    params = {"side": side, "by": by, "keep": keep, "similarity": similarity, "restore": restore}
+    run_job(ws, "sort", {k: v for k, v in params.items() if v is not None}, detach=detach)
+
+
+def _faceset(action: str, workspace: str, file: str, side: str, force: bool, detach: bool) -> None:
+    ws = open_workspace(workspace)
+    _side(side)
+    path = Path(file).expanduser().resolve()
+    if action == "unpack" and not path.is_file():
+        fail(f"{file} does not exist.", "Check the path (quote it if it has spaces).")
+    run_job(ws, "faceset", {"action": action, "side": side, "file": str(path), "force": force}, detach=detach)
+
+
+@faceset_app.command("pack")
+def faceset_pack(workspace: str = typer.Argument(..., help="The workspace folder."),
+                 file: str = typer.Argument(..., help="Zip file to write."),
+                 side: str = typer.Option("src", "--side", help="src or dst."),
+                 detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once.")) -> None:
+    """Pack the side's target-person faces (crops + records) into one zip file (no pickle)."""
+    _faceset("pack", workspace, file, side, False, detach)
+
+
+@faceset_app.command("unpack")
+def faceset_unpack(workspace: str = typer.Argument(..., help="The workspace folder."),
+                   file: str = typer.Argument(..., help="Face set zip file."),
+                   side: str = typer.Option("src", "--side", help="src or dst."),
+                   force: bool = typer.Option(False, "--force", help="Replace faces the side already has."),
+                   detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once.")) -> None:
+    """Unpack a face set into a side (instead of extracting it from footage)."""
+    _faceset("unpack", workspace, file, side, force, detach)
