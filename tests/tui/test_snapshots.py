@@ -99,11 +99,17 @@ def test_extract_screen(snap_compare, snap_ws):
 
 
 def test_check_screen(snap_compare, snap_ws):
-    report = {"sides": {"src": {"faces": 75, "blurry": 2}, "dst": {"faces": 75, "blurry": 0}},
-              "coverage": {"yaw": ["-60", "-30", "0", "30", "60"], "pitch": ["up", "mid", "down"],
-                           "src": [[0, 1, 4, 1, 0], [0, 6, 40, 5, 0], [0, 1, 3, 0, 0]],
-                           "dst": [[0, 0, 2, 0, 0], [0, 4, 30, 2, 3], [0, 0, 4, 0, 0]]},
-              "warnings": ["The destination turns right (yaw 60) where the source has no faces."]}
+    yaw_edges, pitch_edges = list(range(-90, 91, 15)), list(range(-60, 61, 15))
+    report = {"version": 1, "warnings": ["dst has 9 faces turned right more than 30 degrees; src has 0."],
+              "coverage": {"score": 0.87, "radius_degrees": 10.0, "min_neighbours": 3},
+              "sides": {"src": {"extracted": True, "faces": 75, "frames": 75, "tracks": 1,
+                                "face_size": {"median": 181.0}, "blur": {"median": 0.8}, "brightness": {"median": 121.0},
+                                "yaw_histogram": {"edges": yaw_edges, "counts": [0, 0, 0, 2, 10, 30, 25, 8, 0, 0, 0, 0]},
+                                "pitch_histogram": {"edges": pitch_edges, "counts": [0, 0, 5, 40, 28, 2, 0, 0]}},
+                        "dst": {"extracted": True, "faces": 75, "frames": 75, "tracks": 2,
+                                "face_size": {"median": 160.0}, "blur": {"median": 0.7}, "brightness": {"median": 98.0},
+                                "yaw_histogram": {"edges": yaw_edges, "counts": [0, 0, 0, 0, 6, 35, 20, 5, 9, 0, 0, 0]},
+                                "pitch_histogram": {"edges": pitch_edges, "counts": [0, 0, 3, 45, 25, 2, 0, 0]}}}}
     events = [*job("check"), p.make_event("job_finished", 3, job_id="job-1", result=report)]
     assert snap_compare(wizard(snap_ws), terminal_size=SIZE, run_before=going_to("check", events))
 

@@ -16,6 +16,19 @@ from tui.widgets.job_progress import JobProgress
 from tui.widgets.pose_grid import PoseGrid
 
 
+def side_line(side: str, info: dict[str, Any]) -> str:
+    """``src: 75 faces in 75 frames · 1 track · size 180 px · blur 0.8 · brightness 120``."""
+    if not info.get("extracted", True):
+        return f"[b]{side}[/b]: not extracted yet"
+    parts = [f"{info.get('faces', 0)} faces in {info.get('frames', '?')} frames",
+             f"{info.get('tracks', 0)} track(s)"]
+    for key, label, unit in (("face_size", "size", " px"), ("blur", "sharpness", ""), ("brightness", "brightness", "")):
+        stats = info.get(key)
+        if isinstance(stats, dict) and "median" in stats:
+            parts.append(f"{label} {stats['median']:g}{unit}")
+    return f"[b]{side}[/b]: " + " · ".join(parts)
+
+
 class CheckScreen(StepScreen):
     STEP = "check"
     KINDS = ("check",)
@@ -55,22 +68,15 @@ class CheckScreen(StepScreen):
         summary = self.query_one("#check-summary", Static)
         grid = self.query_one(PoseGrid)
         warnings = self.query_one("#check-warnings", Static)
+        grid.display = report is not None
         if report is None:
             summary.update("")
             warnings.update("")
-            grid.display = False
             return
-        lines = []
-        for side, info in (report.get("sides") or {}).items():
-            if isinstance(info, dict):
-                lines.append(f"[b]{side}[/b]: " + ", ".join(f"{k} {v}" for k, v in info.items()
-                                                            if isinstance(v, (int, float, str))))
-        summary.update("\n".join(lines))
-        grid.display = bool(report.get("coverage"))
-        grid.coverage = report.get("coverage") or {}
+        summary.update("\n".join(side_line(side, info) for side, info in (report.get("sides") or {}).items()))
+        grid.report = report
         found = report.get("warnings") or []
-        warnings.update("\n".join(f"[yellow]⚠[/] {w.get('message', w) if isinstance(w, dict) else w}"
-                                  for w in found) or "[green]No warnings.[/]")
+        warnings.update("\n".join(f"[yellow]⚠[/] {w}" for w in found) or "[green]No warnings.[/]")
 
     async def action_check(self) -> None:
         if not self.wizard.board.active("check"):
