@@ -84,6 +84,8 @@ def _items_from_records(ws: Workspace, side: str) -> list[FaceItem] | None:
         from engine.faces.records import face_mask, training_faces
     except ImportError:
         return None
+    if not ws.alignments_path(side).is_file():
+        return None
     records = training_faces(ws, side)
     if not records:
         return None
@@ -116,6 +118,17 @@ def load_items(items: list[FaceItem], name: str, res: int, where: str) -> FaceSe
     data = torch.from_numpy(np.stack([a for _, a in kept])).permute(0, 3, 1, 2).contiguous()
     has_landmarks = all(item.landmarks is not None for item, _ in kept)
     return FaceSet(name, data, [str(item.path) for item, _ in kept], has_landmarks)
+
+
+def face_type(ws: Workspace, side: str) -> str | None:
+    """What the side's crops cover, from the extraction header (None without records)."""
+    try:
+        from engine.faces.records import load_header
+    except ImportError:
+        return None
+    if not ws.alignments_path(side).is_file():
+        return None
+    return load_header(ws, side).get("face_type")
 
 
 def load_side(ws: Workspace, side: str, res: int) -> FaceSet:

@@ -1,0 +1,105 @@
+"""One training rank under torchrun (see engine.train.launch); not meant to be run by hand.
+
+    python -m torch.distributed.run --standalone --nproc_per_node N -m engine.train.ddp_worker \
+        --ws WS --control FILE --params JSON
+
+Rank 0 prints events as JSON lines (``PREFIX`` + JSON) for the launching job to relay, and reads
+client commands from the control file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from engine.errors import JobCancelled, UserError
+from engine.report import NullReporter, Reporter
+from engine.train.launch import PREFIX
+
+
+class StdoutReporter(Reporter):
+    """Rank 0's reporter: events to stdout, commands (and cancel) from the control file."""
+
+    def __init__(self, control: Path) -> None:
+        super().__init__()
+        self.control = control
+        self.offset = 0
+        self._cancelled = False
+        self._pending: list[dict[str, Any]] = []
+
+    def emit(self, event: dict[str, Any]) -> None:
+        sys.stdout.write(PREFIX + json.dumps(event) + "\n")
+        sys.stdout.flush()
+
+    def _read(self) -> None:
+        try:
+            with open(self.control, encoding="utf-8") as handle:
+                handle.seek(self.offset)
+                text = handle.read()
+        except OSError:
+            return
+        complete = text[: text.rfind("\n") + 1]
+        self.offset += len(complete.encode("utf-8"))
+        for line in complete.splitlines():
+            try:
+                command = json.loads(line)
+            except ValueError:
+                continue
+            if command.get("command") == "cancel":
+                self._cancelled = True
+            else:
+                self._pending.append(command)
+
+    @property
+    def cancelled(self) -> bool:
+        self._read()
+        return self._cancelled
+
+    def commands(self) -> list[dict[str, Any]]:
+        self._read()
+        pending, self._pending = self._pending, []
+        return pending
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="engine.train.ddp_worker")
+    parser.add_argument("--ws", required=True)
+    parser.add_argument("--control", required=True)
+    parser.add_argument("--params", required=True)
+    args = parser.parse_args(argv)
+    from engine.jobs import parse_params
+    from engine.jobs.train import Params
+    from engine.train.dist import Dist
+    from engine.train.loop import TrainingRun
+    from engine.train.resolve import resolve
+    from engine.train.signals import stop_on_sigterm
+    from engine.workspace import Workspace
+
+    dist = Dist.from_env()
+    report = StdoutReporter(Path(args.control)) if dist.main else NullReporter()
+    try:
+        ws = Workspace.open(args.ws)
+        raw = json.loads(args.params)
+        raw["gpus"] = 1
+        config = resolve(ws, parse_params(Params, raw))
+        with stop_on_sigterm() as stopped:
+            try:
+                result = TrainingRun(ws, config, report, dist, stopped).run()
+            except JobCancelled:
+                result = {"stopped": "cancelled"}
+    except UserError as exc:
+        if dist.main:
+            report.emit({"type": "_error", "message": exc.message, "hint": exc.hint})
+        return 1
+    finally:
+        dist.close()
+    if dist.main:
+        report.emit({"type": "_result", "result": result})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""What the training loop needs from torch.distributed, and a no-op for a single process.
+
+Ranks agree on every decision (stop, save, preview, new target) at the same iteration: each
+decision is an all-reduce (max) of small numbers, so a SIGTERM or cancel seen by any rank stops all.
+JSON gathered from every rank (sampler states for a checkpoint) travels as uint8 tensors: no pickle.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as torch_dist
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> Dist:
+        """Under torchrun: join the process group (NCCL on GPUs, gloo on the CPU)."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        backend = "nccl" if torch.cuda.is_available() else "gloo"
+        if not torch_dist.is_initialized():
+            torch_dist.init_process_group(backend)
+        return cls(torch_dist.get_rank(), torch_dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
+
+    def mean(self, tensor: torch.Tensor) -> torch.Tensor:
+        if self.enabled:
+            torch_dist.all_reduce(tensor)
+            tensor = tensor / self.world
+        return tensor
+
+    def agree(self, values: list[float], device: torch.device) -> list[float]:
+        """Element-wise maximum over ranks."""
+        if not self.enabled:
+            return values
+        t = torch.tensor(values, dtype=torch.float64, device=device)
+        torch_dist.all_reduce(t, op=torch_dist.ReduceOp.MAX)
+        return t.tolist()
+
+    def gather_json(self, value: object, device: torch.device) -> list[object]:
+        if not self.enabled:
+            return [value]
+        data = torch.tensor(list(json.dumps(value).encode("utf-8")), dtype=torch.uint8, device=device)
+        sizes = [torch.zeros(1, dtype=torch.long, device=device) for _ in range(self.world)]
+        torch_dist.all_gather(sizes, torch.tensor([data.numel()], device=device))
+        longest = int(max(s.item() for s in sizes))
+        padded = torch.zeros(longest, dtype=torch.uint8, device=device)
+        padded[: data.numel()] = data
+        chunks = [torch.zeros(longest, dtype=torch.uint8, device=device) for _ in range(self.world)]
+        torch_dist.all_gather(chunks, padded)
+        return [json.loads(bytes(c[: int(s.item())].tolist()).decode("utf-8")) for c, s in zip(chunks, sizes)]
+
+    def close(self) -> None:
+        if self.enabled and torch_dist.is_initialized():
+            torch_dist.destroy_process_group()

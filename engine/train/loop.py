@@ -1,0 +1,355 @@
+"""The training loop: batches, steps, guards, checkpoints, metrics and previews.
+
+``TrainingRun(ws, config, report).run()`` trains until the target iteration, a cancel, SIGTERM
+(``stop_requested``) or a client command, saving before it stops. Guards:
+
+- a non-finite loss rolls back to the last good checkpoint, halves the learning rate, reports it;
+- out of GPU memory halves the batch size and goes on, and reports it;
+- every decision is taken at a *sync point* (every ``sync_every`` iterations, where the losses are
+  read back from the device), the same iteration on every rank under DistributedDataParallel.
+
+Clients see ``metrics`` (iter, loss_src, loss_dst, iters_per_s, samples_per_s -- faces per second,
+both sides --, eta_s, target, lr, batch_size) at most ``METRICS_INTERVAL_S`` apart, ``progress``
+for the iteration count, and ``preview`` events; commands ``{"command": "preview"}``,
+``{"command": "save"}`` and ``{"command": "set_target", "iters": N}`` are answered at the next
+sync point.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engine.atomic import atomic_write_json
+from engine.errors import JobCancelled, UserError
+from engine.report import Reporter
+from engine.train import preview, samples
+from engine.train.augment import Augmenter, Sampler
+from engine.train.checkpoint import CheckpointStore, Loaded, decode_bytes, encode_bytes
+from engine.train.device import pick_device
+from engine.train.dist import Dist
+from engine.train.history import LossHistory
+from engine.train.models import _init
+from engine.train.options import ModelOptions, TrainOptions, from_dict
+from engine.train.trainer import Trainer
+from engine.workspace import Workspace
+
+METRICS_INTERVAL_S = 0.3
+STOP_CANCELLED, STOP_TERMINATED = 1, 2
+
+
+@dataclass
+class RunConfig:
+    model_dir: Path
+    model_options: ModelOptions
+    train_options: TrainOptions
+    #: Stop at this iteration (absolute, as DeepFaceLab's target iteration); 0 trains until stopped.
+    target_iters: int = 0
+    device: str = "auto"
+    seed: int = 0
+    save_every_min: float = 10.0
+    #: Also save every this many iterations (0 = only by time); tests use it.
+    save_every_iters: int = 0
+    backup_every_min: float = 60.0
+    backups_keep: int = 24
+    preview_every_min: float = 5.0
+    sync_every: int = 4
+    #: CPU threads for torch (0 = torch's default); 1 is far faster on a machine shared with other work.
+    threads: int = 0
+    #: A folder of aligned faces (or a workspace) to pretrain on: both sides come from it.
+    pretrain_faces: str = ""
+    preset: str = ""
+    #: Test switches: make the loss NaN / raise out-of-memory once at this iteration (-1 = never).
+    debug_nan_at: int = -1
+    debug_oom_at: int = -1
+    max_rollbacks: int = 5
+
+
+class TrainingRun:
+    def __init__(self, ws: Workspace, config: RunConfig, report: Reporter, dist: Dist | None = None,
+                 stop_requested: Callable[[], bool] = lambda: False) -> None:
+        self.ws, self.cfg, self.report = ws, config, report
+        self.dist = dist or Dist()
+        self.stop_requested = stop_requested
+        self.store = CheckpointStore(config.model_dir, backups_keep=config.backups_keep)
+        self.warnings: list[str] = []
+        self.nan_injected = self.oom_injected = False
+        self.rollbacks = 0
+
+    # -- reporting helpers ------------------------------------------------------------------------------
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
+        if self.dist.main:
+            self.report.warning(message)
+
+    def log(self, message: str) -> None:
+        if self.dist.main:
+            self.report.log(message)
+
+    # -- set-up -------------------------------------------------------------------------------------------
+    def _device(self) -> torch.device:
+        if self.dist.enabled and torch.cuda.is_available():
+            torch.cuda.set_device(self.dist.local_rank)
+            return torch.device("cuda", self.dist.local_rank)
+        return pick_device(self.cfg.device)
+
+    def setup(self) -> None:
+        cfg = self.cfg
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        self.device = self._device()
+        loaded = self.store.load(warn=self.warn)
+        pretraining = bool(cfg.pretrain_faces)
+        transition = bool(loaded and loaded.state.get("pretraining") and not pretraining)
+        model_options = cfg.model_options
+        if loaded:
+            model_options = from_dict(ModelOptions, loaded.state["model_options"])
+        elif not pretraining:
+            model_options.face_type = samples.face_type(self.ws, "src") or model_options.face_type
+        self.model_options = model_options.validate()
+        res = model_options.resolution
+        if pretraining:
+            faces = samples.load_folder(Path(cfg.pretrain_faces), res)
+            self.faces = {"src": faces, "dst": faces}
+        else:
+            self.faces = {side: samples.load_side(self.ws, side, res) for side in ("src", "dst")}
+        if not all(f.has_landmarks for f in self.faces.values()):
+            self.warn("Some faces have no landmarks (no extraction records): the face mask is the whole crop "
+                      "and the eyes-and-mouth priority is off for them.")
+        torch.manual_seed(cfg.seed)
+        self.trainer = Trainer(model_options, cfg.train_options, self.device, distributed=self.dist.enabled)
+        seed = cfg.seed * 1000 + self.dist.rank * 10
+        self.samplers = {"src": Sampler(self.faces["src"], self.device, seed + 1),
+                         "dst": Sampler(self.faces["dst"], self.device, seed + 2)}
+        self.augmenter = Augmenter(res, cfg.train_options, self.device, seed + 3)
+        self.pretraining = pretraining
+        self.iteration = 0
+        self.history = LossHistory()
+        self.best_smoothed: float | None = None
+        if loaded and transition:
+            self.trainer.load(loaded, self.log, with_optimizer=False)
+            for name in self.trainer.model.inter_modules():
+                _init(getattr(self.trainer.model, name))
+            self.log(f"Pretraining ended at iteration {loaded.state['iteration']}: continuing on your pair from "
+                     "iteration 0 with the pretrained weights (inter layers re-initialised, as DeepFaceLab does).")
+        elif loaded:
+            self._restore(loaded)
+            self.log(f"Resumed {self.cfg.model_dir.name} at iteration {self.iteration}.")
+        self.preview_faces = (self.faces["src"].data[: preview.ROWS], self.faces["dst"].data[: preview.ROWS])
+        self.last_saved_iter = self.iteration if loaded and not transition else -1
+        if self.last_saved_iter < 0:
+            self.save()  # a first checkpoint: the roll-back target, and proof the folder is writable
+
+    def _restore(self, loaded: Loaded, with_optimizer: bool = True) -> None:
+        state = loaded.state
+        self.trainer.load(loaded, self.log, with_optimizer)
+        self.iteration = int(state["iteration"])
+        self.history = LossHistory.from_state(state.get("history"))
+        self.best_smoothed = state.get("best_smoothed")
+        ranks = state.get("samplers", [])
+        if self.dist.rank < len(ranks):
+            mine = ranks[self.dist.rank]
+            changed = [side for side in ("src", "dst") if not self.samplers[side].load_state(mine[side])]
+            if changed:
+                self.log(f"The {' and '.join(changed)} face set changed since the last save: a new epoch starts.")
+            if mine.get("augment_device") == self.device.type:
+                self.augmenter.load_state(mine["augment"])
+        if "torch_rng" in state:
+            torch.set_rng_state(decode_bytes(state["torch_rng"]))
+
+    # -- checkpoints and previews -------------------------------------------------------------------
+    def save(self) -> None:
+        mine = {"src": self.samplers["src"].state(), "dst": self.samplers["dst"].state(),
+                "augment": self.augmenter.state(), "augment_device": self.device.type}
+        all_ranks = self.dist.gather_json(mine, self.device)
+        self.last_saved_iter = self.iteration
+        if not self.dist.main:
+            return
+        model, opt, state = self.trainer.tensors()
+        state.update({
+            "history": self.history.state(), "samplers": all_ranks, "torch_rng": encode_bytes(torch.get_rng_state()),
+            "pretraining": self.pretraining, "preset": self.cfg.preset, "seed": self.cfg.seed,
+            "lr_schedule": {"lr": self.cfg.train_options.lr, "warmup_iters": self.cfg.train_options.warmup_iters,
+                            "lr_scale": self.trainer.lr_scale, "lr_now": self.trainer.lr_at(self.iteration)},
+            "best_smoothed": self.best_smoothed, "world_size": self.dist.world,
+        })
+        path = self.store.save(self.iteration, model, opt, state)
+        if time.time() - self.store.latest_backup_time() >= self.cfg.backup_every_min * 60:
+            self.store.backup(path)
+        smoothed = self.history.smoothed
+        if smoothed is not None and (self.best_smoothed is None or smoothed < self.best_smoothed):
+            self.best_smoothed = smoothed
+            self.store.set_best(path)
+        self.history.write(self.cfg.model_dir, self.iteration)
+        last = self.history.points[-1] if self.history.points else [self.iteration, None, None, None]
+        atomic_write_json(self.cfg.model_dir / "model.json", {
+            "name": self.cfg.model_dir.name, "iteration": self.iteration, "preset": self.cfg.preset,
+            "model_options": dataclasses.asdict(self.model_options),
+            "train_options": dataclasses.asdict(self.trainer.options), "pretraining": self.pretraining,
+            "latest_checkpoint": str(path.relative_to(self.cfg.model_dir)), "loss_src": last[1], "loss_dst": last[2],
+            "updated": time.time()})
+        self.last_save_time = time.monotonic()
+
+    def write_preview(self) -> None:
+        self.last_preview_time = time.monotonic()
+        if not self.dist.main:
+            return
+        image = preview.render(self.trainer, *self.preview_faces)
+        big, small = preview.write(self.cfg.model_dir, self.iteration, image)
+        self.history.write(self.cfg.model_dir, self.iteration)
+        self.report.preview(self.ws.rel(big), small=self.ws.rel(small), iteration=self.iteration)
+
+    # -- guards ---------------------------------------------------------------------------------------
+    def rollback(self, bad_iteration: int) -> None:
+        self.rollbacks += 1
+        if self.rollbacks > self.cfg.max_rollbacks:
+            raise UserError(f"The loss kept becoming non-finite ({self.rollbacks} roll-backs).",
+                            "Lower the learning rate (--lr), try --precision fp32, or check the face sets.")
+        loaded = self.store.load(warn=self.warn)
+        lr_scale = min(self.trainer.lr_scale, float(loaded.state.get("lr_scale", 1.0))) * 0.5
+        self._restore(loaded)
+        self.trainer.lr_scale = lr_scale
+        self.history.truncate(self.iteration)
+        self.warn(f"The loss became non-finite at iteration {bad_iteration}: rolled back to iteration "
+                  f"{self.iteration} and lowered the learning rate to {self.trainer.lr_at(10 ** 9):.3g}.")
+
+    def out_of_memory(self) -> None:
+        self.trainer.optimizer.zero_grad(set_to_none=True)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        old = self.trainer.options.batch_size
+        if self.dist.enabled:
+            raise UserError(f"Out of GPU memory at batch size {old} per GPU.", "Use a smaller --batch.")
+        if old <= 1:
+            raise UserError("Out of GPU memory even at batch size 1.",
+                            "Use a smaller preset or resolution, or free the GPU (nvidia-smi).")
+        self.trainer.options.batch_size = old // 2
+        self.warn(f"Out of GPU memory at batch size {old}: going on with batch size {old // 2}.")
+
+    # -- the loop -----------------------------------------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        self.setup()
+        now = time.monotonic()
+        self.last_save_time = self.last_preview_time = now
+        self.metrics_time, self.metrics_iter, self.rate = now, self.iteration, 0.0
+        self.start_iter, self.start_time = self.iteration, now
+        self.write_preview()
+        stop = self.train()
+        if self.iteration != self.last_saved_iter:
+            self.save()
+        self.write_preview()
+        self.emit_metrics(force=True)
+        result = self.result(stop)
+        if stop == "cancelled":
+            raise JobCancelled()
+        return result
+
+    def train(self) -> str:
+        acc = torch.zeros(2, device=self.device)
+        steps = 0
+        while True:
+            target = self.cfg.target_iters
+            if target and self.iteration >= target:
+                return "target"
+            bs = self.trainer.options.batch_size
+            batch = self.augmenter(self.samplers["src"].take(bs), self.samplers["dst"].take(bs))
+            poison = self.iteration == self.cfg.debug_nan_at and not self.nan_injected
+            try:
+                if self.iteration == self.cfg.debug_oom_at and not self.oom_injected:
+                    self.oom_injected = True
+                    raise torch.OutOfMemoryError("debug_oom_at: simulated out of memory")
+                loss_src, loss_dst = self.trainer.step(batch, self.iteration, poison)
+            except torch.OutOfMemoryError:
+                del batch
+                self.out_of_memory()
+                continue
+            self.nan_injected |= poison
+            acc += torch.stack([loss_src, loss_dst]).float()
+            steps += 1
+            self.iteration += 1
+            if self.iteration % self.cfg.sync_every == 0 or (target and self.iteration >= target):
+                stop = self.sync_point(acc / steps)
+                acc.zero_()
+                steps = 0
+                if stop:
+                    return stop
+
+    def sync_point(self, mean_losses: torch.Tensor) -> str | None:
+        loss_src, loss_dst = self.dist.mean(mean_losses).tolist()  # the GPU sync point
+        if not (math.isfinite(loss_src) and math.isfinite(loss_dst)):
+            self.rollback(self.iteration)
+            return None
+        self.history.add(self.iteration, loss_src, loss_dst, time.time())
+        cfg, now = self.cfg, time.monotonic()
+        stop = save = show = 0.0
+        new_target = -1.0
+        if self.dist.main:
+            for command in self.report.commands():
+                kind = command.get("command")
+                if kind == "preview":
+                    show = 1
+                elif kind == "save":
+                    save = 1
+                elif kind == "set_target" and isinstance(command.get("iters"), int) and command["iters"] >= 0:
+                    new_target = float(command["iters"])
+            if self.report.cancelled:
+                stop = STOP_CANCELLED
+            save = max(save, float(now - self.last_save_time >= cfg.save_every_min * 60
+                                   or (cfg.save_every_iters > 0
+                                       and self.iteration - max(self.last_saved_iter, 0) >= cfg.save_every_iters)))
+            show = max(show, float(now - self.last_preview_time >= cfg.preview_every_min * 60))
+        if self.stop_requested():
+            stop = STOP_TERMINATED
+        stop, save, show, new_target = self.dist.agree([stop, save, show, new_target], self.device)
+        if new_target >= 0:
+            self.cfg.target_iters = int(new_target)
+            self.log(f"Target iteration set to {int(new_target)}.")
+        if save:
+            self.save()
+        if show:
+            self.write_preview()
+        self.emit_metrics()
+        if stop:
+            return "terminated" if stop >= STOP_TERMINATED else "cancelled"
+        return None
+
+    def emit_metrics(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not self.dist.main or (not force and now - self.metrics_time < METRICS_INTERVAL_S):
+            return
+        if now > self.metrics_time and self.iteration > self.metrics_iter:
+            rate = (self.iteration - self.metrics_iter) / (now - self.metrics_time)
+            self.rate = rate if self.rate == 0 else 0.7 * self.rate + 0.3 * rate
+        self.metrics_time, self.metrics_iter = now, self.iteration
+        target = self.cfg.target_iters
+        eta = (target - self.iteration) / self.rate if target and self.rate > 0 else None
+        last = self.history.points[-1] if self.history.points else [0, None, None]
+        bs = self.trainer.options.batch_size
+        self.report.metrics(iter=self.iteration, loss_src=last[1], loss_dst=last[2],
+                            iters_per_s=round(self.rate, 3),
+                            samples_per_s=round(self.rate * bs * 2 * self.dist.world, 2),
+                            eta_s=None if eta is None else round(max(eta, 0.0), 1), target=target or None,
+                            lr=self.trainer.lr_at(self.iteration), batch_size=bs)
+        if target:
+            self.report.progress("train", min(self.iteration, target), target, unit="iterations")
+
+    def result(self, stop: str) -> dict[str, Any]:
+        last = self.history.points[-1] if self.history.points else [self.iteration, None, None]
+        model_dir = self.cfg.model_dir
+        return {
+            "model": model_dir.name, "iteration": self.iteration, "stopped": stop,
+            "loss_src": last[1], "loss_dst": last[2], "batch_size": self.trainer.options.batch_size,
+            "lr_scale": self.trainer.lr_scale, "warnings": self.warnings,
+            "iterations_this_run": self.iteration - self.start_iter,
+            "seconds": round(time.monotonic() - self.start_time, 2),
+            "model_dir": self.ws.rel(model_dir), "loss_history_file": self.ws.rel(model_dir / "loss_history.json"),
+            "preview": self.ws.rel(model_dir / "previews" / "latest.png"),
+            "loss_history": self.history.downsampled(),
+        }
