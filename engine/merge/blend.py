@@ -63,11 +63,14 @@ def _paste_matrix(face: FaceGeometry, resolution: int, face_scale: float) -> np.
     return inverse
 
 
-def _bounding_box(matrix: np.ndarray, resolution: int, width: int, height: int) -> tuple[int, int, int, int]:
-    corners = np.array([[0, 0], [resolution, 0], [0, resolution], [resolution, resolution]], np.float64)
+def _bounding_box(matrix: np.ndarray, rect: tuple[int, int, int, int], width: int,
+                  height: int) -> tuple[int, int, int, int]:
+    """The frame box (clipped) that the crop rectangle ``rect`` (x, y, w, h) lands in."""
+    x, y, w, h = rect
+    corners = np.array([[x, y], [x + w, y], [x, y + h], [x + w, y + h]], np.float64)
     mapped = corners @ matrix[:, :2].T + matrix[:, 2]
-    x0, y0 = np.floor(mapped.min(axis=0)).astype(int)
-    x1, y1 = np.ceil(mapped.max(axis=0)).astype(int) + 1
+    x0, y0 = np.floor(mapped.min(axis=0)).astype(int) - 1
+    x1, y1 = np.ceil(mapped.max(axis=0)).astype(int) + 2
     return max(0, x0), max(0, y0), min(width, x1), min(height, y1)
 
 
@@ -118,28 +121,36 @@ def paste_face(frame: np.ndarray, face: FaceGeometry, predicted: np.ndarray,
 
     height, width = frame.shape[:2]
     matrix = _paste_matrix(face, resolution, settings.face_scale)
-    x0, y0, x1, y1 = _bounding_box(matrix, resolution, width, height)
+    # Only the part of the crop where the mask is non-zero goes back: a whole-face crop is mostly
+    # background the mask leaves out, so this box is a fraction of the crop's.
+    inside = cv2.boundingRect((soft > 1.0 / 512).astype(np.uint8))
+    if inside[2] == 0 or inside[3] == 0:
+        return (0, 0, 0, 0)
+    x0, y0, x1, y1 = _bounding_box(matrix, inside, width, height)
     if x1 <= x0 or y1 <= y0:
         return (0, 0, 0, 0)
     local = matrix.copy()
     local[:, 2] -= (x0, y0)
     size = (x1 - x0, y1 - y0)
-    face_px = cv2.warpAffine(new_face, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    alpha = cv2.warpAffine(soft, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)[..., None]
-    region = frame[y0:y1, x0:x1]
-    face_u8 = np.clip(face_px * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    # Warping 8-bit pixels is about twice as fast as float; the crop is quantised once, at its size.
+    face_crop = np.clip(new_face * 255.0 + 0.5, 0, 255).astype(np.uint8)
     if settings.blend == "seamless":
-        face_u8 = _seamless(face_u8, region, alpha[..., 0])
-    blended = region + (face_u8.astype(np.float32) - region) * alpha
-    frame[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        # Poisson blending in crop space: the same result as in the frame at the model's
+        # resolution, and a 128-pixel solve costs milliseconds where a 700-pixel one costs 200.
+        dst_u8 = crop if crop.dtype == np.uint8 else np.clip(crop * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        face_crop = _seamless(face_crop, dst_u8, soft)
+    face_px = cv2.warpAffine(face_crop, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    alpha = cv2.warpAffine(soft, local, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    region = frame[y0:y1, x0:x1]
+    frame[y0:y1, x0:x1] = cv2.blendLinear(face_px, region, alpha, 1.0 - alpha)
     if mask_frame is not None:
         box = mask_frame[y0:y1, x0:x1]
-        np.maximum(box, np.clip(alpha[..., 0] * 255.0 + 0.5, 0, 255).astype(np.uint8), out=box)
+        np.maximum(box, np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8), out=box)
     return (x0, y0, x1, y1)
 
 
 def _seamless(face: np.ndarray, region: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """Poisson-blend the face into the region (gradients from the face, boundary from the frame)."""
+    """Poisson-blend the face into the region (gradients from the face, boundary from the region)."""
     binary = (alpha > 0.5).astype(np.uint8) * 255
     binary[0, :] = binary[-1, :] = 0  # seamlessClone fails when the mask touches the image border
     binary[:, 0] = binary[:, -1] = 0

@@ -1,0 +1,59 @@
+"""Job ``merge``: the trained model's faces pasted into the destination, exported as output/result.mp4.
+
+Every knob left ``None`` takes the workspace's ``[merge]`` value; the values used are written back
+there, so the next merge (and the wizard) starts from them. The result is labelled as synthetic
+media (container metadata; optional visible mark) and carries the destination's audio in sync.
+Interrupted merges resume after the last whole segment; ``restart`` starts over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from engine.report import Reporter
+from engine.workspace import Workspace
+
+KIND = "merge"
+STEPS = ("merge",)
+
+
+@dataclass
+class Params:
+    model: str = "default"
+    mask: str | None = None
+    erode: int | None = None
+    blur: int | None = None
+    edge_fade: int | None = None
+    colour: str | None = None
+    blend: str | None = None
+    face_scale: float | None = None
+    sharpen: float | None = None
+    crf: int | None = None
+    preset: str | None = None
+    audio: str | None = None
+    mark: bool | None = None
+    png: bool | None = None
+    mask_video: bool | None = None
+    #: Throw away segments of an interrupted merge and start from the first frame.
+    restart: bool = False
+    #: Frames per resumable segment (an interruption loses at most this many frames of work).
+    segment_frames: int = 250
+    device: str = "auto"
+
+
+KNOBS = ("mask", "erode", "blur", "edge_fade", "colour", "blend", "face_scale", "sharpen", "crf", "preset",
+         "audio", "mark", "png", "mask_video")
+
+
+def settings_from(ws: Workspace, params: Params):
+    """The workspace's [merge] settings with the job's non-None knobs applied (checked)."""
+    from engine.merge import settings
+
+    return settings.load(ws, **{name: getattr(params, name) for name in KNOBS})
+
+
+def run(ws: Workspace, params: Params, report: Reporter) -> dict:
+    from engine.merge.render import render
+
+    return render(ws, settings_from(ws, params), model_name=params.model, report=report,
+                  restart=params.restart, segment_frames=params.segment_frames, device=params.device)

@@ -1,0 +1,51 @@
+"""Job ``merge_preview``: one destination frame merged with the given knobs, as a PNG, fast.
+
+For the wizard's merge screen: submit it each time a knob changes; the job announces the PNG
+(``.swapwizard/previews/merge_preview.png``, plus a small JPEG for terminals) with a ``preview``
+event and returns its path. The model's prediction for the frame is cached on disk, so only the
+first preview of a frame runs the model; the following ones take milliseconds of merging (plus
+the job process start). Knobs left ``None`` take the workspace's ``[merge]`` values; nothing is
+written back (that happens when the user runs the merge).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from engine.jobs.merge import KNOBS
+from engine.report import Reporter
+from engine.workspace import Workspace
+
+KIND = "merge_preview"
+
+
+@dataclass
+class Params:
+    frame: int = 0
+    model: str = "default"
+    mask: str | None = None
+    erode: int | None = None
+    blur: int | None = None
+    edge_fade: int | None = None
+    colour: str | None = None
+    blend: str | None = None
+    face_scale: float | None = None
+    sharpen: float | None = None
+    mark: bool | None = None
+    device: str = "auto"
+
+
+def run(ws: Workspace, params: Params, report: Reporter) -> dict:
+    from engine.merge import settings
+    from engine.merge.preview import PREVIEW_SMALL, load_frame, merge_cached, write_preview
+
+    chosen = settings.load(ws, **{k: getattr(params, k) for k in KNOBS if hasattr(params, k)})
+    started = time.perf_counter()
+    cached = load_frame(ws, params.frame, params.model, params.device)
+    loaded = time.perf_counter()
+    png, small = write_preview(ws, merge_cached(cached, chosen))
+    merge_ms = (time.perf_counter() - loaded) * 1000.0
+    report.preview(ws.rel(png), small=ws.rel(small), frame=params.frame, faces=len(cached.faces))
+    return {"path": ws.rel(png), "small": PREVIEW_SMALL, "frame": params.frame, "faces": len(cached.faces),
+            "load_ms": round((loaded - started) * 1000.0, 1), "merge_ms": round(merge_ms, 1)}

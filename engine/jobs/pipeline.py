@@ -1,0 +1,99 @@
+"""Job ``run``: the whole pipeline unattended: extract both sides, check, train, merge and export.
+
+Steps already done (``ws.steps()``) are skipped; a step left unfinished (running when the engine
+or machine stopped, failed, cancelled) runs again and resumes where its own job resumes
+(extraction and merge keep their finished parts, training its checkpoints). Each stage calls the
+other job kinds' ``run`` in this process with the same reporter, so clients see one job with
+every stage's progress, metrics and previews.
+
+This job records each step's status itself (running, done, failed, todo when cancelled) as it
+reaches it, so it declares no ``STEPS`` for the engine to mark wholesale; ``MANAGED_STEPS`` says
+which steps it moves (all of them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from engine.errors import JobCancelled, UserError
+from engine.report import Reporter
+from engine.workspace import STEPS as WORKSPACE_STEPS
+from engine.workspace import Workspace
+
+KIND = "run"
+MANAGED_STEPS = WORKSPACE_STEPS
+
+
+@dataclass
+class Params:
+    #: Training preset (None: the workspace's [train] choice, else the trainer's default).
+    preset: str | None = None
+    #: Train to this many iterations (None: the preset's target).
+    iters: int | None = None
+    model: str = "default"
+
+
+def _params_for(kind: str, wanted: dict[str, Any]) -> Any:
+    """The job kind's Params from the values it knows (others are left at its defaults)."""
+    from engine.jobs import get_kind
+
+    job = get_kind(kind)
+    fields = {f.name for f in dataclasses.fields(job.params_type)}
+    return job, job.parse_params({k: v for k, v in wanted.items() if k in fields and v is not None})
+
+
+def plan(ws: Workspace, params: Params) -> list[tuple[str, list[str], dict[str, Any]]]:
+    """(job kind, steps it completes, its parameters) for every step not yet done, in order."""
+    done = {step for step, record in ws.steps().items() if record.get("status") == "done"}
+    stages: list[tuple[str, list[str], dict[str, Any]]] = []
+    sides = [side for side in ("src", "dst") if f"extract_{side}" not in done]
+    if sides:
+        stages.append(("extract", [f"extract_{s}" for s in sides], {"side": sides[0] if len(sides) == 1 else "both"}))
+    if "check" not in done:
+        stages.append(("check", ["check"], {}))
+    if "train" not in done:
+        stages.append(("train", ["train"], {"preset": params.preset, "iters": params.iters, "model": params.model}))
+    if "merge" not in done:
+        stages.append(("merge", ["merge"], {"model": params.model}))
+    return stages
+
+
+def run(ws: Workspace, params: Params, report: Reporter) -> dict:
+    if ws.source("src") is None or ws.source("dst") is None:
+        raise UserError("The workspace needs both a source and a destination before it can run.",
+                        "Create it with: swapwizard new WS --src SOURCE --dst DESTINATION.")
+    stages = plan(ws, params)
+    skipped = [step for step in WORKSPACE_STEPS if not any(step in steps for _, steps, _ in stages)]
+    if skipped:
+        report.log(f"Already done, skipped: {', '.join(skipped)}.")
+    results: dict[str, Any] = {}
+    for number, (kind, steps, wanted) in enumerate(stages, 1):
+        report.check_cancelled()
+        job, job_params = _params_for(kind, wanted)
+        recorded = dataclasses.asdict(job_params)
+        report.log(f"Stage {number}/{len(stages)}: {kind} ({', '.join(steps)}).")
+        for step in steps:
+            ws.set_step(step, "running", job="run", params=recorded)
+        try:
+            result = job.module.run(ws, job_params, report)
+        except JobCancelled:
+            for step in steps:
+                ws.set_step(step, "todo", cancelled=True, params=recorded)
+            raise
+        except UserError as exc:
+            for step in steps:
+                ws.set_step(step, "failed", error=exc.message, hint=exc.hint, params=recorded)
+            raise
+        except Exception as exc:
+            for step in steps:
+                ws.set_step(step, "failed", error=f"{type(exc).__name__}: {exc}", params=recorded)
+            raise
+        result = result if isinstance(result, dict) else {}
+        for step in steps:
+            ws.set_step(step, "done", result=result, params=recorded)
+        results[kind] = result
+    output = results.get("merge", {}).get("output") or "output/result.mp4"
+    report.log(f"All steps done: {output}")
+    return {"stages": [kind for kind, _, _ in stages], "skipped": skipped, "output": output, "results": results}
