@@ -14,13 +14,18 @@ face is track 0 (the person) and the others are track 1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from engine.faces.align import transform_for
-from engine.faces.detect import FaceFinder, roi_from_detection, roi_from_landmarks
+from engine.faces.align import fit_error, transform_for
+from engine.faces.detect import Detection, FaceFinder, Roi, roi_from_detection, roi_from_landmarks
 from engine.faces.smooth import JitterMeter, OneEuro
+
+#: A first mesh fit better than this (engine.faces.align.fit_error) is taken as is; otherwise
+#: the four quarter-turns are tried too.
+GOOD_FIT = 0.025
 
 
 @dataclass
@@ -134,7 +139,7 @@ class Tracker:
         for det in sorted(detections, key=lambda d: -d.score):
             if any(iou(det.box, box) > 0.3 for box in boxes):
                 continue
-            result = self.finder.landmarks(frame, roi_from_detection(det))
+            result = self.mesh_for_detection(frame, det)
             if result is None:
                 continue
             box = bounds(result[0])
@@ -143,6 +148,25 @@ class Tracker:
             boxes.append(box)
             new.append((None, *result))
         return new
+
+    def mesh_for_detection(self, frame: np.ndarray, det: Detection) -> tuple[np.ndarray, float] | None:
+        """Landmarks for a new detection. The detector's eye keypoints give the face's rotation, but
+        for a face turned far (a sideways frame) they can be wrong and the mesh then fits nonsense
+        with a high presence score; so unless the first fit is clearly good, the region is also
+        tried upright, a quarter turn either way and upside down, and the fit closest to a face
+        shape wins."""
+        roi = roi_from_detection(det)
+        best: tuple[float, tuple[np.ndarray, float]] | None = None
+        for angle in (roi.angle, 0.0, math.pi / 2, -math.pi / 2, math.pi):
+            result = self.finder.landmarks(frame, Roi(roi.cx, roi.cy, roi.side, angle))
+            if result is None:
+                continue
+            error = fit_error(result[0])
+            if best is None or error < best[0]:
+                best = (error, result)
+            if angle == roi.angle and error < GOOD_FIT:
+                break
+        return None if best is None else best[1]
 
     def _drop_duplicates(self, hits: list) -> list:
         """Two tracks that converged on one face: keep the older one."""
@@ -196,7 +220,7 @@ class Tracker:
             detections = self.finder.detect_rotated(frame)
         faces = []
         for det in detections:
-            result = self.finder.landmarks(frame, roi_from_detection(det))
+            result = self.mesh_for_detection(frame, det)
             if result is not None:
                 faces.append(result)
         faces.sort(key=lambda r: -float(np.prod(bounds(r[0])[2:] - bounds(r[0])[:2])))

@@ -1,0 +1,106 @@
+"""Probe and decode on real files: the shipped samples, and broken or unusual ones made with ffmpeg."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from engine.errors import UserError
+from engine.media.decode import iter_frames, read_image
+from engine.media.probe import probe
+from tests.extract.conftest import cut, ffmpeg
+from tests.helpers import SAMPLES
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def test_probe_sample_with_audio_offset():
+    info = probe(SAMPLES / "hamilton.mp4")
+    assert (info.width, info.height) == (640, 360)
+    assert info.fps == pytest.approx(29.97, abs=0.01)
+    assert info.frame_count == 65
+    assert not info.variable_fps
+    assert info.codec == "h264"
+    assert info.video_start == pytest.approx(0.834, abs=0.01)
+    assert len(info.audio) == 1 and info.audio[0].sample_rate == 44100
+    assert info.audio_start == pytest.approx(0.0, abs=0.01)
+
+
+def test_decode_streams_every_frame_with_timestamps():
+    frames = list(iter_frames(SAMPLES / "src.mp4"))
+    assert len(frames) == 75
+    index, timestamp, frame = frames[10]
+    assert index == 10 and timestamp == pytest.approx(0.4, abs=1e-3)
+    assert frame.shape == (512, 512, 3) and frame.dtype == np.uint8
+    resumed = next(iter_frames(SAMPLES / "src.mp4", start=70))
+    assert resumed[0] == 70 and np.array_equal(resumed[2], frames[70][2])
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    rotated = tmp_path / "phone clip.mp4"
+    ffmpeg("-display_rotation", "90", "-i", str(SAMPLES / "hamilton.mp4"), "-c", "copy", str(rotated))
+    info = probe(rotated)
+    assert info.rotation == 90 and (info.width, info.height) == (360, 640)
+    _, _, frame = next(iter_frames(rotated))
+    assert frame.shape == (640, 360, 3)
+
+
+def test_variable_frame_rate_is_reported(tmp_path):
+    vfr = tmp_path / "vfr.mkv"
+    # Drop frames irregularly and keep their original timestamps: a variable-rate stream.
+    ffmpeg("-i", str(SAMPLES / "src.mp4"), "-vf", "select='not(mod(n\\,3))+eq(n\\,1)'", "-fps_mode", "vfr",
+           "-an", "-c:v", "libx264", "-preset", "ultrafast", str(vfr))
+    info = probe(vfr)
+    assert info.variable_fps
+    stamps = [t for _, t, _ in iter_frames(vfr)]
+    assert len(stamps) == info.frame_count
+    gaps = np.diff(stamps)
+    assert gaps.max() > 1.5 * gaps.min()
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a video\n" * 50, "truncated"])
+def test_bad_videos_give_a_clear_error(tmp_path, content):
+    path = tmp_path / "bad clip.mp4"
+    if content == "truncated":
+        content = (SAMPLES / "src.mp4").read_bytes()[:20000]
+    path.write_bytes(content)
+    with pytest.raises(UserError) as caught:
+        probe(path)
+    assert caught.value.hint
+    assert "\n" not in caught.value.message
+
+
+def test_image_folder_converts_every_format(tmp_path):
+    folder = tmp_path / "my photos"
+    folder.mkdir()
+    frame = next(iter_frames(SAMPLES / "src.mp4"))[2]
+    grey = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+    cv2.imwrite(str(folder / "a_grey.png"), grey)
+    cv2.imwrite(str(folder / "b_rgba.png"), cv2.cvtColor(frame, cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(folder / "c_16bit.png"), frame.astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / "d_plain.jpg"), frame)
+    (folder / "e_broken.jpg").write_bytes(b"not really a jpeg")
+    (folder / "notes.txt").write_text("not an image")
+    info = probe(folder)
+    assert info.kind == "images" and info.frame_count == 5 and info.ignored == ["notes.txt"]
+    skipped = []
+    frames = list(iter_frames(folder, on_skip=skipped.append))
+    assert [i for i, _, _ in frames] == [0, 1, 2, 3]
+    assert len(skipped) == 1 and "e_broken.jpg" in skipped[0]
+    for _, _, image in frames:
+        assert image.shape == (512, 512, 3) and image.dtype == np.uint8
+    # 16-bit scaled down, not clipped: same picture as the 8-bit original.
+    assert np.abs(frames[2][2].astype(int) - frame).max() <= 1
+    assert read_image(folder / "e_broken.jpg") is None
+
+
+def test_folder_without_images(tmp_path):
+    (tmp_path / "readme.txt").write_text("hi")
+    with pytest.raises(UserError, match="no images"):
+        probe(tmp_path)
+
+
+def test_probe_counts_frames_of_a_short_clip(tmp_path):
+    clip = cut(SAMPLES / "src.mp4", tmp_path / "five.mp4", 5)
+    assert probe(clip).frame_count == 5
