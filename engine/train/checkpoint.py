@@ -9,9 +9,8 @@ Layout of a model folder (``ws.model_dir(name)``)::
         optimizer.safetensors   optimizer state tensors, flattened; their structure is in state.json
         state.json              iteration, options, RNG states, LR schedule, loss history, sha256 of
                                 both tensor files (written last: a folder without it is incomplete)
-    backups/it000000500/        rolling backups (hard links to checkpoint files: those are never
-                                modified in place), one per ``backup_every_min``, the last N kept
-    best/it000001000/           the save with the lowest smoothed loss
+    backups/it000000500/        rolling backups (full copies), one per ``backup_every_min``, the last N kept
+    best/it000001000/           a copy of the save with the lowest smoothed loss
 
 A save writes a hidden temporary folder, fsyncs every file and the folder, then renames it into
 place: a reader sees a whole checkpoint or none. Loading verifies sizes and hashes; a damaged
@@ -231,26 +230,24 @@ class CheckpointStore:
         self._prune(self.checkpoints_dir, self.keep)
         return final
 
-    def _link_copy(self, source: Path, folder: Path, keep: int) -> Path:
-        """Hard-link a committed checkpoint into ``folder`` (its files are immutable), atomically."""
+    def _copy(self, source: Path, folder: Path, keep: int) -> Path:
+        """Copy a committed checkpoint into ``folder``, atomically. Real copies, not hard links: damage
+        to one file on disk must not reach its backup."""
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".tmp-{source.name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
         for fname in (MODEL_FILE, OPTIMIZER_FILE, STATE_FILE):
-            try:
-                os.link(source / fname, tmp / fname)
-            except OSError:
-                shutil.copy2(source / fname, tmp / fname)
+            _write_synced(tmp / fname, (source / fname).read_bytes())
         _commit_dir(tmp, folder / source.name)
         self._prune(folder, keep)
         return folder / source.name
 
     def backup(self, checkpoint: Path) -> Path:
-        return self._link_copy(checkpoint, self.backups_dir, self.backups_keep)
+        return self._copy(checkpoint, self.backups_dir, self.backups_keep)
 
     def set_best(self, checkpoint: Path) -> Path:
-        return self._link_copy(checkpoint, self.best_dir, 1)
+        return self._copy(checkpoint, self.best_dir, 1)
 
     def latest_backup_time(self) -> float:
         backups = self._list(self.backups_dir)
