@@ -140,7 +140,8 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
     }
     result = _finish(ws, side, header, records, track)
     shutil.rmtree(work_dir, ignore_errors=True)
-    result.update({"fps": timing["fps"], "resumed_from": start, "jitter": header["jitter"],
+    result.update({"fps": timing["fps"], "cpu_ms_per_frame": timing["cpu_ms_per_frame"],
+                   "resumed_from": start, "jitter": header["jitter"],
                    "frames_with": counts, "skipped_files": timing["skipped"]})
     report.log(f"{side}: {len(records)} faces in {frames_seen} frames, {len(result['tracks'])} track(s); "
                f"target track {result['target_track']}.")
