@@ -117,3 +117,18 @@ def test_faceset_unpack_refuses_a_non_zip(tmp_path, workspace):
     bad.write_bytes(b"\x80\x04not a zip")
     with pytest.raises(UserError, match="not a face set"):
         unpack(workspace, "src", bad)
+
+
+def test_workspace_template_documents_the_extract_defaults():
+    import sys
+    from dataclasses import asdict
+
+    from engine.faces.extract import ExtractSettings
+    from engine.workspace import template_dir
+
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    settings = tomllib.loads((template_dir() / "workspace.toml").read_text())["extract"]
+    assert settings == asdict(ExtractSettings())
