@@ -177,6 +177,11 @@ def target_records(ws: Workspace, side: str) -> list[FaceRecord]:
 
 
 def training_faces(ws: Workspace, side: str) -> list[FaceRecord]:
-    """Target-track records whose aligned crop is still on disk (the user may delete bad crops)."""
+    """Target-track records whose aligned crop is still on disk (the user may delete bad crops),
+    less the held-out frames that quality is measured on (``engine.quality.split``)."""
+    from engine.quality.split import held_out_frames
+
     side_dir = ws.side_dir(side)
-    return [r for r in target_records(ws, side) if r.file and (side_dir / r.file).is_file()]
+    records = target_records(ws, side)
+    held = held_out_frames(ws, side, records)
+    return [r for r in records if r.frame not in held and r.file and (side_dir / r.file).is_file()]

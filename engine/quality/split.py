@@ -1,0 +1,95 @@
+"""The held-out frames: faces kept out of training so that quality is measured on frames the model never saw.
+
+Rule: the last ``fraction`` (10 % by default) of a side's target-track faces in frame order, at least
+``MIN_HELD`` faces, and only when the side has at least ``MIN_FACES`` of them (fewer are all needed for
+training). A contiguous stretch rather than every n-th frame, so that temporal stability can be measured
+on consecutive frames, and so that no held-out frame has a training frame 40 ms away (a near duplicate
+would flatter the model).
+
+``[quality] holdout = 0.1`` in workspace.toml sets the fraction; 0 turns holding out off. The split is
+recorded in ``data_<side>/holdout.json`` the first time it is needed (when training loads its faces) and
+reused while the extraction and the fraction stay the same, so every model of the workspace is trained
+without, and measured on, the same frames. ``engine.faces.records.training_faces`` leaves these frames out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.atomic import atomic_write_json, read_json
+from engine.errors import UserError
+from engine.workspace import Workspace
+
+DEFAULT_FRACTION = 0.1
+MIN_FACES = 20
+MIN_HELD = 3
+FILE_NAME = "holdout.json"
+
+
+@dataclass
+class Holdout:
+    side: str
+    fraction: float
+    frames: list[int] = field(default_factory=list)
+    #: Target-track faces the split was drawn from.
+    faces: int = 0
+    rule: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"side": self.side, "fraction": self.fraction, "frames": self.frames, "faces": self.faces,
+                "rule": self.rule}
+
+
+def holdout_fraction(ws: Workspace) -> float:
+    value = ws.section("quality").get("holdout", DEFAULT_FRACTION)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 0.5:
+        raise UserError(f"[quality] holdout = {value!r} in workspace.toml is not a fraction from 0 to 0.5.",
+                        "Use for example holdout = 0.1 (the last 10 % of the faces), or 0 to train on all.")
+    return float(value)
+
+
+def choose(frames: list[int], fraction: float) -> list[int]:
+    """The held-out frames among a side's target-track face frames (sorted, unique)."""
+    frames = sorted(set(frames))
+    if fraction <= 0 or len(frames) < MIN_FACES:
+        return []
+    count = max(MIN_HELD, math.ceil(len(frames) * fraction))
+    return frames[-count:]
+
+
+def _key(header: dict[str, Any], fraction: float, faces: int) -> dict[str, Any]:
+    source = header.get("source") or {}
+    return {"fraction": fraction, "faces": faces, "target_track": header.get("target_track"),
+            "source": source.get("fingerprint") or [source.get("name"), source.get("frame_count")]}
+
+
+def held_out(ws: Workspace, side: str, records: list[Any] | None = None) -> Holdout:
+    """The side's held-out faces, from ``holdout.json`` when it still fits the extraction, else chosen now.
+
+    ``records`` (the side's target-track records) saves reading the alignments again.
+    """
+    from engine.faces.records import read_alignments
+
+    fraction = holdout_fraction(ws)
+    header, all_records = read_alignments(ws.alignments_path(side))
+    if records is None:
+        records = [r for r in all_records if r.track == header.get("target_track")]
+    frames = sorted({int(r.frame) for r in records})
+    key = _key(header, fraction, len(frames))
+    path = ws.side_dir(side) / FILE_NAME
+    saved = read_json(path, default=None)
+    if isinstance(saved, dict) and saved.get("key") == key and isinstance(saved.get("frames"), list):
+        return Holdout(side, fraction, [int(f) for f in saved["frames"]], len(frames), saved.get("rule", ""))
+    chosen = choose(frames, fraction)
+    rule = (f"the last {fraction:.0%} of the {len(frames)} target-track faces (frames {chosen[0]}-{chosen[-1]})"
+            if chosen else f"none held out ({len(frames)} faces; fraction {fraction})")
+    holdout = Holdout(side, fraction, chosen, len(frames), rule)
+    atomic_write_json(path, {**holdout.to_json(), "key": key})
+    return holdout
+
+
+def held_out_frames(ws: Workspace, side: str, records: list[Any] | None = None) -> set[int]:
+    """Frame indices training must not use (empty when holding out is off or the side is small)."""
+    return set(held_out(ws, side, records).frames)
