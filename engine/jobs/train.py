@@ -30,7 +30,8 @@ class Params:
     model: str = ""
     #: saehd | quick | tiny (only when the model is created).
     preset: str = ""
-    #: Target iteration (absolute, like DeepFaceLab's); 0 trains until stopped; None: workspace.toml.
+    #: Target iteration (absolute, like DeepFaceLab's); 0 trains until stopped; None: [train] iters in
+    #: workspace.toml, else the preset's (saehd 100000, quick 20000, tiny 300).
     iters: int | None = None
     device: str = ""
     gpus: int = 1

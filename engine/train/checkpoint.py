@@ -11,6 +11,7 @@ Layout of a model folder (``ws.model_dir(name)``)::
                                 both tensor files (written last: a folder without it is incomplete)
     backups/it000000500/        rolling backups (full copies), one per ``backup_every_min``, the last N kept
     best/it000001000/           a copy of the save with the lowest smoothed loss
+    pretrained/                 the pretraining run's checkpoints, moved aside when training on the pair began
 
 A save writes a hidden temporary folder, fsyncs every file and the folder, then renames it into
 place: a reader sees a whole checkpoint or none. Loading verifies sizes and hashes; a damaged
@@ -248,6 +249,19 @@ class CheckpointStore:
 
     def set_best(self, checkpoint: Path) -> Path:
         return self._copy(checkpoint, self.best_dir, 1)
+
+    def archive(self, name: str) -> Path:
+        """Move every checkpoint, backup and best aside into ``<model>/<name>/`` (kept, no longer loaded)."""
+        target = self.dir / name
+        target.mkdir(parents=True, exist_ok=True)
+        for folder in (self.checkpoints_dir, self.backups_dir, self.best_dir):
+            if folder.is_dir():
+                dest = target / folder.name
+                if dest.exists():
+                    dest = target / f"{folder.name}-{int(time.time())}"
+                os.rename(folder, dest)
+        _fsync_dir(self.dir)
+        return target
 
     def latest_backup_time(self) -> float:
         backups = self._list(self.backups_dir)

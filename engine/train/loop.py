@@ -137,6 +137,10 @@ class TrainingRun:
             self.trainer.load(loaded, self.log, with_optimizer=False)
             for name in self.trainer.model.inter_modules():
                 _init(getattr(self.trainer.model, name))
+            if self.dist.main:
+                self.store.archive("pretrained")
+            if self.dist.enabled:
+                torch.distributed.barrier()
             self.log(f"Pretraining ended at iteration {loaded.state['iteration']}: continuing on your pair from "
                      "iteration 0 with the pretrained weights (inter layers re-initialised, as DeepFaceLab does).")
         elif loaded:
@@ -241,6 +245,9 @@ class TrainingRun:
         self.metrics_time, self.metrics_iter, self.rate = now, self.iteration, 0.0
         self.start_iter, self.start_time = self.iteration, now
         self.write_preview()
+        if self.cfg.target_iters and self.iteration >= self.cfg.target_iters:
+            self.log(f"{self.cfg.model_dir.name} is already at iteration {self.iteration}, the target "
+                     f"({self.cfg.target_iters}); give a higher --iters (or 0: until stopped) to train on.")
         stop = self.train()
         if self.iteration != self.last_saved_iter:
             self.save()
@@ -297,8 +304,11 @@ class TrainingRun:
                     show = 1
                 elif kind == "save":
                     save = 1
-                elif kind == "set_target" and isinstance(command.get("iters"), int) and command["iters"] >= 0:
-                    new_target = float(command["iters"])
+                elif kind == "set_target":
+                    # The engine forwards {"command", "args": {...}}; a bare {"iters": N} is accepted too.
+                    iters = command.get("args", {}).get("iters", command.get("iters"))
+                    if isinstance(iters, int) and not isinstance(iters, bool) and iters >= 0:
+                        new_target = float(iters)
             if self.report.cancelled:
                 stop = STOP_CANCELLED
             save = max(save, float(now - self.last_save_time >= cfg.save_every_min * 60

@@ -81,13 +81,15 @@ class TrainOptions:
 class Preset:
     model: ModelOptions
     train: TrainOptions = field(default_factory=TrainOptions)
+    #: Target iteration when none is given (``--iters`` or ``[train] iters``).
+    iters: int = 100_000
 
 
 PRESETS: dict[str, Preset] = {
-    "saehd": Preset(ModelOptions("liae-ud", 128, 256, 64, 64, 22), TrainOptions(batch_size=16, lr=5e-5)),
-    "quick": Preset(ModelOptions("df-ud", 96, 128, 48, 48, 16), TrainOptions(batch_size=16, lr=1e-4)),
+    "saehd": Preset(ModelOptions("liae-ud", 128, 256, 64, 64, 22), TrainOptions(batch_size=16, lr=5e-5), 100_000),
+    "quick": Preset(ModelOptions("df-ud", 96, 128, 48, 48, 16), TrainOptions(batch_size=16, lr=1e-4), 20_000),
     "tiny": Preset(ModelOptions("df-ud", 64, 64, 16, 16, 8),
-                   TrainOptions(batch_size=8, lr=3e-4, warmup_iters=20, channels_last=False)),
+                   TrainOptions(batch_size=8, lr=3e-4, warmup_iters=20, channels_last=False), 300),
 }
 
 
@@ -95,7 +97,7 @@ def preset(name: str) -> Preset:
     if name not in PRESETS:
         raise UserError(f"There is no preset {name!r}.", f"Presets: {', '.join(PRESETS)}.")
     found = PRESETS[name]
-    return Preset(dataclasses.replace(found.model), dataclasses.replace(found.train))
+    return Preset(dataclasses.replace(found.model), dataclasses.replace(found.train), found.iters)
 
 
 def from_dict(cls: type, values: dict[str, Any]) -> Any:

@@ -73,7 +73,7 @@ def resolve(ws: Workspace, params: Any) -> RunConfig:
         raise UserError(f"Precision {train_options.precision!r} is unknown.", "Use auto, fp32, bf16 or fp16.")
     if train_options.batch_size < 1:
         raise UserError("The batch size must be at least 1.", "Give --batch 4 or more.")
-    iters = params.iters if params.iters is not None else toml.get("iters", 0)
+    iters = params.iters if params.iters is not None else toml.get("iters", base.iters)
     config = RunConfig(model_dir=model_dir, model_options=model_options.validate(), train_options=train_options,
                        target_iters=int(iters or 0), preset=preset_name, pretrain_faces=params.pretrain_faces or "",
                        debug_nan_at=params.debug_nan_at, debug_oom_at=params.debug_oom_at)
