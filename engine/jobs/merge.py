@@ -19,7 +19,8 @@ STEPS = ("merge",)
 
 @dataclass
 class Params:
-    model: str = "default"
+    #: Model name (model/<name>/); "" takes [train] model from workspace.toml, else "default".
+    model: str = ""
     mask: str | None = None
     erode: int | None = None
     blur: int | None = None
@@ -52,8 +53,13 @@ def settings_from(ws: Workspace, params: Params):
     return settings.load(ws, **{name: getattr(params, name) for name in KNOBS})
 
 
+def model_name(ws: Workspace, name: str) -> str:
+    """The model to merge with: the one named, else the one training uses ([train] model), else default."""
+    return name or str(ws.section("train").get("model") or "") or "default"
+
+
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     from engine.merge.render import render
 
-    return render(ws, settings_from(ws, params), model_name=params.model, report=report,
+    return render(ws, settings_from(ws, params), model_name=model_name(ws, params.model), report=report,
                   restart=params.restart, segment_frames=params.segment_frames, device=params.device)

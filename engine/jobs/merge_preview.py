@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from engine.jobs.merge import KNOBS
+from engine.jobs.merge import KNOBS, model_name
 from engine.report import Reporter
 from engine.workspace import Workspace
 
@@ -23,7 +23,8 @@ KIND = "merge_preview"
 @dataclass
 class Params:
     frame: int = 0
-    model: str = "default"
+    #: Model name; "" takes [train] model from workspace.toml, else "default".
+    model: str = ""
     mask: str | None = None
     erode: int | None = None
     blur: int | None = None
@@ -42,7 +43,7 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
 
     chosen = settings.load(ws, **{k: getattr(params, k) for k in KNOBS if hasattr(params, k)})
     started = time.perf_counter()
-    cached = load_frame(ws, params.frame, params.model, params.device)
+    cached = load_frame(ws, params.frame, model_name(ws, params.model), params.device)
     loaded = time.perf_counter()
     png, small = write_preview(ws, merge_cached(cached, chosen))
     merge_ms = (time.perf_counter() - loaded) * 1000.0

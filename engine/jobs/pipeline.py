@@ -32,7 +32,8 @@ class Params:
     preset: str | None = None
     #: Train to this many iterations (None: the preset's target).
     iters: int | None = None
-    model: str = "default"
+    #: Model name; "" lets training and merging pick theirs ([train] model, else "default").
+    model: str = ""
 
 
 def _params_for(kind: str, wanted: dict[str, Any]) -> Any:
@@ -54,9 +55,10 @@ def plan(ws: Workspace, params: Params) -> list[tuple[str, list[str], dict[str, 
     if "check" not in done:
         stages.append(("check", ["check"], {}))
     if "train" not in done:
-        stages.append(("train", ["train"], {"preset": params.preset, "iters": params.iters, "model": params.model}))
+        stages.append(("train", ["train"], {"preset": params.preset, "iters": params.iters,
+                                             "model": params.model or None}))
     if "merge" not in done:
-        stages.append(("merge", ["merge"], {"model": params.model}))
+        stages.append(("merge", ["merge"], {"model": params.model or None}))
     return stages
 
 

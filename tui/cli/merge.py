@@ -19,7 +19,7 @@ from tui.cli.common import fail, open_workspace, run_job
 @app.command()
 def merge(
     workspace: str = typer.Argument(..., help="The workspace folder."),
-    model: str = typer.Option("default", "--model", help="Which trained model (model/<name>/)."),
+    model: str = typer.Option("", "--model", help="Which trained model (model/<name>/); default: the one trained."),
     mask: Optional[str] = typer.Option(None, "--mask", help=f"Mask: {', '.join(MASK_MODES)}."),
     erode: Optional[int] = typer.Option(None, "--erode", help="Shrink (+) or grow (-) the mask, px of a 256 crop."),
     blur: Optional[int] = typer.Option(None, "--blur", help="Soften the mask edge, px of a 256 crop."),
@@ -44,7 +44,7 @@ def merge(
     for name, (value, allowed) in choices.items():
         if value is not None and value not in allowed:
             fail(f"--{name} {value!r} is not one of the choices.", f"Use one of: {', '.join(allowed)}.")
-    params = {"model": model, "mask": mask, "erode": erode, "blur": blur, "edge_fade": edge_fade,
+    params = {"model": model or None, "mask": mask, "erode": erode, "blur": blur, "edge_fade": edge_fade,
               "colour": colour, "blend": blend, "face_scale": face_scale, "sharpen": sharpen, "crf": crf,
               "preset": preset, "audio": audio, "mark": mark, "png": png, "mask_video": mask_video,
               "restart": restart}
@@ -56,12 +56,12 @@ def run_pipeline(
     workspace: str = typer.Argument(..., help="The workspace folder (with its source and destination)."),
     preset: Optional[str] = typer.Option(None, "--preset", help="Model preset for training (e.g. tiny)."),
     iters: Optional[int] = typer.Option(None, "--iters", help="Train to this many iterations (default: the preset's)."),
-    model: str = typer.Option("default", "--model", help="Which model (model/<name>/)."),
+    model: str = typer.Option("", "--model", help="Which model (model/<name>/); default: [train] model or 'default'."),
     detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once."),
 ) -> None:
     """Every step unattended: extract both sides, check, train, merge and export; skips steps already done."""
     ws = open_workspace(workspace)
     if iters is not None and iters < 1:
         fail("--iters must be at least 1.", "For example: --iters 2000.")
-    params = {"preset": preset, "iters": iters, "model": model}
+    params = {"preset": preset, "iters": iters, "model": model or None}
     run_job(ws, "run", {k: v for k, v in params.items() if v is not None}, detach=detach)
