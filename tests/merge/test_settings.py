@@ -27,3 +27,11 @@ def test_bad_values_in_the_file_are_user_errors(workspace):
         settings.load(workspace)
     with pytest.raises(UserError):
         settings.MergeSettings().replace(glitter=1)
+
+
+def test_the_template_documents_the_defaults():
+    from engine.workspace import template_dir, tomllib
+
+    section = tomllib.loads((template_dir() / "workspace.toml").read_text())["merge"]
+    assert settings.from_section(section) == settings.MergeSettings()
+    assert set(section) == set(settings.MergeSettings().to_dict())
