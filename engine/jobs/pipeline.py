@@ -47,7 +47,12 @@ def _params_for(kind: str, wanted: dict[str, Any]) -> Any:
 
 def plan(ws: Workspace, params: Params) -> list[tuple[str, list[str], dict[str, Any]]]:
     """(job kind, steps it completes, its parameters) for every step not yet done, in order."""
-    done = {step for step, record in ws.steps().items() if record.get("status") == "done"}
+    records = ws.steps()
+    done = {step for step, record in records.items() if record.get("status") == "done"}
+    trained_to = (records["train"].get("result") or {}).get("iteration")
+    if "train" in done and params.iters and isinstance(trained_to, int) and trained_to < params.iters:
+        # Asked to train further than last time: train on, then merge again with the better model.
+        done -= {"train", "merge"}
     stages: list[tuple[str, list[str], dict[str, Any]]] = []
     sides = [side for side in ("src", "dst") if f"extract_{side}" not in done]
     if sides:

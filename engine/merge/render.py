@@ -77,6 +77,9 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
     if dst is None:
         raise UserError("The workspace has no destination video.", "Add one: swapwizard new WS --dst VIDEO.")
     info = probe(dst)
+    if getattr(info, "variable_fps", False):
+        report.warning(f"{dst.name} has a variable frame rate; the result keeps every frame at a constant "
+                       f"{info.fps} fps, so its sound may drift slightly out of sync.")
     if model is None:
         from engine.train.api import load_model
 

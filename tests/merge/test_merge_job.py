@@ -108,6 +108,13 @@ def test_a_second_run_skips_every_done_step(done_ws):
     assert end.result["skipped"] == list(STEPS) and end.result["stages"] == []
 
 
+def test_asking_for_more_iterations_trains_on_and_merges_again(done_ws):
+    from engine.jobs.pipeline import Params, plan
+
+    assert plan(done_ws, Params()) == [] and plan(done_ws, Params(iters=6)) == []
+    assert [kind for kind, _, _ in plan(done_ws, Params(iters=1000))] == ["train", "merge"]
+
+
 @pytest.mark.timeout(240)
 def test_kill_9_during_merge_leaves_the_old_result_then_resumes(done_ws):
     ws = done_ws
