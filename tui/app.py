@@ -192,7 +192,11 @@ class SwapWizardApp(App[None]):
             self._landed = True
             running = message.status.get("running") or {}
             kind = running.get("kind")
-            if kind in KIND_TO_STEP and (self.ws is not None and self.ws.consent_confirmed()):
+            consented = self.ws is not None and self.ws.consent_confirmed()
+            at = [name for name, status in self.step_statuses().items() if status == "running"]
+            if kind == "run" and consented and at:  # the whole pipeline: land on the step it is at
+                self.go_to(at[0])
+            elif kind in KIND_TO_STEP and consented:
                 self.go_to(KIND_TO_STEP[kind])
             failed = [name for name, record in (message.status.get("steps") or {}).items()
                       if isinstance(record, dict) and record.get("status") == "failed"]

@@ -110,3 +110,38 @@ def test_a_flood_of_metrics_is_folded_not_queued(workspace, recent):
     assert handled, "the newest update was drawn"
     assert len(handled) < count / 10, f"{len(handled)} of {count} updates were handled one by one"
     assert handled[-1].event.values["iter"] == count
+
+
+def notices(app) -> list[str]:
+    return [notification.message for notification in app._notifications]
+
+
+@pytest.mark.timeout(120)
+def test_a_step_a_dead_engine_left_running_shows_as_failed_with_an_offer(consented, recent):
+    ws = consented
+    ws.set_step("train", "running", params={"preset": "tiny"})  # what a killed engine leaves behind
+    app = make_app(ws.root, recent=recent)
+
+    async def script(pilot):
+        await wait_for(pilot, lambda: app.client is not None, 60, "the engine")
+        await wait_for(pilot, lambda: app.step_statuses()["train"] == "failed", 10, "the failed step")
+        await wait_for(pilot, lambda: any("did not finish" in text for text in notices(app)), 10, "the notice")
+
+    drive(app, script)
+    assert any("train" in text and "press r" in text for text in notices(app))
+
+
+@pytest.mark.timeout(120)
+def test_an_engine_error_is_a_notice_with_its_hint(consented, recent):
+    app = make_app(consented.root, recent=recent)
+
+    async def script(pilot):
+        await wait_for(pilot, lambda: app.client is not None, 60, "the engine")
+        await pilot.press("4", "r")  # the check before anything is extracted
+        await wait_for(pilot, lambda: any("Nothing is extracted yet" in text for text in notices(app)), 60,
+                       "the error notice")
+
+    drive(app, script)
+    text = next(text for text in notices(app) if "Nothing is extracted yet" in text)
+    assert "swapwizard extract" in text, "the hint comes with the error"
+    assert "Traceback" not in text

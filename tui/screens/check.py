@@ -31,7 +31,7 @@ def side_line(side: str, info: dict[str, Any]) -> str:
 
 class CheckScreen(StepScreen):
     STEP = "check"
-    KINDS = ("check",)
+    KINDS = ("check", "run")
     TITLE_TEXT = "Check the data"
     HELP_TEXT = "Counts the faces per side, their sharpness and the head poses the source covers."
 
@@ -54,7 +54,7 @@ class CheckScreen(StepScreen):
         ws = self.wizard.ws
         if ws is None:
             return None
-        result = job.result if job is not None and job.status == "finished" else None
+        result = job.result if job is not None and job.kind == "check" and job.status == "finished" else None
         if result is None:
             record = (self.wizard.engine_status.get("steps") or {}).get("check") or {}
             result = record.get("result") if record.get("status") == "done" else None

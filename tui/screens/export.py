@@ -52,7 +52,7 @@ def result_text(root: Path, result: dict[str, Any], label: dict[str, str] | None
 
 class ExportScreen(StepScreen):
     STEP = "export"
-    KINDS = ("merge",)
+    KINDS = ("merge", "run")
     TITLE_TEXT = "Export"
     HELP_TEXT = "Merges every destination frame with the model and writes output/result.mp4 with the audio."
 
@@ -69,7 +69,7 @@ class ExportScreen(StepScreen):
         progress = self.query_one(JobProgress)
         progress.idle_text = "Press r to export the merged video."
         progress.job = job
-        result = job.result if job is not None and job.status == "finished" else None
+        result = job.result if job is not None and job.kind == "merge" and job.status == "finished" else None
         if result is None and (job is None or not job.active):
             record = (self.wizard.engine_status.get("steps") or {}).get("merge") or {}
             if record.get("status") == "done":

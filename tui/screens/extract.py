@@ -22,7 +22,7 @@ THUMB_INTERVAL = 2.0
 
 class ExtractScreen(StepScreen):
     STEP = "extract"
-    KINDS = ("extract", "sort")
+    KINDS = ("extract", "sort", "run")
     TITLE_TEXT = "Extract faces"
     HELP_TEXT = "Finds the faces in every frame of both sides, aligns and crops them."
 

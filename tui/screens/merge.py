@@ -20,6 +20,7 @@ from engine import protocol as p
 from engine.errors import UserError
 from engine.merge.settings import MergeSettings, from_section, save
 from tui.job_board import JobRecord
+from tui.screens.new_model import model_exists
 from tui.screens.step import StepScreen
 from tui.widgets.picture import Picture
 from tui.widgets.settings_form import SettingsForm
@@ -69,6 +70,9 @@ class MergeScreen(StepScreen):
             self.wizard.notify_error(exc.message, exc.hint)
         self.query_one(SettingsForm).focus()
         self.show_status()
+        # Show the first frame at once when there is a model and the engine is free to render it.
+        if ws is not None and model_exists(ws) and self.wizard.client is not None and not self.wizard.board.active():
+            self.render_preview()
 
     def show_status(self, extra: str = "") -> None:
         self.query_one("#merge-status", Static).update(

@@ -15,6 +15,7 @@ from engine.errors import UserError
 from engine.workspace import SIDES
 from tui.probe import describe, probe
 from tui.screens.file_picker import FilePickerScreen
+from tui.screens.new_model import ask_new_model, model_exists
 from tui.screens.step import StepScreen
 
 SIDE_NAMES = {"src": "Source: the face to put in", "dst": "Destination: the video to change"}
@@ -29,6 +30,7 @@ class SourcesScreen(StepScreen):
         Binding("s", "pick('src')", "Pick source", id="pick-src"),
         Binding("d", "pick('dst')", "Pick destination", id="pick-dst"),
         Binding("p", "probe", "Probe again", id="probe"),
+        Binding("a", "run_all", "Run all", id="run-all"),
     ]
 
     def body(self) -> ComposeResult:
@@ -93,3 +95,20 @@ class SourcesScreen(StepScreen):
         except UserError as exc:
             self.app.call_from_thread(self.wizard.notify_error, exc.message, exc.hint)
         self.app.call_from_thread(self.action_probe)
+
+    def action_run_all(self) -> None:
+        """The whole pipeline unattended (the steps not done yet), as the ``run`` job."""
+        ws = self.wizard.ws
+        if ws is None:
+            return
+        if self.wizard.board.active():
+            self.notify("A job is running; wait for it or stop it first.", severity="warning")
+        elif model_exists(ws):
+            self.submit_run({})
+        else:
+            ask_new_model(self.app, ws, self.submit_run)
+
+    @work(group="run-submit", exit_on_error=False)
+    async def submit_run(self, params: dict) -> None:
+        if await self.wizard.submit_job("run", params):
+            self.notify("Running every step that is not done; follow it on each step's screen.")

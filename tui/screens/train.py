@@ -17,28 +17,24 @@ from textual.widgets import Static
 from engine.atomic import read_json
 from tui.job_board import JobRecord
 from tui.screens.ask import AskScreen
-from tui.screens.choice import ChoiceScreen
+from tui.screens.new_model import ask_new_model, model_exists
 from tui.screens.step import StepScreen
 from tui.widgets.job_progress import STATUS_WORDS, format_duration
 from tui.widgets.loss_chart import LossChart
 from tui.widgets.picture import Picture
 
-#: The presets a new model can start from, with what a person needs to choose (engine/train/options.py).
-PRESETS = [
-    ("tiny", "tiny: 64 px, minutes on a CPU; for trying the flow"),
-    ("quick", "quick: 96 px, a first usable result in about an hour on a GPU"),
-    ("saehd", "saehd: 128 px LIAE, full quality; a day or more on a GPU"),
-]
-#: A target to suggest per preset (0 trains until stopped).
-SUGGESTED_TARGET = {"tiny": 300, "quick": 50000, "saehd": 200000}
 
-
-def history_from_file(rows: Any) -> list[dict[str, Any]]:
-    """``[[iteration, loss_src, loss_dst, time], ...]`` as metrics dicts (bad rows skipped)."""
+def history_from_file(data: Any) -> list[dict[str, Any]]:
+    """``loss_history.json`` (``{"columns": [...], "points": [[iteration, loss_src, loss_dst, time], ...]}``)
+    as metrics dicts; rows it cannot read are skipped."""
+    rows = data.get("points") if isinstance(data, dict) else data
+    columns = data.get("columns") if isinstance(data, dict) else None
+    names = ["iter" if c == "iteration" else c for c in columns] if isinstance(columns, list) else \
+        ["iter", "loss_src", "loss_dst"]
     out = []
     for row in rows if isinstance(rows, list) else []:
         if isinstance(row, list) and len(row) >= 3:
-            out.append({"iter": row[0], "loss_src": row[1], "loss_dst": row[2]})
+            out.append(dict(zip(names, row)))
     return out
 
 
@@ -63,7 +59,7 @@ def stats_text(job: JobRecord | None, values: dict[str, Any]) -> str:
 
 class TrainScreen(StepScreen):
     STEP = "train"
-    KINDS = ("train",)
+    KINDS = ("train", "run")
     TITLE_TEXT = "Train"
 
     BINDINGS = [
@@ -95,15 +91,14 @@ class TrainScreen(StepScreen):
         ws = self.wizard.ws
         if ws is None:
             return
-        job = self.wizard.board.latest("train")
+        job = self.wizard.board.latest("train", "run")
         model = (job.params.get("model") if job else None) or "default"
-        rows = read_json(ws.model_dir(model) / "loss_history.json", default=[])
-        saved = history_from_file(rows)
+        saved = history_from_file(read_json(ws.model_dir(model) / "loss_history.json", default=None))
         self.app.call_from_thread(self._saved_history_loaded, saved)
 
     def _saved_history_loaded(self, saved: list[dict[str, Any]]) -> None:
         self.saved_history = saved
-        self.show_job(self.wizard.board.latest("train"))
+        self.show_job(self.wizard.board.latest("train", "run"))
 
     def show_job(self, job: JobRecord | None) -> None:
         live = job.metrics if job is not None else []
@@ -112,7 +107,9 @@ class TrainScreen(StepScreen):
         self.query_one("#train-stats", Static).update(stats_text(job, values))
         if job is not None and job.status == "failed":
             self.query_one("#train-stats", Static).update(f"[red]{job.error}[/red]\nhint: {job.hint}")
-        self.query_one(LossChart).history = history
+        chart = self.query_one(LossChart)
+        chart.target = values.get("target") or None
+        chart.history = history
         ws = self.wizard.ws
         if job is not None and job.preview is not None and ws is not None:
             self.query_one(Picture).path = ws.root / (job.preview.small or job.preview.path)
@@ -123,28 +120,13 @@ class TrainScreen(StepScreen):
         ws = self.wizard.ws
         if ws is None:
             return
-        if self.wizard.board.active("train"):
+        if self.wizard.board.active("train", "run"):
             self.notify("Training is already running.")
             return
-        settings = ws.section("train")
-        if (ws.model_dir(settings.get("model") or "default") / "model.json").is_file():
+        if model_exists(ws):
             self.submit_training({})
-            return
-
-        def preset_chosen(preset: str | None) -> None:
-            if preset is None:
-                return
-            target = str(settings.get("iters") or SUGGESTED_TARGET.get(preset, 0))
-
-            def target_chosen(answer: str | None) -> None:
-                if answer is not None and answer.isdigit():
-                    self.submit_training({"preset": preset, "iters": int(answer)})
-
-            self.app.push_screen(AskScreen("Train until iteration (0: until you stop it):", target,
-                                           restrict=r"[0-9]*"), target_chosen)
-
-        self.app.push_screen(ChoiceScreen("A new model: pick its preset", PRESETS,
-                                          settings.get("preset") or "quick"), preset_chosen)
+        else:
+            ask_new_model(self.app, ws, self.submit_training)
 
     @work(group="train-submit", exit_on_error=False)
     async def submit_training(self, params: dict[str, Any]) -> None:
@@ -152,7 +134,7 @@ class TrainScreen(StepScreen):
             self.notify("Training started: it keeps running if you close the wizard or lose SSH.")
 
     async def action_command(self, command: str, args: dict[str, Any] | None = None) -> None:
-        job = self.wizard.board.active("train")
+        job = self.wizard.board.active("train", "run")
         if job is None:
             self.notify("No training is running.", severity="warning")
             return
@@ -160,7 +142,7 @@ class TrainScreen(StepScreen):
             self.notify({"save": "Saving the model...", "preview": "A preview is on its way."}.get(command, "Sent."))
 
     def action_target(self) -> None:
-        job = self.wizard.board.latest("train")
+        job = self.wizard.board.latest("train", "run")
         current = str((job.latest_metrics.get("target") if job else None) or 0)
 
         async def chosen(answer: str | None) -> None:
@@ -169,7 +151,7 @@ class TrainScreen(StepScreen):
             iters = int(answer)
             if self.wizard.ws is not None:
                 self.wizard.ws.update_settings("train", {"iters": iters})
-            if self.wizard.board.active("train"):
+            if self.wizard.board.active("train", "run"):
                 await self.action_command("set_target", {"iters": iters})
             else:
                 self.notify(f"Target set to {iters} iterations; press r to train.")
@@ -177,7 +159,7 @@ class TrainScreen(StepScreen):
         self.app.push_screen(AskScreen("Train until iteration:", current, restrict=r"[0-9]*"), chosen)
 
     async def action_stop(self) -> None:
-        job = self.wizard.board.active("train")
+        job = self.wizard.board.active("train", "run")
         if job is None:
             self.notify("No training is running.", severity="warning")
             return

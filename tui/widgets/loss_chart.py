@@ -1,7 +1,7 @@
 """A live loss chart of the source and destination losses, drawn with braille dots.
 
-Each terminal cell holds 2 x 4 dots, so an 60 x 10 chart plots 120 points per series on 40 levels.
-The whole history is bucketed into the chart's width (the mean of each bucket), on a log scale
+Each terminal cell holds 2 x 4 dots, so a 60 x 10 chart plots 120 columns per series on 40 levels.
+The whole history is bucketed by iteration into the chart's width (the mean of each column), on a log scale
 because a loss falls over orders of magnitude. Source is cyan, destination magenta, both yellow.
 """
 
@@ -21,34 +21,42 @@ SERIES = (("loss_src", "cyan"), ("loss_dst", "magenta"))
 AXIS_WIDTH = 7
 
 
-def bucket_means(values: Sequence[float], buckets: int) -> list[float]:
-    """``values`` reduced to at most ``buckets`` means of consecutive runs."""
-    if len(values) <= buckets:
-        return list(values)
+def points_of(history: Sequence[dict[str, Any]], key: str) -> list[tuple[float, float]]:
+    """(iteration, value) pairs with a positive finite value (a log scale needs them)."""
     out = []
-    for i in range(buckets):
-        lo, hi = i * len(values) // buckets, (i + 1) * len(values) // buckets
-        chunk = values[lo:max(hi, lo + 1)]
-        out.append(sum(chunk) / len(chunk))
-    return out
-
-
-def series_of(history: Sequence[dict[str, Any]], key: str) -> list[float]:
-    out = []
-    for values in history:
+    for index, values in enumerate(history):
         value = values.get(key)
         if isinstance(value, (int, float)) and math.isfinite(value) and value > 0:
-            out.append(float(value))
+            iteration = values.get("iter")
+            out.append((float(iteration if isinstance(iteration, (int, float)) else index), float(value)))
     return out
 
 
-def draw_chart(history: Sequence[dict[str, Any]], width: int, height: int) -> Text:
-    """The chart as ``height`` lines of ``width`` cells (a y axis on the left)."""
+def column_means(points: list[tuple[float, float]], first: float, last: float, columns: int) -> list[float | None]:
+    """The mean value of the points falling in each of ``columns`` equal iteration ranges."""
+    sums, counts = [0.0] * columns, [0] * columns
+    span = last - first
+    for iteration, value in points:
+        column = min(columns - 1, max(0, int((iteration - first) / span * columns))) if span > 0 else 0
+        sums[column] += value
+        counts[column] += 1
+    return [sums[i] / counts[i] if counts[i] else None for i in range(columns)]
+
+
+def draw_chart(history: Sequence[dict[str, Any]], width: int, height: int, target: int | None = None) -> Text:
+    """The chart as ``height`` lines of ``width`` cells (a y axis on the left).
+
+    The x axis runs from the first iteration to the target (or the last iteration), so the curve
+    grows across the chart as training goes on.
+    """
     plot_w, plot_h = max(1, width - AXIS_WIDTH), max(1, height)
-    series = [(bucket_means(series_of(history, key), plot_w * 2), colour) for key, colour in SERIES]
-    every = [v for values, _ in series for v in values]
-    if not every:
+    all_points = [points_of(history, key) for key, _ in SERIES]
+    iterations = [it for points in all_points for it, _ in points]
+    if not iterations:
         return Text("no loss values yet", style="dim")
+    first, last = min(iterations), max(max(iterations), float(target or 0))
+    series = [column_means(points, first, last, plot_w * 2) for points in all_points]
+    every = [v for values in series for v in values if v is not None]
     low, high = math.log10(min(every)), math.log10(max(every))
     if high - low < 1e-6:
         low, high = low - 0.5, high + 0.5
@@ -58,9 +66,11 @@ def draw_chart(history: Sequence[dict[str, Any]], width: int, height: int) -> Te
     def dot_row(value: float) -> int:
         return min(rows - 1, max(0, round((high - math.log10(value)) / (high - low) * (rows - 1))))
 
-    for index, (values, _) in enumerate(series):
+    for index, values in enumerate(series):
         previous = None
         for x, value in enumerate(values):
+            if value is None:
+                continue
             y = dot_row(value)
             # Fill from the previous point so a steep fall reads as a line, not scattered dots.
             span = range(min(y, previous), max(y, previous) + 1) if previous is not None else (y,)
@@ -93,7 +103,9 @@ class LossChart(Widget):
     """
 
     history: reactive[list[dict[str, Any]]] = reactive(list, always_update=True)
-    """Metrics dicts with ``loss_src`` / ``loss_dst``, oldest first."""
+    """Metrics dicts with ``iter``, ``loss_src`` and ``loss_dst``, oldest first."""
+    target: reactive[int | None] = reactive(None)
+    """The target iteration: the right end of the x axis (None: the last iteration)."""
 
     def render(self) -> Text:
-        return draw_chart(self.history, self.content_size.width, self.content_size.height)
+        return draw_chart(self.history, self.content_size.width, self.content_size.height, self.target)

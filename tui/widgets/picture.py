@@ -26,8 +26,8 @@ def load_pixels(path: Path, width: int, height: int) -> tuple[int, int, list[tup
             image = image.convert("RGB")
             scale = min(width / image.width, height / image.height)
             size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-            image = image.resize(size, Image.Resampling.BILINEAR)
-            return size[0], size[1], list(image.getdata())
+            data = image.resize(size, Image.Resampling.BILINEAR).tobytes()
+            return size[0], size[1], [tuple(data[i:i + 3]) for i in range(0, len(data), 3)]
     except (OSError, UnidentifiedImageError, ValueError):
         return None
 
