@@ -72,7 +72,10 @@ def measure(clip: Path, max_frames: int = 300) -> dict:
     return {"clip": str(clip), "frames": info.frame_count, "width": info.width, "height": info.height,
             "cores": os.cpu_count(), "fps": fps, "decode_fps": round(decode_fps, 1), "bare_fps": round(bare_fps, 1),
             "ratio_decode": round(fps / decode_fps, 3), "ratio_bare": round(fps / bare_fps, 3),
-            "faces": result["faces"], "bare_faces": faces, "bare_frames": len(frames)}
+            "faces": result["faces"], "bare_faces": faces, "bare_frames": len(frames),
+            "cpu_ms_per_frame": result["cpu_ms_per_frame"],
+            # Other processes on the machine slow every figure: the load says how busy it was.
+            "load_average": round(os.getloadavg()[0], 2)}
 
 
 def main(argv: list[str]) -> int:
@@ -92,6 +95,9 @@ def main(argv: list[str]) -> int:
         print(f"  end to end   {figures['fps']:8.1f} frames/s  ({figures['faces']} faces)")
         print(f"  decode only  {figures['decode_fps']:8.1f} frames/s  ratio {figures['ratio_decode']:.2f}")
         print(f"  bare models  {figures['bare_fps']:8.1f} frames/s  ratio {figures['ratio_bare']:.2f}")
+        cpu = figures["cpu_ms_per_frame"]
+        print(f"  CPU ms/frame: whole process {cpu['process']}, find-faces thread {cpu['main']}, "
+              f"writer {cpu['writer']}, decoder {cpu['decoder']}; load average {figures['load_average']}")
     return 0
 
 

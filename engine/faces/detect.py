@@ -37,6 +37,8 @@ node {
 }
 """
 
+DETECTOR_GRAPH = "mediapipe/modules/face_detection/face_detection_full_range_cpu.binarypb"
+
 #: The expanded subgraph's stream with the mesh model's face-presence score (sigmoid, 0-1).
 PRESENCE_STREAM = "facelandmarkcpu__face_presence_score"
 
@@ -93,26 +95,23 @@ class FaceFinder:
     """The detector and the mesh, loaded once; not thread-safe (one per thread)."""
 
     def __init__(self, min_confidence: float = 0.5, min_presence: float = 0.1, detect_side: int = 640) -> None:
-        import mediapipe as mp
         from google.protobuf import text_format
         from mediapipe.framework import calculator_pb2
         from mediapipe.framework.formats import rect_pb2
-        from mediapipe.python import solution_base
 
         self._rect = rect_pb2.NormalizedRect
         self.detect_side = detect_side
         self.min_confidence = min_confidence
-        self._detector = mp.solutions.face_detection.FaceDetection(
-            model_selection=1, min_detection_confidence=min_confidence)
-        config = text_format.Parse(MESH_GRAPH, calculator_pb2.CalculatorGraphConfig())
+        self.min_presence = min_presence
+        detector = _expanded(binary_graph=DETECTOR_GRAPH)
+        _set_options(detector, "TensorsToDetectionsCalculatorOptions", min_score_thresh=min_confidence)
+        self._detector = _solution(detector, outputs=["detections"])
         # The subgraph drops landmarks whose face-presence score is under 0.5; that loses most
         # three-quarter and small faces (the Obamas in the Hamilton clip score 0.1-0.5 with good
         # landmarks, while non-faces score under 0.05), so we gate on ``min_presence`` ourselves.
-        self.min_presence = min_presence
-        self._mesh = solution_base.SolutionBase(
-            graph_config=config, side_inputs={"with_attention": False},
-            calculator_params={"facelandmarkcpu__ThresholdingCalculator.threshold": min_presence},
-            outputs=["landmarks", PRESENCE_STREAM])
+        mesh = _expanded(config=text_format.Parse(MESH_GRAPH, calculator_pb2.CalculatorGraphConfig()))
+        _set_options(mesh, "ThresholdingCalculatorOptions", threshold=min_presence)
+        self._mesh = _solution(mesh, side_inputs={"with_attention": False}, outputs=["landmarks", PRESENCE_STREAM])
 
     def close(self) -> None:
         self._detector.close()
@@ -126,7 +125,7 @@ class FaceFinder:
         scale = min(1.0, self.detect_side / max(h, w))
         small = cv2.resize(frame, (round(w * scale), round(h * scale)), interpolation=cv2.INTER_AREA) \
             if scale < 1.0 else frame
-        result = self._detector.process(cv2.cvtColor(small, cv2.COLOR_BGR2RGB))
+        result = self._detector.process({"image": cv2.cvtColor(small, cv2.COLOR_BGR2RGB)})
         found = []
         for det in result.detections or []:
             rel = det.location_data.relative_bounding_box
@@ -184,6 +183,68 @@ class FaceFinder:
         pts[:, 1] = pts[:, 1] * ch / sy + y0
         pts[:, 2] = pts[:, 2] * cw / sx
         return pts, float(presence)
+
+
+def _expanded(binary_graph: str | None = None, config=None):
+    """A graph config with its subgraphs expanded, so that inner calculators can be configured."""
+    import os
+
+    import mediapipe
+    from mediapipe.framework import calculator_pb2
+    from mediapipe.python._framework_bindings import resource_util, validated_graph_config
+
+    root = os.path.dirname(os.path.dirname(mediapipe.__file__))
+    resource_util.set_resource_dir(root)
+    validated = validated_graph_config.ValidatedGraphConfig()
+    if binary_graph:
+        validated.initialize(binary_graph_path=os.path.join(root, binary_graph))
+    else:
+        validated.initialize(graph_config=config)
+    expanded = calculator_pb2.CalculatorGraphConfig()
+    expanded.ParseFromString(validated.binary_config)
+    # One inference thread per model. XNNPACK's default thread pool spins while it waits: on a
+    # shared 2-core machine 2 threads made the mesh 80x slower, and our pipeline already runs
+    # decode, models and writing on separate threads.
+    _set_options(expanded, "InferenceCalculatorOptions", num_threads=1)
+    return expanded
+
+
+def _set_options(config, options_name: str, **values) -> None:
+    """Set fields of every node whose options are ``options_name`` (in ``node_options`` or ``options``)."""
+    from mediapipe.calculators.tensor import inference_calculator_pb2, tensors_to_detections_calculator_pb2
+    from mediapipe.calculators.util import thresholding_calculator_pb2
+
+    types = {"InferenceCalculatorOptions": inference_calculator_pb2.InferenceCalculatorOptions,
+             "TensorsToDetectionsCalculatorOptions": tensors_to_detections_calculator_pb2.TensorsToDetectionsCalculatorOptions,
+             "ThresholdingCalculatorOptions": thresholding_calculator_pb2.ThresholdingCalculatorOptions}
+    kind = types[options_name]
+    found = 0
+    for node in config.node:
+        messages = []
+        for any_options in node.node_options:
+            if any_options.Is(kind.DESCRIPTOR):
+                message = kind()
+                any_options.Unpack(message)
+                messages.append((message, any_options))
+        if node.options.HasExtension(kind.ext):
+            messages.append((node.options.Extensions[kind.ext], None))
+        for message, any_options in messages:
+            for name, value in values.items():
+                if name == "num_threads":
+                    message.delegate.xnnpack.num_threads = value
+                else:
+                    setattr(message, name, value)
+            if any_options is not None:
+                any_options.Pack(message)
+            found += 1
+    if not found:
+        raise RuntimeError(f"no {options_name} in the mediapipe graph: is this mediapipe 0.10.21?")
+
+
+def _solution(config, side_inputs=None, outputs=None):
+    from mediapipe.python import solution_base
+
+    return solution_base.SolutionBase(graph_config=config, side_inputs=side_inputs, outputs=outputs)
 
 
 def _unrotate(points: np.ndarray, degrees: int, w: int, h: int) -> np.ndarray:

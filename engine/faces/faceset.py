@@ -26,7 +26,7 @@ from typing import Any
 
 from engine.atomic import atomic_open
 from engine.errors import UserError
-from engine.faces.records import read_alignments, training_faces, write_alignments
+from engine.faces.records import present_faces, read_alignments, write_alignments
 from engine.workspace import Workspace
 
 FORMAT = 1
@@ -36,7 +36,7 @@ _CROP_NAME = re.compile(r"aligned/[A-Za-z0-9_.-]{1,128}\.(jpg|jpeg|png)")
 
 def pack(ws: Workspace, side: str, file: str | os.PathLike[str]) -> dict[str, Any]:
     header, _ = read_alignments(ws.alignments_path(side))
-    faces = training_faces(ws, side)
+    faces = present_faces(ws, side)
     if not faces:
         raise UserError(f"{side} has no aligned faces to pack.", f"Run: swapwizard extract WS --side {side}")
     target = Path(file).expanduser()

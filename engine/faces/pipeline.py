@@ -169,6 +169,7 @@ def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker,
     writer.start()
     began = time.monotonic()
     main_cpu = time.thread_time()
+    process_cpu = time.process_time()
     last_checkpoint = began
     done = start
     faces = 0
@@ -207,11 +208,13 @@ def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker,
     for message in skipped:
         report.warning(message)
     elapsed = time.monotonic() - began
+    process_cpu = time.process_time() - process_cpu
     frames = max(1, done - start)
     # CPU milliseconds per frame of each stage's own thread (mediapipe's inference threads not
     # included): tells which stage limits the rate when the machine is shared and wall time is noisy.
     cpu_ms = {"main": round(main_cpu / frames * 1000, 2), "writer": round(writer.cpu_s / frames * 1000, 2),
-              "decoder": round((decoder_cpu[0] if decoder_cpu else 0.0) / frames * 1000, 2)}
+              "decoder": round((decoder_cpu[0] if decoder_cpu else 0.0) / frames * 1000, 2),
+              "process": round(process_cpu / frames * 1000, 2)}
     return {"frames": done - start, "faces": faces, "seconds": round(elapsed, 3),
             "fps": round((done - start) / elapsed, 2) if elapsed > 0 else 0.0, "skipped": skipped,
             "next_frame": done, "cpu_ms_per_frame": cpu_ms}

@@ -35,7 +35,9 @@ Every other line is one face (``FaceRecord``), in frame order::
     presence    the mesh's face-presence score (0-1)
     file        crop path relative to the side folder, "aligned/000012_0.png"
 
-Deleting a crop from ``aligned/`` removes that face from training (``training_faces``).
+Deleting a crop from ``aligned/`` removes that face from training (``training_faces``, which also
+leaves out the held-out frames of engine.quality.split) and from check, sort and pack
+(``present_faces``).
 """
 
 from __future__ import annotations
@@ -174,6 +176,13 @@ def target_records(ws: Workspace, side: str) -> list[FaceRecord]:
     header, records = read_alignments(ws.alignments_path(side))
     target = header.get("target_track")
     return [r for r in records if r.track == target]
+
+
+def present_faces(ws: Workspace, side: str) -> list[FaceRecord]:
+    """Target-track records whose aligned crop is still on disk (the user may delete bad crops):
+    the face set that check, sort and faceset pack work on."""
+    side_dir = ws.side_dir(side)
+    return [r for r in target_records(ws, side) if r.file and (side_dir / r.file).is_file()]
 
 
 def training_faces(ws: Workspace, side: str) -> list[FaceRecord]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from engine.atomic import atomic_write_json
 from engine.errors import UserError
-from engine.faces.records import FaceRecord, training_faces
+from engine.faces.records import FaceRecord, present_faces
 from engine.workspace import Workspace
 
 METHODS = ("blur", "yaw", "pitch", "size", "hist", "best")
@@ -90,7 +90,7 @@ def sort_faces(ws: Workspace, side: str, by: str, keep: int | None = None, simil
                         "Use --keep with blur, size or best; hist drops near-duplicates by itself.")
     if by == "best" and keep is None:
         raise UserError("Sorting by best needs --keep N.", "Say how many faces to keep, e.g. --keep 2000.")
-    faces = training_faces(ws, side)
+    faces = present_faces(ws, side)
     if not faces:
         raise UserError(f"{side} has no aligned faces to sort.", f"Run: swapwizard extract WS --side {side}")
     side_dir = ws.side_dir(side)

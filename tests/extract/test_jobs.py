@@ -10,7 +10,7 @@ import pytest
 from engine.errors import UserError
 from engine.faces.check import check_workspace, write_report
 from engine.faces.faceset import pack, unpack
-from engine.faces.records import load_header, training_faces
+from engine.faces.records import load_header, present_faces
 from engine.faces.sort import restore, sort_faces
 from tests.helpers import cli, run_job, stop_engine
 
@@ -68,21 +68,21 @@ def test_check_reports_uncovered_poses(extracted):
 
 def test_sort_moves_rejects_to_trash_and_restores(extracted):
     ws, _ = extracted
-    everyone = {r.file: r for r in training_faces(ws, "dst")}
+    everyone = {r.file: r for r in present_faces(ws, "dst")}
     result = sort_faces(ws, "dst", "blur", keep=50)
     assert result["kept"] == 50 and result["moved_to_trash"] == 25
-    kept = training_faces(ws, "dst")
+    kept = present_faces(ws, "dst")
     trash = ws.side_dir("dst") / "aligned_trash" / "blur"
     assert len(kept) == 50 and len(list(trash.iterdir())) == 25
     rejected = json.loads((ws.side_dir("dst") / "sort.json").read_text())["rejected"]
     assert min(r.blur for r in kept) >= max(everyone[f].blur for f in rejected)
     best = sort_faces(ws, "dst", "best", keep=20)
-    assert best["kept"] == 20 and len(training_faces(ws, "dst")) == 20
+    assert best["kept"] == 20 and len(present_faces(ws, "dst")) == 20
     dupes = sort_faces(ws, "dst", "hist", similarity=0.999)
     assert dupes["kept"] + dupes["moved_to_trash"] == 20
-    left = len(training_faces(ws, "dst"))
+    left = len(present_faces(ws, "dst"))
     assert restore(ws, "dst")["restored"] == 75 - left
-    assert len(training_faces(ws, "dst")) == 75 and not (ws.side_dir("dst") / "aligned_trash").exists()
+    assert len(present_faces(ws, "dst")) == 75 and not (ws.side_dir("dst") / "aligned_trash").exists()
     with pytest.raises(UserError, match="needs --keep"):
         sort_faces(ws, "dst", "best")
     with pytest.raises(UserError, match="not a sort method"):
@@ -94,7 +94,7 @@ def test_faceset_pack_unpack_round_trip(extracted, tmp_path, workspace):
     packed = pack(ws, "src", tmp_path / "katie set")
     assert packed["faces"] == 75 and packed["file"].endswith(".zip")
     result = unpack(workspace, "src", packed["file"])
-    assert result["faces"] == 75 and len(training_faces(workspace, "src")) == 75
+    assert result["faces"] == 75 and len(present_faces(workspace, "src")) == 75
     assert load_header(workspace, "src")["from_faceset"] == "katie set.zip"
     with pytest.raises(UserError, match="already has"):
         unpack(workspace, "src", packed["file"])
@@ -132,3 +132,19 @@ def test_workspace_template_documents_the_extract_defaults():
         import tomli as tomllib
     settings = tomllib.loads((template_dir() / "workspace.toml").read_text())["extract"]
     assert settings == asdict(ExtractSettings())
+
+
+def test_bench_extract_json(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    done = subprocess.run([sys.executable, "-m", "engine.bench", "extract", "--json"], cwd=REPO,
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    figures = json.loads(done.stdout)
+    assert figures["frames"] == 75 and figures["faces"] == 75
+    for key in ("fps", "ratio_decode", "ratio_bare", "decode_fps", "bare_fps"):
+        assert figures[key] > 0
+    assert figures["ratio_decode"] == pytest.approx(figures["fps"] / figures["decode_fps"], rel=0.01)
