@@ -57,8 +57,8 @@ class Picture(Widget):
     Picture { width: 1fr; height: 1fr; content-align: center middle; }
     """
 
-    path: reactive[Path | None] = reactive(None)
-    """The image file to draw; None shows ``caption`` instead."""
+    path: reactive[Path | None] = reactive(None, always_update=True)
+    """The image file to draw; None shows ``caption`` instead (set again to redraw a rewritten file)."""
     caption: reactive[str] = reactive("no picture yet")
     """What to show when there is no image (or it cannot be read)."""
 
