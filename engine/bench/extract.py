@@ -74,6 +74,8 @@ def measure(clip: Path, max_frames: int = 300) -> dict:
             "ratio_decode": round(fps / decode_fps, 3), "ratio_bare": round(fps / bare_fps, 3),
             "faces": result["faces"], "bare_faces": faces, "bare_frames": len(frames),
             "cpu_ms_per_frame": result["cpu_ms_per_frame"],
+            "frames_with": result["frames_with"], "tracks": len(result["tracks"]),
+            "target_faces": result["target_faces"], "jitter": result["jitter"],
             # Other processes on the machine slow every figure: the load says how busy it was.
             "load_average": round(os.getloadavg()[0], 2)}
 
@@ -92,9 +94,13 @@ def main(argv: list[str]) -> int:
     else:
         print(f"{figures['clip']} ({figures['width']}x{figures['height']}, {figures['frames']} frames, "
               f"{figures['cores']} cores)")
-        print(f"  end to end   {figures['fps']:8.1f} frames/s  ({figures['faces']} faces)")
+        print(f"  end to end   {figures['fps']:8.1f} frames/s  ({figures['faces']} faces in "
+              f"{figures['tracks']} tracks; frames with 0/1/2+ faces: {figures['frames_with'].get('0', 0)}/"
+              f"{figures['frames_with'].get('1', 0)}/{figures['frames_with'].get('2+', 0)})")
         print(f"  decode only  {figures['decode_fps']:8.1f} frames/s  ratio {figures['ratio_decode']:.2f}")
         print(f"  bare models  {figures['bare_fps']:8.1f} frames/s  ratio {figures['ratio_bare']:.2f}")
+        jitter = figures["jitter"]
+        print(f"  jitter       {jitter['raw_px']} px raw -> {jitter['smoothed_px']} px smoothed (512 crop)")
         cpu = figures["cpu_ms_per_frame"]
         print(f"  CPU ms/frame: whole process {cpu['process']}, find-faces thread {cpu['main']}, "
               f"writer {cpu['writer']}, decoder {cpu['decoder']}; load average {figures['load_average']}")

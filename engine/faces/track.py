@@ -85,12 +85,13 @@ class Tracker:
         self.tracks: list[Track] = []
         self.next_id = 0
         self.last_detect = -10**9
+        self.last_rotated = -10**9
         self.jitter = JitterMeter()
 
     # -- resumable state -----------------------------------------------------------------------
     def state(self) -> dict:
         return {"tracks": [t.state() for t in self.tracks], "next_id": self.next_id,
-                "last_detect": self.last_detect, "jitter": {"sums": self.jitter.sums, "pairs": self.jitter.pairs}}
+                "last_detect": self.last_detect, "last_rotated": self.last_rotated, "jitter": {"sums": self.jitter.sums, "pairs": self.jitter.pairs}}
 
     def restore(self, state: dict) -> None:
         o = self.options
@@ -99,6 +100,7 @@ class Tracker:
                              OneEuro.from_state(t["filter"], o.min_cutoff, o.beta)) for t in state["tracks"]]
         self.next_id = state["next_id"]
         self.last_detect = state["last_detect"]
+        self.last_rotated = state.get("last_rotated", -10**9)
         self.jitter.sums = dict(state["jitter"]["sums"])
         self.jitter.pairs = state["jitter"]["pairs"]
 
@@ -118,7 +120,7 @@ class Tracker:
                 hits.append((track, *result))
         if not hits or lost or index - self.last_detect >= self.options.detect_every:
             self.last_detect = index
-            hits += self._detect_new(frame, hits)
+            hits += self._detect_new(frame, hits, index)
         hits = self._drop_duplicates(hits)
         found = []
         taken = {track.id for track, _, _ in hits if track is not None}
@@ -130,9 +132,13 @@ class Tracker:
         self.tracks = [t for t in self.tracks if index - t.last_frame <= self.options.max_gap]
         return found
 
-    def _detect_new(self, frame: np.ndarray, hits: list) -> list:
+    def _detect_new(self, frame: np.ndarray, hits: list, index: int) -> list:
         detections = self.finder.detect(frame)
-        if not detections and not hits and self.options.rotate_retry:
+        # Turned frames cost three more detections: try them at most every ``detect_every`` frames
+        # (a sideways clip has its faces sideways throughout; once found, tracking follows them).
+        if not detections and not hits and self.options.rotate_retry and \
+                index - self.last_rotated >= self.options.detect_every:
+            self.last_rotated = index
             detections = self.finder.detect_rotated(frame)
         boxes = [bounds(raw) for _, raw, _ in hits]
         new = []
