@@ -86,6 +86,8 @@ class Tracker:
         self.next_id = 0
         self.last_detect = -10**9
         self.last_rotated = -10**9
+        #: Detections the mesh found no face in, (box, until frame): not tried again meanwhile.
+        self.rejected: list[tuple[np.ndarray, int]] = []
         self.jitter = JitterMeter()
 
     # -- resumable state -----------------------------------------------------------------------
@@ -141,12 +143,18 @@ class Tracker:
             self.last_rotated = index
             detections = self.finder.detect_rotated(frame)
         boxes = [bounds(raw) for _, raw, _ in hits]
+        # A blurred or dark face the detector sees but the mesh does not would otherwise cost up to
+        # five mesh runs on every frame.
+        self.rejected = [(box, until) for box, until in self.rejected if until > index]
         new = []
         for det in sorted(detections, key=lambda d: -d.score):
             if any(iou(det.box, box) > 0.3 for box in boxes):
                 continue
+            if any(iou(det.box, box) > 0.5 for box, _ in self.rejected):
+                continue
             result = self.mesh_for_detection(frame, det)
             if result is None:
+                self.rejected.append((det.box, index + self.options.detect_every))
                 continue
             box = bounds(result[0])
             if any(iou(box, other) > 0.5 for other in boxes):
@@ -166,6 +174,8 @@ class Tracker:
         for angle in (roi.angle, 0.0, math.pi / 2, -math.pi / 2, math.pi):
             result = self.finder.landmarks(frame, Roi(roi.cx, roi.cy, roi.side, angle))
             if result is None:
+                if angle == roi.angle:
+                    return None  # no face at all where the detector pointed: turning will not help
                 continue
             error = fit_error(result[0])
             if best is None or error < best[0]:
