@@ -151,11 +151,11 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
 def _clear(side_dir: Path) -> None:
     """Remove what an earlier extraction of this side wrote (our own files only)."""
     shutil.rmtree(side_dir / ".extract", ignore_errors=True)
-    for folder in ("aligned", "tracks", "frames"):
+    for folder in ("aligned", "aligned_trash", "tracks", "frames"):
         shutil.rmtree(side_dir / folder, ignore_errors=True)
-    alignments = side_dir / "alignments.jsonl"
-    if alignments.exists():
-        alignments.unlink()
+    for name in ("alignments.jsonl", "sort.json"):
+        if (side_dir / name).exists():
+            (side_dir / name).unlink()
 
 
 def _read_partial(path: Path) -> list[FaceRecord]:

@@ -65,12 +65,13 @@ def test_two_people_get_two_tracks_and_the_choice_sticks(tmp_path):
            "[1:v]scale=384:384,pad=512:512:64:64[b];[0:v][b]hstack", "-frames:v", "12", "-an",
            "-c:v", "libx264", "-preset", "ultrafast", str(clip))
     ws = make_workspace(tmp_path / "ws", src=clip, dst=None)
-    result = extract_side(ws, "src", ExtractSettings(size=128), NullReporter())
+    result = extract_side(ws, "src", ExtractSettings(size=128, write_frames=True), NullReporter())
+    assert len(list((ws.side_dir("src") / "frames").glob("*.png"))) == 12
     tracks = result["tracks"]
     assert len(tracks) == 2 and all(t["faces"] == 12 for t in tracks)
     assert tracks[0]["size"] > tracks[1]["size"] and result["target_track"] == tracks[0]["id"]
     other = tracks[1]["id"]
-    again = extract_side(ws, "src", ExtractSettings(size=128), NullReporter(), track=other)
+    again = extract_side(ws, "src", ExtractSettings(size=128, write_frames=True), NullReporter(), track=other)
     assert again["retargeted"] and load_header(ws, "src")["target_track"] == other
     assert {r.track for r in present_faces(ws, "src")} == {other}
 
