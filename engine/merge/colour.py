@@ -54,16 +54,45 @@ def _as_float(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image, dtype=np.float32)
 
 
+# sRGB (D65) <-> CIE L*a*b*, as OpenCV's float conversion does it. Written out in numpy because
+# OpenCV builds its Lab tables on first use (about 0.3 s), which every short preview job would pay.
+_RGB_TO_XYZ = np.array([[0.412453, 0.357580, 0.180423],
+                        [0.212671, 0.715160, 0.072169],
+                        [0.019334, 0.119193, 0.950227]])
+_WHITE = np.array([0.950456, 1.0, 1.088754])
+_BGR_TO_XYZ = (_RGB_TO_XYZ[:, ::-1] / _WHITE[:, None]).T.astype(np.float32)  # rows: B, G, R
+_XYZ_TO_BGR = np.linalg.inv(_BGR_TO_XYZ.astype(np.float64)).astype(np.float32)
+
+
+def bgr_to_lab(image: np.ndarray) -> np.ndarray:
+    """float32 BGR 0..1 (any shape ending in 3) -> L* 0..100, a*, b* about -127..127."""
+    linear = np.where(image <= 0.04045, image / 12.92, ((image + 0.055) / 1.055) ** 2.4)
+    xyz = linear.astype(np.float32) @ _BGR_TO_XYZ
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16.0 / 116.0)
+    lab = np.empty_like(xyz)
+    lab[..., 0] = np.where(xyz[..., 1] > 0.008856, 116.0 * f[..., 1] - 16.0, 903.3 * xyz[..., 1])
+    lab[..., 1] = 500.0 * (f[..., 0] - f[..., 1])
+    lab[..., 2] = 200.0 * (f[..., 1] - f[..., 2])
+    return lab
+
+
+def lab_to_bgr(lab: np.ndarray) -> np.ndarray:
+    fy = (lab[..., 0] + 16.0) / 116.0
+    f = np.stack([fy + lab[..., 1] / 500.0, fy, fy - lab[..., 2] / 200.0], axis=-1)
+    xyz = np.where(f ** 3 > 0.008856, f ** 3, (f - 16.0 / 116.0) / 7.787)
+    xyz[..., 1] = np.where(lab[..., 0] > 8.0, xyz[..., 1], lab[..., 0] / 903.3)
+    linear = np.clip(xyz.astype(np.float32) @ _XYZ_TO_BGR, 0.0, 1.0)
+    return np.where(linear <= 0.0031308, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055).astype(np.float32)
+
+
 def rct(source: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None,
         target_mask: np.ndarray | None = None) -> np.ndarray:
     """Reinhard colour transfer in L*a*b*: per-channel mean and spread of ``target``."""
-    import cv2
-
     source, target = _as_float(source), _as_float(target)
-    src_lab = cv2.cvtColor(source, cv2.COLOR_BGR2LAB)
+    src_lab = bgr_to_lab(source)
     s = _pixels(src_lab, mask)
     # Only the target's sampled pixels are converted: the target is never changed.
-    t = cv2.cvtColor(_pixels(target, mask if target_mask is None else target_mask)[None], cv2.COLOR_BGR2LAB)[0]
+    t = bgr_to_lab(_pixels(target, mask if target_mask is None else target_mask))
     s_mean, s_std = s.mean(axis=0), s.std(axis=0)
     t_mean, t_std = t.mean(axis=0), t.std(axis=0)
     scale = t_std / np.maximum(s_std, _EPS)
@@ -71,7 +100,7 @@ def rct(source: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None,
     # L* is 0..100, a*/b* about -127..127 for float input; clip before converting back.
     out[..., 0] = np.clip(out[..., 0], 0.0, 100.0)
     out[..., 1:] = np.clip(out[..., 1:], -127.0, 127.0)
-    return np.clip(cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2BGR), 0.0, 1.0)
+    return np.clip(lab_to_bgr(out.astype(np.float32)), 0.0, 1.0)
 
 
 def _cov(pixels: np.ndarray) -> np.ndarray:
