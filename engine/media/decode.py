@@ -6,7 +6,8 @@
 * Videos are decoded by OpenCV's bundled FFmpeg backend with rotation metadata applied (a phone clip
   shot upright comes out upright). ``timestamp`` is the frame's presentation time in seconds from
   the first video frame (exact for variable-frame-rate clips; add ``MediaInfo.video_start`` for the
-  container time). ``index`` counts decoded frames from 0.
+  container time). ``index`` counts decoded frames from 0. A codec OpenCV's FFmpeg cannot decode
+  (AV1, for one) is piped from the imageio-ffmpeg binary instead (timestamps then index / fps).
 * Image folders yield the images sorted by file name (``timestamp`` is ``index / fps`` with the
   ``fps`` given, 25 by default). Grayscale, RGBA/BGRA, palette and 16-bit images are converted to
   8-bit BGR; EXIF orientation is applied. A file that is not a readable image is skipped with a
@@ -43,26 +44,51 @@ def _iter_video(path: Path, start: int) -> Iterator[Frame]:
     import cv2
 
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
-    if not capture.isOpened():
-        raise UserError(f"{path.name} cannot be decoded.",
-                        "Check that it plays in a video player; re-encode it to H.264 if it does not.")
     try:
-        # This OpenCV build does not apply the display matrix by default: ask it to.
-        capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
-        index = 0
-        while index < start:
-            if not capture.grab():
-                return
-            index += 1
-        while True:
+        if capture.isOpened():
+            # This OpenCV build does not apply the display matrix by default: ask it to.
+            capture.set(cv2.CAP_PROP_ORIENTATION_AUTO, 1)
             ok, frame = capture.read()
-            if not ok or frame is None:
-                return
-            timestamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
-            yield index, timestamp, to_bgr8(frame)
-            index += 1
+            if ok and frame is not None:
+                index = 0
+                while True:
+                    if index >= start:
+                        yield index, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, to_bgr8(frame)
+                    index += 1
+                    if index < start:  # skipping to a resume point: grab() does not convert
+                        if not capture.grab():
+                            return
+                        continue
+                    ok, frame = capture.read()
+                    if not ok or frame is None:
+                        return
     finally:
         capture.release()
+    # OpenCV's FFmpeg lacks some decoders (AV1, for one): decode with the ffmpeg binary instead.
+    yield from _iter_ffmpeg(path, start)
+
+
+def _iter_ffmpeg(path: Path, start: int) -> Iterator[Frame]:
+    """Frames piped from the imageio-ffmpeg binary (rotation applied by ffmpeg); timestamps from the
+    stream's frame rate, so approximate for variable-rate clips."""
+    import imageio_ffmpeg
+
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="bgr24")
+        meta = next(reader)
+    except (OSError, RuntimeError, StopIteration):
+        raise UserError(f"{path.name} cannot be decoded.",
+                        "Check that it plays in a video player; re-encode it to H.264 if it does not.") from None
+    width, height = meta["size"]
+    if meta.get("rotate", 0) in (90, 270):
+        width, height = height, width
+    fps = float(meta.get("fps") or 25.0)
+    try:
+        for index, data in enumerate(reader):
+            if index >= start:
+                yield index, index / fps, np.frombuffer(data, dtype=np.uint8).reshape(height, width, 3).copy()
+    finally:
+        reader.close()
 
 
 def read_image(path: Path) -> np.ndarray | None:

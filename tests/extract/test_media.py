@@ -104,3 +104,16 @@ def test_folder_without_images(tmp_path):
 def test_probe_counts_frames_of_a_short_clip(tmp_path):
     clip = cut(SAMPLES / "src.mp4", tmp_path / "five.mp4", 5)
     assert probe(clip).frame_count == 5
+
+
+def test_codec_opencv_cannot_decode_falls_back_to_ffmpeg(tmp_path):
+    clip = tmp_path / "av1 clip.mkv"
+    try:
+        ffmpeg("-i", str(SAMPLES / "src.mp4"), "-frames:v", "6", "-an", "-c:v", "libaom-av1", "-cpu-used", "8",
+               str(clip))
+    except Exception:  # noqa: BLE001 - an ffmpeg build without the AV1 encoder
+        pytest.skip("this ffmpeg cannot encode AV1")
+    frames = list(iter_frames(clip))
+    assert [i for i, _, _ in frames] == list(range(6)) and frames[0][2].shape == (512, 512, 3)
+    assert frames[3][1] == pytest.approx(0.12, abs=1e-3)
+    assert next(iter_frames(clip, start=4))[0] == 4
