@@ -240,6 +240,11 @@ class TrainingRun:
     # -- the loop -----------------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         self.setup()
+        return self.train_to_target()
+
+    def train_to_target(self) -> dict[str, Any]:
+        """Train from where the run stands to ``cfg.target_iters``, then save; callable again after
+        raising the target (the benchmark and the learning check do that)."""
         now = time.monotonic()
         self.last_save_time = self.last_preview_time = now
         self.metrics_time, self.metrics_iter, self.rate = now, self.iteration, 0.0
@@ -268,12 +273,15 @@ class TrainingRun:
             bs = self.trainer.options.batch_size
             batch = self.augmenter(self.samplers["src"].take(bs), self.samplers["dst"].take(bs))
             poison = self.iteration == self.cfg.debug_nan_at and not self.nan_injected
+            out_of_memory = False
             try:
                 if self.iteration == self.cfg.debug_oom_at and not self.oom_injected:
                     self.oom_injected = True
                     raise torch.OutOfMemoryError("debug_oom_at: simulated out of memory")
                 loss_src, loss_dst = self.trainer.step(batch, self.iteration, poison)
             except torch.OutOfMemoryError:
+                out_of_memory = True  # handled outside the except block, whose traceback pins GPU memory
+            if out_of_memory:
                 del batch
                 self.out_of_memory()
                 continue

@@ -1,0 +1,198 @@
+"""Training speed: iterations/s, samples/s, the loop's overhead ratio; on a GPU also MFU and the
+sample pipeline's own ceiling.
+
+    swapwizard bench train [--preset saehd|quick|tiny] [--json] [--iters N] [--device D]
+                           [--workspace WS] [--batch N] [--threads N] [--peak-tflops T]
+    python -m engine.bench train --preset tiny --json
+
+Faces: a workspace's extracted sets (``--workspace``), else both shipped sample clips extracted
+into a temporary workspace (75 faces a side). After a warm-up, four measurements:
+
+* ``full``: the real training loop (``TrainingRun``): sampling, augmentation on the device, forward,
+  loss, backward, optimizer, sync points, metrics/progress events encoded as JSON like the engine
+  pipe does. One checkpoint save and one preview are timed on their own (``checkpoint_s``,
+  ``preview_s``) and amortised at the configured intervals (10 and 5 minutes by default).
+* ``bare``: ``Trainer.step`` on one ready, already augmented batch: forward, the same loss,
+  backward, optimizer step, nothing else.
+* ``overhead_ratio`` = (full time per iteration, with the amortised save and preview) / bare time
+  per iteration. Target: at most 1.15 on the CPU.
+* ``pipeline_samples_per_s``: sampling + augmentation alone, as fast as it goes; compared with what
+  the model consumes (``pipeline_headroom``; should be 2 or more). A sample is one face (a training
+  iteration uses ``batch`` src and ``batch`` dst faces per process).
+* GPU only: ``flops_per_iter`` (counted by torch.utils.flop_counter over one step, forward and
+  backward), ``achieved_tflops`` and ``mfu`` against the card's dense bf16/fp16 peak (known cards, or
+  ``--peak-tflops``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from engine.errors import UserError
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+#: Dense bf16/fp16 tensor-core peaks (TFLOP/s, no sparsity), matched against torch's device name.
+PEAK_TFLOPS = (("H200", 989.0), ("H100 PCIe", 756.0), ("H100", 989.0), ("GH200", 989.0), ("A100", 312.0),
+               ("L40S", 362.0), ("L40", 181.0), ("A10G", 70.0), ("A10", 125.0), ("L4", 121.0),
+               ("RTX 4090", 165.0), ("RTX 3090", 71.0), ("V100", 125.0), ("T4", 65.0))
+
+
+def peak_tflops(name: str) -> float | None:
+    for key, value in PEAK_TFLOPS:
+        if key in name:
+            return value
+    return None
+
+
+def _workspace(path: str | None, tmp: Path, size: int):
+    from engine.faces.extract import ExtractSettings, extract_side
+    from engine.report import NullReporter
+    from engine.workspace import Workspace
+
+    if path:
+        return Workspace.open(path)
+    ws = Workspace.create(tmp / "ws", SAMPLES / "src.mp4", SAMPLES / "dst.mp4")
+    for side in ("src", "dst"):
+        extract_side(ws, side, ExtractSettings(size=size, crop_format="png"), NullReporter())
+    return ws
+
+
+def _sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(preset_name: str, iters: int | None, device: str, workspace: str | None, batch: int | None,
+            threads: int | None, peak: float | None) -> dict:
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from engine.jobs.train import Params
+    from engine.report import CallbackReporter
+    from engine.train.loop import TrainingRun
+    from engine.train.options import preset
+    from engine.train.resolve import resolve
+
+    if threads:
+        torch.set_num_threads(threads)
+    res = preset(preset_name).model.resolution
+    with tempfile.TemporaryDirectory(prefix="swapwizard-bench-") as tmp:
+        ws = _workspace(workspace, Path(tmp), max(128, res * 2))
+        model = f"bench-{preset_name}-{int(time.time())}"
+        params = Params(model=model, preset=preset_name, device=device or "", batch_size=batch, iters=1)
+        config = resolve(ws, params)
+        sent: list[int] = []
+        run = TrainingRun(ws, config, CallbackReporter(lambda e: sent.append(len(json.dumps(e)))))
+        run.setup()
+        dev = run.device
+        n = iters or (200 if dev.type == "cuda" else 30)
+        warm = 20 if dev.type == "cuda" else 5
+        config.target_iters = warm
+        run.train_to_target()  # warm-up: allocator, cuDNN autotuning, first saves
+
+        # Full loop.
+        start_iter = run.iteration
+        config.target_iters = start_iter + n
+        run.last_save_time = run.last_preview_time = time.monotonic()  # no timed save/preview inside
+        _sync(dev)
+        t0 = time.perf_counter()
+        run.train()
+        _sync(dev)
+        full_s = (time.perf_counter() - t0) / n
+        t0 = time.perf_counter()
+        run.save()
+        checkpoint_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run.write_preview()
+        preview_s = time.perf_counter() - t0
+        bs = run.trainer.options.batch_size
+
+        # Sample pipeline alone.
+        _sync(dev)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            batch_ready = run.augmenter(run.samplers["src"].take(bs), run.samplers["dst"].take(bs))
+        _sync(dev)
+        pipeline_s = (time.perf_counter() - t0) / n
+
+        # Bare step on a ready batch.
+        for _ in range(3):
+            run.trainer.step(batch_ready, run.iteration)
+        _sync(dev)
+        t0 = time.perf_counter()
+        for _ in range(n):
+            run.trainer.step(batch_ready, run.iteration)
+        _sync(dev)
+        bare_s = (time.perf_counter() - t0) / n
+
+        flops = None
+        if dev.type == "cuda":
+            counter = FlopCounterMode(display=False)
+            with counter:
+                run.trainer.step(batch_ready, run.iteration)
+            flops = counter.get_total_flops()
+
+    amortised = full_s * (1 + checkpoint_s / (config.save_every_min * 60) + preview_s / (config.preview_every_min * 60))
+    samples_per_iter = 2 * bs
+    result = {
+        "preset": preset_name, "device": str(dev),
+        "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
+        "precision": str(run.trainer.dtype or torch.float32).replace("torch.", ""),
+        "batch_size": bs, "iters": n, "threads": torch.get_num_threads(),
+        "iters_per_s": round(1 / full_s, 3), "samples_per_s": round(samples_per_iter / full_s, 1),
+        "bare_iters_per_s": round(1 / bare_s, 3),
+        "overhead_ratio": round(amortised / bare_s, 3), "overhead_ratio_loop_only": round(full_s / bare_s, 3),
+        "checkpoint_s": round(checkpoint_s, 3), "preview_s": round(preview_s, 3),
+        "augment_ms_per_batch": round(pipeline_s * 1000, 3),
+        "pipeline_samples_per_s": round(samples_per_iter / pipeline_s, 1),
+        "pipeline_headroom": round(full_s / pipeline_s, 2),
+        "events_per_iter": round(len(sent) / max(1, run.iteration), 3),
+    }
+    if flops is not None:
+        achieved = flops / bare_s / 1e12
+        card_peak = peak or peak_tflops(result["device_name"])
+        result.update({"flops_per_iter": flops, "achieved_tflops_bare": round(achieved, 2),
+                       "achieved_tflops": round(flops / full_s / 1e12, 2), "peak_tflops": card_peak,
+                       "mfu": round(flops / full_s / 1e12 / card_peak, 4) if card_peak else None,
+                       "mfu_bare": round(achieved / card_peak, 4) if card_peak else None})
+    return result
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="swapwizard bench train", description=__doc__.split("\n")[0])
+    parser.add_argument("--preset", default="tiny", choices=("saehd", "quick", "tiny"))
+    parser.add_argument("--iters", type=int, default=None, help="timed iterations (default 200 on GPU, 30 on CPU)")
+    parser.add_argument("--device", default="", help="auto, cpu, cuda, cuda:N")
+    parser.add_argument("--workspace", default=None, help="use this workspace's extracted faces")
+    parser.add_argument("--batch", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the card's dense bf16 peak, if unknown")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if args.iters is not None and args.iters < 1:
+        raise UserError("--iters must be at least 1.", "For example: --iters 50.")
+    result = measure(args.preset, args.iters, args.device, args.workspace, args.batch, args.threads, args.peak_tflops)
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"train bench: preset {result['preset']} on {result['device_name']} ({result['precision']}), "
+          f"batch {result['batch_size']}, {result['iters']} iterations")
+    print(f"  full loop     {result['iters_per_s']:9.2f} it/s   {result['samples_per_s']:9.1f} samples/s")
+    print(f"  bare step     {result['bare_iters_per_s']:9.2f} it/s")
+    print(f"  overhead      {result['overhead_ratio']:9.3f} x  (loop only {result['overhead_ratio_loop_only']:.3f}; "
+          f"save {result['checkpoint_s']:.2f} s, preview {result['preview_s']:.2f} s amortised)")
+    print(f"  pipeline      {result['pipeline_samples_per_s']:9.1f} samples/s  ({result['pipeline_headroom']:.1f}x "
+          f"what the loop consumes; augmentation {result['augment_ms_per_batch']:.2f} ms/batch)")
+    if "flops_per_iter" in result:
+        mfu = f"{result['mfu'] * 100:.1f} %" if result["mfu"] is not None else "unknown peak (use --peak-tflops)"
+        print(f"  compute       {result['achieved_tflops']:9.2f} TFLOP/s  MFU {mfu} "
+              f"(bare step {result['achieved_tflops_bare']:.2f} TFLOP/s)")
+    sys.stdout.flush()
+    return 0
