@@ -143,6 +143,8 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
     result.update({"fps": timing["fps"], "cpu_ms_per_frame": timing["cpu_ms_per_frame"],
                    "resumed_from": start, "jitter": header["jitter"],
                    "frames_with": counts, "skipped_files": timing["skipped"]})
+    target = next(t for t in result["tracks"] if t["id"] == result["target_track"])
+    report.preview(f"data_{side}/{target['thumb']}", side=side, track=target["id"])
     report.log(f"{side}: {len(records)} faces in {frames_seen} frames, {len(result['tracks'])} track(s); "
                f"target track {result['target_track']}.")
     return result
