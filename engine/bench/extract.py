@@ -31,7 +31,7 @@ from engine.errors import UserError
 DEFAULT_CLIP = Path(__file__).resolve().parent.parent / "samples" / "src.mp4"
 
 
-def measure(clip: Path, max_frames: int = 300) -> dict:
+def measure(clip: Path, max_frames: int = 300, small_faces: bool = False) -> dict:
     import cv2
 
     from engine.faces.detect import FaceFinder, roi_from_detection
@@ -65,7 +65,7 @@ def measure(clip: Path, max_frames: int = 300) -> dict:
     try:
         ws = Workspace.create(tmp / "ws")
         ws.set_source("src", clip, link=True)
-        result = extract_side(ws, "src", ExtractSettings(), NullReporter())
+        result = extract_side(ws, "src", ExtractSettings(small_faces=small_faces), NullReporter())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     fps = result["fps"]
@@ -101,12 +101,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--input", type=Path, default=DEFAULT_CLIP, help="video to extract (default: a shipped sample)")
     parser.add_argument("--frames", type=int, default=300, help="frames held in memory for the bare run")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--small-faces", action="store_true", help="extract with small_faces on (2x2 tiles)")
     parser.add_argument("--stock-mesh", action="store_true",
                         help="also count the faces mediapipe's stock whole-frame FaceMesh finds")
     args = parser.parse_args(argv)
     if not args.input.is_file():
         raise UserError(f"{args.input} is not a video file.", "Give a clip with --input PATH.")
-    figures = measure(args.input, args.frames)
+    figures = measure(args.input, args.frames, args.small_faces)
     if args.stock_mesh:
         figures.update(stock_mesh(args.input))
     if args.json:

@@ -135,6 +135,24 @@ class FaceFinder:
             found.append(Detection(box, float(det.score[0]), kps))
         return found
 
+    def detect_tiled(self, frame: np.ndarray, overlap: float = 0.25) -> list[Detection]:
+        """The whole frame plus 2x2 overlapping tiles, each seen at the detector's full input size:
+        finds faces down to about half the size the whole frame alone does, for 5 detector runs."""
+        h, w = frame.shape[:2]
+        found = self.detect(frame)
+        th, tw = int(h / (2 - overlap)), int(w / (2 - overlap))
+        for y in (0, h - th):
+            for x in (0, w - tw):
+                for det in self.detect(frame[y:y + th, x:x + tw]):
+                    det.box += np.array([x, y, x, y], dtype=np.float32)
+                    det.keypoints += np.array([x, y], dtype=np.float32)
+                    found.append(det)
+        kept: list[Detection] = []
+        for det in sorted(found, key=lambda d: -d.score):
+            if all(_overlap(det.box, other.box) < 0.5 for other in kept):
+                kept.append(det)
+        return kept
+
     def detect_rotated(self, frame: np.ndarray) -> list[Detection]:
         """Detect in the frame turned by 90, 270 and 180 degrees; boxes mapped back to the frame."""
         import cv2
@@ -183,6 +201,15 @@ class FaceFinder:
         pts[:, 1] = pts[:, 1] * ch / sy + y0
         pts[:, 2] = pts[:, 2] * cw / sx
         return pts, float(presence)
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over the smaller box (a face cut by a tile edge is inside the whole one)."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    if w <= 0 or h <= 0:
+        return 0.0
+    return float(w * h / min((a[2] - a[0]) * (a[3] - a[1]), (b[2] - b[0]) * (b[3] - b[1])))
 
 
 def _expanded(binary_graph: str | None = None, config=None):

@@ -40,6 +40,7 @@ class ExtractSettings:
     min_presence: float = 0.1
     detect_every: int = 10
     rotate_retry: bool = True
+    small_faces: bool = False
     smooth: bool = True
     min_cutoff: float = 1.0
     beta: float = 10.0
@@ -106,6 +107,7 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
     tracker = Tracker(finder, TrackOptions(
         face_type=settings.face_type, size=settings.size, detect_every=settings.detect_every,
         max_gap=max(5, round((info.fps or 25) * 1.0)), rotate_retry=settings.rotate_retry,
+        small_faces=settings.small_faces,
         smooth=settings.smooth, min_cutoff=settings.min_cutoff, beta=settings.beta, images=info.kind == "images"))
     counts: dict[str, int] = {}
     start, partial_bytes = 0, 0

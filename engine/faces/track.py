@@ -35,6 +35,7 @@ class TrackOptions:
     detect_every: int = 10
     max_gap: int = 30
     rotate_retry: bool = True
+    small_faces: bool = False
     smooth: bool = True
     min_cutoff: float = 1.0
     beta: float = 10.0
@@ -134,8 +135,11 @@ class Tracker:
         self.tracks = [t for t in self.tracks if index - t.last_frame <= self.options.max_gap]
         return found
 
+    def _detect(self, frame: np.ndarray) -> list[Detection]:
+        return self.finder.detect_tiled(frame) if self.options.small_faces else self.finder.detect(frame)
+
     def _detect_new(self, frame: np.ndarray, hits: list, index: int) -> list:
-        detections = self.finder.detect(frame)
+        detections = self._detect(frame)
         # Turned frames cost three more detections: try them at most every ``detect_every`` frames
         # (a sideways clip has its faces sideways throughout; once found, tracking follows them).
         if not detections and not hits and self.options.rotate_retry and \
@@ -231,7 +235,7 @@ class Tracker:
 
     def _step_image(self, frame: np.ndarray) -> list[Found]:
         o = self.options
-        detections = self.finder.detect(frame)
+        detections = self._detect(frame)
         if not detections and o.rotate_retry:
             detections = self.finder.detect_rotated(frame)
         faces = []

@@ -19,7 +19,7 @@ KIND = "extract"
 
 #: Settings a job parameter may override (names of engine.faces.extract.ExtractSettings).
 KNOBS = ("face_type", "size", "crop_format", "jpeg_quality", "detect_every", "min_confidence", "min_presence",
-         "rotate_retry", "smooth", "min_cutoff", "beta", "write_frames")
+         "rotate_retry", "small_faces", "smooth", "min_cutoff", "beta", "write_frames")
 
 
 @dataclass
@@ -38,6 +38,7 @@ class Params:
     min_confidence: float | None = None
     min_presence: float | None = None
     rotate_retry: bool | None = None
+    small_faces: bool | None = None
     smooth: bool | None = None
     min_cutoff: float | None = None
     beta: float | None = None

@@ -147,3 +147,20 @@ def test_missing_source(tmp_path):
     with pytest.raises(UserError, match="no src footage"):
         extract_side(ws, "src", ExtractSettings(), NullReporter())
     assert np is not None
+
+
+def test_small_faces_finds_the_distant_pianist():
+    from engine.faces.detect import FaceFinder
+    from engine.media.decode import iter_frames
+
+    frame = next(iter_frames(SAMPLES / "hamilton.mp4"))[2]
+    finder = FaceFinder()
+    try:
+        whole = finder.detect(frame)
+        tiled = finder.detect_tiled(frame)
+    finally:
+        finder.close()
+    # The singer (right) is found either way; the pianist (left, about 25 px) only with tiles.
+    assert [d.box[0] > 400 for d in whole] == [True]
+    assert any(d.box[0] < 150 and d.box[2] - d.box[0] < 40 for d in tiled)
+    assert sum(d.box[0] > 400 for d in tiled) == 1  # the tiles' copies of the singer are merged

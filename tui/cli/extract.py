@@ -80,6 +80,8 @@ def extract(
     write_frames: Optional[bool] = typer.Option(None, "--write-frames/--no-write-frames",
                                                 help="Also save every frame as PNG in data_<side>/frames/."),
     crop_format: Optional[str] = typer.Option(None, "--crop-format", help="jpg (fast, default) or png (lossless)."),
+    small_faces: Optional[bool] = typer.Option(None, "--small-faces/--no-small-faces",
+                                               help="Also look for small, distant faces (slower)."),
     detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once."),
 ) -> None:
     """Find, track and align faces: aligned crops and face records per side."""
@@ -90,7 +92,7 @@ def extract(
     if track is not None and side == "both":
         fail("--track needs one side.", "Add --side src or --side dst.")
     params = {"side": side, "face_type": face_type, "size": size, "track": track, "force": force,
-              "write_frames": write_frames, "crop_format": crop_format}
+              "write_frames": write_frames, "crop_format": crop_format, "small_faces": small_faces}
     run_job(ws, "extract", {k: v for k, v in params.items() if v is not None}, detach=detach)
 
 
