@@ -148,3 +148,18 @@ def test_bench_extract_json(tmp_path):
     for key in ("fps", "ratio_decode", "ratio_bare", "decode_fps", "bare_fps"):
         assert figures[key] > 0
     assert figures["ratio_decode"] == pytest.approx(figures["fps"] / figures["decode_fps"], rel=0.01)
+
+
+def test_probe_command(tmp_path):
+    from tests.helpers import SAMPLES
+
+    done = cli("probe", str(SAMPLES / "hamilton.mp4"), "--json")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["frame_count"] == 65 and info["audio"][0]["sample_rate"] == 44100
+    text = cli("probe", str(SAMPLES / "src.mp4"))
+    assert text.returncode == 0 and "512x512" in text.stdout and "frames       75" in text.stdout
+    empty = tmp_path / "empty clip.mp4"
+    empty.write_bytes(b"")
+    bad = cli("probe", str(empty))
+    assert bad.returncode == 2 and "empty" in bad.stderr and "Traceback" not in bad.stderr
