@@ -163,3 +163,30 @@ def test_probe_command(tmp_path):
     empty.write_bytes(b"")
     bad = cli("probe", str(empty))
     assert bad.returncode == 2 and "empty" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_cancelled_extraction_resumes(tmp_path):
+    import time
+
+    from engine.client import EngineClient
+    from engine.launcher import start_engine
+    from tests.extract.conftest import cut
+    from tests.helpers import SAMPLES, make_workspace
+
+    clip = cut(SAMPLES / "src.mp4", tmp_path / "long clip.mp4", 600, "-vf", "loop=loop=7:size=75:start=0")
+    ws = make_workspace(tmp_path / "ws", src=clip, dst=None)
+    start_engine(ws)
+    try:
+        checkpoint = ws.side_dir("src") / ".extract" / "checkpoint.json"
+        with EngineClient(ws, timeout=60) as client:
+            job = client.submit("extract", {"side": "src", "size": 128})["job_id"]
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline and not checkpoint.exists():
+                time.sleep(0.05)
+            client.cancel(job)
+        final, _ = run_job(ws, "extract", {"side": "src", "size": 128}, timeout=180)
+        assert final.TYPE == "job_finished", final
+        result = final.result["sides"]["src"]
+        assert result["resumed_from"] > 0 and result["faces"] == 600
+    finally:
+        stop_engine(ws)
