@@ -138,3 +138,24 @@ def test_one_euro_removes_noise_but_follows_motion():
     for i in range(50, 56):
         smooth = filt(base + 40, i / 25, 100.0)
     assert np.abs(smooth - (base + 40)).mean() < 4
+
+
+def test_coverage_names_the_poses_src_lacks():
+    from engine.faces.check import coverage
+
+    def faces(poses):
+        out = []
+        for i, (yaw, pitch) in enumerate(poses):
+            record = make_record(i, f"aligned/{i:06d}_0.jpg")
+            record.yaw, record.pitch = yaw, pitch
+            out.append(record)
+        return out
+
+    src = faces([(0, 0)] * 50 + [(-40, 0)] * 3)
+    dst = faces([(0, 0)] * 80 + [(-40, 0)] * 20)
+    result = coverage(src, dst)
+    assert result["score"] == 1.0  # 3 src faces at -40 are just enough neighbours
+    assert result["warnings"] == ["dst has 20 faces turned left more than 30 degrees; src has 3."]
+    thinner = coverage(src[:-1], dst)
+    assert thinner["score"] == 0.8 and thinner["covered_faces"] == 80
+    assert coverage(faces([(0, 0)] * 10), dst)["groups"]["turned left more than 30 degrees"] == {"dst": 20, "src": 0}
