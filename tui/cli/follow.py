@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -27,13 +28,37 @@ def _format_metrics(values: dict[str, Any]) -> str:
     return "  ".join(parts)
 
 
+class PlainProgress(Progress):
+    """Progress for logs and pipes (not a terminal): a plain line per stage every few seconds."""
+
+    interval = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs, disable=True)
+        self._last_line: dict[Any, float] = {}
+
+    def update(self, task_id: Any, **fields: Any) -> None:
+        super().update(task_id, **fields)
+        task = self._tasks[task_id]
+        now = time.monotonic()
+        finished = task.total is not None and task.completed >= task.total
+        if finished or now - self._last_line.get(task_id, 0.0) >= self.interval:
+            self._last_line[task_id] = now
+            total = f"/{task.total:g}" if task.total is not None else ""
+            extra = " ".join(str(v) for v in (task.fields.get("rate"), task.fields.get("metrics")) if v)
+            self.console.print(f"{task.description}: {task.completed:g}{total} {extra}", highlight=False)
+
+
 def follow(client: EngineClient, job_id: str | None, from_seq: int, quiet: bool = False) -> int:
     """Show events from ``from_seq`` until job ``job_id`` ends (any job when None); return the exit code."""
-    progress = Progress(
+    columns = (
         TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
         TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
-        console=err, transient=False, disable=quiet,
     )
+    if err.is_terminal or quiet:
+        progress = Progress(*columns, console=err, transient=False, disable=quiet)
+    else:
+        progress = PlainProgress(*columns, console=err)
     tasks: dict[tuple[str, str], Any] = {}
     current = job_id
     try:
