@@ -9,6 +9,7 @@ deleted do not count) and returns a JSON-able report:
 * across sides: the destination poses the source does not cover ("dst has 120 faces turned right
   more than 30 degrees; src has 3") and one ``coverage`` score: the share of destination faces that
   have at least ``MIN_NEIGHBOURS`` source faces within ``POSE_RADIUS`` degrees of yaw and pitch.
+  Left and right are as seen in the image (yaw < 0: the face turns towards the image's left).
 
 ``write_report`` stores it as ``WS/check/report.json`` with a contact sheet of sampled aligned faces,
 ``WS/check/contact_sheet.png``, for the wizard and the CLI to show.
