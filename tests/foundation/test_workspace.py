@@ -79,7 +79,8 @@ def test_settings_update_keeps_comments():
 def test_settings_round_trip(tmp_path):
     ws = Workspace.create(tmp_path / "ws")
     ws.update_settings("merge", {"mode": "seamless", "blur": 12.5})
-    assert ws.section("merge") == {"mode": "seamless", "blur": 12.5}
+    merge = ws.section("merge")
+    assert merge["mode"] == "seamless" and merge["blur"] == 12.5
     ws.record_consent("tester")
     assert ws.consent_confirmed()
     assert ws.section("consent")["confirmed_by"] == "tester"
