@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from engine.atomic import atomic_write_json, read_json
@@ -26,6 +27,7 @@ DEFAULT_FRACTION = 0.1
 MIN_FACES = 20
 MIN_HELD = 3
 FILE_NAME = "holdout.json"
+_CACHE: dict[str, Any] = {}
 
 
 @dataclass
@@ -65,15 +67,27 @@ def _key(header: dict[str, Any], fraction: float, faces: int) -> dict[str, Any]:
             "source": source.get("fingerprint") or [source.get("name"), source.get("frame_count")]}
 
 
+def read_alignments_cached(path: Path) -> tuple[dict[str, Any], list[Any]]:
+    """``engine.faces.records.read_alignments``, read again only when the file changed (treat as read-only)."""
+    from engine.faces.records import read_alignments
+
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        return read_alignments(path)  # raises the user-facing error
+    if _CACHE.get(key[0], (None,))[0] != key:
+        _CACHE[key[0]] = (key, read_alignments(path))
+    return _CACHE[key[0]][1]
+
+
 def held_out(ws: Workspace, side: str, records: list[Any] | None = None) -> Holdout:
     """The side's held-out faces, from ``holdout.json`` when it still fits the extraction, else chosen now.
 
-    ``records`` (the side's target-track records) saves reading the alignments again.
+    ``records`` (the side's target-track records) saves filtering them again.
     """
-    from engine.faces.records import read_alignments
-
     fraction = holdout_fraction(ws)
-    header, all_records = read_alignments(ws.alignments_path(side))
+    header, all_records = read_alignments_cached(ws.alignments_path(side))
     if records is None:
         records = [r for r in all_records if r.track == header.get("target_track")]
     frames = sorted({int(r.frame) for r in records})

@@ -1,0 +1,33 @@
+"""What a model cost to train: iterations, wall time and device, from its model folder's JSON files.
+
+``model.json`` carries ``train_seconds`` and ``device`` when the trainer recorded them; otherwise the
+wall time is estimated from the loss history's timestamps (gaps over ``PAUSE_S`` are taken as pauses
+between runs and left out) and the device is unknown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from engine.atomic import read_json
+
+PAUSE_S = 300.0
+
+
+def training_cost(model_dir: Path) -> dict[str, Any]:
+    model_dir = Path(model_dir)
+    summary = read_json(model_dir / "model.json", default={}) or {}
+    options = summary.get("train_options") or {}
+    shape = summary.get("model_options") or {}
+    seconds = summary.get("train_seconds")
+    estimated = False
+    if not isinstance(seconds, (int, float)):
+        history = read_json(model_dir / "loss_history.json", default={}) or {}
+        times = [p[3] for p in history.get("points", []) if isinstance(p, list) and len(p) >= 4]
+        seconds = sum(b - a for a, b in zip(times, times[1:]) if 0 <= b - a <= PAUSE_S)
+        estimated = True
+    return {"iterations": summary.get("iteration"), "train_seconds": round(float(seconds), 1),
+            "train_seconds_estimated": estimated, "device": summary.get("device") or "not recorded",
+            "preset": summary.get("preset"), "arch": shape.get("arch"), "resolution": shape.get("resolution"),
+            "gan_power": options.get("gan_power"), "batch_size": options.get("batch_size")}

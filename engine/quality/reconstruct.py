@@ -1,0 +1,91 @@
+"""Reconstruction quality on held-out faces: dst->dst and src->src, SSIM and PSNR inside the face mask.
+
+The model turns each held-out aligned crop of a side back into itself (its own side's decoder); the
+result is compared with the crop inside the face mask the extraction recorded. Held-out faces are the
+frames training never saw (``engine.quality.split``), so this measures how the model generalises, not
+how well it memorised. Used by the quality job (a loaded model) and during training (the trainer's
+network, in memory).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine.quality import metrics
+from engine.workspace import Workspace
+
+#: At most this many held-out faces per side are reconstructed (evenly spread over the held-out ones).
+MAX_FACES = 64
+
+
+@dataclass
+class HeldOutFaces:
+    side: str
+    crops: np.ndarray  # N x R x R x 3 uint8 BGR
+    masks: np.ndarray  # N x R x R float32 0..1
+    frames: list[int]
+
+
+def held_out_faces(ws: Workspace, side: str, resolution: int, limit: int = MAX_FACES) -> HeldOutFaces:
+    """The side's held-out aligned crops at ``resolution``, with their face masks (may be empty)."""
+    from engine.faces.records import face_mask
+    from engine.quality.frames import target_records
+    from engine.quality.split import held_out_frames
+
+    records = target_records(ws, side)
+    held = held_out_frames(ws, side, records)
+    chosen = [r for r in records if r.frame in held and r.file and (ws.side_dir(side) / r.file).is_file()]
+    if len(chosen) > limit:
+        chosen = [chosen[round(i * (len(chosen) - 1) / (limit - 1))] for i in range(limit)]
+    crops, masks, frames = [], [], []
+    for record in chosen:
+        image = cv2.imread(str(ws.side_dir(side) / record.file), cv2.IMREAD_COLOR)
+        if image is None:
+            continue
+        interp = cv2.INTER_AREA if image.shape[0] > resolution else cv2.INTER_CUBIC
+        crops.append(cv2.resize(image, (resolution, resolution), interpolation=interp))
+        masks.append(face_mask(record, resolution).astype(np.float32) / 255.0)
+        frames.append(int(record.frame))
+    shape = (0, resolution, resolution)
+    return HeldOutFaces(side, np.stack(crops) if crops else np.zeros((*shape, 3), np.uint8),
+                        np.stack(masks) if masks else np.zeros(shape, np.float32), frames)
+
+
+def reconstruct(network: Any, crops: np.ndarray, side: str, device: Any, batch: int = 16) -> np.ndarray:
+    """``side``->``side`` reconstructions (N x R x R x 3 float32 0..1) by a ``SwapAutoencoder``."""
+    import torch
+
+    outputs = []
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.no_grad():
+            for start in range(0, len(crops), batch):
+                x = torch.from_numpy(crops[start:start + batch]).to(device).permute(0, 3, 1, 2).float().div_(255)
+                src_src, _, dst_dst, _, _, _ = network(x, x)
+                out = src_src if side == "src" else dst_dst
+                outputs.append(out.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
+    finally:
+        network.train(was_training)
+    return np.concatenate(outputs) if outputs else np.zeros((0, *crops.shape[1:]), np.float32)
+
+
+def reconstruction_metrics(network: Any, faces: dict[str, HeldOutFaces], device: Any) -> dict[str, Any]:
+    """``ssim_src``, ``psnr_src``, ``ssim_dst``, ``psnr_dst`` (means over the held-out faces; None
+    for a side without held-out faces) and how many faces each side had."""
+    result: dict[str, Any] = {}
+    for side in ("src", "dst"):
+        held = faces.get(side)
+        if held is None or not len(held.crops):
+            result.update({f"ssim_{side}": None, f"psnr_{side}": None, f"faces_{side}": 0})
+            continue
+        predicted = reconstruct(network, held.crops, side, device)
+        ssims = [metrics.masked_ssim(p, c, m) for p, c, m in zip(predicted, held.crops, held.masks)]
+        psnrs = [metrics.masked_psnr(p, c, m) for p, c, m in zip(predicted, held.crops, held.masks)]
+        result.update({f"ssim_{side}": round(float(np.mean(ssims)), 5), f"psnr_{side}": round(float(np.mean(psnrs)), 3),
+                       f"faces_{side}": len(held.crops)})
+    return result
