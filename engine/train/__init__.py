@@ -2,7 +2,10 @@
 
 Modules: ``options`` (model and training options, presets), ``models`` (DF / LIAE networks),
 ``samples`` (aligned face sets in memory), ``augment`` (random warp, flip, colour, batched on the
-device), ``losses``, ``gan``, ``checkpoint`` (safetensors + JSON, atomic, backups), ``trainer``
-(one optimisation step), ``loop`` (the training loop with its guards and events), ``preview``,
-``api`` (what merging uses: ``load_model``), ``ddp_worker`` (one rank under torchrun).
+device), ``colour`` (rct and HSV jitter in torch), ``losses``, ``gan``, ``device`` (device and
+precision), ``checkpoint`` (safetensors + JSON, atomic, backups), ``history`` (the loss curve),
+``trainer`` (one optimisation step), ``loop`` (the training loop with its guards and events),
+``resolve`` (job parameters -> run configuration), ``preview``, ``signals`` (SIGTERM), ``dist`` /
+``launch`` / ``ddp_worker`` (several GPUs under torchrun), ``api`` (what merging uses:
+``load_model``), ``evaluate`` (the learning check: held-out SSIM over training).
 """
