@@ -88,6 +88,13 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
                 return _retarget(ws, side, header, records, track)
             report.log(f"{side}: already extracted with these settings; skipped (use --force to redo).")
             return {"side": side, "skipped": True, "faces": len(records), "target_track": header.get("target_track")}
+        cleaned = sum(1 for r in records if not (side_dir / r.file).is_file())
+        if cleaned or (side_dir / "aligned_trash").exists():
+            # Settings or footage changed since; redoing would throw away the user's clean-up.
+            raise UserError(f"{side} was extracted with other settings or footage, and its face set has been "
+                            f"cleaned since ({cleaned} crops deleted or sorted out).",
+                            f"Add --force to extract {side} again (the cleaned set is replaced), or put the "
+                            "old settings back in workspace.toml.")
 
     resume = read_json(work_dir / "checkpoint.json")
     if force or read_json(work_dir / "settings.json") != wanted or not isinstance(resume, dict):

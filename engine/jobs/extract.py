@@ -82,10 +82,11 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     if params.track is not None and params.side == "both":
         raise UserError("--track needs one side.", "Add --side src or --side dst.")
     settings = settings_from(ws, params)
-    ws.update_settings("extract", asdict(settings))
     results = {}
     for side in sides(params):
         report.check_cancelled()
         results[side] = extract_side(ws, side, settings, report, force=params.force, track=params.track)
+        # Saved once a side is done with them, so a refused or failed run leaves workspace.toml alone.
+        ws.update_settings("extract", asdict(settings))
     summary = {f"{side}_faces": r.get("target_faces", r["faces"]) for side, r in results.items()}
     return {**summary, "sides": results}

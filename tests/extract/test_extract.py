@@ -56,6 +56,16 @@ def test_finished_side_is_skipped_and_track_choice_is_checked(extracted):
     assert result["skipped"] and ws.alignments_path("src").stat().st_mtime_ns == before
     with pytest.raises(UserError, match="no track 7"):
         extract_side(ws, "src", ExtractSettings(), NullReporter(), track=7)
+    # The user cleaned the set; other settings must not silently replace it.
+    crop = ws.side_dir("src") / load_records(ws, "src")[3].file
+    data = crop.read_bytes()
+    crop.unlink()
+    try:
+        with pytest.raises(UserError, match="cleaned since"):
+            extract_side(ws, "src", ExtractSettings(size=256), NullReporter())
+        assert ws.alignments_path("src").stat().st_mtime_ns == before
+    finally:
+        crop.write_bytes(data)
 
 
 def test_two_people_get_two_tracks_and_the_choice_sticks(tmp_path):
