@@ -10,7 +10,7 @@ import pytest
 from engine.faces.extract import ExtractSettings, extract_side
 from engine.media.probe import ffmpeg_exe
 from engine.report import NullReporter
-from tests.helpers import SAMPLES, make_workspace
+from tests.helpers import make_workspace
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +30,3 @@ def cut(src: Path, out: Path, frames: int, *extra: str) -> Path:
     ffmpeg("-i", str(src), "-frames:v", str(frames), "-an", *extra, "-c:v", "libx264", "-preset", "ultrafast",
            str(out))
     return out
-
-
-@pytest.fixture
-def sample_frames():
-    return SAMPLES / "src.mp4"
