@@ -21,6 +21,7 @@ import argparse
 import itertools
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -60,6 +61,13 @@ def _make_1080(folder: Path) -> Path:
     return out
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (ffmpeg): a figure other load cannot inflate."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _model(preset_name: str, device: str):
     from engine.train.api import SwapModel
     from engine.train.device import pick_device
@@ -97,17 +105,21 @@ def bench_size(video: Path, model, frames: int, work: Path) -> dict:
 
     out = work / f"merged_{info.height}p.mp4"
     settings = MergeSettings()
+    cpu_before = _cpu_seconds()
     with VideoWriter(out, info.width, info.height, info.fps, crf=settings.crf, preset=settings.preset,
                      audio_source=video, video_start_s=info.video_start, label=synthetic_label()) as writer:
         started = time.perf_counter()
         stats = merge_frames(frames_iter(), faces, lambda c: [next(served) for _ in c], model.resolution,
                              settings, lambda i, f, m: writer.write(f))
     wall = time.perf_counter() - started  # includes ffmpeg finishing the file
+    cpu = _cpu_seconds() - cpu_before  # this process (merge, decode thread) + ffmpeg (a waited child)
     n = stats.frames
     return {"size": f"{info.width}x{info.height}", "frames": n, "fps": round(n / wall, 2),
             "fps_total": round(n / (wall + predict_s), 2), "predict_ms": round(1000 * predict_s / max(1, n), 2),
             "merge_ms": round(1000 * stats.merge_s / max(1, n), 2),
-            "encode_wait_ms": round(1000 * stats.sink_s / max(1, n), 2)}
+            "encode_wait_ms": round(1000 * stats.sink_s / max(1, n), 2),
+            "cpu_ms_per_frame": round(1000 * cpu / max(1, n), 2),
+            "fps_if_cores_idle": round(min(os.cpu_count() or 1, 2) / max(cpu / max(1, n), 1e-9), 1)}
 
 
 def bench_preview(video: Path, model, work: Path, repeats: int = 10) -> dict:
@@ -130,12 +142,14 @@ def bench_preview(video: Path, model, work: Path, repeats: int = 10) -> dict:
 
     timings = {}
     for blend in ("overlay", "seamless"):
-        runs = []
+        runs, cpu = [], []
         for i in range(repeats):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             write_preview(_Ws, merge_cached(cached, MergeSettings(blend=blend, blur=8 + i)))
             runs.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
         timings[blend] = round(1000 * float(np.median(runs)), 1)
+        timings[blend + "_cpu"] = round(1000 * float(np.median(cpu)), 1)
     return timings
 
 
@@ -160,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"fps_512": r512["fps"], "fps_1080": r1080["fps"], "predict_ms": r1080["predict_ms"],
               "fps_512_total": r512["fps_total"], "fps_1080_total": r1080["fps_total"],
               "preview_ms_1080": preview["overlay"], "preview_ms_1080_seamless": preview["seamless"],
+              "preview_cpu_ms_1080": preview["overlay_cpu"], "load_average": round(os.getloadavg()[0], 2),
               "detail": {"512": r512, "1080": r1080}, "preset": args.preset, "resolution": model.resolution,
               "device": str(model.device), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads()}
     if args.json:
@@ -172,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"prediction ({args.preset}, {model.resolution} px, {result['device']}): "
               f"{result['predict_ms']} ms per face; with it: {result['fps_512_total']} / {result['fps_1080_total']} frames/s")
         print(f"interactive preview, 1080p, prediction cached: {result['preview_ms_1080']} ms overlay, "
-              f"{result['preview_ms_1080_seamless']} ms seamless")
+              f"{result['preview_ms_1080_seamless']} ms seamless ({result['preview_cpu_ms_1080']} ms of CPU)")
+        print(f"CPU time per 1080p frame (merge, decode, encode): {r1080['cpu_ms_per_frame']} ms "
+              f"(= {r1080['fps_if_cores_idle']} frames/s on 2 idle cores); load average {result['load_average']}")
     return 0
 
 
