@@ -217,7 +217,9 @@ def test_kill_9_then_restart_replays_history(workspace):
         final, before = run_job(workspace, "diagnostic_count", {"count": 3, "delay": 0.01})
         with EngineClient(workspace) as client:
             client.submit("diagnostic_count", {"count": 100000, "delay": 0.01})
-            time.sleep(0.5)
+            deadline = time.monotonic() + 60
+            while client.status()["running"] is None and time.monotonic() < deadline:
+                time.sleep(0.05)
         pid = engine_pid(workspace)
         os.kill(pid, signal.SIGKILL)
         time.sleep(0.3)
