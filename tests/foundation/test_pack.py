@@ -1,0 +1,85 @@
+"""pack / unpack: a workspace or a model moves as one archive; unsafe archives are refused."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+
+import pytest
+
+from engine.errors import UserError
+from engine.pack import pack, unpack
+from engine.workspace import Workspace
+from tests.helpers import SAMPLES
+
+
+def test_pack_and_unpack_a_workspace(tmp_path):
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
+    ws.set_step("extract_src", "done")
+    (ws.state_dir / "run").mkdir(exist_ok=True)
+    (ws.state_dir / "engine.pid").write_text("123\n")
+    archive = pack(ws, tmp_path / "ws.tar.gz")
+    moved = Workspace.open(unpack(archive, tmp_path / "elsewhere" / "copy"))
+    assert moved.source("dst").read_bytes() == (SAMPLES / "dst.mp4").read_bytes()
+    assert moved.steps()["extract_src"]["status"] == "done"
+    assert not (moved.state_dir / "engine.pid").exists()
+    with pytest.raises(UserError, match="already exists"):
+        unpack(archive, tmp_path / "elsewhere" / "copy")
+    with pytest.raises(UserError, match="already exists"):
+        pack(ws, archive)
+
+
+def test_pack_follows_linked_sources(tmp_path):
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", link=True)
+    assert (ws.root / "data_src.mp4").is_symlink()
+    moved = Workspace.open(unpack(pack(ws, tmp_path / "a.tgz"), tmp_path / "b"))
+    assert not (moved.root / "data_src.mp4").is_symlink()
+    assert moved.source("src").stat().st_size == (SAMPLES / "src.mp4").stat().st_size
+
+
+def test_model_only_archive(tmp_path):
+    ws = Workspace.create(tmp_path / "ws")
+    model = ws.model_dir("liae")
+    model.mkdir(parents=True)
+    (model / "weights.safetensors").write_bytes(b"w" * 100)
+    archive = pack(ws, tmp_path / "model.tgz", model="liae")
+    other = Workspace.create(tmp_path / "other")
+    unpack(archive, other.root)
+    assert (other.model_dir("liae") / "weights.safetensors").read_bytes() == b"w" * 100
+    with pytest.raises(UserError, match="already has a model"):
+        unpack(archive, other.root)
+
+
+def _evil_archive(path, member_name, kind=tarfile.REGTYPE, linkname=""):
+    with tarfile.open(path, "w:gz") as tar:
+        config = tarfile.TarInfo("ws/workspace.toml")
+        config.size = 0
+        tar.addfile(config, io.BytesIO(b""))
+        info = tarfile.TarInfo(member_name)
+        info.type = kind
+        info.linkname = linkname
+        data = b"owned"
+        info.size = len(data) if kind == tarfile.REGTYPE else 0
+        tar.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+    return path
+
+
+@pytest.mark.parametrize("name, kind, link", [
+    ("ws/../../escaped.txt", tarfile.REGTYPE, ""),
+    ("/tmp/absolute.txt", tarfile.REGTYPE, ""),
+    ("ws/link", tarfile.SYMTYPE, "/etc/passwd"),
+    ("ws/hard", tarfile.LNKTYPE, "ws/workspace.toml"),
+])
+def test_unsafe_entries_are_refused(tmp_path, name, kind, link):
+    archive = _evil_archive(tmp_path / "evil.tgz", name, kind, link)
+    with pytest.raises(UserError, match="nothing was unpacked"):
+        unpack(archive, tmp_path / "target")
+    assert not (tmp_path / "target").exists()
+    assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_not_an_archive(tmp_path):
+    bogus = tmp_path / "x.tgz"
+    bogus.write_bytes(b"hello")
+    with pytest.raises(UserError, match="not a swapwizard archive"):
+        unpack(bogus, tmp_path / "t")
