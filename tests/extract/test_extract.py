@@ -174,3 +174,25 @@ def test_small_faces_finds_the_distant_pianist():
     assert [d.box[0] > 400 for d in whole] == [True]
     assert any(d.box[0] < 150 and d.box[2] - d.box[0] < 40 for d in tiled)
     assert sum(d.box[0] > 400 for d in tiled) == 1  # the tiles' copies of the singer are merged
+
+
+def test_head_pose_signs_follow_the_picture():
+    from engine.faces.detect import FaceFinder, roi_from_detection
+    from engine.faces.quality import head_pose
+    from engine.media.decode import iter_frames
+
+    frame = [f for i, _, f in iter_frames(SAMPLES / "src.mp4") if i == 40][0]
+    finder = FaceFinder()
+    try:
+        def pose(image):
+            det = finder.detect(image)[0]
+            return head_pose(finder.landmarks(image, roi_from_detection(det))[0])
+        yaw, pitch, roll = pose(frame)
+        m_yaw, m_pitch, m_roll = pose(np.ascontiguousarray(frame[:, ::-1]))
+        tilted = cv2.warpAffine(frame, cv2.getRotationMatrix2D((256, 256), -20, 1.0), (512, 512))
+        t_yaw, _, t_roll = pose(tilted)
+    finally:
+        finder.close()
+    assert abs(yaw) > 5 and m_yaw == pytest.approx(-yaw, abs=4)  # a mirror turns the head the other way
+    assert m_pitch == pytest.approx(pitch, abs=4) and m_roll == pytest.approx(-roll, abs=4)
+    assert t_roll - roll == pytest.approx(20, abs=5)  # turned 20 degrees clockwise in the picture
