@@ -19,6 +19,7 @@ from engine.client import EngineClient
 from engine.faces.records import read_alignments, write_alignments
 from engine.launcher import start_engine
 from engine.media.decode import iter_frames
+from engine.media.encode import png_text
 from engine.merge.blend import FaceGeometry
 from engine.merge.render import render
 from engine.merge.settings import MergeSettings
@@ -174,10 +175,17 @@ def test_frames_without_a_face_pass_through(done_ws):
     header, records = read_alignments(path)
     try:
         write_alignments(path, header, [r for r in records if not 30 <= r.frame < 35])
-        render(ws, MergeSettings(), report=NullReporter(), restart=True)
+        summary = render(ws, MergeSettings(mask_video=True, png=True), report=NullReporter(), restart=True)
         found = _compare(ws, ws.output_dir / "result.mp4", [29, 32])
     finally:
         path.write_bytes(original)
+    # The optional outputs: a labelled mask video of the same length, and labelled PNG frames.
+    mask_video = ws.root / summary["outputs"]["mask_video"]
+    assert abs(count_frames(mask_video) - 75) <= 1 and "synthetic_media" in describe(mask_video)
+    masks = {i: f for i, _, f in iter_frames(mask_video) if i in (29, 32)}
+    assert masks[29].max() > 200 and masks[32].max() < 20
+    pngs = sorted((ws.output_dir / "frames").glob("*.png"))
+    assert len(pngs) == summary["frames"] and png_text(pngs[0].read_bytes())["synthetic_media"] == "true"
     outside_29, inside_29 = found[29]
     whole_32, no_face = found[32]
     assert no_face is None and whole_32 < 2.5, f"frame 32 without a face changed by {whole_32:.2f}"
