@@ -19,13 +19,14 @@ from tui.screens.step import StepScreen
 class WorkspaceScreen(StepScreen):
     STEP = "workspace"
     TITLE_TEXT = "Workspace"
-    HELP_TEXT = ("A workspace is one folder per face-swap job. Pick a recent one, or type a folder and "
-                 "press Enter: an existing workspace opens, a new or empty folder becomes one.")
+    HELP_TEXT = ("A workspace is one folder per face-swap job. Open a recent one with Enter, or press / and "
+                 "type a folder: an existing workspace opens, a new or empty folder becomes one.")
 
     BINDINGS = [
         Binding("d", "demo", "Demo", id="demo"),
         Binding("k", "consent", "Consent", id="consent"),
         Binding("slash", "focus_path", "Type path", id="focus-path"),
+        Binding("escape", "focus_list", "Leave path", show=False, id="leave-path"),
     ]
 
     def body(self) -> ComposeResult:
@@ -50,7 +51,8 @@ class WorkspaceScreen(StepScreen):
         recent.add_options([Option(str(path), id=str(path)) for path in self.wizard.recent.load()])
         if recent.option_count:
             recent.highlighted = 0
-        (recent if recent.option_count else self.query_one("#ws-path", Input)).focus()
+        # Focus stays on the list, so the footer's letter keys work; "/" moves to the path field.
+        recent.focus()
 
     @on(OptionList.OptionSelected, "#recent")
     def recent_chosen(self, event: OptionList.OptionSelected) -> None:
@@ -94,3 +96,6 @@ class WorkspaceScreen(StepScreen):
 
     def action_focus_path(self) -> None:
         self.query_one("#ws-path", Input).focus()
+
+    def action_focus_list(self) -> None:
+        self.query_one("#recent", OptionList).focus()
