@@ -90,7 +90,7 @@ def _cpu_threads_for(model: Any) -> _Threads:
 
 def render(ws: Any, settings: MergeSettings, model_name: str = "default", report: Reporter | None = None,
            model: Any = None, restart: bool = False, segment_frames: int = 250, device: str = "auto",
-           batch_frames: int = 8) -> dict[str, Any]:
+           batch_frames: int | None = None) -> dict[str, Any]:
     """Merge every destination frame and export the labelled result; returns a summary dict."""
     from engine.faces.records import load_records  # noqa: F401 - fail early if extraction is missing
     from engine.media.decode import iter_frames
@@ -160,6 +160,9 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
                 atomic_write_bytes(ws.root / PREVIEW_PATH, jpg.tobytes())
                 report.preview(PREVIEW_PATH, frame=index)
 
+    if batch_frames is None:
+        # A GPU predicts a batch of 32 faces about as fast as one; a CPU gains little from batching.
+        batch_frames = 32 if getattr(getattr(model, "device", None), "type", "cpu") == "cuda" else 8
     stats = None
     if done < total or total == 0:
         threads = _cpu_threads_for(model)

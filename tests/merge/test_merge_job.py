@@ -102,6 +102,16 @@ def test_run_writes_a_labelled_result_with_sound(done_ws):
     assert ws.section("merge")["colour"] == "rct"
 
 
+def test_faces_follow_the_models_face_type(done_ws):
+    whole = target_faces(done_ws)
+    full = target_faces(done_ws, "full")
+    assert sorted(whole) == sorted(full) and len(whole) >= 70
+    a, b = whole[10][0], full[10][0]
+    # A "full" crop holds less of the head: the same frame pixels map to a larger crop scale.
+    assert np.linalg.norm(b.transform[:, :2]) > np.linalg.norm(a.transform[:, :2])
+    assert b.polygon is None and a.polygon is not None
+
+
 @pytest.mark.timeout(120)
 def test_a_second_run_skips_every_done_step(done_ws):
     end, _ = run_job(done_ws, "run", {}, timeout=100)
