@@ -50,6 +50,14 @@ def audio_source(ws: Any, settings: MergeSettings, info: Any) -> Path | None:
     return Path(info.path) if getattr(info, "audio", None) else None
 
 
+def png_name(info: Any, index: int) -> str:
+    """Frame ``index``'s PNG name: the input image's own name for an image folder, else its number."""
+    images = getattr(info, "images", None) or []
+    if info.kind == "images" and index < len(images):
+        return Path(images[index]).stem + ".png"
+    return f"{index:06d}.png"
+
+
 def _fingerprint(ws: Any, settings: MergeSettings, model_name: str, model: Any, dst: Path,
                  segment_frames: int) -> dict[str, Any]:
     """What the segments depend on; export-only knobs (audio, png) are left out on purpose."""
@@ -151,7 +159,7 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
         if mask is not None and "mask" in streams:
             streams["mask"].write(mask)
         if settings.png:
-            atomic_write_bytes(png_dir / f"{index:06d}.png", png_with_text(frame, label))
+            atomic_write_bytes(png_dir / png_name(info, index), png_with_text(frame, label))
         now = time.monotonic()
         if now - last_preview[0] >= PREVIEW_EVERY_S:
             last_preview[0] = now
