@@ -152,7 +152,8 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
         if (frame.shape[1], frame.shape[0]) != (info.width, info.height):
             raise UserError(f"Frame {index} of the destination is {frame.shape[1]}x{frame.shape[0]}, "
                             f"not {info.width}x{info.height} like the first.",
-                            "Re-encode the destination to one frame size.")
+                            "Resize the destination images to one size." if info.kind == "images"
+                            else "Re-encode the destination to one frame size.")
         if settings.mark:
             draw_mark(frame)
         streams["video"].write(frame)
