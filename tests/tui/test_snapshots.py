@@ -6,6 +6,7 @@ Update after an intended change with: .venv/bin/pytest tests/tui/test_snapshots.
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 from pathlib import Path
 
@@ -34,12 +35,15 @@ def gradient_png(path: Path, width: int = 64, height: int = 64, tint: int = 0) -
 
 @pytest.fixture
 def snap_ws() -> Workspace:
-    shutil.rmtree(ROOT, ignore_errors=True)
-    ws = Workspace.create(ROOT / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
-    ws.update_settings("consent", {"confirmed": True, "date": "2026-01-01T12:00:00+0000", "confirmed_by": "tester"})
-    atomic_write_json(ROOT / "config" / "swapwizard" / "recent.json", [str(ws.root)])
-    yield ws
-    shutil.rmtree(ROOT, ignore_errors=True)
+    """The workspace at a fixed path (it shows on screen); a lock keeps two test runs apart."""
+    with open(f"{ROOT}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        shutil.rmtree(ROOT, ignore_errors=True)
+        ws = Workspace.create(ROOT / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
+        ws.update_settings("consent", {"confirmed": True, "date": "2026-01-01T12:00:00+0000", "confirmed_by": "tester"})
+        atomic_write_json(ROOT / "config" / "swapwizard" / "recent.json", [str(ws.root)])
+        yield ws
+        shutil.rmtree(ROOT, ignore_errors=True)
 
 
 def wizard(ws: Workspace):
