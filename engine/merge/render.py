@@ -116,6 +116,7 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
     if getattr(info, "variable_fps", False):
         report.warning(f"{dst.name} has a variable frame rate; the result keeps every frame at a constant "
                        f"{info.fps} fps, so its sound may drift slightly out of sync.")
+    audio = audio_source(ws, settings, info)  # a missing audio file is found now, not after the merge
     if model is None:
         from engine.train.api import load_model
 
@@ -197,7 +198,7 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
     report.progress("export", 0, 1, unit="files")
     video_start = float(getattr(info, "video_start", 0.0) or 0.0) if info.kind == "video" else 0.0
     result = join_segments(streams["video"].segments(), out_dir / RESULT_NAME,
-                           audio_source=audio_source(ws, settings, info), video_start_s=video_start, label=label)
+                           audio_source=audio, video_start_s=video_start, label=label)
     outputs = {"video": ws.rel(result)}
     if "mask" in streams:
         outputs["mask_video"] = ws.rel(join_segments(streams["mask"].segments(), out_dir / MASK_NAME,
