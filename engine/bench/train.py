@@ -15,7 +15,8 @@ into a temporary workspace (75 faces a side). After a warm-up, four measurements
 * ``bare``: ``Trainer.step`` on one ready, already augmented batch: forward, the same loss,
   backward, optimizer step, nothing else.
 * ``overhead_ratio`` = (full time per iteration, with the amortised save and preview) / bare time
-  per iteration. Target: at most 1.15 on the CPU.
+  per iteration. Target: at most 1.15 on the CPU. Full and bare alternate in three rounds and each
+  takes its best round, so drifting load from other programs does not favour either.
 * ``pipeline_samples_per_s``: sampling + augmentation alone, as fast as it goes; compared with what
   the model consumes (``pipeline_headroom``; should be 2 or more). A sample is one face (a training
   iteration uses ``batch`` src and ``batch`` dst faces per process).
@@ -36,6 +37,7 @@ from pathlib import Path
 from engine.errors import UserError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+ROUNDS = 3
 #: Dense bf16/fp16 tensor-core peaks (TFLOP/s, no sparsity), matched against torch's device name.
 PEAK_TFLOPS = (("H200", 989.0), ("H100 PCIe", 756.0), ("H100", 989.0), ("GH200", 989.0), ("A100", 312.0),
                ("L40S", 362.0), ("L40", 181.0), ("A10G", 70.0), ("A10", 125.0), ("L4", 121.0),
@@ -97,40 +99,43 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
         config.target_iters = warm
         run.train_to_target()  # warm-up: allocator, cuDNN autotuning, first saves
 
-        # Full loop.
-        start_iter = run.iteration
-        config.target_iters = start_iter + n
-        run.last_save_time = run.last_preview_time = time.monotonic()  # no timed save/preview inside
-        _sync(dev)
-        t0 = time.perf_counter()
-        run.train()
-        _sync(dev)
-        full_s = (time.perf_counter() - t0) / n
+        bs = run.trainer.options.batch_size
+        batch_ready = run.augmenter(run.samplers["src"].take(bs), run.samplers["dst"].take(bs))
+        for _ in range(3):
+            run.trainer.step(batch_ready, run.iteration)
+
+        # Full loop and bare step, interleaved in rounds (other work on the machine drifts; each side's
+        # best round is taken).
+        full_times, bare_times = [], []
+        chunk = max(1, n // ROUNDS)
+        for _ in range(ROUNDS):
+            config.target_iters = run.iteration + chunk
+            run.last_save_time = run.last_preview_time = time.monotonic()  # timed apart, below
+            _sync(dev)
+            t0 = time.perf_counter()
+            run.train()
+            _sync(dev)
+            full_times.append((time.perf_counter() - t0) / chunk)
+            t0 = time.perf_counter()
+            for _ in range(chunk):
+                run.trainer.step(batch_ready, run.iteration)
+            _sync(dev)
+            bare_times.append((time.perf_counter() - t0) / chunk)
+        full_s, bare_s = min(full_times), min(bare_times)
         t0 = time.perf_counter()
         run.save()
         checkpoint_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         run.write_preview()
         preview_s = time.perf_counter() - t0
-        bs = run.trainer.options.batch_size
 
         # Sample pipeline alone.
         _sync(dev)
         t0 = time.perf_counter()
         for _ in range(n):
-            batch_ready = run.augmenter(run.samplers["src"].take(bs), run.samplers["dst"].take(bs))
+            run.augmenter(run.samplers["src"].take(bs), run.samplers["dst"].take(bs))
         _sync(dev)
         pipeline_s = (time.perf_counter() - t0) / n
-
-        # Bare step on a ready batch.
-        for _ in range(3):
-            run.trainer.step(batch_ready, run.iteration)
-        _sync(dev)
-        t0 = time.perf_counter()
-        for _ in range(n):
-            run.trainer.step(batch_ready, run.iteration)
-        _sync(dev)
-        bare_s = (time.perf_counter() - t0) / n
 
         flops = None
         if dev.type == "cuda":
@@ -145,7 +150,7 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
         "preset": preset_name, "device": str(dev),
         "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
         "precision": str(run.trainer.dtype or torch.float32).replace("torch.", ""),
-        "batch_size": bs, "iters": n, "threads": torch.get_num_threads(),
+        "batch_size": bs, "iters": chunk * ROUNDS, "threads": torch.get_num_threads(),
         "iters_per_s": round(1 / full_s, 3), "samples_per_s": round(samples_per_iter / full_s, 1),
         "bare_iters_per_s": round(1 / bare_s, 3),
         "overhead_ratio": round(amortised / bare_s, 3), "overhead_ratio_loop_only": round(full_s / bare_s, 3),

@@ -33,7 +33,7 @@ from engine.report import Reporter
 from engine.train import preview, samples
 from engine.train.augment import Augmenter, Sampler
 from engine.train.checkpoint import CheckpointStore, Loaded, decode_bytes, encode_bytes
-from engine.train.device import pick_device
+from engine.train.device import pick_device, tune_for
 from engine.train.dist import Dist
 from engine.train.history import LossHistory
 from engine.train.models import _init
@@ -105,6 +105,7 @@ class TrainingRun:
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         self.device = self._device()
+        tune_for(self.device)
         loaded = self.store.load(warn=self.warn)
         pretraining = bool(cfg.pretrain_faces)
         transition = bool(loaded and loaded.state.get("pretraining") and not pretraining)
