@@ -196,7 +196,10 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
         report.warning(f"The destination decoded to {written} frames, its header says {total}.")
 
     report.progress("export", 0, 1, unit="files")
-    video_start = float(getattr(info, "video_start", 0.0) or 0.0) if info.kind == "video" else 0.0
+    # The destination's own sound keeps its timing against the picture (the video may start after
+    # the audio); a chosen sound file starts with the first frame; without sound the video starts at 0.
+    from_destination = audio is not None and info.kind == "video" and Path(audio) == Path(info.path)
+    video_start = float(getattr(info, "video_start", 0.0) or 0.0) if from_destination else 0.0
     result = join_segments(streams["video"].segments(), out_dir / RESULT_NAME,
                            audio_source=audio, video_start_s=video_start, label=label)
     outputs = {"video": ws.rel(result)}

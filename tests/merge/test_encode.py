@@ -85,11 +85,12 @@ def test_segments_join_into_one_labelled_file(tmp_path):
             for frame in frames[start:start + 20]:
                 writer.write(frame)
         segments.append(path)
-    out = join_segments(segments, tmp_path / "joined.mp4", audio_source=SAMPLES / "dst.mp4",
-                        label=synthetic_label())
+    out = join_segments(segments, tmp_path / "joined.mp4", audio_source=SAMPLES / "hamilton.mp4",
+                        video_start_s=0.834168, label=synthetic_label())
     assert count_frames(out) == 50
     text = describe(out)
-    assert "synthetic_media" in text and "Audio: aac" in text
+    assert "synthetic_media" in text and "Audio: aac" in text and "29.97 fps" in text
+    assert abs(video_start(text) - video_start(describe(SAMPLES / "hamilton.mp4"))) < 0.01
 
 
 def test_png_text_chunks_survive_and_the_image_still_reads(tmp_path):
