@@ -147,14 +147,17 @@ def mkl(source: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None,
     return _apply_linear(source, s.mean(axis=0), t.mean(axis=0), matrix)
 
 
-def _match_1d(values: np.ndarray, source_sample: np.ndarray, target_sample: np.ndarray) -> np.ndarray:
-    """Map ``values`` so that ``source_sample``'s distribution becomes ``target_sample``'s (quantiles)."""
-    quantiles = np.linspace(0.0, 1.0, 256)
-    s_q = np.quantile(source_sample, quantiles)
-    t_q = np.quantile(target_sample, quantiles)
-    # np.interp needs increasing x; ties in s_q (flat regions) are harmless but strict order is safer.
-    s_q = s_q + np.arange(256) * 1e-9
-    return np.interp(values, s_q, t_q)
+def _quantiles(values: np.ndarray, count: int = 256) -> np.ndarray:
+    """``count`` evenly spaced quantiles (a sort and a pick: cheaper than np.quantile's interpolation)."""
+    ordered = np.sort(values)
+    return ordered[np.linspace(0, len(ordered) - 1, count).round().astype(np.int64)]
+
+
+def _transport_1d(source_sample: np.ndarray, target_sample: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The monotone 1-D map (as interpolation knots) taking one distribution onto the other."""
+    s_q = _quantiles(source_sample)
+    # np.interp needs increasing knots; flat stretches (many equal values) get a tiny slope.
+    return s_q + np.arange(len(s_q)) * 1e-9, _quantiles(target_sample)
 
 
 def _random_rotation(rng: np.random.Generator) -> np.ndarray:
@@ -176,8 +179,9 @@ def idt(source: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None,
         moved = np.empty_like(projected)
         s_moved = np.empty_like(s_projected)
         for axis in range(3):
-            moved[:, axis] = _match_1d(projected[:, axis], s_projected[:, axis], t_projected[:, axis])
-            s_moved[:, axis] = _match_1d(s_projected[:, axis], s_projected[:, axis], t_projected[:, axis])
+            knots = _transport_1d(s_projected[:, axis], t_projected[:, axis])
+            moved[:, axis] = np.interp(projected[:, axis], *knots)
+            s_moved[:, axis] = np.interp(s_projected[:, axis], *knots)
         # The sample moves with the image, so the next rotation measures the updated colours.
         flat = flat + (moved - projected) @ rotation
         s = s + (s_moved - s_projected) @ rotation
@@ -203,8 +207,9 @@ def sot(source: np.ndarray, target: np.ndarray, mask: np.ndarray | None = None,
             direction = rng.normal(size=3)
             direction /= np.linalg.norm(direction)
             projected, s_projected, t_projected = current @ direction, s @ direction, t @ direction
-            advect += np.outer(_match_1d(projected, s_projected, t_projected) - projected, direction)
-            s_advect += np.outer(_match_1d(s_projected, s_projected, t_projected) - s_projected, direction)
+            knots = _transport_1d(s_projected, t_projected)
+            advect += np.outer(np.interp(projected, *knots) - projected, direction)
+            s_advect += np.outer(np.interp(s_projected, *knots) - s_projected, direction)
         current += advect / batch
         s += s_advect / batch
     shift = (flat - current).astype(np.float32).reshape(source.shape)
