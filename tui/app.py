@@ -79,12 +79,14 @@ class SwapWizardApp(App[None]):
 
     # -- opening a workspace -------------------------------------------------------------------
     def on_mount(self) -> None:
-        self.push_screen("workspace")
+        # Only the screen the user lands on is built before the first paint (start-up time).
         if self.initial_workspace is not None:
             try:
                 self.open_workspace(Workspace.open(self.initial_workspace))
+                return
             except UserError as exc:
                 self.notify_error(exc.message, exc.hint)
+        self.go_to("workspace")
 
     def open_workspace(self, ws: Workspace) -> None:
         """Make ``ws`` the wizard's workspace: ask for consent if needed, connect, go to its step."""
@@ -95,8 +97,10 @@ class SwapWizardApp(App[None]):
         self.recent.add(ws.root)
         self.sub_title = str(ws.root)
         if self.connect:
-            self.follow_engine()
+            # After the first paint: starting an engine process competes for the CPU with it.
+            self.call_after_refresh(self.follow_engine)
         if not ws.consent_confirmed():
+            self.go_to("workspace")
             self.ask_consent()
         else:
             self.go_to(landing_step(self.step_statuses(), None))
@@ -118,7 +122,10 @@ class SwapWizardApp(App[None]):
             self.notify("Open or create a workspace first.", severity="warning")
             return
         current = self.step_screen()
-        if current is not None and current.STEP == step:
+        if current is None:
+            self.push_screen(step)
+            return
+        if current.STEP == step:
             return
         while len(self.screen_stack) > 2 and not isinstance(self.screen, StepScreen):
             self.pop_screen()
