@@ -156,3 +156,19 @@ def test_export_screen(snap_compare, snap_ws):
 def test_consent_dialog(snap_compare, snap_ws):
     snap_ws.update_settings("consent", {"confirmed": False})
     assert snap_compare(wizard(snap_ws), terminal_size=SIZE, run_before=going_to("workspace"))
+
+
+def test_train_screen_without_colour(snap_compare, snap_ws, monkeypatch):
+    """NO_COLOR: statuses still read (✓ ● ✗ ○, reverse video), the preview falls back to shades."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    gradient_png(snap_ws.root / "model/default/previews/small.png", 160, 96)
+    events = job("train")
+    for i in range(1, 41):
+        events.append(p.make_event("metrics", i + 2, job_id="job-1",
+                                   values={"iter": i * 10, "loss_src": 0.5 / (1 + i / 10), "loss_dst": 0.4 / (1 + i / 20),
+                                           "iters_per_s": 3.25, "eta_s": 245.0, "target": 2000}))
+    events.append(p.make_event("preview", 100, job_id="job-1", path="model/default/previews/big.png",
+                               small="model/default/previews/small.png"))
+    app = wizard(snap_ws)
+    assert app.no_color
+    assert snap_compare(app, terminal_size=SIZE, run_before=going_to("train", events))

@@ -27,9 +27,9 @@ class ExtractScreen(StepScreen):
     HELP_TEXT = "Finds the faces in every frame of both sides, aligns and crops them."
 
     BINDINGS = [
-        Binding("r", "extract('both')", "Extract both", id="extract-both"),
-        Binding("s", "extract('src')", "Source only", id="extract-src"),
-        Binding("d", "extract('dst')", "Destination only", id="extract-dst"),
+        Binding("r", "extract('both')", "Extract", id="extract-both"),
+        Binding("s", "extract('src')", "Src only", id="extract-src"),
+        Binding("d", "extract('dst')", "Dst only", id="extract-dst"),
         Binding("t", "choose_track", "Person", id="extract-track"),
         Binding("x", "stop", "Stop", id="extract-stop"),
     ]
