@@ -260,7 +260,8 @@ class SwapWizardApp(App[None]):
         if self.ws is None:
             self.notify("Open a workspace first.", severity="warning")
             return None
-        if not self.ws.consent_confirmed() and kind not in ("probe", "diagnostic_count"):
+        # Consent comes before any work on the footage (the diagnostic job touches none).
+        if not self.ws.consent_confirmed() and kind != "diagnostic_count":
             self.ask_consent()
             return None
         if self.client is None:

@@ -26,7 +26,6 @@ WIZARD_STEPS: tuple[tuple[str, str], ...] = (
 STEP_NAMES = tuple(name for name, _ in WIZARD_STEPS)
 #: Which wizard step shows a job of each kind.
 KIND_TO_STEP = {
-    "probe": "sources",
     "extract": "extract",
     "sort": "extract",
     "check": "check",

@@ -139,6 +139,10 @@ def test_merge_screen(snap_compare, snap_ws):
     async def run_before(pilot) -> None:
         await going_to("merge")(pilot)
         screen = pilot.app.screen
+        for _ in range(200):  # the destination's frame count comes from a probe subprocess
+            if screen.frames:
+                break
+            await pilot.pause(0.1)
         screen.preview_job = "job-1"
         feed(pilot.app, events)
         screen.show_job(pilot.app.board.jobs["job-1"])

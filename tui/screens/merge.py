@@ -20,6 +20,7 @@ from engine import protocol as p
 from engine.errors import UserError
 from engine.merge.settings import MergeSettings, from_section, save
 from tui.job_board import JobRecord
+from tui.probe import probe
 from tui.screens.new_model import model_exists
 from tui.screens.step import StepScreen
 from tui.widgets.picture import Picture
@@ -51,7 +52,10 @@ class MergeScreen(StepScreen):
     def __init__(self) -> None:
         super().__init__()
         self.frame = 0
+        #: Frames in the destination (None until probed).
+        self.frames: int | None = None
         self.pending = False
+        self.status_extra = ""
         self.preview_job: str | None = None
 
     def body(self) -> ComposeResult:
@@ -70,13 +74,18 @@ class MergeScreen(StepScreen):
             self.wizard.notify_error(exc.message, exc.hint)
         self.query_one(SettingsForm).focus()
         self.show_status()
+        self.count_frames()
         # Show the first frame at once when there is a model and the engine is free to render it.
         if ws is not None and model_exists(ws) and self.wizard.client is not None and not self.wizard.board.active():
             self.render_preview()
 
-    def show_status(self, extra: str = "") -> None:
+    def show_status(self, extra: str | None = None) -> None:
+        """The frame, the keys, and ``extra`` (the last preview's outcome; None keeps the shown one)."""
+        if extra is not None:
+            self.status_extra = extra
+        frames = f" of {self.frames}" if self.frames else ""
         self.query_one("#merge-status", Static).update(
-            f"frame {self.frame}   ↑↓ pick  ←→ change  a save\n{extra}")
+            f"frame {self.frame}{frames}  (, . to move)\n↑↓ pick  ←→ change  a save\n{self.status_extra}")
 
     def show_job(self, job: JobRecord | None) -> None:
         if job is None or job.job_id != self.preview_job:
@@ -86,7 +95,7 @@ class MergeScreen(StepScreen):
             if path and self.wizard.ws is not None:
                 self.query_one(Picture).path = Path(self.wizard.ws.root / path)
             faces = job.result.get("faces")
-            self.show_status(f"{faces} face(s) in this frame · merged in {job.result.get('merge_ms', '?')} ms"
+            self.show_status(f"{faces} face(s) · merged in {job.result.get('merge_ms', '?')} ms"
                              if faces is not None else "")
         elif job.status == "failed":
             self.show_status(f"[red]{job.error}[/red]")
@@ -109,7 +118,17 @@ class MergeScreen(StepScreen):
 
     def action_frame(self, delta: int) -> None:
         self.frame = max(0, self.frame + delta)
+        if self.frames is not None:
+            self.frame = min(self.frame, self.frames - 1)
         self.render_preview()
+
+    @work(group="merge-frames", exit_on_error=False)
+    async def count_frames(self) -> None:
+        """The destination's frame count (the probe runs in a subprocess), to keep ``.`` in range."""
+        source = self.wizard.ws.source("dst") if self.wizard.ws else None
+        if source is not None:
+            self.frames = int((await probe(source)).get("frame_count") or 0) or None
+            self.show_status()
 
     def action_apply(self) -> None:
         if self.wizard.ws is not None:
