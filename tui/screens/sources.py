@@ -94,6 +94,13 @@ class SourcesScreen(StepScreen):
             ws.set_source(side, path)
         except UserError as exc:
             self.app.call_from_thread(self.wizard.notify_error, exc.message, exc.hint)
+        else:
+            # Faces and the check came from the old footage: those steps are to do again (extraction
+            # notices the new video by its fingerprint and redoes the side).
+            for step in (f"extract_{side}", "check", "merge"):
+                if ws.steps()[step].get("status") == "done":
+                    ws.set_step(step, "todo", reason=f"the {side} footage changed")
+            self.app.call_from_thread(self.wizard.refresh_status)
         self.app.call_from_thread(self.action_probe)
 
     def action_run_all(self) -> None:
