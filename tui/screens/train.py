@@ -6,6 +6,7 @@ each save) plus every metrics event of the running job replayed from its start.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from textual import work
@@ -15,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from engine.atomic import read_json
+from engine.errors import UserError
 from tui.job_board import JobRecord
 from tui.screens.ask import AskScreen
 from tui.screens.new_model import ask_new_model, model_exists
@@ -91,14 +93,23 @@ class TrainScreen(StepScreen):
         ws = self.wizard.ws
         if ws is None:
             return
-        job = self.wizard.board.latest("train", "run")
-        model = (job.params.get("model") if job else None) or "default"
-        saved = history_from_file(read_json(ws.model_dir(model) / "loss_history.json", default=None))
+        saved = history_from_file(read_json(self.model_dir() / "loss_history.json", default=None))
         self.app.call_from_thread(self._saved_history_loaded, saved)
 
     def _saved_history_loaded(self, saved: list[dict[str, Any]]) -> None:
         self.saved_history = saved
         self.show_job(self.wizard.board.latest("train", "run"))
+
+    def model_dir(self) -> Path:
+        """The model being trained: the job's, else the workspace's choice, else "default"."""
+        ws = self.wizard.ws
+        assert ws is not None
+        job = self.wizard.board.latest("train", "run")
+        name = (job.params.get("model") if job else None) or ws.section("train").get("model") or "default"
+        try:
+            return ws.model_dir(str(name))
+        except UserError:  # a bad name typed into workspace.toml: the train job will say so
+            return ws.model_dir()
 
     def show_job(self, job: JobRecord | None) -> None:
         live = job.metrics if job is not None else []
@@ -113,6 +124,10 @@ class TrainScreen(StepScreen):
         ws = self.wizard.ws
         if job is not None and job.preview is not None and ws is not None:
             self.query_one(Picture).path = ws.root / (job.preview.small or job.preview.path)
+        elif ws is not None and self.query_one(Picture).path is None:
+            latest = self.model_dir() / "previews" / "latest_small.png"  # the last run's (train/preview.py)
+            if latest.is_file():
+                self.query_one(Picture).path = latest
 
     # -- actions ---------------------------------------------------------------------------------
     def action_start(self) -> None:
