@@ -118,7 +118,7 @@ def main(argv: list[str]) -> int:
             print(f"| {preset} | error: {f['error'][-200:]!r} |")
             continue
         mfu = f"{f['mfu'] * 100:.1f} %" if f.get("mfu") is not None else "n/a"
-        print(f"| {preset} | {f['device_name']} | {f['precision']} | {f['batch_size']} | {f['iters_per_s']:.2f} | "
+        print(f"| {f['preset']} | {f['device_name']} | {f['precision']} | {f['batch_size']} | {f['iters_per_s']:.2f} | "
               f"{f['samples_per_s']:.0f} | {f['overhead_ratio']:.3f} | {mfu} | "
               f"{f['pipeline_samples_per_s']:.0f} ({f['pipeline_headroom']:.1f}x) |")
     print(json.dumps(report), flush=True)
