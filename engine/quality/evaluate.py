@@ -72,6 +72,8 @@ def evaluate(ws: Workspace, model_name: str, report: Reporter | None = None, fra
         faces = {side: held_out_faces(ws, side, model.resolution) for side in ("src", "dst")}
         values.update(reconstruction_metrics(model.network, faces, model.device))
         report.progress("reconstruct", 1, 1, unit="steps")
+    else:
+        values.update({f"{m}_{side}": None for m in ("ssim", "psnr") for side in ("src", "dst")})
     video_path = resolve_video(ws, video) if video else None
     records = records_by_frame(ws)
     finder = FaceFinder(min_presence=0.0)
