@@ -18,7 +18,6 @@ from rich.table import Table
 from engine.atomic import read_json
 from engine.client import EngineClient
 from engine.errors import UserError
-from engine.jobs.quality import model_name
 from engine.launcher import ensure_engine
 from engine.workspace import Workspace
 from tui.cli.app import app
@@ -136,7 +135,7 @@ def quality(
     ws = open_workspace(workspace)
     if frames < 2:
         fail("--frames must be at least 2.", "For example: --frames 50.")
-    name = model_name(ws, model)
+    name = model or ws.section("train").get("model") or "default"  # as the quality job resolves it
     result_file = ws.root / VIDEO_JSON if video else ws.model_dir(name) / "quality.json"
     params = {"model": name, "frames": frames, "video": video, "device": device}
     result = _run(ws, "quality", params, result_file, quiet=as_json)
