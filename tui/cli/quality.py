@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.table import Table
 
 from engine.atomic import read_json
 from engine.client import EngineClient
@@ -23,26 +22,10 @@ from engine.workspace import Workspace
 from tui.cli.app import app
 from tui.cli.common import EXIT_DONE, EXIT_USAGE, err, fail, open_workspace, out
 from tui.cli.follow import follow
+from tui.quality_tables import compare_table, quality_table
 
 COMPARE_JSON = "output/compare/compare.json"
 VIDEO_JSON = "output/quality_video.json"
-#: Metric -> how to print it.
-FORMATS = {"ssim_dst": "{:.4f}", "ssim_src": "{:.4f}", "psnr_dst": "{:.2f} dB", "psnr_src": "{:.2f} dB",
-           "pose_error": "{:.4f}", "eyes_error": "{:.4f}", "mouth_error": "{:.4f}", "extra_flicker": "{:+.3f}",
-           "sharpness": "{:.3f}"}
-MEANINGS = {
-    "ssim_dst": "dst->dst SSIM in the face mask (held-out; higher is better)",
-    "psnr_dst": "dst->dst PSNR in the face mask (higher is better)",
-    "ssim_src": "src->src SSIM in the face mask (held-out; higher is better)",
-    "psnr_src": "src->src PSNR in the face mask (higher is better)",
-    "pose_error": "swap's landmarks vs the destination's / face size (0 is perfect)",
-    "eyes_error": "the same, eyes only",
-    "mouth_error": "the same, mouth only",
-    "extra_flicker": "frame-to-frame change of the swap over the destination's, minus 1 (0: as steady)",
-    "sharpness": "fine detail of the swap over the destination's (1: as sharp)",
-}
-
-
 def _run(ws: Workspace, kind: str, params: dict[str, Any], result_file: Path, quiet: bool) -> dict[str, Any] | None:
     """Submit, follow to the end and return the job's JSON output (None when detached); exits on failure."""
     submitted = time.time()
@@ -65,58 +48,16 @@ def _run(ws: Workspace, kind: str, params: dict[str, Any], result_file: Path, qu
     return read_json(result_file, default=None)
 
 
-def _value(key: str, value: Any) -> str:
-    if value is None:
-        return "-"
-    return FORMATS.get(key, "{}").format(value) if isinstance(value, (int, float)) else str(value)
-
-
-def _duration(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)):
-        return "-"
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
-
-
 def print_quality(result: dict[str, Any]) -> None:
-    title = f"model {result['model']} at iteration {result['iteration']}" if result.get("model") else \
-        f"video {result.get('video')}"
-    table = Table(title=f"Quality of {title}", title_justify="left")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("what it says")
+    out.print(quality_table(result))
     metrics = result.get("metrics", {})
-    for key, meaning in MEANINGS.items():
-        if key in metrics:
-            table.add_row(key, _value(key, metrics[key]), meaning)
-    out.print(table)
     out.print(f"Measured on {len(result.get('frames', []))} frames ({result.get('frames_note', '')}).")
     if metrics.get("faces_lost"):
         out.print(f"The face mesh found no face in {metrics['faces_lost']} of {metrics['faces']} swapped frames.")
 
 
 def print_compare(result: dict[str, Any]) -> None:
-    names = [m["name"] for m in result["models"]]
-    table = Table(title="Models compared on the same held-out frames (* = better)", title_justify="left")
-    table.add_column("metric")
-    for name in names:
-        table.add_column(name, justify="right")
-    table.add_column("better")
-    for row in result["table"]:
-        cells = []
-        for name in names:
-            text = _value(row["metric"], row["values"].get(name))
-            cells.append(f"[bold green]{text} *[/]" if name in row["best"] else text)
-        table.add_row(row["metric"], *cells, row["better"])
-    costs = [m.get("cost", {}) for m in result["models"]]
-    table.add_section()
-    table.add_row("iterations", *[str(c.get("iterations", "-")) for c in costs], "")
-    table.add_row("train time", *[_duration(c.get("train_seconds")) + ("~" if c.get("train_seconds_estimated") else "")
-                                  for c in costs], "")
-    table.add_row("device", *[str(c.get("device", "-")) for c in costs], "")
-    table.add_row("gan_power", *[str(c.get("gan_power", "-")) for c in costs], "")
-    out.print(table)
+    out.print(compare_table(result))
     out.print(f"Frames: {len(result['frames'])} ({result['frames_note']}). ~ = estimated from the loss history.")
     for what, path in result.get("outputs", {}).items():
         out.print(f"{what}: {path}")

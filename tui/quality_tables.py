@@ -1,0 +1,77 @@
+"""Rich tables of quality results, shared by the CLI (``swapwizard quality`` / ``compare``) and the
+wizard's Compare view. Input is the JSON the quality and compare jobs write (engine.quality)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+#: Metric -> how to print its value.
+FORMATS = {"ssim_dst": "{:.4f}", "ssim_src": "{:.4f}", "psnr_dst": "{:.2f} dB", "psnr_src": "{:.2f} dB",
+           "pose_error": "{:.4f}", "eyes_error": "{:.4f}", "mouth_error": "{:.4f}", "extra_flicker": "{:+.3f}",
+           "sharpness": "{:.3f}"}
+MEANINGS = {
+    "ssim_dst": "dst->dst SSIM in the face mask (held-out; higher is better)",
+    "psnr_dst": "dst->dst PSNR in the face mask (higher is better)",
+    "ssim_src": "src->src SSIM in the face mask (held-out; higher is better)",
+    "psnr_src": "src->src PSNR in the face mask (higher is better)",
+    "pose_error": "swap's landmarks vs the destination's / face size (0 is perfect)",
+    "eyes_error": "the same, eyes only",
+    "mouth_error": "the same, mouth only",
+    "extra_flicker": "frame-to-frame change of the swap over the destination's, minus 1 (0: as steady)",
+    "sharpness": "fine detail of the swap over the destination's (1: as sharp)",
+}
+
+
+def value_text(key: str, value: Any) -> str:
+    if value is None:
+        return "-"
+    return FORMATS.get(key, "{}").format(value) if isinstance(value, (int, float)) else str(value)
+
+
+def duration_text(seconds: Any) -> str:
+    if not isinstance(seconds, (int, float)):
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
+
+
+def quality_table(result: dict[str, Any]) -> Table:
+    """One model's (or video's) metrics with what each says."""
+    title = f"model {result['model']} at iteration {result['iteration']}" if result.get("model") else \
+        f"video {result.get('video')}"
+    table = Table(title=f"Quality of {title}", title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    table.add_column("what it says")
+    metrics = result.get("metrics", {})
+    for key, meaning in MEANINGS.items():
+        if key in metrics:
+            table.add_row(key, value_text(key, metrics[key]), meaning)
+    return table
+
+
+def compare_table(result: dict[str, Any], title: str = "Models compared on the same held-out frames (* = better)") -> Table:
+    """Metric rows x model columns, the better value marked, then each model's training cost."""
+    names = [m["name"] for m in result.get("models", [])]
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    for name in names:
+        table.add_column(name, justify="right")
+    table.add_column("better")
+    for row in result.get("table", []):
+        cells = []
+        for name in names:
+            text = value_text(row["metric"], row["values"].get(name))
+            cells.append(f"[bold green]{text} *[/]" if name in row.get("best", []) else text)
+        table.add_row(row["metric"], *cells, row.get("better", ""))
+    costs = [m.get("cost", {}) for m in result.get("models", [])]
+    table.add_section()
+    table.add_row("iterations", *[str(c.get("iterations", "-")) for c in costs], "")
+    table.add_row("train time", *[duration_text(c.get("train_seconds")) + ("~" if c.get("train_seconds_estimated") else "")
+                                  for c in costs], "")
+    table.add_row("device", *[str(c.get("device", "-")) for c in costs], "")
+    table.add_row("gan_power", *[str(c.get("gan_power", "-")) for c in costs], "")
+    return table
