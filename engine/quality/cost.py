@@ -1,8 +1,9 @@
 """What a model cost to train: iterations, wall time and device, from its model folder's JSON files.
 
-``model.json`` carries ``train_seconds`` and ``device`` when the trainer recorded them; otherwise the
-wall time is estimated from the loss history's timestamps (gaps over ``PAUSE_S`` are taken as pauses
-between runs and left out) and the device is unknown.
+``training_cost.json`` (written at each save by ``engine.quality.training``) carries the seconds spent
+training and the device; for a model trained without it, the wall time is estimated from the loss
+history's timestamps (gaps over ``PAUSE_S`` are taken as pauses between runs and left out) and the
+device is unknown.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ def training_cost(model_dir: Path) -> dict[str, Any]:
     summary = read_json(model_dir / "model.json", default={}) or {}
     options = summary.get("train_options") or {}
     shape = summary.get("model_options") or {}
-    seconds = summary.get("train_seconds")
+    recorded = read_json(model_dir / "training_cost.json", default={}) or {}
+    seconds = recorded.get("train_seconds")
     estimated = False
     if not isinstance(seconds, (int, float)):
         history = read_json(model_dir / "loss_history.json", default={}) or {}
@@ -28,6 +30,6 @@ def training_cost(model_dir: Path) -> dict[str, Any]:
         seconds = sum(b - a for a, b in zip(times, times[1:]) if 0 <= b - a <= PAUSE_S)
         estimated = True
     return {"iterations": summary.get("iteration"), "train_seconds": round(float(seconds), 1),
-            "train_seconds_estimated": estimated, "device": summary.get("device") or "not recorded",
+            "train_seconds_estimated": estimated, "device": recorded.get("device") or "not recorded",
             "preset": summary.get("preset"), "arch": shape.get("arch"), "resolution": shape.get("resolution"),
             "gan_power": options.get("gan_power"), "batch_size": options.get("batch_size")}

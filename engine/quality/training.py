@@ -1,0 +1,95 @@
+"""Quality during training: held-out reconstruction every few hundred iterations, and the training cost.
+
+The training loop (engine.train.loop) holds one ``TrainingQuality``: ``step`` at every sync point,
+``saved`` after every checkpoint. It measures dst->dst and src->src SSIM/PSNR on the held-out faces
+(``engine.quality.reconstruct``; at most ``FACES`` per side, loaded once) every ``[quality]
+every_iters`` iterations (500 by default; 0 turns it off) and at each save, appends the values to
+``quality_history.json`` (source "training") and keeps them in ``latest`` so the loop's metrics
+events carry them (``quality_ssim_dst`` ...). Measuring costs one forward pass over those faces.
+
+It also clocks the time spent training (sync point to sync point, across runs) and the device, and
+writes them to ``training_cost.json`` at each save: what ``compare`` reports as each model's cost.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from engine.atomic import atomic_write_json, read_json
+from engine.errors import UserError
+from engine.quality import history
+from engine.workspace import Workspace
+
+DEFAULT_EVERY = 500
+FACES = 32
+COST_FILE = "training_cost.json"
+#: A gap between two sync points longer than this is a pause (machine asleep, debugger), not training.
+PAUSE_S = 300.0
+
+
+def device_name(device: Any) -> str:
+    import torch
+
+    if getattr(device, "type", "cpu") == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
+class TrainingQuality:
+    def __init__(self, ws: Workspace, model_dir: Path, resolution: int, device: Any, log=None) -> None:
+        from engine.quality.reconstruct import held_out_faces
+
+        self.model_dir = Path(model_dir)
+        self.device = device
+        self.every = int(ws.section("quality").get("every_iters", DEFAULT_EVERY) or 0)
+        self.latest: dict[str, Any] = {}
+        self.last_iteration = -1
+        self.faces: dict[str, Any] = {}
+        try:
+            if ws.alignments_path("dst").is_file() and ws.alignments_path("src").is_file():
+                self.faces = {side: held_out_faces(ws, side, resolution, FACES) for side in ("src", "dst")}
+        except UserError as exc:  # damaged records: training reports that itself; no measuring here
+            if log is not None:
+                log(f"Quality is not measured during this run: {exc.message}")
+        if not any(len(f.crops) for f in self.faces.values()):
+            self.faces = {}
+        cost = read_json(self.model_dir / COST_FILE, default={}) or {}
+        self.seconds = float(cost.get("train_seconds", 0.0) or 0.0)
+        self.device_text = device_name(device)
+        self._tick = time.monotonic()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.faces) and self.every > 0
+
+    def _clock(self) -> None:
+        now = time.monotonic()
+        if now - self._tick <= PAUSE_S:
+            self.seconds += now - self._tick
+        self._tick = now
+
+    def step(self, network: Any, iteration: int) -> None:
+        """At a sync point: count the time, and measure when ``every`` iterations have passed."""
+        self._clock()
+        if self.enabled and iteration // self.every > max(self.last_iteration, 0) // self.every:
+            self.measure(network, iteration)
+
+    def saved(self, network: Any, iteration: int) -> None:
+        """After a checkpoint: measure that iteration (once) and record the training cost."""
+        self._clock()
+        if self.enabled and iteration != self.last_iteration:
+            self.measure(network, iteration)
+        atomic_write_json(self.model_dir / COST_FILE, {"train_seconds": round(self.seconds, 2),
+                                                       "device": self.device_text, "iteration": iteration})
+
+    def measure(self, network: Any, iteration: int) -> dict[str, Any]:
+        from engine.quality.reconstruct import reconstruction_metrics
+
+        values = reconstruction_metrics(network, self.faces, self.device)
+        history.append(self.model_dir, iteration, "training", values)
+        self.latest = {f"quality_{k}": v for k, v in values.items() if k.startswith(("ssim", "psnr"))}
+        self.last_iteration = iteration
+        self._tick = time.monotonic()  # the measurement itself is not training time
+        return values
