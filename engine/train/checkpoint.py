@@ -225,6 +225,11 @@ class CheckpointStore:
             _write_synced(tmp / STATE_FILE, (json.dumps(full_state, indent=1) + "\n").encode("utf-8"))
             final = self.checkpoints_dir / name
             _commit_dir(tmp, final)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise UserError(f"Could not write a checkpoint in {self.checkpoints_dir} ({exc.strerror or exc}).",
+                            "Free some disk space (old backups/ can go), then train again: it resumes "
+                            "from the last checkpoint.") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

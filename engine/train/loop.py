@@ -120,7 +120,13 @@ class TrainingRun:
             faces = samples.load_folder(Path(cfg.pretrain_faces), res)
             self.faces = {"src": faces, "dst": faces}
         else:
-            self.faces = {side: samples.load_side(self.ws, side, res) for side in ("src", "dst")}
+            self.faces = {}
+            for side in ("src", "dst"):
+                def loading(done: int, total: int, side: str = side) -> None:
+                    if self.dist.main:
+                        self.report.progress(f"load {side} faces", done, total, unit="faces")
+
+                self.faces[side] = samples.load_side(self.ws, side, res, loading)
         if not all(f.has_landmarks for f in self.faces.values()):
             self.warn("Some faces have no landmarks (no extraction records): the face mask is the whole crop "
                       "and the eyes-and-mouth priority is off for them.")

@@ -15,6 +15,7 @@ the eyes-and-mouth weighting is off, and the trainer says so.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,12 +106,18 @@ def _items_from_folder(folder: Path) -> list[FaceItem]:
             if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")]
 
 
-def load_items(items: list[FaceItem], name: str, res: int, where: str) -> FaceSet:
+def load_items(items: list[FaceItem], name: str, res: int, where: str,
+               progress: Callable[[int, int], None] | None = None) -> FaceSet:
     if not items:
         raise UserError(f"There are no {name} faces to train on in {where}.",
                         "Run extraction first (swapwizard extract WS), or check the folder.")
+    arrays = []
+    # Decoding releases the GIL, so threads load a big face set several times faster.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        arrays = list(pool.map(lambda item: _load_one(item, res), items))
+        for array in pool.map(lambda item: _load_one(item, res), items):
+            arrays.append(array)
+            if progress is not None:
+                progress(len(arrays), len(items))
     kept = [(item, a) for item, a in zip(items, arrays) if a is not None]
     if not kept:
         raise UserError(f"None of the {name} face images in {where} could be read.",
@@ -131,12 +138,12 @@ def face_type(ws: Workspace, side: str) -> str | None:
     return load_header(ws, side).get("face_type")
 
 
-def load_side(ws: Workspace, side: str, res: int) -> FaceSet:
+def load_side(ws: Workspace, side: str, res: int, progress: Callable[[int, int], None] | None = None) -> FaceSet:
     """The faces of one side of a workspace (the crops the user kept)."""
     items = _items_from_records(ws, side)
     if items is None:
         items = _items_from_folder(ws.aligned_dir(side))
-    return load_items(items, side, res, str(ws.aligned_dir(side)))
+    return load_items(items, side, res, str(ws.aligned_dir(side)), progress)
 
 
 def load_folder(folder: Path, res: int) -> FaceSet:
