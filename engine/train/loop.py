@@ -110,10 +110,17 @@ class TrainingRun:
         pretraining = bool(cfg.pretrain_faces)
         transition = bool(loaded and loaded.state.get("pretraining") and not pretraining)
         model_options = cfg.model_options
+        crop_types = {} if pretraining else {side: samples.face_type(self.ws, side) for side in ("src", "dst")}
+        if crop_types and None not in crop_types.values() and crop_types["src"] != crop_types["dst"]:
+            raise UserError(f"The src crops are {crop_types['src']} but the dst crops are {crop_types['dst']}.",
+                            "Extract both sides with the same face type (swapwizard extract WS --force).")
         if loaded:
             model_options = from_dict(ModelOptions, loaded.state["model_options"])
-        elif not pretraining:
-            model_options.face_type = samples.face_type(self.ws, "src") or model_options.face_type
+            if crop_types.get("src") and crop_types["src"] != model_options.face_type:
+                self.warn(f"This model was trained on {model_options.face_type} crops, but the workspace's crops "
+                          f"are now {crop_types['src']}: it will have to unlearn the old framing.")
+        elif crop_types.get("src"):
+            model_options.face_type = crop_types["src"]
         self.model_options = model_options.validate()
         res = model_options.resolution
         if pretraining:
