@@ -53,10 +53,14 @@ def quality_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def compare_table(result: dict[str, Any], title: str = "Models compared on the same held-out frames (* = better)") -> Table:
-    """Metric rows x model columns, the better value marked, then each model's training cost."""
+def compare_table(result: dict[str, Any], title: str = "Models compared on the same held-out frames") -> Table:
+    """Metric rows x model columns, the better value marked, then each model's training cost.
+
+    ``*`` marks a clearly better value; ``(*)`` the best value when its lead is within the
+    frame-to-frame noise (see engine.quality.compare.clear_margin)."""
     names = [m["name"] for m in result.get("models", [])]
-    table = Table(title=title, title_justify="left")
+    table = Table(title=title, title_justify="left",
+                  caption="* better   (*) best, but within the frame-to-frame noise", caption_justify="left")
     table.add_column("metric")
     for name in names:
         table.add_column(name, justify="right")
@@ -65,7 +69,9 @@ def compare_table(result: dict[str, Any], title: str = "Models compared on the s
         cells = []
         for name in names:
             text = value_text(row["metric"], row["values"].get(name))
-            cells.append(f"[bold green]{text} *[/]" if name in row.get("best", []) else text)
+            if name in row.get("best", []):
+                text = f"[bold green]{text} *[/]" if row.get("clear", True) else f"{text} (*)"
+            cells.append(text)
         table.add_row(row["metric"], *cells, row.get("better", ""))
     costs = [m.get("cost", {}) for m in result.get("models", [])]
     table.add_section()

@@ -6,7 +6,8 @@ side-by-side video and a contact sheet (destination | A | B ...), and what each 
 Outputs (the latest comparison; a new one replaces them) in ``WS/output/compare/``:
 
 - ``compare.json``: the models (iteration, training cost, every metric), and per metric the values,
-  which direction is better and which model is best;
+  which direction is better, which model is best and whether its lead is clear (larger than twice
+  the standard error of the paired per-frame differences: same frames, so frame difficulty cancels);
 - ``side_by_side.mp4``: the measured frames, destination and each model's merge in a row, captioned,
   labelled as synthetic media like every swapwizard output;
 - ``contact_sheet.png``: face close-ups of a few of those frames, one row per frame, labelled in
@@ -45,15 +46,51 @@ def best_of(values: dict[str, Any], better: Any) -> list[str]:
     return [name for name, s in score.items() if abs(s - top) <= 1e-9]
 
 
-def metric_table(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _score(value: float, better: Any) -> float:
+    """Lower is better, whatever the metric's direction."""
+    if better == "high":
+        return -value
+    if better == "low":
+        return value
+    return abs(value - float(better))
+
+
+def clear_margin(best: str, values: dict[str, Any], samples: dict[str, dict[str, dict[int, float]]],
+                 key: str, better: Any) -> tuple[bool, float | None]:
+    """Whether ``best`` beats every other model by more than the frame-to-frame noise: the mean of the
+    paired per-frame differences must exceed twice its standard error. Returns (clear, that error)."""
+    import numpy as np
+
+    errors = []
+    for name, value in values.items():
+        if name == best or not isinstance(value, (int, float)):
+            continue
+        mine, theirs = samples.get(best, {}).get(key, {}), samples.get(name, {}).get(key, {})
+        frames = sorted(set(mine) & set(theirs))
+        if len(frames) < 3:
+            return False, None
+        gaps = np.array([_score(theirs[f], better) - _score(mine[f], better) for f in frames])
+        error = float(gaps.std(ddof=1) / np.sqrt(len(gaps)))
+        errors.append(error)
+        if gaps.mean() <= 2 * error:
+            return False, round(error, 6)
+    return True, round(max(errors), 6) if errors else None
+
+
+def metric_table(models: list[dict[str, Any]],
+                 samples: dict[str, dict[str, dict[int, float]]] | None = None) -> list[dict[str, Any]]:
+    """Per metric: the values, the better direction, the best model(s) and whether the lead is clear."""
     from engine.quality.evaluate import METRICS
 
     table = []
     for key, (meaning, better) in METRICS.items():
         values = {m["name"]: m["metrics"].get(key) for m in models}
+        best = best_of(values, better)
+        clear, noise = clear_margin(best[0], values, samples, key, better) if samples and len(best) == 1 \
+            else (bool(best) and samples is None, None)
         table.append({"metric": key, "meaning": meaning,
                       "better": better if isinstance(better, str) else f"nearer {better:g}",
-                      "values": values, "best": best_of(values, better)})
+                      "values": values, "best": best, "clear": clear, "noise": noise})
     return table
 
 
@@ -91,12 +128,14 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
     if not chosen.held_out:
         report.warning(chosen.note)
     values: dict[str, dict[str, Any]] = {}
+    samples: dict[str, dict[str, dict[int, float]]] = {name: {} for name in names}
     faces_by_res: dict[int, dict[str, Any]] = {}
     for number, (name, model) in enumerate(zip(names, models)):
         report.progress("reconstruct", number, len(models), unit="models")
         if model.resolution not in faces_by_res:
             faces_by_res[model.resolution] = {s: held_out_faces(ws, s, model.resolution) for s in ("src", "dst")}
-        values[name] = reconstruction_metrics(model.network, faces_by_res[model.resolution], model.device)
+        values[name] = reconstruction_metrics(model.network, faces_by_res[model.resolution], model.device,
+                                              samples[name])
     report.progress("reconstruct", len(models), len(models), unit="models")
 
     out = ws.root / OUT_DIR
@@ -138,6 +177,7 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
     entries = []
     for name, model, meter in zip(names, models, meters):
         values[name].update(meter.result())
+        samples[name].update(meter.samples)
         history.append(ws.model_dir(name), model.iteration, "quality", values[name])
         entries.append({"name": name, "iteration": model.iteration, "cost": training_cost(ws.model_dir(name)),
                         "metrics": values[name]})
@@ -146,7 +186,7 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
         image = sheet.contact_sheet(sheet_rows, captions, row_labels)
         atomic_write_bytes(out / "contact_sheet.png", png_with_text(image, label))
         outputs["contact_sheet"] = f"{OUT_DIR}/contact_sheet.png"
-    result = {"models": entries, "table": metric_table(entries), "frames": chosen.frames,
+    result = {"models": entries, "table": metric_table(entries, samples), "frames": chosen.frames,
               "held_out": chosen.held_out, "frames_note": chosen.note, "outputs": outputs,
               "label": label["comment"], "seconds": round(time.time() - started, 2), "compared_at": round(time.time(), 2)}
     atomic_write_json(out / "compare.json", result)

@@ -74,9 +74,11 @@ def reconstruct(network: Any, crops: np.ndarray, side: str, device: Any, batch: 
     return np.concatenate(outputs) if outputs else np.zeros((0, *crops.shape[1:]), np.float32)
 
 
-def reconstruction_metrics(network: Any, faces: dict[str, HeldOutFaces], device: Any) -> dict[str, Any]:
+def reconstruction_metrics(network: Any, faces: dict[str, HeldOutFaces], device: Any,
+                           samples: dict[str, dict[int, float]] | None = None) -> dict[str, Any]:
     """``ssim_src``, ``psnr_src``, ``ssim_dst``, ``psnr_dst`` (means over the held-out faces; None
-    for a side without held-out faces) and how many faces each side had."""
+    for a side without held-out faces) and how many faces each side had. ``samples``, when given,
+    receives the per-face values (metric -> frame index -> value)."""
     result: dict[str, Any] = {}
     for side in ("src", "dst"):
         held = faces.get(side)
@@ -86,6 +88,9 @@ def reconstruction_metrics(network: Any, faces: dict[str, HeldOutFaces], device:
         predicted = reconstruct(network, held.crops, side, device)
         ssims = [metrics.masked_ssim(p, c, m) for p, c, m in zip(predicted, held.crops, held.masks)]
         psnrs = [metrics.masked_psnr(p, c, m) for p, c, m in zip(predicted, held.crops, held.masks)]
+        if samples is not None:
+            samples[f"ssim_{side}"] = dict(zip(held.frames, ssims))
+            samples[f"psnr_{side}"] = dict(zip(held.frames, psnrs))
         result.update({f"ssim_{side}": round(float(np.mean(ssims)), 5), f"psnr_{side}": round(float(np.mean(psnrs)), 3),
                        f"faces_{side}": len(held.crops)})
     return result

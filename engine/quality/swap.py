@@ -41,6 +41,9 @@ class SwapMeter:
         self.pairs = 0
         self.sharp_swap = self.sharp_dst = 0.0
         self._previous: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
+        #: Per-frame values (frame index -> value), for telling a real difference from noise.
+        self.samples: dict[str, dict[int, float]] = {k: {} for k in
+                                                     ("pose_error", "eyes_error", "mouth_error", "extra_flicker", "sharpness")}
 
     def add(self, index: int, dst: np.ndarray, merged: np.ndarray, record: Any | None) -> None:
         """One frame: ``record`` is the destination's face record there (None: no face, skipped)."""
@@ -57,23 +60,32 @@ class SwapMeter:
         if found_dst is None or found_swap is None:
             self.lost += 1  # the mesh found no face in the swap: counted, and left out of the mean
         else:
-            self.errors.append(metrics.landmark_error(found_swap[0], found_dst[0]))
+            error = metrics.landmark_error(found_swap[0], found_dst[0])
+            self.errors.append(error)
+            for key, part in (("pose_error", "all"), ("eyes_error", "eyes"), ("mouth_error", "mouth")):
+                self.samples[key][index] = error[part]
 
         region = metrics.hull_mask(landmarks, dst.shape[:2])
         if self._previous is not None and self._previous[0] == index - 1:
             _, prev_dst, prev_merged, prev_region = self._previous
             both = np.maximum(region, prev_region)
-            self.dst_change += metrics.frame_change(prev_dst, dst, both)
-            self.swap_change += metrics.frame_change(prev_merged, merged, both)
+            dst_change = metrics.frame_change(prev_dst, dst, both)
+            swap_change = metrics.frame_change(prev_merged, merged, both)
+            self.dst_change += dst_change
+            self.swap_change += swap_change
             self.pairs += 1
+            self.samples["extra_flicker"][index] = metrics.ratio(swap_change, dst_change) - 1.0
         self._previous = (index, dst, merged, region)
 
         matrix = np.asarray(record.transform, np.float64) * (SHARP_SIZE / float(record.size))
         crop_dst = cv2.warpAffine(dst, matrix, (SHARP_SIZE, SHARP_SIZE), flags=cv2.INTER_LINEAR)
         crop_swap = cv2.warpAffine(merged, matrix, (SHARP_SIZE, SHARP_SIZE), flags=cv2.INTER_LINEAR)
         inner = _face_mask(record, landmarks, matrix)
-        self.sharp_dst += metrics.high_frequency_energy(crop_dst, inner)
-        self.sharp_swap += metrics.high_frequency_energy(crop_swap, inner)
+        sharp_dst = metrics.high_frequency_energy(crop_dst, inner)
+        sharp_swap = metrics.high_frequency_energy(crop_swap, inner)
+        self.sharp_dst += sharp_dst
+        self.sharp_swap += sharp_swap
+        self.samples["sharpness"][index] = metrics.ratio(sharp_swap, sharp_dst)
 
     def result(self) -> dict[str, Any]:
         def mean(key: str) -> float | None:

@@ -63,3 +63,24 @@ def test_the_held_out_split_is_the_last_tenth_and_needs_enough_faces() -> None:
     assert choose(list(range(30)), 0.1) == [27, 28, 29]  # at least 3
     assert choose(list(range(MIN_FACES - 1)), 0.1) == []  # too few to spare any
     assert choose(list(range(100)), 0.0) == []  # holding out switched off
+
+
+def test_a_lead_within_the_frame_to_frame_noise_is_not_called_better() -> None:
+    from engine.quality.compare import metric_table
+
+    rng = np.random.default_rng(4)
+    frames = range(20)
+    base = {f: 0.5 + 0.1 * rng.standard_normal() for f in frames}  # frames differ in difficulty
+    samples = {"a": {"ssim_dst": {f: base[f] + 0.03 for f in frames}},  # always 0.03 better: clear
+               "b": {"ssim_dst": dict(base)},
+               "c": {"ssim_dst": {f: base[f] + 0.005 * rng.standard_normal() for f in frames}}}
+
+    def row(names: list[str]) -> dict:
+        models = [{"name": n, "metrics": {"ssim_dst": float(np.mean(list(samples[n]["ssim_dst"].values())))}}
+                  for n in names]
+        return next(r for r in metric_table(models, samples) if r["metric"] == "ssim_dst")
+
+    clear = row(["a", "b"])
+    assert clear["best"] == ["a"] and clear["clear"]
+    noisy = row(["b", "c"])
+    assert len(noisy["best"]) == 1 and not noisy["clear"]

@@ -70,6 +70,7 @@ def test_compare_writes_the_table_video_and_contact_sheet(trained_ws) -> None:
     assert [m["cost"]["iterations"] for m in result["models"]] == [SHORT_ITERS, LONG_ITERS]
     rows = {row["metric"]: row for row in result["table"]}
     assert rows["ssim_dst"]["best"] == ["long"] and rows["psnr_src"]["best"] == ["long"]
+    assert rows["ssim_dst"]["clear"] and rows["ssim_dst"]["noise"] > 0
     folder = trained_ws.root / "output" / "compare"
     assert read_json(folder / "compare.json") == result
     sheet = (folder / "contact_sheet.png").read_bytes()

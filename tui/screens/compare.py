@@ -106,7 +106,7 @@ class CompareScreen(Screen[None]):
         result = read_json(ws.root / COMPARE_JSON, default=None)
         if isinstance(result, dict) and result.get("models"):
             note = Text(f"{len(result.get('frames', []))} frames: {result.get('frames_note', '')}", style="dim")
-            table.update(Group(compare_table(result, title="Latest comparison (* = better)"), note))
+            table.update(Group(compare_table(result, title="Latest comparison"), note))
             contact = result.get("outputs", {}).get("contact_sheet")
             sheet.path = ws.root / contact if contact else None
         else:
