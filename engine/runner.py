@@ -62,40 +62,67 @@ def _die_with_parent() -> None:
             pass
 
 
-def child_main(ws_root: str, kind: str, params: dict[str, Any], events: Connection,
-               commands: Connection, cancel: Any) -> None:
-    """Entry point of the job process."""
-    _die_with_parent()
-    if os.getppid() == 1:  # the engine died before we could ask to follow it
-        return
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s job[{kind}] %(levelname)s %(message)s")
+def execute(ws_root: str, kind: str, params: dict[str, Any], reporter: PipeReporter) -> dict[str, Any]:
+    """Run one job to its end and return the ``_end`` message that tells the engine how it ended."""
     from engine.jobs import get_kind
     from engine.workspace import Workspace
 
-    reporter = PipeReporter(events, commands, cancel)
     try:
         job = get_kind(kind)
         result = job.module.run(Workspace(ws_root), job.parse_params(params), reporter)
-        events.send({"type": "_end", "outcome": "finished", "result": result if isinstance(result, dict) else {}})
+        return {"type": "_end", "outcome": "finished", "result": result if isinstance(result, dict) else {}}
     except JobCancelled:
-        events.send({"type": "_end", "outcome": "cancelled"})
+        return {"type": "_end", "outcome": "cancelled"}
     except UserError as exc:
-        events.send({"type": "_end", "outcome": "failed", "error": exc.message, "hint": exc.hint})
+        return {"type": "_end", "outcome": "failed", "error": exc.message, "hint": exc.hint}
     except MemoryError:
-        events.send({"type": "_end", "outcome": "failed", "error": "The job ran out of memory.",
-                     "hint": "Use smaller settings (batch size, resolution) or free memory, then run it again."})
-    except BaseException as exc:  # noqa: BLE001 - every failure must reach the user as an event
+        return {"type": "_end", "outcome": "failed", "error": "The job ran out of memory.",
+                "hint": "Use smaller settings (batch size, resolution) or free memory, then run it again."}
+    except Exception as exc:  # noqa: BLE001 - every failure must reach the user as an event
         traceback.print_exc()
-        events.send({"type": "_end", "outcome": "failed",
-                     "error": f"The {kind} job failed: {type(exc).__name__}: {exc}",
-                     "hint": "The full traceback is in the engine log (.swapwizard/logs/engine.log)."})
+        return {"type": "_end", "outcome": "failed",
+                "error": f"The {kind} job failed: {type(exc).__name__}: {exc}",
+                "hint": "The full traceback is in the engine log (.swapwizard/logs/engine.log)."}
+
+
+def _child_setup(name: str) -> bool:
+    _die_with_parent()
+    if os.getppid() == 1:  # the engine died before we could ask to follow it
+        return False
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s {name} %(levelname)s %(message)s")
+    return True
+
+
+def child_main(ws_root: str, kind: str, params: dict[str, Any], events: Connection,
+               commands: Connection, cancel: Any) -> None:
+    """Entry point of a one-job process."""
+    if not _child_setup(f"job[{kind}]"):
+        return
+    try:
+        events.send(execute(ws_root, kind, params, PipeReporter(events, commands, cancel)))
     finally:
         events.close()
 
 
+def worker_main(ws_root: str, requests: Connection, events: Connection, commands: Connection, cancel: Any) -> None:
+    """Entry point of a persistent worker: runs short jobs one after another, keeping imports and caches warm."""
+    if not _child_setup("worker"):
+        return
+    reporter = PipeReporter(events, commands, cancel)
+    while True:
+        try:
+            kind, params = requests.recv()
+        except (EOFError, OSError):
+            return
+        reporter.__init__(events, commands, cancel)  # fresh progress throttling per job
+        events.send(execute(ws_root, kind, params, reporter))
+
+
 class JobProcess:
-    """The engine's handle on one job's child process."""
+    """The engine's handle on one job's child process (a new process per job)."""
+
+    persistent = False
 
     def __init__(self, ws_root: str, kind: str, params: dict[str, Any]) -> None:
         context = multiprocessing.get_context("spawn")
@@ -141,3 +168,41 @@ class JobProcess:
     def join(self, timeout: float | None = None) -> int | None:
         self.process.join(timeout)
         return self.process.exitcode
+
+
+class WorkerProcess(JobProcess):
+    """A persistent child process that runs short jobs one at a time (interactive previews).
+
+    Starting a Python process and importing torch costs about a second; a preview must come back in
+    a fraction of that, so these jobs reuse one warm process (and its in-memory caches).
+    """
+
+    persistent = True
+
+    def __init__(self, ws_root: str) -> None:  # noqa: D107 - no super().__init__: a different child
+        context = multiprocessing.get_context("spawn")
+        self._events_recv, events_send = context.Pipe(duplex=False)
+        commands_recv, self._commands_send = context.Pipe(duplex=False)
+        requests_recv, self._requests_send = context.Pipe(duplex=False)
+        self.cancel_event = context.Event()
+        self.process = context.Process(
+            target=worker_main, name="swapwizard-worker",
+            args=(ws_root, requests_recv, events_send, commands_recv, self.cancel_event), daemon=False,
+        )
+        self.process.start()
+        events_send.close()
+        commands_recv.close()
+        requests_recv.close()
+
+    def start_job(self, kind: str, params: dict[str, Any]) -> None:
+        self.cancel_event.clear()
+        self._requests_send.send((kind, params))
+
+    def alive(self) -> bool:
+        return self.process.is_alive()
+
+    def close(self) -> None:
+        try:
+            self._requests_send.close()
+        except OSError:
+            pass

@@ -42,7 +42,7 @@ from engine.protocol import (
     decode_request,
     encode,
 )
-from engine.runner import CANCEL_GRACE_S, TERMINATE_GRACE_S, JobProcess
+from engine.runner import CANCEL_GRACE_S, TERMINATE_GRACE_S, JobProcess, WorkerProcess
 from engine.workspace import STEPS, Workspace
 
 log = logging.getLogger("engine.server")
@@ -76,6 +76,15 @@ class Job:
 
 
 @dataclass(eq=False)
+class Lane:
+    name: str
+    queue: deque[Job] = field(default_factory=deque)
+    running: Job | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    worker: WorkerProcess | None = None
+
+
+@dataclass(eq=False)
 class Client:
     writer: asyncio.StreamWriter
     queue: asyncio.Queue[bytes | None] = field(default_factory=lambda: asyncio.Queue(CLIENT_QUEUE_LIMIT))
@@ -100,13 +109,13 @@ class EngineServer:
         self.ws = ws
         self.started = time.time()
         self.clients: set[Client] = set()
-        self.queue: deque[Job] = deque()
-        self.running: Job | None = None
+        #: Two lanes: "main" runs the pipeline's jobs one at a time, each in a new process;
+        #: "interactive" runs short jobs (previews) beside it in one warm, persistent process.
+        self.lanes: dict[str, Lane] = {"main": Lane("main"), "interactive": Lane("interactive")}
         self.events: EventLog | None = None
         self._lock_file: Any = None
         self._server: asyncio.AbstractServer | None = None
         self._stop = asyncio.Event()
-        self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -138,11 +147,12 @@ class EngineServer:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)
         self.emit("engine_started", pid=os.getpid(), version=__version__)
         log.info("engine %s serving %s (pid %d)", __version__, self.ws.root, os.getpid())
-        scheduler = asyncio.create_task(self._scheduler())
+        schedulers = [asyncio.create_task(self._scheduler(lane)) for lane in self.lanes.values()]
         await self._stop.wait()
         log.info("engine stopping")
-        scheduler.cancel()
-        await self._stop_running_job()
+        for scheduler in schedulers:
+            scheduler.cancel()
+        await self._stop_running_jobs()
         self._server.close()
         for client in list(self.clients):
             client.push(b"")
@@ -197,30 +207,43 @@ class EngineServer:
         self._loop.call_soon_threadsafe(lambda: self.emit(type_name, **fields))
 
     # -- jobs ------------------------------------------------------------------------------------
+    @property
+    def running(self) -> Job | None:
+        """The main lane's running job (what ``status`` calls *the* running job)."""
+        return self.lanes["main"].running
+
     def submit(self, kind: str, raw_params: dict[str, Any]) -> dict[str, Any]:
         job_kind = get_kind(kind)
-        params = params_to_dict(job_kind.parse_params(raw_params))
-        steps = job_kind.steps(job_kind.parse_params(raw_params))
+        parsed = job_kind.parse_params(raw_params)
+        params = params_to_dict(parsed)
+        steps = job_kind.steps(parsed)
+        lane = self.lanes["interactive" if getattr(job_kind.module, "LANE", "main") == "interactive" else "main"]
+        if lane.name == "interactive":  # a newer preview makes a waiting one pointless
+            for stale in [j for j in lane.queue if j.kind == kind]:
+                lane.queue.remove(stale)
+                self.emit("job_cancelled", job_id=stale.job_id)
         seq = (self.events.last_seq if self.events else 0) + 1
         job = Job(job_id=f"job-{seq}", kind=kind, params=params, steps=steps, queued_seq=seq)
         self.emit("job_queued", job_id=job.job_id, kind=kind, params=params)
-        self.queue.append(job)
-        self._wake.set()
-        return {"job_id": job.job_id, "position": len(self.queue) - 1 + (1 if self.running else 0)}
+        lane.queue.append(job)
+        lane.wake.set()
+        return {"job_id": job.job_id, "position": len(lane.queue) - 1 + (1 if lane.running else 0)}
 
-    async def _scheduler(self) -> None:
+    async def _scheduler(self, lane: Lane) -> None:
         while True:
-            while not self.queue:
-                self._wake.clear()
-                await self._wake.wait()
-            job = self.queue.popleft()
-            self.running = job
+            while not lane.queue:
+                lane.wake.clear()
+                await lane.wake.wait()
+            job = lane.queue.popleft()
+            lane.running = job
             try:
-                await self._run(job)
+                await self._run(job, lane)
             except Exception:  # noqa: BLE001 - the engine outlives any job
-                log.exception("job %s crashed the scheduler step", job.job_id)
+                log.exception("job %s crashed its scheduler step", job.job_id)
+                self.emit("job_failed", job_id=job.job_id, error="The engine could not run this job.",
+                          hint=f"See {self.ws.engine_log_path}.")
             finally:
-                self.running = None
+                lane.running = None
 
     def _set_steps(self, job: Job, status: str, **info: Any) -> None:
         for step in job.steps:
@@ -231,10 +254,18 @@ class EngineServer:
                     self.emit("log", job_id=job.job_id, level="error",
                               message=f"Cannot record the step state ({exc}); the disk may be full or read-only.")
 
-    async def _run(self, job: Job) -> None:
+    def _start_process(self, job: Job, lane: Lane) -> JobProcess:
+        if lane.name != "interactive":
+            return JobProcess(str(self.ws.root), job.kind, job.params)
+        if lane.worker is None or not lane.worker.alive():
+            lane.worker = WorkerProcess(str(self.ws.root))
+        lane.worker.start_job(job.kind, job.params)
+        return lane.worker
+
+    async def _run(self, job: Job, lane: Lane) -> None:
         assert self._loop is not None
         job.started = time.time()
-        job.process = JobProcess(str(self.ws.root), job.kind, job.params)
+        job.process = self._start_process(job, lane)
         job.started_seq = (self.events.last_seq if self.events else 0) + 1
         self.emit("job_started", job_id=job.job_id, kind=job.kind, params=job.params, pid=job.process.pid)
         self._set_steps(job, "running")
@@ -249,14 +280,18 @@ class EngineServer:
                     break
                 if message.get("type") == "_end":
                     end.update(message)
-                    continue
+                    break
                 kind = message.pop("type", "log")
                 self._emit_threadsafe(kind, job_id=job.job_id, **message)
             self._loop.call_soon_threadsafe(done.set)
 
         threading.Thread(target=pump, name=f"pump-{job.job_id}", daemon=True).start()
         await done.wait()
-        exitcode = await asyncio.to_thread(job.process.join)
+        exitcode = None
+        if not job.process.persistent or not end:
+            exitcode = await asyncio.to_thread(job.process.join)
+            if job.process.persistent:
+                lane.worker = None
         outcome = end.get("outcome")
         if outcome == "finished":
             self.emit("job_finished", job_id=job.job_id, result=end.get("result", {}))
@@ -271,63 +306,77 @@ class EngineServer:
             self.emit("job_failed", job_id=job.job_id, error=error, hint=hint)
             self._set_steps(job, "failed", error=error, hint=hint)
 
+    def _find(self, job_id: str | None) -> tuple[Lane, Job] | None:
+        for lane in self.lanes.values():
+            if lane.running is not None and (job_id is None and lane.name == "main" or lane.running.job_id == job_id):
+                return lane, lane.running
+        return None
+
     def cancel(self, job_id: str | None) -> dict[str, Any]:
         if job_id is not None:
-            for queued in list(self.queue):
-                if queued.job_id == job_id:
-                    self.queue.remove(queued)
-                    self.emit("job_cancelled", job_id=job_id)
-                    return {"job_id": job_id}
-        job = self.running
-        if job is None or (job_id is not None and job.job_id != job_id):
+            for lane in self.lanes.values():
+                for queued in list(lane.queue):
+                    if queued.job_id == job_id:
+                        lane.queue.remove(queued)
+                        self.emit("job_cancelled", job_id=job_id)
+                        return {"job_id": job_id}
+        found = self._find(job_id)
+        if found is None:
             raise UserError("No such job is running." if job_id else "No job is running.",
                             "See what runs with: swapwizard status WS")
-        self._cancel_running(job)
-        return {"job_id": job.job_id}
+        self._cancel_running(*found)
+        return {"job_id": found[1].job_id}
 
-    def _cancel_running(self, job: Job) -> None:
+    def _cancel_running(self, lane: Lane, job: Job) -> None:
         if job.cancel_requested or job.process is None:
             return
         job.cancel_requested = True
         job.process.request_cancel()
         self.emit("log", job_id=job.job_id, level="info", message="Cancelling: the job stops at its next safe point.")
-        asyncio.create_task(self._enforce_cancel(job))
+        asyncio.create_task(self._enforce_cancel(lane, job))
 
-    async def _enforce_cancel(self, job: Job) -> None:
+    async def _enforce_cancel(self, lane: Lane, job: Job) -> None:
         assert job.process is not None
         for grace, action in ((CANCEL_GRACE_S, job.process.terminate), (TERMINATE_GRACE_S, job.process.kill)):
             await asyncio.sleep(grace)
-            if self.running is not job:
+            if lane.running is not job:
                 return
             action()
 
-    async def _stop_running_job(self) -> None:
-        job = self.running
-        if job is None or job.process is None:
-            return
-        self._cancel_running(job)
+    async def _stop_running_jobs(self) -> None:
+        for lane in self.lanes.values():
+            if lane.running is not None and lane.running.process is not None:
+                self._cancel_running(lane, lane.running)
         deadline = time.monotonic() + CANCEL_GRACE_S + TERMINATE_GRACE_S + 5
-        while self.running is job and time.monotonic() < deadline:
+        while any(lane.running for lane in self.lanes.values()) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+        for lane in self.lanes.values():
+            if lane.worker is not None:
+                lane.worker.close()
+                await asyncio.to_thread(lane.worker.join, 10)
+                lane.worker.kill()
 
     def forward_command(self, command: Command) -> dict[str, Any]:
-        job = self.running
-        if job is None or job.process is None or (command.job_id and command.job_id != job.job_id):
+        found = self._find(command.job_id or None)
+        if found is None or found[1].process is None:
             raise UserError("No such job is running.", "Commands go to the running job; see swapwizard status WS.")
-        job.process.send_command({"command": command.command, "args": command.args})
-        return {"job_id": job.job_id}
+        found[1].process.send_command({"command": command.command, "args": command.args})
+        return {"job_id": found[1].job_id}
 
     def status(self) -> dict[str, Any]:
         try:
             steps = self.ws.steps()
         except OSError:
             steps = {}
+        main, interactive = self.lanes["main"], self.lanes["interactive"]
         return {
             "engine_version": __version__, "protocol": PROTOCOL_VERSION, "pid": os.getpid(),
             "workspace": str(self.ws.root), "started": self.started,
             "last_seq": self.events.last_seq if self.events else 0,
-            "running": self.running.describe() if self.running else None,
-            "queue": [job.describe() for job in self.queue],
+            "running": main.running.describe() if main.running else None,
+            "queue": [job.describe() for job in main.queue],
+            "interactive": {"running": interactive.running.describe() if interactive.running else None,
+                            "queue": [job.describe() for job in interactive.queue]},
             "steps": steps, "clients": len(self.clients), "job_kinds": sorted(job_kinds()),
         }
 

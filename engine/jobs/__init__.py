@@ -6,6 +6,8 @@ Each module in this package that defines ``KIND`` is a job kind. Its contract::
     STEPS = ("extract_src",)         # optional: workspace steps this job moves (or a function
                                      # ``steps(params) -> list[str]``); the engine marks them
                                      # running / done / failed around ``run``
+    LANE = "interactive"             # optional: a short job (a preview) that runs beside the main
+                                     # queue in one warm, persistent worker process
     @dataclass
     class Params: ...                # typed parameters, every field with a default
     def run(ws: Workspace, params: Params, report: Reporter) -> dict: ...

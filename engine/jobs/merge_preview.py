@@ -18,6 +18,9 @@ from engine.report import Reporter
 from engine.workspace import Workspace
 
 KIND = "merge_preview"
+#: Runs in the engine's warm interactive worker, beside (not behind) training or a merge, so a
+#: preview comes back in a fraction of a second and its model stays loaded between previews.
+LANE = "interactive"
 
 
 @dataclass

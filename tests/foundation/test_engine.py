@@ -278,3 +278,19 @@ def test_unwritable_event_log_and_state_do_not_stop_the_engine(workspace):
             assert client.status()["running"] is None
     finally:
         stop_engine(workspace)
+
+
+def test_interactive_jobs_run_beside_the_main_job_in_a_warm_worker(engine_ws):
+    with EngineClient(engine_ws, timeout=60) as client:
+        long_job = client.submit("diagnostic_count", {"count": 100000, "delay": 0.01})["job_id"]
+        results = []
+        for text in ("one", "two"):
+            final, _ = run_job(engine_ws, "diagnostic_echo", {"text": text}, timeout=60)
+            assert final.TYPE == "job_finished"
+            results.append(final.result)
+        assert [r["echo"] for r in results] == ["one", "two"]
+        assert results[0]["pid"] == results[1]["pid"]  # the same warm process served both
+        status = client.status()
+        assert status["running"]["job_id"] == long_job  # the main job never waited or stopped
+        assert status["interactive"]["running"] is None
+        client.cancel(long_job)
