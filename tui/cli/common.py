@@ -15,6 +15,8 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
 EXIT_DONE, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: Jobs that work on the faces of the people shown: the CLI reminds the user when consent is not recorded.
+CONSENT_KINDS = ("extract", "train", "merge", "run")
 
 
 def fail(message: str, hint: str = "", code: int = EXIT_USAGE) -> NoReturn:
@@ -41,4 +43,7 @@ def run_job(ws: Workspace, kind: str, params: dict[str, Any], detach: bool = Fal
     """
     from tui.cli.follow import submit_and_follow
 
+    if kind in CONSENT_KINDS and not ws.consent_confirmed():
+        err.print("[yellow]note:[/] no consent is recorded for this workspace. Only swap the faces of people who "
+                  f"agreed, and record it with: swapwizard consent {ws.root}", markup=True)
     raise typer.Exit(submit_and_follow(ws, kind, params, detach=detach))
