@@ -17,6 +17,7 @@ import torch
 _RGB2XYZ = torch.tensor([[0.412453, 0.357580, 0.180423],
                          [0.212671, 0.715160, 0.072169],
                          [0.019334, 0.119193, 0.950227]])
+_XYZ2RGB = torch.linalg.inv(_RGB2XYZ)
 _WHITE = torch.tensor([0.950456, 1.0, 1.088754])
 
 
@@ -37,7 +38,7 @@ def lab_to_bgr(lab: torch.Tensor) -> torch.Tensor:
     fz = fy - lab[:, 2] / 200
     f = torch.stack([fx, fy, fz], 1)
     xyz = torch.where(f > 0.206893, f ** 3, (f - 16 / 116) / 7.787) * _WHITE.to(lab).view(1, 3, 1, 1)
-    linear = torch.einsum("ij,njhw->nihw", torch.linalg.inv(_RGB2XYZ).to(lab), xyz).clamp(0, 1)
+    linear = torch.einsum("ij,njhw->nihw", _XYZ2RGB.to(lab), xyz).clamp(0, 1)
     rgb = torch.where(linear > 0.0031308, 1.055 * linear.clamp_min(1e-12) ** (1 / 2.4) - 0.055, 12.92 * linear)
     return rgb.flip(1).clamp(0, 1)
 
@@ -64,6 +65,8 @@ def rct(source: torch.Tensor, target: torch.Tensor, source_mask: torch.Tensor,
 _BGR2YIQ = torch.tensor([[0.114, 0.587, 0.299],
                          [-0.32134392, -0.27455667, 0.59590059],
                          [0.31119955, -0.52273617, 0.21153661]])
+# Inverted once on the host: torch.linalg.inv on a GPU checks its result and so waits for the device.
+_YIQ2BGR = torch.linalg.inv(_BGR2YIQ)
 
 
 def hsv_jitter(images: list[torch.Tensor], power: float, generator: torch.Generator) -> list[torch.Tensor]:
@@ -81,6 +84,5 @@ def hsv_jitter(images: list[torch.Tensor], power: float, generator: torch.Genera
     rot[:, 1, 2] = -sin * sat
     rot[:, 2, 1] = sin * sat
     rot[:, 2, 2] = cos * sat
-    to_yiq = _BGR2YIQ.to(device)
-    matrix = torch.linalg.inv(to_yiq) @ rot @ to_yiq  # n x 3 x 3, BGR -> BGR
+    matrix = _YIQ2BGR.to(device) @ rot @ _BGR2YIQ.to(device)  # n x 3 x 3, BGR -> BGR
     return [torch.einsum("nij,njhw->nihw", matrix.to(img.dtype), img).clamp(0, 1) for img in images]
