@@ -62,7 +62,13 @@ class Sampler:
             n -= len(chunk)
             picks.append(chunk)
         index = torch.cat(picks)
-        return self.data.index_select(0, index.to(self.data.device)).to(self.device, non_blocking=True)
+        if self.device.type != "cuda":
+            return self.data.index_select(0, index)
+        # Copies from pinned host memory are asynchronous; from pageable memory they would wait for the
+        # GPU to finish all queued work, every batch.
+        if self.data.device.type == "cuda":
+            return self.data.index_select(0, index.pin_memory().to(self.device, non_blocking=True))
+        return self.data.index_select(0, index).pin_memory().to(self.device, non_blocking=True)
 
     def state(self) -> dict:
         return {"rng": encode_bytes(self.generator.get_state()), "order": self.order.tolist(), "pos": self.pos,
