@@ -138,7 +138,11 @@ class TrainingRun:
             self.warn("Some faces have no landmarks (no extraction records): the face mask is the whole crop "
                       "and the eyes-and-mouth priority is off for them.")
         torch.manual_seed(cfg.seed)
-        self.trainer = Trainer(model_options, cfg.train_options, self.device, distributed=self.dist.enabled)
+        try:
+            self.trainer = Trainer(model_options, cfg.train_options, self.device, distributed=self.dist.enabled)
+        except torch.OutOfMemoryError:
+            raise UserError(f"The {model_options.arch} model at {model_options.resolution} px does not fit in "
+                            "the GPU's memory.", "Use a smaller preset or dims, or free the GPU (nvidia-smi).") from None
         seed = cfg.seed * 1000 + self.dist.rank * 10
         self.samplers = {"src": Sampler(self.faces["src"], self.device, seed + 1),
                          "dst": Sampler(self.faces["dst"], self.device, seed + 2)}
