@@ -80,4 +80,5 @@ def compare_table(result: dict[str, Any], title: str = "Models compared on the s
                                   for c in costs], "")
     table.add_row("device", *[str(c.get("device", "-")) for c in costs], "")
     table.add_row("gan_power", *[str(c.get("gan_power", "-")) for c in costs], "")
+    table.add_row("frames unseen", *[str(m.get("unseen") or "-").split(" (")[0] for m in result.get("models", [])], "")
     return table

@@ -114,7 +114,7 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
     from engine.media.probe import probe
     from engine.merge import settings as merge_settings
     from engine.quality import history, sheet
-    from engine.quality.cost import training_cost
+    from engine.quality.cost import training_cost, unseen_check
     from engine.quality.frames import measured_frames, records_by_frame, swapped_frames
     from engine.quality.reconstruct import held_out_faces, reconstruction_metrics
     from engine.quality.swap import SwapMeter
@@ -179,7 +179,12 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
         values[name].update(meter.result())
         samples[name].update(meter.samples)
         history.append(ws.model_dir(name), model.iteration, "quality", values[name])
-        entries.append({"name": name, "iteration": model.iteration, "cost": training_cost(ws.model_dir(name)),
+        cost = training_cost(ws.model_dir(name))
+        unseen = unseen_check(cost, chosen.frames)
+        cost.pop("never_trained_on", None)
+        if unseen.startswith("no"):
+            report.warning(f"Model {name} trained on frames it is measured on: {unseen}.")
+        entries.append({"name": name, "iteration": model.iteration, "cost": cost, "unseen": unseen,
                         "metrics": values[name]})
     outputs = {"video": f"{OUT_DIR}/side_by_side.mp4", "json": f"{OUT_DIR}/compare.json"}
     if sheet_rows:

@@ -32,4 +32,14 @@ def training_cost(model_dir: Path) -> dict[str, Any]:
     return {"iterations": summary.get("iteration"), "train_seconds": round(float(seconds), 1),
             "train_seconds_estimated": estimated, "device": recorded.get("device") or "not recorded",
             "preset": summary.get("preset"), "arch": shape.get("arch"), "resolution": shape.get("resolution"),
-            "gan_power": options.get("gan_power"), "batch_size": options.get("batch_size")}
+            "gan_power": options.get("gan_power"), "batch_size": options.get("batch_size"),
+            "never_trained_on": recorded.get("never_trained_on")}
+
+
+def unseen_check(cost: dict[str, Any], frames: list[int]) -> str:
+    """Whether the model never trained on these destination frames: "yes", "no (N of them)" or "unknown"."""
+    recorded = cost.get("never_trained_on")
+    if not isinstance(recorded, dict) or "dst" not in recorded:
+        return "unknown (trained before swapwizard recorded its held-out frames)"
+    seen = [f for f in frames if f not in set(recorded["dst"])]
+    return "yes" if not seen else f"no ({len(seen)} of the {len(frames)} measured frames were trained on)"

@@ -88,10 +88,17 @@ def evaluate(ws: Workspace, model_name: str, report: Reporter | None = None, fra
     finally:
         finder.close()
     values.update(meter.result())
+    unseen = None
+    if model is not None:
+        from engine.quality.cost import training_cost, unseen_check
+
+        unseen = unseen_check(training_cost(model_dir), chosen.frames)
+        if unseen.startswith("no"):
+            report.warning(f"Model {model_name} trained on frames it is measured on: {unseen}.")
     result = {
         "model": model_name if model is not None else None, "iteration": model.iteration if model else None,
         "video": ws.rel(video_path) if video_path else None, "frames": chosen.frames, "held_out": chosen.held_out,
-        "frames_note": chosen.note, "metrics": values, "seconds": round(time.time() - started, 2),
+        "frames_note": chosen.note, "unseen": unseen, "metrics": values, "seconds": round(time.time() - started, 2),
         "measured_at": round(time.time(), 2),
     }
     if model is not None and video_path is None:

@@ -9,6 +9,8 @@ events carry them (``quality_ssim_dst`` ...). Measuring costs one forward pass o
 
 It also clocks the time spent training (sync point to sync point, across runs) and the device, and
 writes them to ``training_cost.json`` at each save: what ``compare`` reports as each model's cost.
+That file also keeps ``never_trained_on``: per side, the held-out frames of every run so far (their
+intersection), so quality can tell whether a model really never saw the frames it is measured on.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ class TrainingQuality:
             self.faces = {}
         cost = read_json(self.model_dir / COST_FILE, default={}) or {}
         self.seconds = float(cost.get("train_seconds", 0.0) or 0.0)
+        self.never_trained_on = _never_trained_on(ws, cost.get("never_trained_on"))
         self.device_text = device_name(device)
         self._tick = time.monotonic()
 
@@ -82,7 +85,8 @@ class TrainingQuality:
         if self.enabled and iteration != self.last_iteration:
             self.measure(network, iteration)
         atomic_write_json(self.model_dir / COST_FILE, {"train_seconds": round(self.seconds, 2),
-                                                       "device": self.device_text, "iteration": iteration})
+                                                       "device": self.device_text, "iteration": iteration,
+                                                       "never_trained_on": self.never_trained_on})
 
     def measure(self, network: Any, iteration: int) -> dict[str, Any]:
         from engine.quality.reconstruct import reconstruction_metrics
@@ -93,3 +97,17 @@ class TrainingQuality:
         self.last_iteration = iteration
         self._tick = time.monotonic()  # the measurement itself is not training time
         return values
+
+
+def _never_trained_on(ws: Workspace, before: Any) -> dict[str, list[int]] | None:
+    """This run's held-out frames per side, intersected with those recorded by earlier runs."""
+    from engine.quality.split import held_out_frames
+
+    try:
+        now = {side: held_out_frames(ws, side) for side in ("src", "dst")
+               if ws.alignments_path(side).is_file()}
+    except UserError:
+        return before if isinstance(before, dict) else None
+    if isinstance(before, dict):
+        now = {side: frames & set(before.get(side, [])) for side, frames in now.items()}
+    return {side: sorted(frames) for side, frames in now.items()}

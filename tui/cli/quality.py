@@ -52,6 +52,8 @@ def print_quality(result: dict[str, Any]) -> None:
     out.print(quality_table(result))
     metrics = result.get("metrics", {})
     out.print(f"Measured on {len(result.get('frames', []))} frames ({result.get('frames_note', '')}).")
+    if result.get("unseen"):
+        out.print(f"Frames the model never trained on: {result['unseen']}.")
     if metrics.get("faces_lost"):
         out.print(f"The face mesh found no face in {metrics['faces_lost']} of {metrics['faces']} swapped frames.")
 
@@ -59,6 +61,9 @@ def print_quality(result: dict[str, Any]) -> None:
 def print_compare(result: dict[str, Any]) -> None:
     out.print(compare_table(result))
     out.print(f"Frames: {len(result['frames'])} ({result['frames_note']}). ~ = estimated from the loss history.")
+    for model in result.get("models", []):
+        if model.get("unseen") and model["unseen"] != "yes":
+            out.print(f"{model['name']}: never trained on these frames? {model['unseen']}")
     for what, path in result.get("outputs", {}).items():
         out.print(f"{what}: {path}")
 
