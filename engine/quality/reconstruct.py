@@ -66,8 +66,9 @@ def reconstruct(network: Any, crops: np.ndarray, side: str, device: Any, batch: 
         with torch.no_grad():
             for start in range(0, len(crops), batch):
                 x = torch.from_numpy(crops[start:start + batch]).to(device).permute(0, 3, 1, 2).float().div_(255)
-                src_src, _, dst_dst, _, _, _ = network(x, x)
-                out = src_src if side == "src" else dst_dst
+                # forward gives (src->src, mask, dst->dst, mask, ...): the reconstructions are 0 and 2.
+                outputs_all = network(x, x)
+                out = outputs_all[0] if side == "src" else outputs_all[2]
                 outputs.append(out.float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
     finally:
         network.train(was_training)
