@@ -42,8 +42,8 @@ class CompareScreen(Screen[None]):
     DEFAULT_CSS = """
     CompareScreen { padding: 0 1; }
     #compare-main { height: 1fr; }
-    #compare-report { width: 3fr; }
-    #compare-sheet { width: 2fr; }
+    #compare-report { width: 2fr; max-width: 80%; }
+    #compare-sheet { width: 1fr; min-width: 16; }
     #compare-history, #compare-status { margin-top: 1; }
     """
 
@@ -106,7 +106,10 @@ class CompareScreen(Screen[None]):
         result = read_json(ws.root / COMPARE_JSON, default=None)
         if isinstance(result, dict) and result.get("models"):
             note = Text(f"{len(result.get('frames', []))} frames: {result.get('frames_note', '')}", style="dim")
-            table.update(Group(compare_table(result, title="Latest comparison"), note))
+            drawn = compare_table(result, title="Latest comparison")
+            table.update(Group(drawn, note))
+            # As wide as the table wants (border, padding and scroll bar: 6 cells); the sheet gets the rest.
+            self.query_one("#compare-report").styles.width = self.app.console.measure(drawn).maximum + 6
             contact = result.get("outputs", {}).get("contact_sheet")
             sheet.path = ws.root / contact if contact else None
         else:
