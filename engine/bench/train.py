@@ -17,6 +17,8 @@ into a temporary workspace (75 faces a side). After a warm-up, four measurements
 * ``overhead_ratio`` = (full time per iteration, with the amortised save and preview) / bare time
   per iteration. Target: at most 1.15 on the CPU. Full and bare alternate in three rounds and each
   takes its best round, so drifting load from other programs does not favour either.
+* ``overhead_ratio_vs_plain``: the same against a step whose loss is a plain MSE (no DSSIM, masking
+  or eyes-and-mouth weighting): what the SAEHD loss itself costs on top of the network.
 * ``pipeline_samples_per_s``: sampling + augmentation alone, as fast as it goes; compared with what
   the model consumes (``pipeline_headroom``; should be 2 or more). A sample is one face (a training
   iteration uses ``batch`` src and ``batch`` dst faces per process).
@@ -71,6 +73,22 @@ def _sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _plain_step(trainer, batch) -> None:
+    """Forward, a plain MSE on the same outputs (no DSSIM, masks or priorities), backward, step."""
+    import torch.nn.functional as F
+
+    from engine.train.device import autocast
+
+    with autocast(trainer.device, trainer.dtype):
+        out = trainer.forward_model(trainer._prepare(batch.src_in), trainer._prepare(batch.dst_in))
+    loss = (F.mse_loss(out[0].float(), batch.src_target) + F.mse_loss(out[1].float(), batch.src_mask)
+            + F.mse_loss(out[2].float(), batch.dst_target) + F.mse_loss(out[3].float(), batch.dst_mask))
+    trainer.optimizer.zero_grad(set_to_none=True)
+    trainer.scaler.scale(loss).backward()
+    trainer.scaler.step(trainer.optimizer)
+    trainer.scaler.update()
+
+
 def measure(preset_name: str, iters: int | None, device: str, workspace: str | None, batch: int | None,
             threads: int | None, peak: float | None) -> dict:
     import torch
@@ -122,6 +140,14 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
             _sync(dev)
             bare_times.append((time.perf_counter() - t0) / chunk)
         full_s, bare_s = min(full_times), min(bare_times)
+        for _ in range(2):
+            _plain_step(run.trainer, batch_ready)
+        _sync(dev)
+        t0 = time.perf_counter()
+        for _ in range(chunk):
+            _plain_step(run.trainer, batch_ready)
+        _sync(dev)
+        plain_s = (time.perf_counter() - t0) / chunk
         t0 = time.perf_counter()
         run.save()
         checkpoint_s = time.perf_counter() - t0
@@ -154,6 +180,7 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
         "iters_per_s": round(1 / full_s, 3), "samples_per_s": round(samples_per_iter / full_s, 1),
         "bare_iters_per_s": round(1 / bare_s, 3),
         "overhead_ratio": round(amortised / bare_s, 3), "overhead_ratio_loop_only": round(full_s / bare_s, 3),
+        "plain_iters_per_s": round(1 / plain_s, 3), "overhead_ratio_vs_plain": round(amortised / plain_s, 3),
         "checkpoint_s": round(checkpoint_s, 3), "preview_s": round(preview_s, 3),
         "augment_ms_per_batch": round(pipeline_s * 1000, 3),
         "pipeline_samples_per_s": round(samples_per_iter / pipeline_s, 1),
@@ -190,7 +217,8 @@ def main(argv: list[str]) -> int:
     print(f"train bench: preset {result['preset']} on {result['device_name']} ({result['precision']}), "
           f"batch {result['batch_size']}, {result['iters']} iterations")
     print(f"  full loop     {result['iters_per_s']:9.2f} it/s   {result['samples_per_s']:9.1f} samples/s")
-    print(f"  bare step     {result['bare_iters_per_s']:9.2f} it/s")
+    print(f"  bare step     {result['bare_iters_per_s']:9.2f} it/s   (with a plain MSE loss: "
+          f"{result['plain_iters_per_s']:.2f} it/s, loop/plain {result['overhead_ratio_vs_plain']:.3f})")
     print(f"  overhead      {result['overhead_ratio']:9.3f} x  (loop only {result['overhead_ratio_loop_only']:.3f}; "
           f"save {result['checkpoint_s']:.2f} s, preview {result['preview_s']:.2f} s amortised)")
     print(f"  pipeline      {result['pipeline_samples_per_s']:9.1f} samples/s  ({result['pipeline_headroom']:.1f}x "

@@ -32,7 +32,7 @@ def held_out_ssim(run, faces) -> dict[str, float]:
         src = faces["src"][:, :3].float().div(255).to(run.device)
         dst = faces["dst"][:, :3].float().div(255).to(run.device)
         n = min(len(src), len(dst))
-        src_src, _, dst_dst, _, _, _ = model(src[:n], dst[:n])
+        src_src, _, dst_dst, _ = model(src[:n], dst[:n])
         values = {"src": ssim(src_src.float(), src[:n]).mean().item(), "dst": ssim(dst_dst.float(), dst[:n]).mean().item()}
     model.train()
     return values

@@ -134,26 +134,34 @@ class SwapAutoencoder(nn.Module):
         """Names of the inter layers (re-initialised when pretraining ends, as DeepFaceLab does)."""
         return ["inter"] if self.options.base == "df" else ["inter_ab", "inter_b"]
 
-    def forward(self, src: torch.Tensor, dst: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Returns (src->src, its mask, dst->dst, its mask, dst->src swap, its mask)."""
+    def forward(self, src: torch.Tensor, dst: torch.Tensor, with_swap: bool = False) -> tuple[torch.Tensor, ...]:
+        """(src->src, its mask, dst->dst, its mask), plus (dst->src swap, its mask) with ``with_swap``.
+
+        Training leaves the swap out: the loss does not use it, and it would cost a third of the
+        decoder's work (previews ask for it).
+        """
         if self.options.base == "df":
             # One encoder pass over both sides: a bigger batch uses the device better.
             code = self.inter(self.encoder(torch.cat([src, dst])))
             src_code, dst_code = code.chunk(2)
-            src_src, src_srcm = self.decoder_src(src_code)
+            src_src, src_srcm = self.decoder_src(torch.cat([src_code, dst_code]) if with_swap else src_code)
             dst_dst, dst_dstm = self.decoder_dst(dst_code)
-            swap, swapm = self.decoder_src(dst_code)
-        else:
-            enc = self.encoder(torch.cat([src, dst]))
-            src_enc, dst_enc = enc.chunk(2)
-            ab = self.inter_ab(enc)
-            src_ab, dst_ab = ab.chunk(2)
-            dst_b = self.inter_b(dst_enc)
-            codes = torch.cat([torch.cat([src_ab, src_ab], 1), torch.cat([dst_b, dst_ab], 1),
-                               torch.cat([dst_ab, dst_ab], 1)])
-            out, outm = self.decoder(codes)
-            (src_src, dst_dst, swap), (src_srcm, dst_dstm, swapm) = out.chunk(3), outm.chunk(3)
-        return src_src, src_srcm, dst_dst, dst_dstm, swap, swapm
+            if not with_swap:
+                return src_src, src_srcm, dst_dst, dst_dstm
+            (src_src, swap), (src_srcm, swapm) = src_src.chunk(2), src_srcm.chunk(2)
+            return src_src, src_srcm, dst_dst, dst_dstm, swap, swapm
+        enc = self.encoder(torch.cat([src, dst]))
+        src_enc, dst_enc = enc.chunk(2)
+        ab = self.inter_ab(enc)
+        src_ab, dst_ab = ab.chunk(2)
+        dst_b = self.inter_b(dst_enc)
+        codes = [torch.cat([src_ab, src_ab], 1), torch.cat([dst_b, dst_ab], 1)]
+        if with_swap:
+            codes.append(torch.cat([dst_ab, dst_ab], 1))
+        out, outm = self.decoder(torch.cat(codes))
+        faces, masks = out.chunk(len(codes)), outm.chunk(len(codes))
+        result = (faces[0], masks[0], faces[1], masks[1])
+        return result + (faces[2], masks[2]) if with_swap else result
 
     def swap(self, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """For merging: (dst->src face, the swap decoder's mask, the dst reconstruction's mask)."""

@@ -41,7 +41,7 @@ def render(trainer, src_raw: torch.Tensor, dst_raw: torch.Tensor) -> np.ndarray:
         n = min(len(src), len(dst))
         src, dst = src[:n], dst[:n]
         with autocast(trainer.device, trainer.dtype):
-            src_src, _, dst_dst, dst_dstm, swap, swapm = model(src, dst)
+            src_src, _, dst_dst, dst_dstm, swap, swapm = model(src, dst, with_swap=True)
         tiles = [src, src_src, dst, dst_dst, swap, swapm.expand(-1, 3, -1, -1), dst_dstm.expand(-1, 3, -1, -1)]
         grid = torch.cat([torch.cat(list(t.float().clamp(0, 1)), dim=1) for t in tiles], dim=2)
         # Each column stacks the n faces downwards; the columns sit side by side: 3 x nR x colsR.

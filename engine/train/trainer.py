@@ -80,7 +80,7 @@ class Trainer:
         o, res = self.options, self.model_options.resolution
         with autocast(self.device, self.dtype):
             out = self.forward_model(self._prepare(batch.src_in), self._prepare(batch.dst_in))
-        src_src, src_srcm, dst_dst, dst_dstm = out[:4]
+        src_src, src_srcm, dst_dst, dst_dstm = out
         loss_src = reconstruction_loss(src_src, batch.src_target, src_srcm, batch.src_mask, batch.src_em,
                                        res, o.masked_training, o.eyes_mouth_prio)
         loss_dst = reconstruction_loss(dst_dst, batch.dst_target, dst_dstm, batch.dst_mask, batch.dst_em,

@@ -18,8 +18,10 @@ def test_every_architecture_gives_faces_and_masks_at_its_resolution(arch):
     res = 64
     model = SwapAutoencoder(ModelOptions(arch, res, 16, 4, 4, 2))
     x = torch.rand(2, 3, res, res)
-    outputs = model(x, x)
+    outputs = model(x, x, with_swap=True)
     assert [tuple(o.shape) for o in outputs] == [(2, 3, res, res), (2, 1, res, res)] * 3
+    training = model(x, x)  # without the swap, the rest is the same
+    assert len(training) == 4 and all(torch.allclose(a, b, atol=1e-5) for a, b in zip(training, outputs))
     face, mask_src, mask_dst = model.swap(x)
     assert face.shape == (2, 3, res, res) and mask_src.shape == mask_dst.shape == (2, 1, res, res)
     # The swap path of forward() and swap() agree.
