@@ -165,6 +165,9 @@ class TrainingRun:
             self._restore(loaded)
             self.log(f"Resumed {self.cfg.model_dir.name} at iteration {self.iteration}.")
         self.preview_faces = (self.faces["src"].data[: preview.ROWS], self.faces["dst"].data[: preview.ROWS])
+        self.quality = None
+        if self.dist.main and not pretraining:
+            self._guard_quality(self._start_quality)
         self.last_saved_iter = self.iteration if loaded and not transition else -1
         if self.last_saved_iter < 0:
             self.save()  # a first checkpoint: the roll-back target, and proof the folder is writable
@@ -185,6 +188,22 @@ class TrainingRun:
                 self.augmenter.load_state(mine["augment"])
         if "torch_rng" in state:
             torch.set_rng_state(decode_bytes(state["torch_rng"]))
+
+    # -- quality on held-out faces (engine.quality, issue 7) ---------------------------------------
+    def _start_quality(self) -> None:
+        from engine.quality.training import TrainingQuality
+
+        self.quality = TrainingQuality(self.ws, self.cfg.model_dir, self.model_options.resolution, self.device,
+                                       log=self.log)
+
+    def _guard_quality(self, action: Callable[[], None]) -> None:
+        """Run a quality measurement; if it fails, say so once and train on without it (a side
+        measurement must never end a long training run)."""
+        try:
+            action()
+        except Exception as exc:  # noqa: BLE001 - reported, and measuring stops
+            self.quality = None
+            self.warn(f"Quality is no longer measured during this run: {type(exc).__name__}: {exc}")
 
     # -- checkpoints and previews -------------------------------------------------------------------
     def save(self) -> None:
@@ -210,6 +229,9 @@ class TrainingRun:
             self.best_smoothed = smoothed
             self.store.set_best(path)
         self.history.write(self.cfg.model_dir, self.iteration)
+        if self.quality is not None:
+            quality = self.quality
+            self._guard_quality(lambda: quality.saved(self.trainer.model, self.iteration))
         last = self.history.points[-1] if self.history.points else [self.iteration, None, None, None]
         atomic_write_json(self.cfg.model_dir / "model.json", {
             "name": self.cfg.model_dir.name, "iteration": self.iteration, "preset": self.cfg.preset,
@@ -341,6 +363,9 @@ class TrainingRun:
                                    or (cfg.save_every_iters > 0
                                        and self.iteration - max(self.last_saved_iter, 0) >= cfg.save_every_iters)))
             show = max(show, float(now - self.last_preview_time >= cfg.preview_every_min * 60))
+            if self.quality is not None:
+                quality = self.quality
+                self._guard_quality(lambda: quality.step(self.trainer.model, self.iteration))
         if self.stop_requested():
             stop = STOP_TERMINATED
         stop, save, show, new_target = self.dist.agree([stop, save, show, new_target], self.device)
@@ -372,7 +397,8 @@ class TrainingRun:
                             iters_per_s=round(self.rate, 3),
                             samples_per_s=round(self.rate * bs * 2 * self.dist.world, 2),
                             eta_s=None if eta is None else round(max(eta, 0.0), 1), target=target or None,
-                            lr=self.trainer.lr_at(self.iteration), batch_size=bs)
+                            lr=self.trainer.lr_at(self.iteration), batch_size=bs,
+                            **_finite(self.quality.latest if self.quality is not None else {}))
         if target:
             self.report.progress("train", min(self.iteration, target), target, unit="iterations")
 
@@ -389,3 +415,8 @@ class TrainingRun:
             "preview": self.ws.rel(model_dir / "previews" / "latest.png"),
             "loss_history": self.history.downsampled(),
         }
+
+
+def _finite(values: dict[str, Any]) -> dict[str, Any]:
+    """Values safe for the protocol's JSON (it refuses NaN and infinities): those become None."""
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in values.items()}

@@ -24,6 +24,9 @@ def test_train_job_streams_metrics_and_previews_through_the_engine(train_ws):
         assert [p[0] for p in final.result["loss_history"]] == [2, 4, 6]
         history = json.loads((train_ws.root / final.result["loss_history_file"]).read_text())
         assert history["points"] == final.result["loss_history"]
+        # Held-out quality (engine.quality) is measured at each save and rides on the metrics events.
+        assert (train_ws.model_dir("engine") / "quality_history.json").is_file()
+        assert "quality_ssim_dst" in [e for e in events if e.TYPE == "metrics"][-1].values
 
         # The CLI's --detach returns as soon as the job is queued; the job runs on in the engine.
         started = time.monotonic()
