@@ -44,6 +44,7 @@ def one_thread() -> Iterator[None]:
 def extracted_ws(tmp_path_factory, one_thread) -> Iterator[Workspace]:
     ws = Workspace.create(tmp_path_factory.mktemp("quality") / "ws", SAMPLES / "src.mp4", SAMPLES / "dst.mp4")
     ws.record_consent("tests")
+    ws.update_settings("quality", {"every_iters": 50})  # the trainer measures held-out quality this often
     run_job(ws, "extract", {"side": "both"})
     yield ws
     stop_engine(ws)

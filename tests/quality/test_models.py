@@ -48,6 +48,17 @@ def test_a_model_trained_longer_scores_better(trained_ws) -> None:
     assert points[-1]["iteration"] == LONG_ITERS and points[-1]["ssim_dst"] == lo["ssim_dst"]
 
 
+@pytest.mark.timeout(60)
+def test_training_records_quality_over_iterations_and_its_cost(trained_ws) -> None:
+    points = [p for p in read_history(trained_ws.model_dir("long")) if p["source"] == "training"]
+    iterations = [p["iteration"] for p in points]
+    assert iterations[0] == 0 and iterations[-1] == LONG_ITERS and len(iterations) >= 4
+    assert iterations == sorted(iterations)
+    assert points[-1]["ssim_dst"] > points[0]["ssim_dst"] + 0.05
+    cost = read_json(trained_ws.model_dir("long") / "training_cost.json")
+    assert cost["device"].startswith("cpu") and cost["train_seconds"] > 0 and cost["iteration"] == LONG_ITERS
+
+
 @pytest.mark.timeout(240)
 def test_the_unswapped_destination_is_the_perfect_baseline(extracted_ws) -> None:
     result = evaluate(extracted_ws, "none", frames=8, video="data_dst.mp4")
@@ -68,6 +79,8 @@ def test_compare_writes_the_table_video_and_contact_sheet(trained_ws) -> None:
     result = json.loads(done.stdout)
     assert [m["name"] for m in result["models"]] == ["short", "long"]
     assert [m["cost"]["iterations"] for m in result["models"]] == [SHORT_ITERS, LONG_ITERS]
+    assert not any(m["cost"]["train_seconds_estimated"] for m in result["models"])
+    assert [m["unseen"] for m in result["models"]] == ["yes", "yes"]  # held-out frames, recorded as never trained on
     rows = {row["metric"]: row for row in result["table"]}
     assert rows["ssim_dst"]["best"] == ["long"] and rows["psnr_src"]["best"] == ["long"]
     assert rows["ssim_dst"]["clear"] and rows["ssim_dst"]["noise"] > 0
