@@ -16,6 +16,13 @@ from engine.atomic import read_json
 PAUSE_S = 300.0
 
 
+def estimate_seconds(model_dir: Path) -> float:
+    """Training time from the loss history's timestamps, pauses between runs left out."""
+    history = read_json(Path(model_dir) / "loss_history.json", default={}) or {}
+    times = [p[3] for p in history.get("points", []) if isinstance(p, list) and len(p) >= 4]
+    return float(sum(b - a for a, b in zip(times, times[1:]) if 0 <= b - a <= PAUSE_S))
+
+
 def training_cost(model_dir: Path) -> dict[str, Any]:
     model_dir = Path(model_dir)
     summary = read_json(model_dir / "model.json", default={}) or {}
@@ -23,11 +30,9 @@ def training_cost(model_dir: Path) -> dict[str, Any]:
     shape = summary.get("model_options") or {}
     recorded = read_json(model_dir / "training_cost.json", default={}) or {}
     seconds = recorded.get("train_seconds")
-    estimated = False
+    estimated = bool(recorded.get("train_seconds_estimated"))
     if not isinstance(seconds, (int, float)):
-        history = read_json(model_dir / "loss_history.json", default={}) or {}
-        times = [p[3] for p in history.get("points", []) if isinstance(p, list) and len(p) >= 4]
-        seconds = sum(b - a for a, b in zip(times, times[1:]) if 0 <= b - a <= PAUSE_S)
+        seconds = estimate_seconds(model_dir)
         estimated = True
     return {"iterations": summary.get("iteration"), "train_seconds": round(float(seconds), 1),
             "train_seconds_estimated": estimated, "device": recorded.get("device") or "not recorded",

@@ -57,9 +57,20 @@ class TrainingQuality:
                 log(f"Quality is not measured during this run: {exc.message}")
         if not any(len(f.crops) for f in self.faces.values()):
             self.faces = {}
-        cost = read_json(self.model_dir / COST_FILE, default={}) or {}
+        cost = read_json(self.model_dir / COST_FILE, default=None)
+        self.estimated = False
+        if not isinstance(cost, dict) and (self.model_dir / "loss_history.json").is_file():
+            # Trained before its cost was recorded: start from the loss-history estimate, and never
+            # claim to know which frames the earlier runs saw.
+            from engine.quality.cost import estimate_seconds
+
+            cost = {"train_seconds": estimate_seconds(self.model_dir), "train_seconds_estimated": True,
+                    "never_trained_on": None}
+        cost = cost if isinstance(cost, dict) else {}
         self.seconds = float(cost.get("train_seconds", 0.0) or 0.0)
-        self.never_trained_on = _never_trained_on(ws, cost.get("never_trained_on"))
+        self.estimated = bool(cost.get("train_seconds_estimated"))
+        self.never_trained_on = (_never_trained_on(ws, cost.get("never_trained_on"))
+                                 if cost.get("never_trained_on", []) is not None else None)
         self.device_text = device_name(device)
         self._tick = time.monotonic()
 
@@ -85,6 +96,7 @@ class TrainingQuality:
         if self.enabled and iteration != self.last_iteration:
             self.measure(network, iteration)
         atomic_write_json(self.model_dir / COST_FILE, {"train_seconds": round(self.seconds, 2),
+                                                       "train_seconds_estimated": self.estimated,
                                                        "device": self.device_text, "iteration": iteration,
                                                        "never_trained_on": self.never_trained_on})
 

@@ -109,3 +109,23 @@ def test_quality_command_prints_json_and_refuses_a_missing_model(trained_ws) -> 
     missing = cli("quality", str(trained_ws.root), "--model", "nope", timeout=120, env=FAST_ENV)
     assert missing.returncode == 1
     assert "no trained model 'nope'" in missing.stderr and "Traceback" not in missing.stderr
+
+
+@pytest.mark.timeout(60)
+def test_a_model_trained_before_costs_were_recorded_is_not_claimed_unseen(extracted_ws, tmp_path) -> None:
+    import torch
+
+    from engine.atomic import atomic_write_json
+    from engine.quality.cost import training_cost, unseen_check
+    from engine.quality.training import TrainingQuality
+
+    old = tmp_path / "old-model"
+    atomic_write_json(old / "loss_history.json", {"points": [[4, 1.0, 1.0, 1000.0], [8, 0.9, 0.9, 1060.0]]})
+    quality = TrainingQuality(extracted_ws, old, 32, torch.device("cpu"))
+    assert quality.never_trained_on is None and quality.seconds == 60.0
+    quality.every = 0  # record the cost without measuring (no network here)
+    quality.saved(None, 8)
+    cost = training_cost(old)
+    assert cost["train_seconds_estimated"] and unseen_check(cost, [70, 71]).startswith("unknown")
+    fresh = TrainingQuality(extracted_ws, tmp_path / "new-model", 32, torch.device("cpu"))
+    assert fresh.never_trained_on["dst"] == read_json(extracted_ws.side_dir("dst") / "holdout.json")["frames"]
