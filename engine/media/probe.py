@@ -1,7 +1,7 @@
 """Probe a video or an image folder: size, frame rate, duration, frame count, codec, rotation, audio.
 
 Uses the ffmpeg binary that imageio-ffmpeg ships (there is no ffprobe in it): ``ffmpeg -i`` prints the
-container and stream description, and ``ffmpeg -i X -map 0:v:0 -c copy -f null -`` counts the video
+container and stream description, and ``ffmpeg -i X -map 0:v:0 -c copy -f framecrc -`` counts the video
 packets without decoding (fast even on long clips; the only exact count for variable-frame-rate files).
 
 Light on purpose (standard library and imageio-ffmpeg only: no cv2, no numpy) so the CLI can call it.
@@ -73,6 +73,16 @@ def _ffmpeg(args: list[str], timeout: float = 120) -> str:
     return proc.stderr.decode("utf-8", "replace")
 
 
+def _count_packets(path: Path) -> int:
+    """Video packets of ``path``, counted without decoding: ``framecrc`` writes one line per packet.
+
+    (The ``frame=`` statistics line is no good here: ffmpeg 7 prints none when streams are copied.)
+    """
+    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path),
+                           "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], capture_output=True, timeout=600)
+    return sum(1 for line in proc.stdout.splitlines() if line and not line.startswith(b"#"))
+
+
 def _seconds(text: str) -> float | None:
     match = re.match(r"(\d+):(\d+):(\d+(?:\.\d+)?)", text)
     if not match:
@@ -140,9 +150,7 @@ def probe_video(path: Path) -> MediaInfo:
                                  start=float(a_start.group(1)) if a_start else (
                                      float(container_start.group(1)) if container_start else 0.0)))
 
-    counted = _ffmpeg(["-i", str(path), "-map", "0:v:0", "-c", "copy", "-f", "null", "-"], timeout=600)
-    frames = re.findall(r"frame=\s*(\d+)", counted)
-    frame_count = int(frames[-1]) if frames else 0
+    frame_count = _count_packets(path)
     if frame_count == 0:
         raise UserError(f"{path.name} has no video frames.",
                         "The file may be cut short or audio-only; check it in a video player.")
