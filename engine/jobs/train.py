@@ -52,6 +52,7 @@ class Params:
     masked_training: bool | None = None
     eyes_mouth_prio: bool | None = None
     gan_power: float | None = None
+    perceptual_power: float | None = None
     random_warp: bool | None = None
     flip_src: bool | None = None
     flip_dst: bool | None = None

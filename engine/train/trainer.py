@@ -46,6 +46,11 @@ class Trainer:
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.disc = gan.PatchDiscriminator(model_options.resolution).to(device) if options.gan_power > 0 else None
+        self.perceptual = None
+        if options.perceptual_power > 0:
+            from engine.quality.perceptual import PerceptualLoss
+
+            self.perceptual = PerceptualLoss("vgg19", device)
         self.optimizer = make_optimizer(self.model.parameters(), options, device)
         self.disc_optimizer = make_optimizer(self.disc.parameters(), options, device) if self.disc else None
         self.dtype = autocast_dtype(device, options.precision)
@@ -85,6 +90,9 @@ class Trainer:
                                        res, o.masked_training, o.eyes_mouth_prio)
         loss_dst = reconstruction_loss(dst_dst, batch.dst_target, dst_dstm, batch.dst_mask, batch.dst_em,
                                        res, o.masked_training, o.eyes_mouth_prio)
+        if self.perceptual is not None:
+            loss_src = loss_src + o.perceptual_power * self.perceptual(src_src, batch.src_target, batch.src_mask)
+            loss_dst = loss_dst + o.perceptual_power * self.perceptual(dst_dst, batch.dst_target, batch.dst_mask)
         return loss_src, loss_dst, out
 
     def step(self, batch: Batch, iteration: int, poison: bool = False) -> tuple[torch.Tensor, torch.Tensor]:

@@ -65,3 +65,23 @@ def test_safetensors_weights_and_bad_files(hub) -> None:
     (hub / "vgg19-dcbb9e9d.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(UserError, match="could not be read"):
         PerceptualLoss("vgg19")
+
+
+def test_training_with_the_perceptual_loss(hub) -> None:
+    from engine.train.augment import Batch
+    from engine.train.options import ModelOptions, TrainOptions
+    from engine.train.trainer import Trainer
+
+    shape = ModelOptions("df", 32, 32, 8, 8, 4)
+    with pytest.raises(UserError, match="not on this machine"):
+        Trainer(shape, TrainOptions(batch_size=2, perceptual_power=1.0), torch.device("cpu"))
+    torch.save(vgg_state("vgg19"), hub / "vgg19-dcbb9e9d.pth")
+    x, mask = torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32)
+    batch = Batch(x, x, mask, mask, x, x, mask, mask)
+    losses = {}
+    for power in (0.0, 1.0):
+        torch.manual_seed(0)
+        trainer = Trainer(shape, TrainOptions(batch_size=2, perceptual_power=power), torch.device("cpu"))
+        losses[power] = trainer.losses(batch)[0].item()
+        trainer.step(batch, 0)  # one optimisation step through the VGG features
+    assert losses[1.0] > losses[0.0]
