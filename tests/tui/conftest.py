@@ -18,6 +18,10 @@ def config_home(tmp_path, monkeypatch) -> Path:
     """Keep the recent-workspaces list of tests out of the user's ~/.config."""
     home = tmp_path / "config"
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    # Snapshots are recorded in colour: a NO_COLOR (or FORCE_COLOR) in the caller's environment, as CI
+    # may set, must not change them. The NO_COLOR snapshot sets it itself.
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.delenv("FORCE_COLOR", raising=False)
     return home
 
 
