@@ -60,7 +60,8 @@ class SwapWizardApp(App[None]):
         "workspace": WorkspaceScreen, "sources": SourcesScreen, "extract": ExtractScreen,
         "check": CheckScreen, "train": TrainScreen, "merge": MergeScreen, "export": ExportScreen,
     }
-    BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="quit", priority=True)]
+    BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
+                Binding("c", "compare", "Compare models", id="compare", show=False)]
 
     def __init__(self, workspace: Path | None = None, recent: RecentWorkspaces | None = None,
                  connect: bool = True) -> None:
@@ -253,6 +254,13 @@ class SwapWizardApp(App[None]):
         screen.refresh_activity()
         if job is not None and job.kind in screen.KINDS:
             screen.job_updated(job, message.event)
+
+    def action_compare(self) -> None:
+        """The Compare view (model comparison and quality over training), from any step screen."""
+        from tui.screens.compare import CompareScreen
+
+        if self.ws is not None and isinstance(self.screen, StepScreen):
+            self.push_screen(CompareScreen())
 
     # -- what screens call ---------------------------------------------------------------------
     async def submit_job(self, kind: str, params: dict[str, Any] | None = None) -> str | None:

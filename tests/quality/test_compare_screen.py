@@ -41,8 +41,8 @@ def test_compare_view_shows_the_table_and_the_contact_sheet(tmp_path) -> None:
     app = make_app(ws.root, connect=False, recent=RecentWorkspaces(tmp_path / "recent.json"))
 
     async def script(pilot) -> None:
-        await pilot.pause()
-        app.push_screen(CompareScreen())
+        await wait_for(pilot, lambda: app.step_screen() is not None, what="a step screen")
+        await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="the compare view")
         await pilot.pause(0.2)
         shown = app.export_screenshot().replace("&#160;", " ")
@@ -54,3 +54,11 @@ def test_compare_view_shows_the_table_and_the_contact_sheet(tmp_path) -> None:
         await wait_for(pilot, lambda: not isinstance(app.screen, CompareScreen), what="back")
 
     drive(app, script, size=(140, 40))
+
+
+def test_train_screen_status_shows_held_out_quality() -> None:
+    from tui.screens.train import stats_text
+
+    text = stats_text(None, {"iter": 500, "loss_src": 0.5, "loss_dst": 0.4, "quality_ssim_dst": 0.61234,
+                             "quality_ssim_src": 0.5})
+    assert "held-out SSIM dst 0.612 src 0.500" in text

@@ -53,6 +53,8 @@ def stats_text(job: JobRecord | None, values: dict[str, Any]) -> str:
     parts = [f"iteration {iteration}" + (f" / {target}" if target else "")]
     if "loss_src" in values:
         parts.append(f"loss src {values['loss_src']:.4f}  dst {values.get('loss_dst', 0):.4f}")
+    if values.get("quality_ssim_dst") is not None:
+        parts.append(f"held-out SSIM dst {values['quality_ssim_dst']:.3f} src {values.get('quality_ssim_src') or 0:.3f}")
     if job is not None and job.status == "running":
         parts.append(f"{values.get('iters_per_s', 0):.2f} it/s  ETA {format_duration(values.get('eta_s'))}")
     status = STATUS_WORDS.get(job.status, job.status) if job is not None else "stopped"
