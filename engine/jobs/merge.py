@@ -18,7 +18,12 @@ STEPS = ("merge",)
 
 
 @dataclass
-class Params:
+class FaceKnobs:
+    """The knobs that change how a face goes back into a frame (None: the workspace's [merge] value).
+
+    Shared by ``merge`` and ``merge_preview``, so a preview takes exactly the knobs a merge does.
+    """
+
     #: Model name (model/<name>/); "" takes [train] model from workspace.toml, else "default".
     model: str = ""
     mask: str | None = None
@@ -29,17 +34,21 @@ class Params:
     blend: str | None = None
     face_scale: float | None = None
     sharpen: float | None = None
+    mark: bool | None = None
+    device: str = "auto"
+
+
+@dataclass
+class Params(FaceKnobs):
     crf: int | None = None
     preset: str | None = None
     audio: str | None = None
-    mark: bool | None = None
     png: bool | None = None
     mask_video: bool | None = None
     #: Throw away segments of an interrupted merge and start from the first frame.
     restart: bool = False
     #: Frames per resumable segment (an interruption loses at most this many frames of work).
     segment_frames: int = 250
-    device: str = "auto"
 
 
 KNOBS = ("mask", "erode", "blur", "edge_fade", "colour", "blend", "face_scale", "sharpen", "crf", "preset",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from engine.jobs.merge import KNOBS, model_name
+from engine.jobs.merge import KNOBS, FaceKnobs, model_name
 from engine.report import Reporter
 from engine.workspace import Workspace
 
@@ -24,20 +24,9 @@ LANE = "interactive"
 
 
 @dataclass
-class Params:
+class Params(FaceKnobs):
+    #: The destination frame to merge.
     frame: int = 0
-    #: Model name; "" takes [train] model from workspace.toml, else "default".
-    model: str = ""
-    mask: str | None = None
-    erode: int | None = None
-    blur: int | None = None
-    edge_fade: int | None = None
-    colour: str | None = None
-    blend: str | None = None
-    face_scale: float | None = None
-    sharpen: float | None = None
-    mark: bool | None = None
-    device: str = "auto"
 
 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
