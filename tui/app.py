@@ -138,11 +138,16 @@ class SwapWizardApp(App[None]):
                 return screen
         return None
 
+    def live_step_screen(self) -> StepScreen | None:
+        """The step screen to redraw, once it is mounted (its on_mount draws everything up to then)."""
+        screen = self.step_screen()
+        return screen if screen is not None and screen.is_mounted else None
+
     def step_statuses(self) -> dict[str, str]:
         return step_statuses(self.ws, self.engine_status.get("steps") or {}, self.board)
 
     def refresh_steps(self) -> None:
-        screen = self.step_screen()
+        screen = self.live_step_screen()
         if screen is not None:
             screen.refresh_step_bar()
 
@@ -248,7 +253,7 @@ class SwapWizardApp(App[None]):
 
     def _forward(self, message: JobEvent) -> None:
         job = self.board.jobs.get(message.job_id)
-        screen = self.step_screen()
+        screen = self.live_step_screen()
         if screen is None:
             return
         screen.refresh_activity()
