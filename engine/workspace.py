@@ -172,6 +172,13 @@ class Workspace:
     def models_root(self) -> Path:
         return self.root / "model"
 
+    def model_name(self, name: str | None = "") -> str:
+        """Which model a job or screen means: ``name`` when given, else ``[train] model``, else "default".
+
+        The one place this is decided (training, merging, previews, quality and the wizard ask here).
+        """
+        return str(name or self.section("train").get("model") or "") or DEFAULT_MODEL
+
     def model_dir(self, name: str = DEFAULT_MODEL) -> Path:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
             raise UserError(f"{name!r} is not a valid model name.",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from engine.jobs.merge import KNOBS, FaceKnobs, model_name
+from engine.jobs.merge import FaceKnobs, settings_from
 from engine.report import Reporter
 from engine.workspace import Workspace
 
@@ -30,12 +30,11 @@ class Params(FaceKnobs):
 
 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
-    from engine.merge import settings
     from engine.merge.preview import PREVIEW_SMALL, load_frame, merge_cached, write_preview
 
-    chosen = settings.load(ws, **{k: getattr(params, k) for k in KNOBS if hasattr(params, k)})
+    chosen = settings_from(ws, params)
     started = time.perf_counter()
-    cached = load_frame(ws, params.frame, model_name(ws, params.model), params.device)
+    cached = load_frame(ws, params.frame, ws.model_name(params.model), params.device)
     loaded = time.perf_counter()
     png, small = write_preview(ws, merge_cached(cached, chosen))
     merge_ms = (time.perf_counter() - loaded) * 1000.0

@@ -29,12 +29,8 @@ class Params:
     device: str = "auto"
 
 
-def model_name(ws: Workspace, name: str) -> str:
-    return name or ws.section("train").get("model") or "default"
-
-
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     from engine.quality.evaluate import evaluate
 
-    return evaluate(ws, model_name(ws, params.model), report, frames=params.frames, video=params.video,
+    return evaluate(ws, ws.model_name(params.model), report, frames=params.frames, video=params.video,
                     device=params.device)

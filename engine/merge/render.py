@@ -107,8 +107,6 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
 
     report = report or NullReporter()
     settings = settings.check()
-    # Saved first, so the wizard and the next merge start from these choices even if this one stops.
-    merge_settings.save(ws, settings)
     dst = ws.source("dst")
     if dst is None:
         raise UserError("The workspace has no destination video.", "Add one: swapwizard new WS --dst VIDEO.")
@@ -121,6 +119,9 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
         from engine.train.api import load_model
 
         model = load_model(ws.model_dir(model_name), device=device, warn=report.warning)
+    # Saved once the inputs are found good (a missing audio file or model is not remembered), before
+    # the long part, so the wizard and the next merge (a resume) start from these choices.
+    merge_settings.save(ws, settings)
     faces = target_faces(ws, getattr(model, "face_type", None))
     if not faces:
         report.warning("No face of the target track was found in the destination: the result equals the input.")

@@ -81,7 +81,7 @@ def quality(
     ws = open_workspace(workspace)
     if frames < 2:
         fail("--frames must be at least 2.", "For example: --frames 50.")
-    name = model or ws.section("train").get("model") or "default"  # as the quality job resolves it
+    name = ws.model_name(model)  # as the quality job resolves it
     result_file = ws.root / VIDEO_JSON if video else ws.model_dir(name) / "quality.json"
     params = {"model": name, "frames": frames, "video": video, "device": device}
     result = _run(ws, "quality", params, result_file, quiet=as_json)

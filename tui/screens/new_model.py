@@ -22,7 +22,7 @@ SUGGESTED_TARGET = {"tiny": 300, "quick": 50000, "saehd": 200000}
 
 
 def model_exists(ws: Workspace) -> bool:
-    return (ws.model_dir(ws.section("train").get("model") or "default") / "model.json").is_file()
+    return (ws.model_dir(ws.model_name()) / "model.json").is_file()
 
 
 def ask_new_model(app: App, ws: Workspace, chosen: Callable[[dict[str, Any]], None]) -> None:

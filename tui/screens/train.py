@@ -107,7 +107,7 @@ class TrainScreen(StepScreen):
         ws = self.wizard.ws
         assert ws is not None
         job = self.wizard.board.latest("train", "run")
-        name = (job.params.get("model") if job else None) or ws.section("train").get("model") or "default"
+        name = ws.model_name(job.params.get("model") if job else None)
         try:
             return ws.model_dir(str(name))
         except UserError:  # a bad name typed into workspace.toml: the train job will say so
