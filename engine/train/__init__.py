@@ -4,7 +4,7 @@ Modules: ``options`` (model and training options, presets), ``models`` (DF / LIA
 ``samples`` (aligned face sets in memory), ``augment`` (random warp, flip, colour, batched on the
 device), ``colour`` (rct and HSV jitter in torch), ``losses``, ``gan``, ``device`` (device and
 precision), ``checkpoint`` (safetensors + JSON, atomic, backups), ``history`` (the loss curve),
-``trainer`` (one optimisation step), ``loop`` (the training loop with its guards and events),
+``perceptual`` (the VGG feature loss), ``trainer`` (one optimisation step), ``loop`` (the training loop with its guards and events),
 ``resolve`` (job parameters -> run configuration), ``preview``, ``signals`` (SIGTERM), ``dist`` /
 ``launch`` / ``ddp_worker`` (several GPUs under torchrun), ``api`` (what merging uses:
 ``load_model``), ``evaluate`` (the learning check: held-out SSIM over training).

@@ -23,6 +23,7 @@ from engine.train.device import autocast, autocast_dtype
 from engine.train.losses import reconstruction_loss
 from engine.train.models import SwapAutoencoder
 from engine.train.options import ModelOptions, TrainOptions
+from engine.train.perceptual import PerceptualLoss
 
 
 def make_optimizer(params, options: TrainOptions, device: torch.device) -> torch.optim.Optimizer:
@@ -48,8 +49,6 @@ class Trainer:
         self.disc = gan.PatchDiscriminator(model_options.resolution).to(device) if options.gan_power > 0 else None
         self.perceptual = None
         if options.perceptual_power > 0:
-            from engine.quality.perceptual import PerceptualLoss
-
             self.perceptual = PerceptualLoss("vgg19", device)
         self.optimizer = make_optimizer(self.model.parameters(), options, device)
         self.disc_optimizer = make_optimizer(self.disc.parameters(), options, device) if self.disc else None

@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import save_file
 
 from engine.errors import UserError
-from engine.quality.perceptual import PerceptualLoss, build_features, weights_dir
+from engine.train.perceptual import PerceptualLoss, build_features, weights_dir
 
 
 def vgg_state(arch: str) -> dict[str, torch.Tensor]:
