@@ -6,6 +6,7 @@ from typing import Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from engine.errors import UserError
 from engine.workspace import Workspace
@@ -27,6 +28,22 @@ def fail(message: str, hint: str = "", code: int = EXIT_USAGE) -> NoReturn:
     raise typer.Exit(code)
 
 
+def remind_consent(ws: Workspace) -> None:
+    """The one consent reminder, printed once per workspace (by ``new`` or the first job) while none is recorded."""
+    if ws.consent_confirmed():
+        return
+    marker = ws.state_dir / "consent-reminded"
+    if marker.exists():
+        return
+    err.print("[yellow]note:[/] no consent is recorded for this workspace: only swap the faces of people who "
+              f"agreed, and record it with: swapwizard consent {escape(str(ws.root))}", markup=True)
+    try:
+        ws.state_dir.mkdir(mode=0o700, exist_ok=True)
+        marker.touch()
+    except OSError:
+        pass
+
+
 def open_workspace(path: str) -> Workspace:
     try:
         return Workspace.open(path)
@@ -43,7 +60,6 @@ def run_job(ws: Workspace, kind: str, params: dict[str, Any], detach: bool = Fal
     """
     from tui.cli.follow import submit_and_follow
 
-    if kind in CONSENT_KINDS and not ws.consent_confirmed():
-        err.print("[yellow]note:[/] no consent is recorded for this workspace. Only swap the faces of people who "
-                  f"agreed, and record it with: swapwizard consent {ws.root}", markup=True)
+    if kind in CONSENT_KINDS:
+        remind_consent(ws)
     raise typer.Exit(submit_and_follow(ws, kind, params, detach=detach))
