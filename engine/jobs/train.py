@@ -5,7 +5,7 @@
 Runs in the engine's job process; streams metrics, progress and previews; saves checkpoints to
 ``WS/model/<name>/`` (see engine.train.checkpoint) every ``save_every_min`` minutes and before it
 stops (target reached, cancel, SIGTERM, or a client's {"command": "save"}). With ``gpus > 1`` it
-launches ``python -m torch.distributed.run --nproc_per_node N -m engine.train.ddp_worker`` and
+launches ``python -m torch.distributed.run --nproc_per_node N -m engine.ddp_worker`` and
 relays rank 0's events. The result holds the final losses and the loss history (also in
 ``WS/model/<name>/loss_history.json``).
 """

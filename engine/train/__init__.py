@@ -6,6 +6,6 @@ device), ``colour`` (rct and HSV jitter in torch), ``losses``, ``gan``, ``device
 precision), ``checkpoint`` (safetensors + JSON, atomic, backups), ``history`` (the loss curve),
 ``perceptual`` (the VGG feature loss), ``trainer`` (one optimisation step), ``loop`` (the training loop with its guards and events),
 ``resolve`` (job parameters -> run configuration), ``preview``, ``signals`` (SIGTERM), ``dist`` /
-``launch`` / ``ddp_worker`` (several GPUs under torchrun), ``api`` (what merging uses:
-``load_model``), ``evaluate`` (the learning check: held-out SSIM over training).
+``launch`` (several GPUs under torchrun; each rank runs ``engine.ddp_worker``), ``api`` (what merging uses:
+``load_model``). The learning check (held-out SSIM over training) is ``engine.bench.learning``.
 """

@@ -1,7 +1,7 @@
 """``--gpus N``: training under DistributedDataParallel, one process per GPU, launched by torchrun.
 
 The job process runs ``python -m torch.distributed.run --standalone --nproc_per_node N -m
-engine.train.ddp_worker ...`` and relays rank 0's events (JSON lines on its stdout, marked with
+engine.ddp_worker ...`` and relays rank 0's events (JSON lines on its stdout, marked with
 ``PREFIX``) to the engine. Client commands and cancel travel the other way through a control file
 in the model folder that rank 0 reads at each sync point; SIGTERM is passed on to torchrun, which
 passes it to every rank (they save and stop together). Without GPUs the ranks use gloo on the CPU,
@@ -41,7 +41,7 @@ def run_distributed(ws: Workspace, params: Any, report: Reporter) -> dict:
     control.parent.mkdir(parents=True, exist_ok=True)
     control.write_text("")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={params.gpus}",
-           "-m", "engine.train.ddp_worker", "--ws", str(ws.root), "--control", str(control),
+           "-m", "engine.ddp_worker", "--ws", str(ws.root), "--control", str(control),
            "--params", json.dumps(dataclasses.asdict(params))]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))

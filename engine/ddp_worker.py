@@ -1,6 +1,9 @@
 """One training rank under torchrun (see engine.train.launch); not meant to be run by hand.
 
-    python -m torch.distributed.run --standalone --nproc_per_node N -m engine.train.ddp_worker \
+A process entry point, so it sits on the engine's process floor (docs/architecture.md), not in
+``engine.train``: it may use every floor below (training, and the quality measured while training).
+
+    python -m torch.distributed.run --standalone --nproc_per_node N -m engine.ddp_worker \
         --ws WS --control FILE --params JSON
 
 Rank 0 prints events as JSON lines (``PREFIX`` + JSON) for the launching job to relay, and reads
@@ -65,7 +68,7 @@ class StdoutReporter(Reporter):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="engine.train.ddp_worker")
+    parser = argparse.ArgumentParser(prog="engine.ddp_worker")
     parser.add_argument("--ws", required=True)
     parser.add_argument("--control", required=True)
     parser.add_argument("--params", required=True)

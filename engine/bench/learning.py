@@ -1,6 +1,6 @@
 """The learning check: does the model learn? Reconstruction SSIM on held-out faces over training.
 
-    python -m engine.train.evaluate [--preset tiny] [--iters 400] [--every 50] [--threads 1] [--json]
+    python -m engine.bench.learning [--preset tiny] [--iters 400] [--every 50] [--threads 1] [--json]
 
 Extracts both shipped sample clips into a temporary workspace, holds out every fifth face of each
 side (moved out of ``aligned/``, so training never sees them, exactly as a user deleting crops),
@@ -39,7 +39,7 @@ def held_out_ssim(run, faces) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m engine.train.evaluate")
+    parser = argparse.ArgumentParser(prog="python -m engine.bench.learning")
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--iters", type=int, default=400)
     parser.add_argument("--every", type=int, default=50)
