@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.jobs import parse_params
     from engine.jobs.train import Params
     from engine.train.dist import Dist
+    from engine.quality.training import TrainingQuality
     from engine.train.loop import TrainingRun
     from engine.train.resolve import resolve
     from engine.train.signals import stop_on_sigterm
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         config = resolve(ws, parse_params(Params, raw))
         with stop_on_sigterm() as stopped:
             try:
-                result = TrainingRun(ws, config, report, dist, stopped).run()
+                result = TrainingRun(ws, config, report, dist, stopped, watch=TrainingQuality).run()
             except JobCancelled:
                 result = {"stopped": "cancelled"}
     except UserError as exc:

@@ -50,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     from engine.faces.extract import ExtractSettings, extract_side
     from engine.jobs.train import Params
     from engine.report import NullReporter
+    from engine.quality.training import TrainingQuality
     from engine.train.loop import TrainingRun
     from engine.train.resolve import resolve
     from engine.train.samples import FaceItem, load_items
@@ -65,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             crops = sorted(ws.aligned_dir(side).iterdir())
             held[side] = [Path(shutil.move(str(p), folder / p.name)) for p in crops[2::5]]
         config = resolve(ws, Params(preset=args.preset, device=args.device, threads=args.threads, iters=0))
-        run = TrainingRun(ws, config, NullReporter())
+        run = TrainingRun(ws, config, NullReporter(), watch=TrainingQuality)
         run.setup()
         res = run.model_options.resolution
         faces = {side: load_items([FaceItem(p, None, None) for p in held[side]], side, res, "held out").data

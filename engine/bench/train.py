@@ -96,6 +96,7 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
 
     from engine.jobs.train import Params
     from engine.report import CallbackReporter
+    from engine.quality.training import TrainingQuality
     from engine.train.loop import TrainingRun
     from engine.train.options import preset
     from engine.train.resolve import resolve
@@ -109,7 +110,8 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
         params = Params(model=model, preset=preset_name, device=device or "", batch_size=batch, iters=1)
         config = resolve(ws, params)
         sent: list[int] = []
-        run = TrainingRun(ws, config, CallbackReporter(lambda e: sent.append(len(json.dumps(e)))))
+        run = TrainingRun(ws, config, CallbackReporter(lambda e: sent.append(len(json.dumps(e)))),
+                          watch=TrainingQuality)
         run.setup()
         dev = run.device
         n = iters or (200 if dev.type == "cuda" else 30)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.quality.training import TrainingQuality
 from engine.report import Reporter
 from engine.workspace import Workspace
 
@@ -89,4 +90,4 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
 
     config = resolve(ws, params)
     with stop_on_sigterm() as stopped:
-        return TrainingRun(ws, config, report, stop_requested=stopped).run()
+        return TrainingRun(ws, config, report, stop_requested=stopped, watch=TrainingQuality).run()

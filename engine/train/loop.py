@@ -13,6 +13,11 @@ both sides --, eta_s, target, lr, batch_size) at most ``METRICS_INTERVAL_S`` apa
 for the iteration count, and ``preview`` events; commands ``{"command": "preview"}``,
 ``{"command": "save"}`` and ``{"command": "set_target", "iters": N}`` are answered at the next
 sync point.
+
+A ``watch`` factory gives the run a ``Watcher``: called at every sync point (``step``) and after every
+checkpoint (``saved``), its ``latest`` values ride on the metrics events. The train job passes
+``engine.quality.training.TrainingQuality`` (held-out SSIM/PSNR, the training cost): training never
+imports ``engine.quality``, which sits above it (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -43,6 +48,22 @@ from engine.workspace import Workspace
 
 METRICS_INTERVAL_S = 0.3
 STOP_CANCELLED, STOP_TERMINATED = 1, 2
+
+
+class Watcher(Protocol):
+    """What the loop drives beside training (on rank 0 only, never while pretraining); an error it
+    raises is reported once and the run goes on without it."""
+
+    #: Values added to every metrics event (``quality_ssim_dst`` ...).
+    latest: dict[str, Any]
+
+    def step(self, network: torch.nn.Module, iteration: int) -> None: ...
+
+    def saved(self, network: torch.nn.Module, iteration: int) -> None: ...
+
+
+#: ``watch(ws, model_dir, resolution, device, log)`` -> the run's ``Watcher``.
+WatcherFactory = Callable[[Workspace, Path, int, torch.device, Callable[[str], None]], Watcher]
 
 
 @dataclass
@@ -74,10 +95,12 @@ class RunConfig:
 
 class TrainingRun:
     def __init__(self, ws: Workspace, config: RunConfig, report: Reporter, dist: Dist | None = None,
-                 stop_requested: Callable[[], bool] = lambda: False) -> None:
+                 stop_requested: Callable[[], bool] = lambda: False,
+                 watch: WatcherFactory | None = None) -> None:
         self.ws, self.cfg, self.report = ws, config, report
         self.dist = dist or Dist()
         self.stop_requested = stop_requested
+        self.watch = watch
         self.store = CheckpointStore(config.model_dir, backups_keep=config.backups_keep)
         self.warnings: list[str] = []
         self.nan_injected = self.oom_injected = False
@@ -165,8 +188,8 @@ class TrainingRun:
             self._restore(loaded)
             self.log(f"Resumed {self.cfg.model_dir.name} at iteration {self.iteration}.")
         self.preview_faces = (self.faces["src"].data[: preview.ROWS], self.faces["dst"].data[: preview.ROWS])
-        self.quality = None
-        if self.dist.main and not pretraining:
+        self.quality: Watcher | None = None
+        if self.watch is not None and self.dist.main and not pretraining:
             self._guard_quality(self._start_quality)
         self.last_saved_iter = self.iteration if loaded and not transition else -1
         if self.last_saved_iter < 0:
@@ -189,12 +212,11 @@ class TrainingRun:
         if "torch_rng" in state:
             torch.set_rng_state(decode_bytes(state["torch_rng"]))
 
-    # -- quality on held-out faces (engine.quality, issue 7) ---------------------------------------
+    # -- quality on held-out faces (the watcher: engine.quality's TrainingQuality) -----------------
     def _start_quality(self) -> None:
-        from engine.quality.training import TrainingQuality
-
-        self.quality = TrainingQuality(self.ws, self.cfg.model_dir, self.model_options.resolution, self.device,
-                                       log=self.log)
+        assert self.watch is not None
+        self.quality = self.watch(self.ws, self.cfg.model_dir, self.model_options.resolution, self.device,
+                                  self.log)
 
     def _guard_quality(self, action: Callable[[], None]) -> None:
         """Run a quality measurement; if it fails, say so once and train on without it (a side
