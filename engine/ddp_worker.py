@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from engine.jobs import parse_params
     from engine.jobs.train import Params
-    from engine.train.dist import Dist
     from engine.quality.training import TrainingQuality
+    from engine.train.dist import Dist
     from engine.train.loop import TrainingRun
     from engine.train.resolve import resolve
     from engine.train.signals import stop_on_sigterm

@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     from engine.faces.extract import ExtractSettings, extract_side
     from engine.jobs.train import Params
-    from engine.report import NullReporter
     from engine.quality.training import TrainingQuality
+    from engine.report import NullReporter
     from engine.train.loop import TrainingRun
     from engine.train.resolve import resolve
     from engine.train.samples import FaceItem, load_items

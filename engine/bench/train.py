@@ -95,8 +95,8 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
     from torch.utils.flop_counter import FlopCounterMode
 
     from engine.jobs.train import Params
-    from engine.report import CallbackReporter
     from engine.quality.training import TrainingQuality
+    from engine.report import CallbackReporter
     from engine.train.loop import TrainingRun
     from engine.train.options import preset
     from engine.train.resolve import resolve
