@@ -66,8 +66,7 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
     source = ws.source(side)
     if source is None:
         raise UserError(f"The workspace has no {side} footage.",
-                        f"Add a video as data_{side}.mp4 or images in data_{side}/, or create the workspace "
-                        f"with --{side} PATH.")
+                        f"Add it with: swapwizard sources {ws.root} --{side} PATH (a video or a folder of images).")
     info = probe(source)
     side_dir = ws.side_dir(side)
     work_dir = side_dir / ".extract"

@@ -70,7 +70,8 @@ def plan(ws: Workspace, params: Params) -> list[tuple[str, list[str], dict[str, 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     if ws.source("src") is None or ws.source("dst") is None:
         raise UserError("The workspace needs both a source and a destination before it can run.",
-                        "Create it with: swapwizard new WS --src SOURCE --dst DESTINATION.")
+                        f"Add the missing one with: swapwizard sources {ws.root} --src SOURCE --dst DESTINATION "
+                        "(either option alone adds that side).")
     stages = plan(ws, params)
     skipped = [step for step in WORKSPACE_STEPS if not any(step in steps for _, steps, _ in stages)]
     if skipped:

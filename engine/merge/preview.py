@@ -119,7 +119,8 @@ def _decode(ws: Any, frame_index: int) -> np.ndarray:
 
     dst = ws.source("dst")
     if dst is None:
-        raise UserError("The workspace has no destination video.", "Add one: swapwizard new WS --dst VIDEO.")
+        raise UserError("The workspace has no destination video.",
+                        f"Add one with: swapwizard sources {ws.root} --dst VIDEO")
     for index, _, frame in iter_frames(dst, start=frame_index):
         if index == frame_index:
             return frame

@@ -109,7 +109,8 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
     settings = settings.check()
     dst = ws.source("dst")
     if dst is None:
-        raise UserError("The workspace has no destination video.", "Add one: swapwizard new WS --dst VIDEO.")
+        raise UserError("The workspace has no destination video.",
+                        f"Add one with: swapwizard sources {ws.root} --dst VIDEO")
     info = probe(dst)
     if getattr(info, "variable_fps", False):
         report.warning(f"{dst.name} has a variable frame rate; the result keeps every frame at a constant "

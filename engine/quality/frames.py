@@ -84,7 +84,8 @@ def swapped_frames(ws: Workspace, frames: list[int], models: list[Any], settings
 
     dst = ws.source("dst")
     if dst is None:
-        raise UserError("The workspace has no destination video.", "Add one: swapwizard new WS --dst VIDEO.")
+        raise UserError("The workspace has no destination video.",
+                        f"Add one with: swapwizard sources {ws.root} --dst VIDEO")
     faces_by_type: dict[str | None, dict[int, list]] = {}
     for model in models:
         face_type = getattr(model, "face_type", None)
