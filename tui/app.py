@@ -61,7 +61,9 @@ class SwapWizardApp(App[None]):
         "check": CheckScreen, "train": TrainScreen, "merge": MergeScreen, "export": ExportScreen,
     }
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
-                Binding("c", "compare", "Compare models", id="compare", show=False)]
+                Binding("c", "compare", "Compare models", id="compare", show=False),
+                Binding("z", "full_picture", "Full size", id="picture-full", show=False),
+                Binding("w", "picture_path", "Picture path", id="picture-path", show=False)]
 
     def __init__(self, workspace: Path | None = None, recent: RecentWorkspaces | None = None,
                  connect: bool = True) -> None:
@@ -80,6 +82,10 @@ class SwapWizardApp(App[None]):
 
     # -- opening a workspace -------------------------------------------------------------------
     def on_mount(self) -> None:
+        from tui import graphics
+
+        if graphics.current().notice:  # said once: how pictures are drawn could be better (tmux settings)
+            self.notify(graphics.current().notice, title="Pictures", severity="warning", timeout=15)
         # Only the screen the user lands on is built before the first paint (start-up time).
         if self.initial_workspace is not None:
             try:
@@ -259,6 +265,18 @@ class SwapWizardApp(App[None]):
         screen.refresh_activity()
         if job is not None and job.kind in screen.KINDS:
             screen.job_updated(job, message.event)
+
+    def action_full_picture(self) -> None:
+        """``z``: the pictures of the screen full size, at the best resolution the terminal gives."""
+        from tui.screens.picture_view import open_pictures
+
+        open_pictures(self)
+
+    def action_picture_path(self) -> None:
+        """``w``: the path of the screen's picture, shown and copied (OSC 52)."""
+        from tui.screens.picture_view import copy_picture_path
+
+        copy_picture_path(self)
 
     def action_compare(self) -> None:
         """The Compare view (model comparison and quality over training), from any step screen."""

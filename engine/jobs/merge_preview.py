@@ -30,7 +30,7 @@ class Params(FaceKnobs):
 
 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
-    from engine.merge.preview import PREVIEW_SMALL, load_frame, merge_cached, write_preview
+    from engine.merge.preview import PREVIEW_SMALL, load_frame, merge_cached, write_before, write_preview
 
     chosen = settings_from(ws, params)
     started = time.perf_counter()
@@ -38,6 +38,8 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     loaded = time.perf_counter()
     png, small = write_preview(ws, merge_cached(cached, chosen))
     merge_ms = (time.perf_counter() - loaded) * 1000.0
+    before = write_before(ws, cached, params.frame)  # the frame unmerged, for the before / after view
     report.preview(ws.rel(png), small=ws.rel(small), frame=params.frame, faces=len(cached.faces))
-    return {"path": ws.rel(png), "small": PREVIEW_SMALL, "frame": params.frame, "faces": len(cached.faces),
+    return {"path": ws.rel(png), "small": PREVIEW_SMALL, "before": ws.rel(before), "frame": params.frame,
+            "faces": len(cached.faces),
             "load_ms": round((loaded - started) * 1000.0, 1), "merge_ms": round(merge_ms, 1)}

@@ -31,6 +31,8 @@ from engine.merge.settings import MergeSettings
 CACHE_DIR = ".swapwizard/cache/merge_preview"
 PREVIEW_PNG = ".swapwizard/previews/merge_preview.png"
 PREVIEW_SMALL = ".swapwizard/previews/merge_preview_small.jpg"
+#: The destination frame as it is, for a before / after view (written when the frame changes).
+PREVIEW_BEFORE = ".swapwizard/previews/merge_before.png"
 
 
 @dataclass
@@ -181,6 +183,25 @@ def write_preview(ws: Any, frame: np.ndarray) -> tuple[Path, Path]:
     ok, jpg = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, 85])
     atomic_write_bytes(ws.root / PREVIEW_SMALL, jpg.tobytes())
     return png, ws.root / PREVIEW_SMALL
+
+
+_BEFORE_WRITTEN: dict[str, Any] = {}
+
+
+def write_before(ws: Any, cached: CachedFrame, frame_index: int) -> Path:
+    """The unmerged destination frame as a PNG (the "before" beside the preview); rewritten only when
+    the frame changes, so moving a knob costs nothing more."""
+    import cv2
+
+    path = ws.root / PREVIEW_BEFORE
+    key = (str(ws.root), frame_index, id(cached.frame), cached.frame.shape)
+    if _BEFORE_WRITTEN.get("key") != key or not path.exists():
+        ok, png = cv2.imencode(".png", cached.frame, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if not ok:
+            raise UserError("Could not encode the destination frame as PNG.", "Try another frame.")
+        atomic_write_bytes(path, png.tobytes())
+        _BEFORE_WRITTEN["key"] = key
+    return path
 
 
 def preview_frame(ws: Any, frame_index: int, settings: MergeSettings, model_name: str = "default",

@@ -132,9 +132,11 @@ def test_train_screen(snap_compare, snap_ws):
 
 def test_merge_screen(snap_compare, snap_ws):
     gradient_png(snap_ws.state_dir / "previews" / "merge_preview_small.png", 160, 160, tint=40)
+    gradient_png(snap_ws.state_dir / "previews" / "merge_before.png", 160, 160, tint=120)
     events = [*job("merge_preview"),
               p.make_event("job_finished", 3, job_id="job-1",
-                           result={"path": ".swapwizard/previews/merge_preview_small.png", "faces": 1, "merge_ms": 12.5})]
+                           result={"path": ".swapwizard/previews/merge_preview_small.png", "faces": 1, "merge_ms": 12.5,
+                                   "before": ".swapwizard/previews/merge_before.png"})]
 
     async def run_before(pilot) -> None:
         await going_to("merge")(pilot)

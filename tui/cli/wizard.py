@@ -11,6 +11,7 @@ from typing import Optional
 
 import typer
 
+from engine.errors import UserError
 from engine.workspace import CONFIG_NAME
 from tui.cli.app import app
 from tui.cli.common import fail
@@ -28,5 +29,10 @@ def open_wizard(
         fail(f"{path} is not a swapwizard workspace.",
              f"Create one with: swapwizard new {path} --src SOURCE --dst DESTINATION (or run swapwizard alone).")
     from tui.app import make_app  # only now: the CLI's other commands need no Textual
+    from tui.graphics import detect, workspace_setting
 
+    try:
+        detect(workspace_setting(path))  # kitty / sixel / blocks: asks the terminal before Textual owns it
+    except UserError as exc:
+        fail(exc.message, exc.hint)
     make_app(path).run()

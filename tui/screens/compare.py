@@ -63,7 +63,8 @@ class CompareScreen(Screen[None]):
                 yield Static(id="compare-table")
                 yield Static(id="compare-history")
                 yield Static(id="compare-status")
-            yield Picture(caption="the contact sheet appears here", id="compare-sheet", classes="panel")
+            yield Picture(caption="the contact sheet appears here", id="compare-sheet", classes="panel",
+                          title="contact sheet")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:

@@ -63,7 +63,10 @@ class MergeScreen(StepScreen):
             with Vertical(id="merge-side"):
                 yield SettingsForm(id="merge-form")
                 yield Static(id="merge-status")
-            yield Picture(caption="press . to render a preview", id="merge-preview", classes="panel")
+            with Horizontal(id="merge-pictures"):  # before / after of the same frame
+                yield Picture(caption="the frame", id="merge-before", classes="panel", title="before (destination frame)")
+                yield Picture(caption="press . to render a preview", id="merge-preview", classes="panel",
+                              title="after (merged with these settings)")
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -91,9 +94,12 @@ class MergeScreen(StepScreen):
         if job is None or job.job_id != self.preview_job:
             return
         if job.status == "finished":
-            path = job.result.get("small") or job.result.get("path")
+            path, small, before = (job.result.get(key) for key in ("path", "small", "before"))
             if path and self.wizard.ws is not None:
-                self.query_one(Picture).path = Path(self.wizard.ws.root / path)
+                root = self.wizard.ws.root
+                self.query_one("#merge-preview", Picture).show(root / path, root / small if small else None)
+                if before:
+                    self.query_one("#merge-before", Picture).show(Path(root / before))
             faces = job.result.get("faces")
             self.show_status(f"{faces} face(s) · merged in {job.result.get('merge_ms', '?')} ms"
                              if faces is not None else "")

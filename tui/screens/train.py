@@ -22,7 +22,7 @@ from tui.screens.ask import AskScreen
 from tui.screens.new_model import ask_new_model, model_exists
 from tui.screens.step import StepScreen
 from tui.widgets.job_progress import STATUS_WORDS, format_duration
-from tui.widgets.loss_chart import LossChart
+from tui.widgets.loss_chart import LossChart, QualityLine
 from tui.widgets.picture import Picture
 
 
@@ -72,19 +72,25 @@ class TrainScreen(StepScreen):
         Binding("p", "command('preview')", "Preview", id="train-preview"),
         Binding("t", "target", "Target", id="train-target"),
         Binding("x", "stop", "Stop", id="train-stop"),
+        Binding("l", "window", "Chart range", id="train-window"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self.saved_history: list[dict[str, Any]] = []
+        #: The model's quality_history.json points (held-out SSIM over iterations).
+        self.saved_quality: list[dict[str, Any]] = []
 
     def body(self) -> ComposeResult:
         yield Static(id="train-stats")
         with Horizontal(id="train-main"):
             with Vertical(id="train-chart-box", classes="panel"):
-                yield Static("[cyan]━ src[/]  [magenta]━ dst[/]  [yellow]━ both[/]  (log scale)", classes="legend")
+                yield Static("[cyan]━ src[/] [magenta]━ dst[/] [yellow]━ both[/] (log, bright: smoothed)",
+                             classes="legend")
                 yield LossChart(id="train-chart")
-            yield Picture(caption="the preview appears here", id="train-preview", classes="panel")
+                yield QualityLine(id="train-quality")
+            yield Picture(caption="the preview appears here", id="train-preview", classes="panel",
+                          title="training preview (src, src→src, dst, dst→dst, dst→src, masks)")
 
     def refresh_from_board(self) -> None:
         super().refresh_from_board()
@@ -96,10 +102,14 @@ class TrainScreen(StepScreen):
         if ws is None:
             return
         saved = history_from_file(read_json(self.model_dir() / "loss_history.json", default=None))
-        self.app.call_from_thread(self._saved_history_loaded, saved)
+        quality = read_json(self.model_dir() / "quality_history.json", default=None)
+        points = quality.get("points") if isinstance(quality, dict) else None
+        self.app.call_from_thread(self._saved_history_loaded, saved,
+                                  [q for q in points or [] if isinstance(q, dict)])
 
-    def _saved_history_loaded(self, saved: list[dict[str, Any]]) -> None:
+    def _saved_history_loaded(self, saved: list[dict[str, Any]], quality: list[dict[str, Any]] | None = None) -> None:
         self.saved_history = saved
+        self.saved_quality = quality or []
         self.show_job(self.wizard.board.latest("train", "run"))
 
     def model_dir(self) -> Path:
@@ -123,15 +133,29 @@ class TrainScreen(StepScreen):
         chart = self.query_one(LossChart)
         chart.target = values.get("target") or None
         chart.history = history
+        quality_line = self.query_one(QualityLine)
+        quality_line.span = chart.shown_range()
+        quality_line.quality = self.saved_quality + [v for v in live if v.get("quality_ssim_dst") is not None]
         ws = self.wizard.ws
+        picture = self.query_one("#train-preview", Picture)
         if job is not None and job.preview is not None and ws is not None:
-            self.query_one(Picture).path = ws.root / (job.preview.small or job.preview.path)
-        elif ws is not None and self.query_one(Picture).path is None:
-            latest = self.model_dir() / "previews" / "latest_small.png"  # the last run's (train/preview.py)
-            if latest.is_file():
-                self.query_one(Picture).path = latest
+            # The full grid (real images, z); the 160 px copy for half-blocks.
+            picture.show(ws.root / job.preview.path, ws.root / job.preview.small if job.preview.small else None)
+        elif ws is not None and picture.path is None:
+            folder = self.model_dir() / "previews"  # the last run's (train/preview.py)
+            if (folder / "latest.png").is_file():
+                picture.show(folder / "latest.png", folder / "latest_small.png")
 
     # -- actions ---------------------------------------------------------------------------------
+    def action_window(self) -> None:
+        """``l``: the chart shows the whole run, or the last 10 000 / 1 000 iterations."""
+        from tui.widgets.loss_chart import window_label
+
+        chart = self.query_one(LossChart)
+        window = chart.cycle_window()
+        self.query_one(QualityLine).span = chart.shown_range()
+        self.notify(f"Loss chart: {window_label(window)}.", timeout=2)
+
     def action_start(self) -> None:
         """Continue the model; a new one first asks for its preset and target."""
         ws = self.wizard.ws

@@ -1,4 +1,4 @@
-"""A row of the newest face crops in a folder (aligned faces), each drawn in half-blocks."""
+"""A row of the newest face crops in a folder (aligned faces), each a ``Picture`` (``z`` opens them full size)."""
 
 from __future__ import annotations
 
@@ -45,3 +45,4 @@ class Thumbnails(Horizontal):
         images = newest_images(folder, self.count) if folder is not None else []
         for index, picture in enumerate(self.query(Picture)):
             picture.path = images[index] if index < len(images) else None
+            picture.title = f"{self.label.splitlines()[0]} face {images[index].name}" if index < len(images) else ""
