@@ -10,6 +10,7 @@ that check and clean them.
     pipeline.py   decode / find / write threads, checkpoints
     extract.py    one side of a workspace, resumable; tracks and target choice
     records.py    the alignments file format (JSON lines) and readers for training and merging
+    split.py      the held-out frames (kept out of training, measured by engine.quality), training_faces
     check.py      data collection checks and contact sheet
     sort.py       faceset sorting, trash and restore
     faceset.py    pack / unpack a face set (zip, no pickle)

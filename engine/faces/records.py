@@ -35,8 +35,8 @@ Every other line is one face (``FaceRecord``), in frame order::
     presence    the mesh's face-presence score (0-1)
     file        crop path relative to the side folder, "aligned/000012_0.png"
 
-Deleting a crop from ``aligned/`` removes that face from training (``training_faces``, which also
-leaves out the held-out frames of engine.quality.split) and from check, sort and pack
+Deleting a crop from ``aligned/`` removes that face from training (``engine.faces.split.training_faces``,
+which also leaves out the held-out frames) and from check, sort and pack
 (``present_faces``).
 """
 
@@ -183,14 +183,3 @@ def present_faces(ws: Workspace, side: str) -> list[FaceRecord]:
     the face set that check, sort and faceset pack work on."""
     side_dir = ws.side_dir(side)
     return [r for r in target_records(ws, side) if r.file and (side_dir / r.file).is_file()]
-
-
-def training_faces(ws: Workspace, side: str) -> list[FaceRecord]:
-    """Target-track records whose aligned crop is still on disk (the user may delete bad crops),
-    less the held-out frames that quality is measured on (``engine.quality.split``)."""
-    from engine.quality.split import held_out_frames
-
-    side_dir = ws.side_dir(side)
-    records = target_records(ws, side)
-    held = held_out_frames(ws, side, records)
-    return [r for r in records if r.frame not in held and r.file and (side_dir / r.file).is_file()]

@@ -2,7 +2,7 @@
 
 The model turns each held-out aligned crop of a side back into itself (its own side's decoder); the
 result is compared with the crop inside the face mask the extraction recorded. Held-out faces are the
-frames training never saw (``engine.quality.split``), so this measures how the model generalises, not
+frames training never saw (``engine.faces.split``), so this measures how the model generalises, not
 how well it memorised. Used by the quality job (a loaded model) and during training (the trainer's
 network, in memory).
 """
@@ -33,8 +33,8 @@ class HeldOutFaces:
 def held_out_faces(ws: Workspace, side: str, resolution: int, limit: int = MAX_FACES) -> HeldOutFaces:
     """The side's held-out aligned crops at ``resolution``, with their face masks (may be empty)."""
     from engine.faces.records import face_mask
+    from engine.faces.split import held_out_frames
     from engine.quality.frames import target_records
-    from engine.quality.split import held_out_frames
 
     records = target_records(ws, side)
     held = held_out_frames(ws, side, records)

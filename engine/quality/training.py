@@ -113,7 +113,7 @@ class TrainingQuality:
 
 def _never_trained_on(ws: Workspace, before: Any) -> dict[str, list[int]] | None:
     """This run's held-out frames per side, intersected with those recorded by earlier runs."""
-    from engine.quality.split import held_out_frames
+    from engine.faces.split import held_out_frames
 
     try:
         now = {side: held_out_frames(ws, side) for side in ("src", "dst")

@@ -5,7 +5,7 @@ and the eyes-and-mouth mask, ready to be indexed by batch and augmented on the d
 set as uint8 at training resolution keeps 20 000 faces at 128 px in 1.6 GB; on a GPU it lives in
 device memory when it fits (no host-to-device copy per batch), otherwise in pinned host memory.
 
-The crops come from the extraction step: ``engine.faces.records.training_faces(ws, side)`` gives
+The crops come from the extraction step: ``engine.faces.split.training_faces(ws, side)`` gives
 the records (crop file, landmarks in crop coordinates, mask polygon) of every crop the user kept.
 Until the extraction records exist, or for a plain folder of aligned faces (pretraining sets),
 the crop files in the folder are used without landmarks: the face mask is then the whole crop and
@@ -82,7 +82,8 @@ def _load_one(item: FaceItem, res: int) -> np.ndarray | None:
 def _items_from_records(ws: Workspace, side: str) -> list[FaceItem] | None:
     """Items from the extraction records, or None when that module or its records are absent."""
     try:
-        from engine.faces.records import face_mask, training_faces
+        from engine.faces.records import face_mask
+        from engine.faces.split import training_faces
     except ImportError:
         return None
     if not ws.alignments_path(side).is_file():

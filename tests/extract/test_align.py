@@ -22,10 +22,10 @@ from engine.faces.records import (
     face_mask,
     present_faces,
     read_alignments,
-    training_faces,
     write_alignments,
 )
 from engine.faces.smooth import OneEuro, pair_jitter
+from engine.faces.split import training_faces
 
 pytestmark = pytest.mark.timeout(60)
 

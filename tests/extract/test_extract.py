@@ -15,7 +15,8 @@ import pytest
 
 from engine.errors import UserError
 from engine.faces.extract import ExtractSettings, extract_side
-from engine.faces.records import load_header, load_records, present_faces, training_faces
+from engine.faces.records import load_header, load_records, present_faces
+from engine.faces.split import training_faces
 from engine.report import CallbackReporter, NullReporter
 from engine.workspace import Workspace
 from tests.extract.conftest import cut, ffmpeg
@@ -33,7 +34,7 @@ def test_every_frame_of_the_talking_head_has_its_face(extracted):
         assert [r.frame for r in records] == list(range(75))
         assert {r.track for r in records} == {header["target_track"]}
         assert len(present_faces(ws, side)) == 75
-        # Training leaves out a held-out stretch (engine.quality.split), never more than a fifth.
+        # Training leaves out a held-out stretch (engine.faces.split), never more than a fifth.
         assert 60 <= len(training_faces(ws, side)) <= 75
         first = records[0]
         crop = cv2.imread(str(ws.side_dir(side) / first.file))

@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.faces.split import MIN_FACES, choose
 from engine.quality import metrics
-from engine.quality.split import MIN_FACES, choose
 
 
 def face_like(seed: int = 0, size: int = 96) -> np.ndarray:

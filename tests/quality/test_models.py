@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from engine.atomic import read_json
-from engine.faces.records import target_records, training_faces
+from engine.faces.records import target_records
+from engine.faces.split import training_faces
 from engine.media.encode import ffmpeg_exe, png_text
 from engine.quality.evaluate import evaluate
 from engine.quality.history import read as read_history

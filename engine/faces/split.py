@@ -9,7 +9,12 @@ would flatter the model).
 ``[quality] holdout = 0.1`` in workspace.toml sets the fraction; 0 turns holding out off. The split is
 recorded in ``data_<side>/holdout.json`` the first time it is needed (when training loads its faces) and
 reused while the extraction and the fraction stay the same, so every model of the workspace is trained
-without, and measured on, the same frames. ``engine.faces.records.training_faces`` leaves these frames out.
+without, and measured on, the same frames. ``training_faces`` (below) is the face set training loads:
+the crops still on disk, less these frames.
+
+It lives with the faces, not with quality (which measures on these frames), because training reads it
+and training sits below quality (docs/architecture.md); it reads ``engine.faces.records``, never the
+other way round.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 from engine.atomic import atomic_write_json, read_json
 from engine.errors import UserError
+from engine.faces.records import FaceRecord, read_alignments, target_records
 from engine.workspace import Workspace
 
 DEFAULT_FRACTION = 0.1
@@ -69,8 +75,6 @@ def _key(header: dict[str, Any], fraction: float, faces: int) -> dict[str, Any]:
 
 def read_alignments_cached(path: Path) -> tuple[dict[str, Any], list[Any]]:
     """``engine.faces.records.read_alignments``, read again only when the file changed (treat as read-only)."""
-    from engine.faces.records import read_alignments
-
     try:
         stat = path.stat()
         key = (str(path), stat.st_mtime_ns, stat.st_size)
@@ -107,3 +111,12 @@ def held_out(ws: Workspace, side: str, records: list[Any] | None = None) -> Hold
 def held_out_frames(ws: Workspace, side: str, records: list[Any] | None = None) -> set[int]:
     """Frame indices training must not use (empty when holding out is off or the side is small)."""
     return set(held_out(ws, side, records).frames)
+
+
+def training_faces(ws: Workspace, side: str) -> list[FaceRecord]:
+    """Target-track records whose aligned crop is still on disk (the user may delete bad crops),
+    less the held-out frames that quality is measured on."""
+    side_dir = ws.side_dir(side)
+    records = target_records(ws, side)
+    held = held_out_frames(ws, side, records)
+    return [r for r in records if r.frame not in held and r.file and (side_dir / r.file).is_file()]
