@@ -142,6 +142,9 @@ SECTION_HELP = {
     "merge": "Written back by `swapwizard merge` (and the wizard) with the values it used; each is also an option\n"
              "of `swapwizard merge`. Sizes are in pixels of a 256-pixel face crop (scaled to the model's size).",
     "quality": "Held-out faces: quality measured on frames the model never saw (swapwizard quality / compare).",
+    "c2pa": "Content Credentials: every file swapwizard writes carries a signed C2PA manifest saying it is "
+            "synthetic (swapwizard verify FILE reads it). Without cert and key, a local identity is created once in "
+            "~/.config/swapwizard/c2pa/; verifiers show it as untrusted until you give a certificate from a trusted CA.",
 }
 
 SETTINGS: tuple[Setting, ...] = (
@@ -285,6 +288,17 @@ SETTINGS: tuple[Setting, ...] = (
     S("quality", "every_iters", int, 500, "The trainer measures the held-out reconstruction (SSIM/PSNR) every "
       "this many iterations and at every save, into model/<name>/quality_history.json. 0 = only when you run "
       "quality or compare.", range=(0, 100_000_000), cli=False),
+
+    # -- [c2pa] (engine/media/credentials.py; --c2pa-cert/--c2pa-key/--no-c2pa are options of merge, run
+    # and compare) ----------------------------------------------------------------------------------
+    S("c2pa", "cert", str, "", "Signing certificate chain (PEM, the signing certificate first), relative to the "
+      "workspace or absolute. Empty: the local identity.", cli=False),
+    S("c2pa", "key", str, "", "The signing certificate's private key (PEM, no passphrase).", cli=False),
+    S("c2pa", "timestamp_url", str, "", "RFC 3161 time-stamp server that dates each signature; empty: none "
+      "(a server without internet cannot reach one, and signing would fail).", cli=False),
+    S("c2pa", "consent_date", bool, True, "Put the date of this workspace's consent record in the credentials.",
+      cli=False),
+    S("c2pa", "model_info", bool, True, "Put the model's name and iteration in the credentials.", cli=False),
 )
 
 _BY_KEY: dict[tuple[str, str], Setting] = {}

@@ -6,6 +6,10 @@ keeps the custom keys so ``ffprobe -show_format`` prints them) and PNG ``tEXt`` 
 visible corner mark says the same to a viewer. A file appears under its final name only once it
 is complete: ffmpeg writes a hidden temp name beside it, which is renamed on success.
 
+Given ``credentials`` (engine.media.credentials), a finished file is also signed with a C2PA manifest
+(Content Credentials) before that rename: the complete temp file is signed into a second temp file,
+which alone is renamed to the final name, so a crash never leaves an unsigned or half-signed file there.
+
     with VideoWriter("out.mp4", 1920, 1080, "30000/1001", audio_source="dst.mp4") as writer:
         for frame in frames:
             writer.write(frame)          # uint8 BGR, H x W x 3
@@ -32,6 +36,7 @@ import numpy as np
 
 from engine import __version__
 from engine.errors import UserError
+from engine.media.credentials import Credentials
 
 #: Audio codecs an MP4 file can carry as they are; anything else is re-encoded to AAC.
 MP4_AUDIO_CODECS = ("aac", "mp3", "ac3", "eac3", "alac", "opus", "flac")
@@ -132,6 +137,19 @@ def temp_name(final: Path) -> Path:
     return final.with_name(f".{final.name}.part")
 
 
+def _signed(tmp: Path, final: Path, credentials: Credentials | None) -> Path:
+    """The finished temp file to rename over ``final``: ``tmp`` itself, or its signed copy (``tmp`` removed)."""
+    if credentials is None:
+        return tmp
+    signed = final.with_name(f".{final.name}.signed.part")
+    try:
+        credentials.sign_file(tmp, signed, title=final.name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return signed
+
+
 def draw_mark(frame: np.ndarray, text: str = "SYNTHETIC - face-swapped") -> np.ndarray:
     """Burn a small visible label into the bottom-right corner (in place; returns the frame)."""
     import cv2
@@ -155,7 +173,8 @@ class VideoWriter:
     def __init__(self, path: str | os.PathLike[str], width: int, height: int,
                  fps: Fraction | str | float, crf: int = 18, preset: str = "veryfast",
                  audio_source: str | os.PathLike[str] | None = None, video_start_s: float = 0.0,
-                 label: dict[str, str] | None = None, mark: bool = False, gray: bool = False) -> None:
+                 label: dict[str, str] | None = None, mark: bool = False, gray: bool = False,
+                 credentials: Credentials | None = None) -> None:
         if preset not in X264_PRESETS:
             raise UserError(f"{preset!r} is not an x264 preset.", f"Use one of: {', '.join(X264_PRESETS)}.")
         if not 0 <= crf <= 51:
@@ -163,6 +182,7 @@ class VideoWriter:
         self.path = Path(path)
         self.tmp = temp_name(self.path)
         self.width, self.height, self.mark, self.gray = width, height, mark, gray
+        self.credentials = credentials
         self.frames = 0
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(FileNotFoundError):
@@ -222,7 +242,7 @@ class VideoWriter:
             self.abort()
             raise error
         self._log.close()
-        _finish(self.tmp, self.path)
+        _finish(_signed(self.tmp, self.path, self.credentials), self.path)
         return self.path
 
     def abort(self) -> None:
@@ -234,8 +254,9 @@ class VideoWriter:
             self._proc.wait()
         with contextlib.suppress(OSError):
             self._log.close()
-        with contextlib.suppress(FileNotFoundError):
-            self.tmp.unlink()
+        for leftover in (self.tmp, self.path.with_name(f".{self.path.name}.signed.part")):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
 
     def __enter__(self) -> VideoWriter:
         return self
@@ -249,8 +270,9 @@ class VideoWriter:
 
 def join_segments(segments: Sequence[Path], path: str | os.PathLike[str],
                   audio_source: str | os.PathLike[str] | None = None, video_start_s: float = 0.0,
-                  label: dict[str, str] | None = None) -> Path:
-    """Join video-only MP4 segments (stream copy), add the audio and the label; atomic like VideoWriter."""
+                  label: dict[str, str] | None = None, credentials: Credentials | None = None) -> Path:
+    """Join video-only MP4 segments (stream copy), add the audio and the label (and sign it with
+    ``credentials``); atomic like VideoWriter."""
     path = Path(path)
     tmp = temp_name(path)
     with contextlib.suppress(FileNotFoundError):
@@ -278,12 +300,14 @@ def join_segments(segments: Sequence[Path], path: str | os.PathLike[str],
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise _fail_from_log(result.stderr, path, "the video")
-    _finish(tmp, path)
+    _finish(_signed(tmp, path, credentials), path)
     return path
 
 
-def png_with_text(image: np.ndarray, text: dict[str, str], compression: int = 3) -> bytes:
-    """Encode a BGR (or gray) image as PNG with ``tEXt`` chunks right after the header."""
+def png_with_text(image: np.ndarray, text: dict[str, str], compression: int = 3,
+                  credentials: Credentials | None = None, title: str = "image.png") -> bytes:
+    """Encode a BGR (or gray) image as PNG with ``tEXt`` chunks right after the header; with
+    ``credentials`` also an XMP chunk and a signed C2PA manifest (``title`` names the file in it)."""
     import cv2
 
     ok, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, compression])
@@ -296,7 +320,8 @@ def png_with_text(image: np.ndarray, text: dict[str, str], compression: int = 3)
         chunks += len(body).to_bytes(4, "big") + b"tEXt" + body + \
             zlib.crc32(b"tEXt" + body).to_bytes(4, "big")
     header_end = 8 + 4 + 4 + 13 + 4  # signature, then the IHDR chunk (length, type, 13 bytes, crc)
-    return data[:header_end] + chunks + data[header_end:]
+    data = data[:header_end] + chunks + data[header_end:]
+    return data if credentials is None else credentials.sign_bytes(data, "image/png", title)
 
 
 def png_text(data: bytes) -> dict[str, str]:
