@@ -1,6 +1,6 @@
 """Which destination frames are measured, and those frames merged by one or more models.
 
-The measured frames are the held-out destination frames (``engine.quality.split``), at most ``limit``
+The measured frames are the held-out destination frames (``engine.faces.split``), at most ``limit``
 of them from the start of the held-out stretch, so they are consecutive (flicker needs neighbours).
 Without held-out frames (holding out is off, or the clip is short) the last ``limit`` frames with a
 face are used, and the result says that the model saw them in training.
@@ -31,7 +31,7 @@ class MeasuredFrames:
 
 
 def measured_frames(ws: Workspace, limit: int) -> MeasuredFrames:
-    from engine.quality.split import held_out
+    from engine.faces.split import held_out
 
     if limit < 2:
         raise UserError("At least 2 frames are needed to measure quality.", "Use --frames 2 or more.")
@@ -48,7 +48,7 @@ def measured_frames(ws: Workspace, limit: int) -> MeasuredFrames:
 
 def target_records(ws: Workspace, side: str = "dst") -> list[Any]:
     """The side's target-track face records (read once while the alignments file is unchanged)."""
-    from engine.quality.split import read_alignments_cached
+    from engine.faces.split import read_alignments_cached
 
     header, records = read_alignments_cached(ws.alignments_path(side))
     return [r for r in records if r.track == header.get("target_track")]
