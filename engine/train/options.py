@@ -67,7 +67,7 @@ class TrainOptions:
     masked_training: bool = True
     eyes_mouth_prio: bool = True
     gan_power: float = 0.0
-    #: Weight of the VGG19 perceptual loss (0 = off); needs cached weights (engine.quality.perceptual).
+    #: Weight of the VGG19 perceptual loss (0 = off); needs cached weights (engine.train.perceptual).
     perceptual_power: float = 0.0
     random_warp: bool = True
     flip_src: bool = False
