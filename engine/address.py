@@ -4,6 +4,9 @@ A Unix socket address holds about 107 bytes. A workspace deep in a file system s
 socket stays in the workspace's owner-only ``.swapwizard/run/`` folder, and a too-long path is
 reached through ``/proc/self/fd/N/engine.sock`` with N an open handle on that folder (Linux), which
 is short whatever the folder's depth.
+
+Both ends check who is on the other side (``SO_PEERCRED``): a client talks only to an engine run by
+its own user, and the engine answers only its own user's clients, whatever the file modes say.
 """
 
 from __future__ import annotations
@@ -11,11 +14,35 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 
 #: sun_path is 108 bytes on Linux including the terminating NUL.
 MAX_SOCKET_PATH = 107
+#: Connections the kernel holds for the engine before it accepts them (capped by net.core.somaxconn).
+LISTEN_BACKLOG = 1024
+
+
+class ForeignPeer(PermissionError):
+    """The other end of the socket runs as another user."""
+
+    def __init__(self, uid: int) -> None:
+        super().__init__(f"the socket's peer runs as uid {uid}")
+        self.uid = uid
+
+
+def peer(sock: socket.socket) -> tuple[int, int, int]:
+    """(pid, uid, gid) of the process at the other end of a connected Unix socket (Linux SO_PEERCRED)."""
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)
+
+
+def check_peer(sock: socket.socket) -> None:
+    """Raise ``ForeignPeer`` unless the peer runs as this process's user."""
+    uid = peer(sock)[1]
+    if uid != os.geteuid():
+        raise ForeignPeer(uid)
 
 
 @contextlib.contextmanager
@@ -36,12 +63,14 @@ def short_path(path: Path) -> Iterator[str]:
 
 
 def connect(path: Path, timeout: float | None = None) -> socket.socket:
+    """A connection to the socket at ``path``; ``ForeignPeer`` if another user serves it."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     if timeout is not None:
         sock.settimeout(timeout)
     try:
         with short_path(path) as address:
             sock.connect(address)
+        check_peer(sock)
     except BaseException:
         sock.close()
         raise
@@ -63,6 +92,6 @@ def bind(path: Path) -> socket.socket:
     finally:
         os.umask(old_umask)
     os.chmod(path, 0o600)
-    sock.listen(64)
+    sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
     return sock

@@ -12,14 +12,18 @@ Standard library only, so the TUI can import it::
 from __future__ import annotations
 
 import asyncio
+import errno
 import itertools
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from engine import address
 from engine.errors import UserError
+from engine.launcher import engine_pid
 from engine.protocol import (
+    BUSY_ERROR,
     MAX_LINE_BYTES,
     PROTOCOL_VERSION,
     Error,
@@ -40,18 +44,69 @@ class EngineUnavailable(UserError):
     """No engine answers on the workspace's socket."""
 
 
+class EngineBusy(EngineUnavailable):
+    """An engine runs (it holds the workspace's lock) but took no connection within the wait."""
+
+
+#: How long a client keeps retrying while an engine runs but cannot take its connection yet.
+CONNECT_WAIT_S = 20.0
+#: Connect errors that mean "not now" (a full accept queue, a socket not listening yet), not "no engine".
+_RETRY = (errno.EAGAIN, errno.ECONNREFUSED, errno.ENOENT, errno.ETIMEDOUT, errno.EINTR, errno.ECONNRESET)
+
+
 def _not_running(ws: Workspace) -> EngineUnavailable:
     return EngineUnavailable(f"No engine is running for {ws.root}.",
                              f"Start it with: swapwizard engine start {ws.root}")
 
 
+def _connect_once(ws: Workspace) -> socket.socket | None:
+    """A connection, or None when the socket cannot take one now; UserError when it never will."""
+    try:
+        return address.connect(ws.socket_path, timeout=10.0)
+    except address.ForeignPeer as exc:
+        raise EngineUnavailable(f"The engine socket of {ws.root} is served by another user (uid {exc.uid}); "
+                                "swapwizard does not talk to it.",
+                                f"Check who owns {ws.state_dir} (ls -ld); remove it if it is not yours.") from None
+    except (TimeoutError, BlockingIOError, InterruptedError):
+        return None
+    except OSError as exc:
+        if exc.errno in _RETRY:
+            return None
+        raise EngineUnavailable(f"Cannot connect to the engine of {ws.root}: {exc.strerror or exc}.",
+                                f"Check {ws.socket_path}.") from None
+
+
+class _Backoff:
+    """Retry pacing while the lock says an engine runs; decides "busy" vs "not running" by the lock."""
+
+    def __init__(self, ws: Workspace, wait: float) -> None:
+        self.ws = ws
+        self.deadline = time.monotonic() + wait
+        self.delay = 0.02
+
+    def next_delay(self) -> float:
+        """Seconds to wait before the next try; raises when no engine runs or the wait is over."""
+        pid = engine_pid(self.ws)
+        if pid is None:
+            raise _not_running(self.ws)
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise EngineBusy(f"The engine of {self.ws.root} (pid {pid}) runs but is too busy to take a connection.",
+                             "Try again in a moment; its log says what it is doing: "
+                             f"{self.ws.engine_log_path}")
+        delay, self.delay = min(self.delay, left), min(self.delay * 2, 0.5)
+        return delay
+
+
 class EngineClient:
     """A blocking connection to one workspace's engine."""
 
-    def __init__(self, ws: Workspace | str, client_name: str = "cli", timeout: float | None = 10.0) -> None:
+    def __init__(self, ws: Workspace | str, client_name: str = "cli", timeout: float | None = 10.0,
+                 connect_wait: float = CONNECT_WAIT_S) -> None:
         self.ws = ws if isinstance(ws, Workspace) else Workspace(ws)
         self.client_name = client_name
         self.timeout = timeout
+        self.connect_wait = connect_wait
         self._sock: socket.socket | None = None
         self._file: Any = None
         self._ids = itertools.count(1)
@@ -59,13 +114,24 @@ class EngineClient:
         self.hello: dict[str, Any] = {}
 
     def connect(self) -> EngineClient:
-        try:
-            self._sock = address.connect(self.ws.socket_path, timeout=self.timeout)
-        except (FileNotFoundError, ConnectionRefusedError):
-            raise _not_running(self.ws) from None
-        self._file = self._sock.makefile("rb")
-        self.hello = self.request("hello", version=PROTOCOL_VERSION, client=self.client_name)
-        return self
+        """Connect and say hello; while the engine runs but is busy, retry with backoff."""
+        backoff = _Backoff(self.ws, self.connect_wait)
+        while True:
+            self._sock = _connect_once(self.ws)
+            if self._sock is not None:
+                self._sock.settimeout(self.timeout)
+                self._file = self._sock.makefile("rb")
+                try:
+                    self.hello = self.request("hello", version=PROTOCOL_VERSION, client=self.client_name)
+                    return self
+                except EngineError as exc:
+                    if exc.message != BUSY_ERROR:
+                        self.close()
+                        raise
+                except EngineUnavailable:
+                    pass  # closed before it answered (an engine stopping, or shedding connections)
+                self.close()
+            time.sleep(backoff.next_delay())
 
     def close(self) -> None:
         if self._file is not None:
@@ -83,23 +149,43 @@ class EngineClient:
     # -- low level ---------------------------------------------------------------------------
     def send(self, data: dict[str, Any]) -> None:
         assert self._sock is not None, "not connected"
-        self._sock.sendall(encode(data))
+        try:
+            self._sock.sendall(encode(data))
+        except OSError as exc:
+            raise self._broken(exc) from None
 
     def read_message(self, timeout: float | None = None) -> Message:
+        """The next message; ``TimeoutError`` after ``timeout``, ``EngineUnavailable`` once the engine hung up."""
         assert self._sock is not None and self._file is not None, "not connected"
         self._sock.settimeout(timeout if timeout is not None else self.timeout)
-        line = self._file.readline(MAX_LINE_BYTES + 1)
+        try:
+            line = self._file.readline(MAX_LINE_BYTES + 1)
+        except TimeoutError:
+            raise
+        except OSError as exc:
+            raise self._broken(exc) from None
         if not line:
             raise EngineUnavailable("The engine closed the connection.",
                                     f"See the engine log: {self.ws.engine_log_path}")
-        return decode_message(line)
+        message = decode_message(line)
+        if isinstance(message, Error) and message.id is None:  # the engine's last word before it hangs up
+            raise EngineUnavailable(message.error, message.hint)
+        return message
+
+    def _broken(self, exc: OSError) -> EngineUnavailable:
+        return EngineUnavailable(f"The connection to the engine broke ({exc.strerror or type(exc).__name__}).",
+                                 f"See the engine log: {self.ws.engine_log_path}")
 
     def request(self, type_name: str, **fields: Any) -> dict[str, Any]:
         """Send a request and return its reply's result; an engine error raises ``EngineError``."""
         request_id = next(self._ids)
         self.send({"type": type_name, "id": request_id, **fields})
         while True:
-            message = self.read_message()
+            try:
+                message = self.read_message()
+            except TimeoutError:
+                raise EngineBusy(f"The engine did not answer {type_name!r} within {self.timeout} s.",
+                                 f"It may be overloaded; see {self.ws.engine_log_path}") from None
             if isinstance(message, Event):
                 self._pending_events.append(message)
                 continue
@@ -162,19 +248,27 @@ class AsyncEngineClient:
         self._read_task: asyncio.Task[None] | None = None
         self.hello: dict[str, Any] = {}
 
-    async def connect(self) -> AsyncEngineClient:
-        sock = None
-        try:
-            sock = address.connect(self.ws.socket_path, timeout=5.0)
-            sock.setblocking(False)
-            self._reader, self._writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_LINE_BYTES + 1)
-        except (FileNotFoundError, ConnectionRefusedError):
+    async def connect(self, connect_wait: float = CONNECT_WAIT_S) -> AsyncEngineClient:
+        """Connect and say hello; while the engine runs but is busy, retry with backoff."""
+        backoff = _Backoff(self.ws, connect_wait)
+        while True:
+            sock = _connect_once(self.ws)
             if sock is not None:
-                sock.close()
-            raise _not_running(self.ws) from None
-        self._read_task = asyncio.create_task(self._read_loop())
-        self.hello = await self.request("hello", version=PROTOCOL_VERSION, client=self.client_name)
-        return self
+                sock.setblocking(False)
+                self._reader, self._writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_LINE_BYTES + 1)
+                self._events = asyncio.Queue()
+                self._read_task = asyncio.create_task(self._read_loop())
+                try:
+                    self.hello = await self.request("hello", version=PROTOCOL_VERSION, client=self.client_name)
+                    return self
+                except EngineError as exc:
+                    if exc.message != BUSY_ERROR:
+                        await self.close()
+                        raise
+                except EngineUnavailable:
+                    pass
+                await self.close()
+            await asyncio.sleep(backoff.next_delay())
 
     async def close(self) -> None:
         if self._read_task is not None:
@@ -203,13 +297,15 @@ class AsyncEngineClient:
                 if isinstance(message, Event):
                     await self._events.put(message)
                     continue
+                if isinstance(message, Error) and message.id is None:  # its last word before it hangs up
+                    break
                 future = self._replies.pop(getattr(message, "id", None), None)
                 if future is not None and not future.done():
                     if isinstance(message, Error):
                         future.set_exception(EngineError(message.error, message.hint))
                     else:
                         future.set_result(message.result)  # type: ignore[union-attr]
-        except (OSError, ValueError, asyncio.IncompleteReadError):
+        except (OSError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
             pass
         finally:
             for future in self._replies.values():
@@ -223,8 +319,13 @@ class AsyncEngineClient:
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._replies[request_id] = future
-        self._writer.write(encode({"type": type_name, "id": request_id, **fields}))
-        await self._writer.drain()
+        try:
+            self._writer.write(encode({"type": type_name, "id": request_id, **fields}))
+            await self._writer.drain()
+        except OSError as exc:
+            self._replies.pop(request_id, None)
+            raise EngineUnavailable(f"The connection to the engine broke ({exc.strerror or type(exc).__name__}).",
+                                    f"See the engine log: {self.ws.engine_log_path}") from None
         return await future
 
     async def status(self) -> dict[str, Any]:

@@ -38,7 +38,7 @@ class EventLog:
         torn = False
         with open(self.path, "rb") as handle:
             for line in handle:
-                seq = _seq_of(line)
+                seq = seq_of(line)
                 if seq is not None and seq > self.last_seq:
                     if seq // INDEX_EVERY > self._index[-1][0] // INDEX_EVERY:
                         self._index.append((seq, offset))
@@ -94,12 +94,23 @@ class EventLog:
         with handle:
             handle.seek(start)
             for line in handle:
-                seq = _seq_of(line)
+                seq = seq_of(line)
                 if seq is None or seq < from_seq:
                     continue
                 if seq > to_seq:
                     break
                 yield line if line.endswith(b"\n") else line + b"\n"
+
+    def replay_batch(self, from_seq: int, to_seq: int, limit: int) -> tuple[list[bytes], int]:
+        """Up to ``limit`` lines of ``replay(from_seq, to_seq)`` and the seq to continue from (blocking)."""
+        lines: list[bytes] = []
+        next_seq = to_seq + 1
+        for line in self.replay(from_seq, to_seq):
+            lines.append(line)
+            if len(lines) >= limit:
+                next_seq = (seq_of(line) or to_seq) + 1
+                break
+        return lines, next_seq
 
     def close(self) -> None:
         try:
@@ -108,7 +119,7 @@ class EventLog:
             pass
 
 
-def _seq_of(line: bytes) -> int | None:
+def seq_of(line: bytes) -> int | None:
     try:
         data = json.loads(line)
     except ValueError:

@@ -43,6 +43,10 @@ from typing import Any, ClassVar
 PROTOCOL_VERSION = 1
 #: A longer line is refused and the connection closed (the engine stays up).
 MAX_LINE_BYTES = 1 << 20
+#: The error sentence of an engine at its connection limit (clients retry on it).
+BUSY_ERROR = "The engine has too many connections open."
+#: Deepest nesting of objects and lists a message may have; a deeper one is refused before it is used.
+MAX_DEPTH = 32
 
 
 class ProtocolError(Exception):
@@ -285,9 +289,33 @@ def decode_dict(line: bytes | str) -> dict[str, Any]:
         data = json.loads(line)
     except ValueError:
         raise ProtocolError("The line is not valid JSON.", "Send one JSON object per line.") from None
+    except RecursionError:  # the decoder gave up at the interpreter's recursion limit
+        data = _TOO_DEEP
+    if data is _TOO_DEEP or _too_deep(data):
+        raise ProtocolError("The message is nested too deeply.", f"Keep JSON nesting under {MAX_DEPTH} levels.")
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError("A message must be a JSON object with a \"type\".", "For example {\"type\": \"status\"}.")
     return data
+
+
+_TOO_DEEP = object()
+
+
+def _too_deep(data: Any) -> bool:
+    """Whether ``data`` nests objects or lists deeper than ``MAX_DEPTH`` (iterative: no recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict):
+            children = value.values()
+        elif isinstance(value, list):
+            children = value
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def decode_request(line: bytes | str) -> Request:

@@ -18,7 +18,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from engine.errors import JobCancelled, UserError
+from engine.jobs import get_kind
+from engine.jobs.steps import CANCELLED, DISK_FULL, FAILED, FINISHED, describe_failure
 from engine.report import Reporter
+from engine.workspace import Workspace
 
 log = logging.getLogger("engine.runner")
 
@@ -64,25 +67,17 @@ def _die_with_parent() -> None:
 
 def execute(ws_root: str, kind: str, params: dict[str, Any], reporter: PipeReporter) -> dict[str, Any]:
     """Run one job to its end and return the ``_end`` message that tells the engine how it ended."""
-    from engine.jobs import get_kind
-    from engine.workspace import Workspace
-
     try:
         job = get_kind(kind)
         result = job.module.run(Workspace(ws_root), job.parse_params(params), reporter)
-        return {"type": "_end", "outcome": "finished", "result": result if isinstance(result, dict) else {}}
+        return {"type": "_end", "outcome": FINISHED, "result": result if isinstance(result, dict) else {}}
     except JobCancelled:
-        return {"type": "_end", "outcome": "cancelled"}
-    except UserError as exc:
-        return {"type": "_end", "outcome": "failed", "error": exc.message, "hint": exc.hint}
-    except MemoryError:
-        return {"type": "_end", "outcome": "failed", "error": "The job ran out of memory.",
-                "hint": "Use smaller settings (batch size, resolution) or free memory, then run it again."}
+        return {"type": "_end", "outcome": CANCELLED}
     except Exception as exc:  # noqa: BLE001 - every failure must reach the user as an event
-        traceback.print_exc()
-        return {"type": "_end", "outcome": "failed",
-                "error": f"The {kind} job failed: {type(exc).__name__}: {exc}",
-                "hint": "The full traceback is in the engine log (.swapwizard/logs/engine.log)."}
+        if not isinstance(exc, (UserError, MemoryError)) and not (isinstance(exc, OSError) and exc.errno in DISK_FULL):
+            traceback.print_exc()
+        error, hint = describe_failure(kind, exc)
+        return {"type": "_end", "outcome": FAILED, "error": error, "hint": hint}
 
 
 def _child_setup(name: str) -> bool:
