@@ -142,6 +142,7 @@ SECTION_HELP = {
     "merge": "Written back by `swapwizard merge` (and the wizard) with the values it used; each is also an option\n"
              "of `swapwizard merge`. Sizes are in pixels of a 256-pixel face crop (scaled to the model's size).",
     "quality": "Held-out faces: quality measured on frames the model never saw (swapwizard quality / compare).",
+    "engine": "The workspace's engine process (its fixed limits are in the README's Security model).",
     "c2pa": "Content Credentials: every file swapwizard writes carries a signed C2PA manifest saying it is "
             "synthetic (swapwizard verify FILE reads it). Without cert and key, a local identity is created once in "
             "~/.config/swapwizard/c2pa/; verifiers show it as untrusted until you give a certificate from a trusted CA.",
@@ -299,6 +300,14 @@ SETTINGS: tuple[Setting, ...] = (
     S("c2pa", "consent_date", bool, True, "Put the date of this workspace's consent record in the credentials.",
       cli=False),
     S("c2pa", "model_info", bool, True, "Put the model's name and iteration in the credentials.", cli=False),
+
+    # -- [engine] (engine/server) ----------------------------------------------------------------------
+    S("engine", "idle_exit_min", float, 60.0, "The engine stops after this many minutes with no job running or "
+      "queued and no client connected (the next command starts it again). 0 = never.", range=(0.0, 10_080.0),
+      cli=False),
+    S("engine", "connection_idle_s", float, 300.0, "A connection that sends no request for this many seconds is "
+      "closed (one that follows events is not; one that has not said hello gets at most 10 s).",
+      range=(1.0, 86_400.0), cli=False),
 )
 
 _BY_KEY: dict[tuple[str, str], Setting] = {}

@@ -6,9 +6,10 @@ or machine stopped, failed, cancelled) runs again and resumes where its own job 
 other job kinds' ``run`` in this process with the same reporter, so clients see one job with
 every stage's progress, metrics and previews.
 
-This job records each step's status itself (running, done, failed, todo when cancelled) as it
-reaches it, so it declares no ``STEPS`` for the engine to mark wholesale; ``MANAGED_STEPS`` says
-which steps it moves (all of them).
+This job records each step's status itself as it reaches it, with the same ``StepRecorder`` the
+engine uses around other jobs (engine/jobs/steps.py), so it declares no ``STEPS`` for the engine to
+mark wholesale; ``MANAGED_STEPS`` says which steps it moves (all of them): the engine settles any of
+them still running when the job's process ends (killed mid-stage, say).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import JobCancelled, UserError
+from engine.jobs.steps import CANCELLED, FAILED, FINISHED, StepRecorder, describe_failure
 from engine.report import Reporter
 from engine.workspace import STEPS as WORKSPACE_STEPS
 from engine.workspace import Workspace
@@ -77,30 +79,24 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     if skipped:
         report.log(f"Already done, skipped: {', '.join(skipped)}.")
     results: dict[str, Any] = {}
+    recorder = StepRecorder(ws, on_error=report.warning, job=KIND)
     for number, (kind, steps, wanted) in enumerate(stages, 1):
         report.check_cancelled()
         job, job_params = _params_for(kind, wanted)
         recorded = dataclasses.asdict(job_params)
         report.log(f"Stage {number}/{len(stages)}: {kind} ({', '.join(steps)}).")
-        for step in steps:
-            ws.set_step(step, "running", job="run", params=recorded)
+        recorder.started(steps, recorded)
         try:
             result = job.module.run(ws, job_params, report)
         except JobCancelled:
-            for step in steps:
-                ws.set_step(step, "todo", cancelled=True, params=recorded)
-            raise
-        except UserError as exc:
-            for step in steps:
-                ws.set_step(step, "failed", error=exc.message, hint=exc.hint, params=recorded)
+            recorder.ended(steps, CANCELLED, recorded)
             raise
         except Exception as exc:
-            for step in steps:
-                ws.set_step(step, "failed", error=f"{type(exc).__name__}: {exc}", params=recorded)
+            error, hint = describe_failure(kind, exc)
+            recorder.ended(steps, FAILED, recorded, error=error, hint=hint)
             raise
         result = result if isinstance(result, dict) else {}
-        for step in steps:
-            ws.set_step(step, "done", result=result, params=recorded)
+        recorder.ended(steps, FINISHED, recorded, result=result)
         results[kind] = result
     output = results.get("merge", {}).get("output") or "output/result.mp4"
     report.log(f"All steps done: {output}")
