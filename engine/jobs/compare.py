@@ -23,6 +23,10 @@ class Params:
     models: list[str] = field(default_factory=list)
     frames: int = 50
     device: str = "auto"
+    #: Content Credentials on the side-by-side video and contact sheet (False: --no-c2pa).
+    c2pa: bool = True
+    c2pa_cert: str = ""
+    c2pa_key: str = ""
 
 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
@@ -30,4 +34,5 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     from engine.train.api import model_exists
 
     names = list(params.models) or [n for n in ws.model_names() if model_exists(ws.model_dir(n))]
-    return compare(ws, names, report, frames=params.frames, device=params.device)
+    return compare(ws, names, report, frames=params.frames, device=params.device, c2pa=params.c2pa,
+                   c2pa_cert=params.c2pa_cert, c2pa_key=params.c2pa_key)

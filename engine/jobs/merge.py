@@ -2,8 +2,8 @@
 
 Every knob (declared in engine/settings.py) left ``None`` takes the workspace's ``[merge]`` value; the
 values used are written back there, so the next merge (and the wizard) starts from them. The result is
-labelled as synthetic media (container metadata; optional visible mark) and carries the destination's
-audio in sync.
+labelled as synthetic media (container metadata; optional visible mark), signed with Content
+Credentials (C2PA; ``c2pa=False`` turns them off) and carries the destination's audio in sync.
 Interrupted merges resume after the last whole segment; ``restart`` starts over.
 """
 
@@ -41,6 +41,11 @@ class Params(FaceKnobs, _ExportKnobs):
     restart: bool = False
     #: Frames per resumable segment (an interruption loses at most this many frames of work).
     segment_frames: int = 250
+    #: Sign the exported files with Content Credentials (False: --no-c2pa, said in the events and result).
+    c2pa: bool = True
+    #: A signing certificate chain and key (PEM) over [c2pa] cert/key for this export.
+    c2pa_cert: str = ""
+    c2pa_key: str = ""
 
 
 def knobs(params: FaceKnobs) -> dict:
@@ -59,4 +64,5 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     from engine.merge.render import render
 
     return render(ws, settings_from(ws, params), model_name=ws.model_name(params.model), report=report,
-                  restart=params.restart, segment_frames=params.segment_frames, device=params.device)
+                  restart=params.restart, segment_frames=params.segment_frames, device=params.device,
+                  c2pa=params.c2pa, c2pa_cert=params.c2pa_cert, c2pa_key=params.c2pa_key)

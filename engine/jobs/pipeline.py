@@ -36,6 +36,10 @@ class Params:
     iters: int | None = None
     #: Model name; "" lets training and merging pick theirs ([train] model, else "default").
     model: str = ""
+    #: Content Credentials for the exported files (False: --no-c2pa) and a certificate/key over [c2pa].
+    c2pa: bool = True
+    c2pa_cert: str = ""
+    c2pa_key: str = ""
 
 
 def _params_for(kind: str, wanted: dict[str, Any]) -> Any:
@@ -65,7 +69,8 @@ def plan(ws: Workspace, params: Params) -> list[tuple[str, list[str], dict[str, 
         stages.append(("train", ["train"], {"preset": params.preset, "iters": params.iters,
                                              "model": params.model or None}))
     if "merge" not in done:
-        stages.append(("merge", ["merge"], {"model": params.model or None}))
+        stages.append(("merge", ["merge"], {"model": params.model or None, "c2pa": params.c2pa,
+                                             "c2pa_cert": params.c2pa_cert, "c2pa_key": params.c2pa_key}))
     return stages
 
 
@@ -78,6 +83,11 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     skipped = [step for step in WORKSPACE_STEPS if not any(step in steps for _, steps, _ in stages)]
     if skipped:
         report.log(f"Already done, skipped: {', '.join(skipped)}.")
+    if any(kind == "merge" for kind, _, _ in stages):
+        # A bad signing certificate fails now, not after extraction and training.
+        from engine.media.credentials import for_workspace
+
+        for_workspace(ws, report, enabled=params.c2pa, cert=params.c2pa_cert, key=params.c2pa_key)
     results: dict[str, Any] = {}
     recorder = StepRecorder(ws, on_error=report.warning, job=KIND)
     for number, (kind, steps, wanted) in enumerate(stages, 1):

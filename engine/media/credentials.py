@@ -59,7 +59,7 @@ XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 #: Names of the local identity's files in its folder.
 SIGNER_CERT, SIGNER_KEY, CA_CERT = "signer.pem", "signer.key", "local-ca.pem"
-LOCAL_CN, LOCAL_ORG = "swapwizard local signer", "swapwizard local identity (untrusted)"
+LOCAL_CN, LOCAL_ORG = "swapwizard local signer", "swapwizard local identity"
 #: Offline servers: never fetch remote manifests or OCSP answers while reading or signing.
 _OFFLINE = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
 #: Validation failure codes that mean the file's bytes changed after signing.
@@ -430,7 +430,7 @@ class Credentials:
         try:
             self._sign_stream(io.BytesIO(_tiny_png()), io.BytesIO(), "image/png", "check.png")
         except Exception as exc:  # noqa: BLE001 - c2pa raises its own error types; each becomes one sentence
-            raise self._failure(exc, "a test picture") from None
+            raise self._failure(exc, "A test picture") from None
 
     def sign_bytes(self, data: bytes, mime: str, title: str) -> bytes:
         """The signed copy of a complete file's bytes (PNG gets the XMP first)."""
@@ -471,6 +471,14 @@ class Credentials:
         return {"signed": True, "signer": self.identity.common_name, "local_identity": self.identity.local,
                 "trusted": False if self.identity.local else None, "certificate": str(self.identity.cert_path),
                 "digital_source_type": SOURCE_TYPE, "timestamped": bool(self.timestamp_url)}
+
+
+def result_line(credentials: Credentials | None) -> str:
+    """A job result's one line about its credentials (the CLI prints it)."""
+    if credentials is None:
+        return "none (--no-c2pa): the files carry only the metadata label"
+    who = credentials.identity
+    return f"signed by {who.common_name}" + (" (local identity, untrusted)" if who.local else "")
 
 
 def identity_notice(identity: Identity) -> str:

@@ -8,6 +8,10 @@ Resumable: frames go into whole MP4 segments under ``output/.merge/``; after an 
 (cancel, crash, kill -9) the next merge with the same settings and model continues after the last
 whole segment, and with other settings it starts over. ``output/result.mp4`` is written under a
 temp name and renamed only when complete, so it is never a truncated file.
+
+Every file exported (result, mask video, PNG frames) carries signed Content Credentials (a C2PA
+manifest, engine.media.credentials) unless ``c2pa=False`` (``--no-c2pa``), which the job's events and
+result say. The signing identity is checked before the merge starts, so a bad certificate fails at once.
 """
 
 from __future__ import annotations
@@ -98,9 +102,11 @@ def _cpu_threads_for(model: Any) -> _Threads:
 
 def render(ws: Any, settings: MergeSettings, model_name: str = "default", report: Reporter | None = None,
            model: Any = None, restart: bool = False, segment_frames: int = 250, device: str = "auto",
-           batch_frames: int | None = None) -> dict[str, Any]:
-    """Merge every destination frame and export the labelled result; returns a summary dict."""
+           batch_frames: int | None = None, c2pa: bool = True, c2pa_cert: str = "",
+           c2pa_key: str = "") -> dict[str, Any]:
+    """Merge every destination frame and export the labelled (and signed) result; returns a summary dict."""
     from engine.faces.records import load_records  # noqa: F401 - fail early if extraction is missing
+    from engine.media import credentials as content_credentials
     from engine.media.decode import iter_frames
     from engine.media.encode import draw_mark, join_segments, png_with_text, synthetic_label
     from engine.media.probe import probe
@@ -120,6 +126,9 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
         from engine.train.api import load_model
 
         model = load_model(ws.model_dir(model_name), device=device, warn=report.warning)
+    credentials = content_credentials.for_workspace(
+        ws, report, enabled=c2pa, cert=c2pa_cert, key=c2pa_key,
+        models=[{"name": model_name, "iteration": int(getattr(model, "iteration", 0))}])
     # Saved once the inputs are found good (a missing audio file or model is not remembered), before
     # the long part, so the wizard and the next merge (a resume) start from these choices.
     merge_settings.save(ws, settings)
@@ -163,7 +172,8 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
         if mask is not None and "mask" in streams:
             streams["mask"].write(mask)
         if settings.png:
-            atomic_write_bytes(png_dir / png_name(info, index), png_with_text(frame, label))
+            name = png_name(info, index)
+            atomic_write_bytes(png_dir / name, png_with_text(frame, label, credentials=credentials, title=name))
         now = time.monotonic()
         if now - last_preview[0] >= PREVIEW_EVERY_S:
             last_preview[0] = now
@@ -203,18 +213,24 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
     from_destination = audio is not None and info.kind == "video" and Path(audio) == Path(info.path)
     video_start = float(getattr(info, "video_start", 0.0) or 0.0) if from_destination else 0.0
     result = join_segments(streams["video"].segments(), out_dir / RESULT_NAME,
-                           audio_source=audio, video_start_s=video_start, label=label)
+                           audio_source=audio, video_start_s=video_start, label=label, credentials=credentials)
     outputs = {"video": ws.rel(result)}
     if "mask" in streams:
         outputs["mask_video"] = ws.rel(join_segments(streams["mask"].segments(), out_dir / MASK_NAME,
-                                                     video_start_s=video_start, label=label))
+                                                     video_start_s=video_start, label=label,
+                                                     credentials=credentials))
     if settings.png:
         outputs["frames"] = ws.rel(png_dir)
     shutil.rmtree(work, ignore_errors=True)
     report.progress("export", 1, 1, unit="files")
     summary = {"output": outputs["video"], "outputs": outputs, "frames": written, "fps": fps,
                "faces_merged": stats.faces if stats else None, "resumed_from": done,
-               "timing": stats.as_dict() if stats else {}}
-    report.log(f"Wrote {outputs['video']}: {written} frames, labelled as synthetic media.")
+               "timing": stats.as_dict() if stats else {},
+               "credentials": credentials.summary() if credentials is not None
+               else {"signed": False, "reason": "turned off with --no-c2pa"},
+               "content_credentials": content_credentials.result_line(credentials)}
+    signed = (f"signed with Content Credentials ({credentials.identity.describe()})" if credentials is not None
+              else "NOT signed with Content Credentials (--no-c2pa)")
+    report.log(f"Wrote {outputs['video']}: {written} frames, labelled as synthetic media, {signed}.")
     return summary
 

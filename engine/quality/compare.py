@@ -108,8 +108,9 @@ def _check_names(ws: Workspace, names: list[str]) -> None:
 
 
 def compare(ws: Workspace, names: list[str], report: Reporter | None = None, frames: int = 50,
-            device: str = "auto") -> dict[str, Any]:
+            device: str = "auto", c2pa: bool = True, c2pa_cert: str = "", c2pa_key: str = "") -> dict[str, Any]:
     from engine.faces.detect import FaceFinder
+    from engine.media import credentials as content_credentials
     from engine.media.encode import VideoWriter, png_with_text, synthetic_label
     from engine.media.probe import probe
     from engine.merge import settings as merge_settings
@@ -124,6 +125,9 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
     started = time.time()
     _check_names(ws, names)
     models = [load_model(ws.model_dir(name), device=device, warn=report.warning) for name in names]
+    credentials = content_credentials.for_workspace(
+        ws, report, enabled=c2pa, cert=c2pa_cert, key=c2pa_key,
+        models=[{"name": name, "iteration": int(model.iteration)} for name, model in zip(names, models)])
     chosen = measured_frames(ws, frames)
     if not chosen.held_out:
         report.warning(chosen.note)
@@ -158,7 +162,8 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
                 meter.add(index, dst, frame, records.get(index))
             row = sheet.side_by_side([dst, *merged], captions)
             if writer is None:
-                writer = VideoWriter(out / "side_by_side.mp4", row.shape[1], row.shape[0], fps, label=label)
+                writer = VideoWriter(out / "side_by_side.mp4", row.shape[1], row.shape[0], fps, label=label,
+                                     credentials=credentials)
             writer.write(row)
             if index in sheet_at and index in records:
                 box = sheet.face_box(records[index], dst.shape)
@@ -189,11 +194,13 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
     outputs = {"video": f"{OUT_DIR}/side_by_side.mp4", "json": f"{OUT_DIR}/compare.json"}
     if sheet_rows:
         image = sheet.contact_sheet(sheet_rows, captions, row_labels)
-        atomic_write_bytes(out / "contact_sheet.png", png_with_text(image, label))
+        atomic_write_bytes(out / "contact_sheet.png", png_with_text(image, label, credentials=credentials,
+                                                                    title="contact_sheet.png"))
         outputs["contact_sheet"] = f"{OUT_DIR}/contact_sheet.png"
     result = {"models": entries, "table": metric_table(entries, samples), "frames": chosen.frames,
               "held_out": chosen.held_out, "frames_note": chosen.note, "outputs": outputs,
-              "label": label["comment"], "seconds": round(time.time() - started, 2), "compared_at": round(time.time(), 2)}
+              "label": label["comment"], "content_credentials": content_credentials.result_line(credentials),
+              "seconds": round(time.time() - started, 2), "compared_at": round(time.time(), 2)}
     atomic_write_json(out / "compare.json", result)
     if outputs.get("contact_sheet"):
         report.preview(outputs["contact_sheet"])

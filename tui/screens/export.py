@@ -1,10 +1,12 @@
-"""Step 7: merge every frame and write output/result.mp4; progress, then the result and its label."""
+"""Step 7: merge every frame and write output/result.mp4; progress, then the result, its label and its
+Content Credentials (read back from the file as ``swapwizard verify`` does)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -28,8 +30,28 @@ def result_path(root: Path, result: dict[str, Any]) -> Path:
     return root / (result.get("output") or result.get("path") or "output/result.mp4")
 
 
-def result_text(root: Path, result: dict[str, Any], label: dict[str, str] | None = None) -> str:
-    """Where the result is, how big, and the synthetic-media label it carries."""
+def credentials_text(found: dict[str, Any] | None) -> str:
+    """The Export step's Content Credentials line: what ``swapwizard verify`` says about the file."""
+    if found is None:
+        return "[b]Credentials:[/b] reading..."
+    if found.get("error"):
+        return f"[b]Credentials:[/b] [red]could not be read: {escape(str(found['error']))}[/red]"
+    if not found.get("signed"):
+        return "[b]Credentials:[/b] [red]none: this file carries no signed C2PA manifest[/red]"
+    parts = ["signed by " + escape(str(found.get("signer") or "unknown"))]
+    parts.append("content intact" if found.get("content_intact") else "[red]content changed since signing[/red]")
+    if not found.get("signature_valid"):
+        parts.append("[red]signature invalid[/red]")
+    parts.append("trusted" if found.get("trusted") else
+                 "untrusted (local identity)" if found.get("local_identity") else "untrusted")
+    if found.get("ai_generated"):
+        parts.append("says: composite with trained algorithmic media")
+    return "[b]Credentials:[/b] " + ", ".join(parts) + f"\n  check any time: swapwizard verify {escape(found['path'])}"
+
+
+def result_text(root: Path, result: dict[str, Any], label: dict[str, str] | None = None,
+                credentials: dict[str, Any] | None = None) -> str:
+    """Where the result is, how big, the synthetic-media label and the Content Credentials it carries."""
     full = result_path(root, result)
     lines = [f"[b]Result:[/b] {full}"]
     try:
@@ -47,6 +69,7 @@ def result_text(root: Path, result: dict[str, Any], label: dict[str, str] | None
             lines.append(f"  {label['comment']}")
     else:
         lines.append("[b]Label:[/b] [red]missing: this file does not say it is synthetic[/red]")
+    lines.append(credentials_text(credentials))
     return "\n".join(lines)
 
 
@@ -85,8 +108,15 @@ class ExportScreen(StepScreen):
         ws = self.wizard.ws
         if ws is None:
             return
-        label = read_label(result_path(ws.root, result))
-        text = result_text(ws.root, result, label)
+        path = result_path(ws.root, result)
+        label = read_label(path)
+        try:
+            from engine.media.credentials import read_credentials
+
+            found = read_credentials(path)
+        except Exception as exc:  # noqa: BLE001 - a reading problem is shown, never a crash of the wizard
+            found = {"path": str(path), "signed": False, "error": f"{type(exc).__name__}: {exc}"}
+        text = result_text(ws.root, result, label, found)
         self.app.call_from_thread(self.query_one("#export-result", Static).update, text)
 
     async def action_export(self) -> None:
