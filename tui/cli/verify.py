@@ -34,6 +34,22 @@ _SOURCE_TYPE_WORDS = {
 }
 
 
+C2PA_HELP = ("Sign the exported files with Content Credentials (C2PA; default). --no-c2pa exports without them "
+             "(the metadata label stays; the result says so).")
+C2PA_CERT_HELP = "Signing certificate chain (PEM) for this export, over [c2pa] cert in workspace.toml."
+C2PA_KEY_HELP = "Its private key (PEM), over [c2pa] key."
+
+
+def c2pa_params(enabled: bool, cert: str | None, key: str | None) -> dict[str, Any]:
+    """The Content Credentials parameters of a merge, run or compare job (paths made absolute here: the
+    engine reads paths relative to the workspace, the user typed them relative to this folder)."""
+    params: dict[str, Any] = {} if enabled else {"c2pa": False}
+    for name, value in (("c2pa_cert", cert), ("c2pa_key", key)):
+        if value:
+            params[name] = str(Path(value).expanduser().absolute())
+    return params
+
+
 def source_type_words(uri: str | None) -> str:
     name = str(uri or "").rsplit("/", 1)[-1]
     return _SOURCE_TYPE_WORDS.get(name, name or "not given")
