@@ -1,8 +1,11 @@
-"""Shared helpers for CLI commands: opening a workspace, failing cleanly, running a job in the engine."""
+"""Shared helpers for CLI commands: the consoles, opening a workspace, failing cleanly, the consent reminder.
+
+Running a job in the engine is ``tui.cli.follow.run_job`` (follow imports this module, never the reverse).
+"""
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -49,17 +52,3 @@ def open_workspace(path: str) -> Workspace:
         return Workspace.open(path)
     except UserError as exc:
         fail(exc.message, exc.hint)
-
-
-def run_job(ws: Workspace, kind: str, params: dict[str, Any], detach: bool = False) -> NoReturn:
-    """Submit a job to the workspace's engine (starting it if needed) and follow it to the end.
-
-    Shows rich progress bars and the latest metrics; Ctrl-C detaches and leaves the job running.
-    Exits 0 when the job finished, 1 when it failed or was cancelled, 2 on bad input. With
-    ``detach`` it returns as soon as the job is queued.
-    """
-    from tui.cli.follow import submit_and_follow
-
-    if kind in CONSENT_KINDS:
-        remind_consent(ws)
-    raise typer.Exit(submit_and_follow(ws, kind, params, detach=detach))

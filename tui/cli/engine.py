@@ -12,6 +12,7 @@ from engine.errors import UserError
 from engine.launcher import engine_pid, start_engine
 from tui.cli.app import engine_app
 from tui.cli.common import fail, open_workspace, out
+from tui.cli.follow import run_job
 
 
 @engine_app.command("start")
@@ -74,6 +75,4 @@ def engine_diagnostic(workspace: str = typer.Argument(...), count: int = typer.O
                       delay: float = typer.Option(0.05, "--delay"),
                       detach: bool = typer.Option(False, "--detach")) -> None:
     """Run the diagnostic counting job (checks that the engine runs jobs and streams progress)."""
-    from tui.cli.common import run_job
-
     run_job(open_workspace(workspace), "diagnostic_count", {"count": count, "delay": delay}, detach=detach)

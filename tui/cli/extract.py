@@ -21,7 +21,8 @@ import typer
 
 from engine.errors import UserError
 from tui.cli.app import app
-from tui.cli.common import EXIT_DONE, fail, open_workspace, out, run_job
+from tui.cli.common import EXIT_DONE, fail, open_workspace, out
+from tui.cli.follow import run_job
 
 faceset_app = typer.Typer(help="Pack a side's aligned faces into one file, or unpack one.", no_args_is_help=True)
 app.add_typer(faceset_app, name="faceset")

@@ -1,14 +1,15 @@
 """Following a job in the terminal: rich progress bars, the latest metrics, logs, the outcome.
 
-``submit_and_follow`` is what job commands (extract, train, merge...) call; ``follow`` is shared with
-``swapwizard attach``. Ctrl-C only detaches: the job keeps running in the engine.
+``run_job`` is what job commands (extract, train, merge...) call (``submit_and_follow`` when the command
+goes on after the job); ``follow`` is shared with ``swapwizard attach``. Ctrl-C only detaches: the job keeps running in the engine.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, NoReturn
 
+import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from engine.client import EngineClient
@@ -16,7 +17,7 @@ from engine.errors import UserError
 from engine.launcher import ensure_engine
 from engine.protocol import Event
 from engine.workspace import Workspace
-from tui.cli.common import EXIT_DONE, EXIT_FAILED, EXIT_USAGE, err, out
+from tui.cli.common import CONSENT_KINDS, EXIT_DONE, EXIT_FAILED, EXIT_USAGE, err, out, remind_consent
 
 
 def _format_metrics(values: dict[str, Any]) -> str:
@@ -118,6 +119,18 @@ def _show(event: Event, progress: Progress, tasks: dict[tuple[str, str], Any]) -
         progress.console.print("[yellow]cancelled[/]")
         return EXIT_FAILED
     return None
+
+
+def run_job(ws: Workspace, kind: str, params: dict[str, Any], detach: bool = False) -> NoReturn:
+    """Submit a job to the workspace's engine (starting it if needed) and follow it to the end.
+
+    Shows rich progress bars and the latest metrics; Ctrl-C detaches and leaves the job running.
+    Exits 0 when the job finished, 1 when it failed or was cancelled, 2 on bad input. With
+    ``detach`` it returns as soon as the job is queued.
+    """
+    if kind in CONSENT_KINDS:
+        remind_consent(ws)
+    raise typer.Exit(submit_and_follow(ws, kind, params, detach=detach))
 
 
 def submit_and_follow(ws: Workspace, kind: str, params: dict[str, Any], detach: bool = False) -> int:

@@ -13,7 +13,8 @@ import typer
 
 from engine.merge.settings import BLEND_MODES, COLOUR_MODES, MASK_MODES, PRESETS
 from tui.cli.app import app
-from tui.cli.common import fail, open_workspace, run_job
+from tui.cli.common import fail, open_workspace
+from tui.cli.follow import run_job
 
 
 @app.command()

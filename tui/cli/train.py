@@ -14,7 +14,8 @@ from typing import Optional
 import typer
 
 from tui.cli.app import app
-from tui.cli.common import fail, open_workspace, run_job
+from tui.cli.common import fail, open_workspace
+from tui.cli.follow import run_job
 
 PRESETS = ("saehd", "quick", "tiny")
 
