@@ -7,7 +7,7 @@ import sys
 
 from engine.errors import UserError
 
-NAMES = ("extract", "train", "merge")
+NAMES = ("extract", "train", "merge", "c2pa")
 
 
 def main(argv: list[str]) -> int:

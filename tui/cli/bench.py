@@ -33,3 +33,9 @@ def bench_train(ctx: typer.Context) -> None:
 def bench_merge(ctx: typer.Context) -> None:
     """Merge frames/s at 512x512 and 1080p, prediction timed separately (--json)."""
     _run("merge", ctx)
+
+
+@bench_app.command("c2pa", context_settings=_CONTEXT)
+def bench_c2pa(ctx: typer.Context) -> None:
+    """Seconds Content Credentials signing adds: the sample's export, a PNG frame, a 1080p minute (--json)."""
+    _run("c2pa", ctx)
