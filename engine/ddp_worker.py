@@ -71,14 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="engine.ddp_worker")
     parser.add_argument("--ws", required=True)
     parser.add_argument("--control", required=True)
-    parser.add_argument("--params", required=True)
+    parser.add_argument("--config", required=True, help="The resolved RunConfig as JSON (RunConfig.to_json).")
     args = parser.parse_args(argv)
-    from engine.jobs import parse_params
-    from engine.jobs.train import Params
     from engine.quality.training import TrainingQuality
     from engine.train.dist import Dist
     from engine.train.loop import TrainingRun
-    from engine.train.resolve import resolve
+    from engine.train.options import RunConfig
     from engine.train.signals import stop_on_sigterm
     from engine.workspace import Workspace
 
@@ -86,9 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     report = StdoutReporter(Path(args.control)) if dist.main else NullReporter()
     try:
         ws = Workspace.open(args.ws)
-        raw = json.loads(args.params)
-        raw["gpus"] = 1
-        config = resolve(ws, parse_params(Params, raw))
+        config = RunConfig.from_json(json.loads(args.config))
         with stop_on_sigterm() as stopped:
             try:
                 result = TrainingRun(ws, config, report, dist, stopped, watch=TrainingQuality).run()

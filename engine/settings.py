@@ -149,6 +149,14 @@ SECTION_HELP = {
 }
 
 SETTINGS: tuple[Setting, ...] = (
+    # -- [workspace] and [consent]: recorded by swapwizard itself, not options ------------------------
+    S("workspace", "version", int, 1, "Format version of this workspace (swapwizard refuses to open newer ones it "
+      "does not understand).", range=(1, 1_000), cli=False),
+    S("consent", "confirmed", bool, False, "Set by the wizard (or `swapwizard consent WS`) when you confirm that "
+      "you have permission from the people whose faces appear in the source and destination footage.", cli=False),
+    S("consent", "date", str, "", "When it was confirmed (ISO 8601).", cli=False),
+    S("consent", "confirmed_by", str, "", "Who confirmed it.", cli=False),
+
     # -- [extract] ---------------------------------------------------------------------------------
     S("extract", "face_type", str, "whole_face",
       "How much of the head the aligned crops hold: half (brows to lips), mid_full, full (brows to chin), "
@@ -157,23 +165,22 @@ SETTINGS: tuple[Setting, ...] = (
       range=(64, 2048)),
     S("extract", "crop_format", str, "jpg", "Crop files: jpg (fast, small) or png (lossless, about 20 times "
       "slower to write).", choices=("jpg", "png")),
-    S("extract", "jpeg_quality", int, 95, "JPEG quality of jpg crops (1-100).", range=(1, 100), cli=False),
+    S("extract", "jpeg_quality", int, 95, "JPEG quality of jpg crops (1-100).", range=(1, 100)),
     S("extract", "detect_every", int, 10, "Run the face detector every N frames; faces already found are "
-      "followed by their landmarks between.", range=(1, 1000), cli=False),
-    S("extract", "min_confidence", float, 0.5, "Detector confidence (0-1) a face needs.", range=(0.0, 1.0),
-      cli=False),
+      "followed by their landmarks between.", range=(1, 1000)),
+    S("extract", "min_confidence", float, 0.5, "Detector confidence (0-1) a face needs.", range=(0.0, 1.0)),
     S("extract", "min_presence", float, 0.1, "The landmark model's face-presence score (0-1) a face needs.",
-      range=(0.0, 1.0), cli=False),
+      range=(0.0, 1.0)),
     S("extract", "rotate_retry", bool, True, "When a frame has no face, look again with the frame turned by 90, "
-      "270 and 180 degrees.", cli=False),
+      "270 and 180 degrees."),
     S("extract", "small_faces", bool, False, "Also look for small, distant faces (the detector runs on 2x2 tiles "
       "too: about 5 times the detection cost). For wide shots and crowds; a close-up does not need it."),
     S("extract", "smooth", bool, True, "Temporal smoothing of the landmarks (One Euro filter): less shimmer in "
-      "the swapped face.", cli=False),
+      "the swapped face."),
     S("extract", "min_cutoff", float, 1.0, "Smoothing cut-off in Hz: lower smooths a still face more.",
-      range=(0.001, 100.0), cli=False),
+      range=(0.001, 100.0)),
     S("extract", "beta", float, 10.0, "Smoothing speed coefficient: higher follows fast motion more closely.",
-      range=(0.0, 1000.0), cli=False),
+      range=(0.0, 1000.0)),
     S("extract", "write_frames", bool, False, "Also save every frame as PNG in data_<side>/frames/ (large: about "
       "2 MB a 1080p frame)."),
 
@@ -189,7 +196,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("train", "arch", str, "liae-ud", "New models only: df or liae, with -u, -d or -ud.", group="model",
       template="commented"),
     S("train", "resolution", int, 128, "New models only: face size in pixels (a multiple of 16, or of 32 for -d).",
-      range=(32, 1024), group="model", template="commented"),
+      range=(16, 2048), group="model", template="commented"),
     S("train", "ae_dims", int, 256, "New models only: autoencoder dims.", range=(1, 4096), group="model",
       template="commented"),
     S("train", "e_dims", int, 64, "New models only: encoder dims.", range=(1, 4096), group="model",
@@ -469,9 +476,15 @@ def template_section(section: str) -> str:
     """``[section]`` of workspace_template/workspace.toml, with every setting's help as its comment."""
     lines = [f"[{section}]", *_comment(SECTION_HELP[section]), "#"] if section in SECTION_HELP else [f"[{section}]"]
     for s in of(section):
-        shown = s.default if s.example is None else s.example
-        lines += _comment(s.help)
-        lines.append(f"{'# ' if s.template == 'commented' else ''}{s.key} = {toml_value(shown)}")
+        line = f"{s.key} = {toml_value(s.default if s.example is None else s.example)}"
+        if s.template == "commented":  # the compact form, help beside the key, where it fits
+            compact = f"# {line}".ljust(28) + f"# {s.help}"
+            if len(compact) <= 110:
+                lines.append(compact)
+                continue
+            lines += [*_comment(s.help), f"# {line}"]
+        else:
+            lines += [*_comment(s.help), line]
     return "\n".join(lines) + "\n"
 
 
@@ -480,18 +493,7 @@ TEMPLATE_HEAD = """\
 #
 # The wizard and the CLI read this file and write back the choices you make, so a second run reuses
 # them. You may edit it by hand; each key is explained above it. Paths are relative to this folder.
-# (Generated from engine/settings.py: python -m engine.settings > workspace_template/workspace.toml)
-
-[workspace]
-# Format version of this workspace (swapwizard refuses to open newer ones it does not understand).
-version = 1
-
-[consent]
-# Set by the wizard (or `swapwizard consent WS`) when you confirm that you have permission from
-# the people whose faces appear in the source and destination footage.
-confirmed = false
-date = ""
-confirmed_by = ""
+# (Generated from the declarations in engine/settings.py: python -m engine.settings)
 """
 
 

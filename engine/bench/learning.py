@@ -48,7 +48,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     from engine.faces.extract import ExtractSettings, extract_side
-    from engine.jobs.train import Params
     from engine.quality.training import TrainingQuality
     from engine.report import NullReporter
     from engine.train.loop import TrainingRun
@@ -65,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             folder.mkdir()
             crops = sorted(ws.aligned_dir(side).iterdir())
             held[side] = [Path(shutil.move(str(p), folder / p.name)) for p in crops[2::5]]
-        config = resolve(ws, Params(preset=args.preset, device=args.device, threads=args.threads, iters=0))
+        config = resolve(ws, {"preset": args.preset, "device": args.device, "threads": args.threads, "iters": 0})
         run = TrainingRun(ws, config, NullReporter(), watch=TrainingQuality)
         run.setup()
         res = run.model_options.resolution

@@ -108,7 +108,7 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
         ws = _workspace(workspace, Path(tmp), max(128, res * 2))
         model = f"bench-{preset_name}-{int(time.time())}"
         params = Params(model=model, preset=preset_name, device=device or "", batch_size=batch, iters=1)
-        config = resolve(ws, params)
+        config = resolve(ws, params.overrides())
         sent: list[int] = []
         run = TrainingRun(ws, config, CallbackReporter(lambda e: sent.append(len(json.dumps(e)))),
                           watch=TrainingQuality)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine import settings
+from engine.errors import UserError
 from engine.quality.training import TrainingQuality
 from engine.report import Reporter
 from engine.workspace import Workspace
@@ -26,68 +28,40 @@ def STEPS(params: Params) -> list[str]:  # noqa: N802 - the job contract's name
 
 
 @dataclass
-class Params:
-    #: Model name: several models may live in one workspace (WS/model/<name>/).
-    model: str = ""
-    #: saehd | quick | tiny (only when the model is created).
-    preset: str = ""
-    #: Target iteration (absolute, like DeepFaceLab's); 0 trains until stopped; None: [train] iters in
-    #: workspace.toml, else the preset's (saehd 100000, quick 20000, tiny 300).
-    iters: int | None = None
-    device: str = ""
+class Params(settings.overrides_class("TrainSettings", "train", module=__name__)):
+    """Every [train] setting (engine/settings.py; None: workspace.toml, the model's last run, the
+    preset), plus the job's own switches."""
+
+    #: GPUs to train on together (DistributedDataParallel).
     gpus: int = 1
-    # Model shape (only when the model is created):
-    arch: str | None = None
-    resolution: int | None = None
-    ae_dims: int | None = None
-    e_dims: int | None = None
-    d_dims: int | None = None
-    d_mask_dims: int | None = None
-    # Training options (None: from workspace.toml, the model's last run, or the preset):
-    batch_size: int | None = None
-    lr: float | None = None
-    optimizer: str | None = None
-    weight_decay: float | None = None
-    warmup_iters: int | None = None
-    clip_grad: float | None = None
-    masked_training: bool | None = None
-    eyes_mouth_prio: bool | None = None
-    gan_power: float | None = None
-    perceptual_power: float | None = None
-    random_warp: bool | None = None
-    flip_src: bool | None = None
-    flip_dst: bool | None = None
-    hsv_power: float | None = None
-    colour_transfer: str | None = None
-    precision: str | None = None
-    channels_last: bool | None = None
-    compile: bool | None = None
-    # Saving and previews:
-    save_every_min: float | None = None
-    save_every_iters: int | None = None
-    backup_every_min: float | None = None
-    backups_keep: int | None = None
-    preview_every_min: float | None = None
-    sync_every: int | None = None
-    seed: int | None = None
-    #: CPU threads for torch (0 or None: torch's default).
-    threads: int | None = None
     #: A folder of aligned faces (or a workspace) to pretrain on; both sides come from it.
     pretrain_faces: str = ""
     #: Test switches: force a NaN loss / an out-of-memory error once at this iteration (-1 never).
     debug_nan_at: int = -1
     debug_oom_at: int = -1
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.gpus < 1:
+            raise UserError(f"gpus = {self.gpus} (the request) is out of range.", "Use 1 or more, e.g. --gpus 2.")
+
+
+def config(ws: Workspace, params: Params):
+    """The resolved run (engine.train.options.RunConfig) these parameters ask for."""
+    from engine.train.resolve import resolve
+
+    return resolve(ws, params.overrides(), pretrain_faces=params.pretrain_faces, debug_nan_at=params.debug_nan_at,
+                   debug_oom_at=params.debug_oom_at)
+
 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
+    resolved = config(ws, params)  # bad parameters fail here, with the user's message, before any spawn
     if params.gpus > 1:
         from engine.train.launch import run_distributed
 
-        return run_distributed(ws, params, report)
+        return run_distributed(ws, resolved, params.gpus, report)
     from engine.train.loop import TrainingRun
-    from engine.train.resolve import resolve
     from engine.train.signals import stop_on_sigterm
 
-    config = resolve(ws, params)
     with stop_on_sigterm() as stopped:
-        return TrainingRun(ws, config, report, stop_requested=stopped, watch=TrainingQuality).run()
+        return TrainingRun(ws, resolved, report, stop_requested=stopped, watch=TrainingQuality).run()

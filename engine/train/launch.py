@@ -10,7 +10,6 @@ which is how the tests check it.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any
 
 from engine.errors import JobCancelled, UserError
 from engine.report import Reporter
+from engine.train.options import RunConfig
 from engine.workspace import Workspace
 
 PREFIX = "@@swapwizard-event "
@@ -32,21 +32,20 @@ def control_path(model_dir: Path) -> Path:
     return model_dir / ".control" / "commands.jsonl"
 
 
-def run_distributed(ws: Workspace, params: Any, report: Reporter) -> dict:
-    from engine.train.resolve import resolve
+def run_distributed(ws: Workspace, config: RunConfig, gpus: int, report: Reporter) -> dict:
+    """Train the resolved ``config`` on ``gpus`` processes; each rank gets the config as JSON."""
     from engine.train.signals import stop_on_sigterm
 
-    config = resolve(ws, params)  # bad parameters fail here, with the user's message, before any spawn
     control = control_path(config.model_dir)
     control.parent.mkdir(parents=True, exist_ok=True)
     control.write_text("")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={params.gpus}",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
            "-m", "engine.ddp_worker", "--ws", str(ws.root), "--control", str(control),
-           "--params", json.dumps(dataclasses.asdict(params))]
+           "--config", json.dumps(config.to_json())]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env.setdefault("OMP_NUM_THREADS", "1")
-    report.log(f"Starting {params.gpus} training processes (DistributedDataParallel).")
+    report.log(f"Starting {gpus} training processes (DistributedDataParallel).")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True, cwd=PROJECT_ROOT, env=env)
     outcome: dict[str, Any] = {}
 

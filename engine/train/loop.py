@@ -26,7 +26,6 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,7 +41,7 @@ from engine.train.device import pick_device, tune_for
 from engine.train.dist import Dist
 from engine.train.history import LossHistory
 from engine.train.models import _init
-from engine.train.options import ModelOptions, TrainOptions, from_dict
+from engine.train.options import ModelOptions, RunConfig, from_dict
 from engine.train.trainer import Trainer
 from engine.workspace import Workspace
 
@@ -64,33 +63,6 @@ class Watcher(Protocol):
 
 #: ``watch(ws, model_dir, resolution, device, log)`` -> the run's ``Watcher``.
 WatcherFactory = Callable[[Workspace, Path, int, torch.device, Callable[[str], None]], Watcher]
-
-
-@dataclass
-class RunConfig:
-    model_dir: Path
-    model_options: ModelOptions
-    train_options: TrainOptions
-    #: Stop at this iteration (absolute, as DeepFaceLab's target iteration); 0 trains until stopped.
-    target_iters: int = 0
-    device: str = "auto"
-    seed: int = 0
-    save_every_min: float = 10.0
-    #: Also save every this many iterations (0 = only by time); tests use it.
-    save_every_iters: int = 0
-    backup_every_min: float = 60.0
-    backups_keep: int = 24
-    preview_every_min: float = 5.0
-    sync_every: int = 4
-    #: CPU threads for torch (0 = torch's default); 1 is far faster on a machine shared with other work.
-    threads: int = 0
-    #: A folder of aligned faces (or a workspace) to pretrain on: both sides come from it.
-    pretrain_faces: str = ""
-    preset: str = ""
-    #: Test switches: make the loss NaN / raise out-of-memory once at this iteration (-1 = never).
-    debug_nan_at: int = -1
-    debug_oom_at: int = -1
-    max_rollbacks: int = 5
 
 
 class TrainingRun:

@@ -11,23 +11,20 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from engine import settings
 from engine.errors import UserError
 
 ARCHS = ("df", "liae")
 
 
 @dataclass
-class ModelOptions:
-    """The network's shape; stored with every checkpoint and never changed after creation."""
+class ModelOptions(settings.values_class("ModelShape", "train", group="model", module=__name__)):
+    """The network's shape ([train] settings of group "model": arch, resolution, ae/e/d/d_mask dims);
+    stored with every checkpoint and never changed after creation."""
 
-    arch: str = "liae-ud"
-    resolution: int = 128
-    ae_dims: int = 256
-    e_dims: int = 64
-    d_dims: int = 64
-    d_mask_dims: int = 22
     #: What the aligned crops cover (from extraction): merging must crop the same way.
     face_type: str = "whole_face"
 
@@ -47,36 +44,40 @@ class ModelOptions:
         if self.resolution < step * 2 or self.resolution % step:
             raise UserError(f"Resolution {self.resolution} does not suit {self.arch}.",
                             f"Use a multiple of {step} of at least {step * 2} (the -d variant needs 32).")
-        for name in ("ae_dims", "e_dims", "d_dims", "d_mask_dims"):
-            if getattr(self, name) < 1:
-                raise UserError(f"{name} must be at least 1.", "Pick a preset, or give positive dims.")
         return self
 
 
-@dataclass
-class TrainOptions:
-    """How to train; may differ from run to run of the same model."""
+#: How to train ([train] settings of group "options": batch size, lr, losses, augmentation...); may
+#: differ from run to run of the same model. Declared, with ranges and help, in engine/settings.py.
+TrainOptions = settings.values_class("TrainOptions", "train", group="options", module=__name__)
 
-    batch_size: int = 8
-    lr: float = 5e-5
-    optimizer: str = "adamw"  # or "rmsprop"
-    weight_decay: float = 0.0
-    #: Linear learning-rate warm-up over this many iterations.
-    warmup_iters: int = 100
-    clip_grad: float = 0.0  # max gradient norm; 0 = off
-    masked_training: bool = True
-    eyes_mouth_prio: bool = True
-    gan_power: float = 0.0
-    #: Weight of the VGG19 perceptual loss (0 = off); needs cached weights (engine.train.perceptual).
-    perceptual_power: float = 0.0
-    random_warp: bool = True
-    flip_src: bool = False
-    flip_dst: bool = True
-    hsv_power: float = 0.0  # 0 = off; 0.1 is a gentle jitter
-    colour_transfer: str = "none"  # or "rct"
-    precision: str = "auto"  # auto | fp32 | bf16 | fp16
-    channels_last: bool = True  # used on CUDA only
-    compile: bool = False
+
+@dataclass(kw_only=True)
+class RunConfig(settings.values_class("RunSettings", "train", group="run", module=__name__)):
+    """Everything a training run needs, resolved (engine.train.resolve): the model's folder, shape and
+    training options, plus the loop's schedule ([train] settings of group "run": device, save and
+    preview intervals, backups, seed, threads). Plain data: the DDP worker gets it as JSON."""
+
+    model_dir: Path
+    model_options: ModelOptions
+    train_options: TrainOptions
+    #: Stop at this iteration (absolute, as DeepFaceLab's target iteration); 0 trains until stopped.
+    target_iters: int = 0
+    #: A folder of aligned faces (or a workspace) to pretrain on: both sides come from it.
+    pretrain_faces: str = ""
+    preset: str = ""
+    #: Test switches: make the loss NaN / raise out-of-memory once at this iteration (-1 = never).
+    debug_nan_at: int = -1
+    debug_oom_at: int = -1
+    max_rollbacks: int = 5
+
+    def to_json(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "model_dir": str(self.model_dir)}
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> RunConfig:
+        return cls(**{**raw, "model_dir": Path(raw["model_dir"]), "model_options": ModelOptions(**raw["model_options"]),
+                      "train_options": TrainOptions(**raw["train_options"])})
 
 
 @dataclass

@@ -29,8 +29,8 @@ def test_bad_parameters_are_refused_by_the_job_contract():
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--preset", "huge"], "There is no preset 'huge'."),
-    (["--iters", "-5"], "--iters must be 0"),
+    (["--preset", "huge"], "[train] preset = 'huge' (--preset) is not one of the choices."),
+    (["--iters", "-5"], "[train] iters = -5 (--iters) is out of range."),
     (["--gpus", "0"], "--gpus must be at least 1."),
 ])
 def test_cli_rejects_bad_options_with_exit_2(tmp_path, args, message):
@@ -41,7 +41,7 @@ def test_cli_rejects_bad_options_with_exit_2(tmp_path, args, message):
 
 def test_unknown_colour_transfer_and_device_are_user_errors(tmp_path):
     ws = make_workspace(tmp_path / "ws")
-    with pytest.raises(UserError, match="Colour transfer"):
+    with pytest.raises(UserError, match=r"\[train\] colour_transfer = 'lct' \(the request\) is not one of"):
         run(ws, Params(preset="tiny", colour_transfer="lct"), NullReporter())
     from engine.train.device import pick_device
 
