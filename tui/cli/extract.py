@@ -1,14 +1,13 @@
-"""Extraction commands: probe, extract, check, sort, faceset pack/unpack.
+"""Extraction commands: probe, extract, sort, faceset pack/unpack (check: tui/cli/check.py).
 
     swapwizard probe FILE_OR_FOLDER [--json]
     swapwizard extract WS [--side both|src|dst] [--face-type T] [--size N] [--track N] [--force] [--detach]
-    swapwizard check WS [--json]
     swapwizard sort WS --side src --by blur|yaw|pitch|size|hist|best [--keep N] [--restore]
     swapwizard faceset pack WS FILE [--side src]
     swapwizard faceset unpack WS FILE [--side src] [--force]
 
 Everything but ``probe`` runs as a job in the workspace's engine (progress bars on stderr; Ctrl-C
-detaches). ``check --json`` prints only the report's JSON on stdout.
+detaches).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ import typer
 
 from engine.errors import UserError
 from tui.cli.app import app
-from tui.cli.common import EXIT_DONE, fail, open_workspace, out
+from tui.cli.common import fail, open_workspace, out
 from tui.cli.follow import run_job
 
 faceset_app = typer.Typer(help="Pack a side's aligned faces into one file, or unpack one.", no_args_is_help=True)
@@ -95,47 +94,6 @@ def extract(
     params = {"side": side, "face_type": face_type, "size": size, "track": track, "force": force,
               "write_frames": write_frames, "crop_format": crop_format, "small_faces": small_faces}
     run_job(ws, "extract", {k: v for k, v in params.items() if v is not None}, detach=detach)
-
-
-@app.command()
-def check(workspace: str = typer.Argument(..., help="The workspace folder."),
-          as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout.")) -> None:
-    """Data checks: faces per frame, size, blur, light, poses, and how well src covers dst's poses."""
-    from tui.cli.follow import submit_and_follow
-
-    ws = open_workspace(workspace)
-    code = submit_and_follow(ws, "check", {})
-    report_path = ws.root / "check" / "report.json"
-    if code != EXIT_DONE or not report_path.is_file():
-        raise typer.Exit(code)
-    report = json.loads(report_path.read_text(encoding="utf-8"))
-    if as_json:
-        out.print_json(json.dumps(report))
-        raise typer.Exit(EXIT_DONE)
-    for side in ("src", "dst"):
-        info = report["sides"][side]
-        if not info.get("extracted"):
-            out.print(f"{side}: not extracted")
-            continue
-        size = info["face_size"] or {}
-        blur = info["blur"] or {}
-        light = info["brightness"] or {}
-        out.print(f"{side}: {info['faces']} faces of track {info['target_track']} in {info['frames']} frames "
-                  f"(frames with 0/1/2+ faces: {info['frames_with'].get('0', 0)}/{info['frames_with'].get('1', 0)}/"
-                  f"{info['frames_with'].get('2+', 0)}); size {size.get('median')} px, blur {blur.get('median')}, "
-                  f"brightness {light.get('median')}", highlight=False)
-        hist = info["yaw_histogram"]
-        out.print("  yaw   " + "  ".join(f"{lo:+d}:{n}" for lo, n in zip(hist["edges"], hist["counts"]) if n),
-                  highlight=False)
-        hist = info["pitch_histogram"]
-        out.print("  pitch " + "  ".join(f"{lo:+d}:{n}" for lo, n in zip(hist["edges"], hist["counts"]) if n),
-                  highlight=False)
-    score = report["coverage"].get("score")
-    out.print(f"coverage: {'-' if score is None else f'{score:.0%}'} of dst faces have src faces of a similar pose")
-    for warning in report["warnings"]:
-        out.print(f"warning: {warning}", style="yellow", highlight=False)
-    out.print(f"contact sheet: {ws.root / report['contact_sheet']}", highlight=False)
-    raise typer.Exit(EXIT_DONE)
 
 
 @app.command()

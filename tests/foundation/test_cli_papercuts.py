@@ -1,0 +1,228 @@
+"""What a new user hits in the first ten minutes (issue 19), through the real command and a real engine:
+adding the destination later, unreadable inputs refused at the door, status naming what is missing,
+one consent reminder, ``check --detach``, and the README's "Working over SSH" block as typed."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from engine.workspace import Workspace
+from tests.helpers import REPO, SAMPLES, cli, stop_engine
+
+pytestmark = pytest.mark.timeout(300)
+
+CONSENT_NOTE = "no consent is recorded"
+
+
+def _garbage(tmp_path: Path, name: str = "garbage.mp4") -> Path:
+    path = tmp_path / name
+    path.write_text("this is a text file renamed to look like a video\n")
+    return path
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    """Every file under ``root`` (but the engine's own runtime files) with its bytes, to compare before/after."""
+    skip = ("run/", "logs/", "engine.", "events.jsonl", "state.lock")
+    return {p.relative_to(root).as_posix(): p.read_bytes() if p.is_file() else b""
+            for p in sorted(root.rglob("*"))
+            if not any(part in p.relative_to(root).as_posix() for part in skip) and not p.is_socket()}
+
+
+def test_destination_added_later_with_sources_and_unreadable_inputs_refused(tmp_path):
+    ws_path = tmp_path / "job"
+    made = cli("new", str(ws_path), "--src", str(SAMPLES / "src.mp4"))
+    assert made.returncode == 0, made.stderr
+    # new says what it probed, and how to add the missing side.
+    assert "512x512" in made.stdout and "75 frames" in made.stdout
+    assert f"swapwizard sources {ws_path} --dst DESTINATION" in made.stderr
+    ws = Workspace.open(ws_path)
+    try:
+        # status: what is missing and the command that adds it, not a step that cannot run.
+        status = cli("status", str(ws_path))
+        assert "missing: the destination" in status.stdout
+        assert f"next: swapwizard sources {ws_path} --dst DESTINATION" in status.stdout
+        assert "next: extract_src" not in status.stdout
+        report = json.loads(cli("status", str(ws_path), "--json").stdout)
+        assert report["missing"] == ["dst"] and report["next_command"].startswith("swapwizard sources")
+
+        # run, through the engine, says it needs both, and points at sources (not at new).
+        ran = cli("run", str(ws_path), "--iters", "1")
+        assert ran.returncode != 0
+        assert f"swapwizard sources {ws.root}" in ran.stderr and "swapwizard new" not in ran.stderr
+        stop_engine(ws)
+
+        # new on the existing workspace refuses, pointing at sources with what was typed.
+        again = cli("new", str(ws_path), "--dst", str(SAMPLES / "dst.mp4"))
+        assert again.returncode == 2
+        assert f"swapwizard sources {ws_path} --dst {SAMPLES / 'dst.mp4'}" in again.stderr
+
+        # An unreadable destination is refused at the door, the workspace unchanged.
+        before = _tree(ws.root)
+        bad = cli("sources", str(ws_path), "--dst", str(_garbage(tmp_path)))
+        assert bad.returncode == 2 and "not a readable video" in bad.stderr and "Traceback" not in bad.stderr
+        assert _tree(ws.root) == before and ws.source("dst") is None
+
+        added = cli("sources", str(ws_path), "--dst", str(SAMPLES / "dst.mp4"))
+        assert added.returncode == 0, added.stderr
+        assert ws.source("dst").read_bytes() == (SAMPLES / "dst.mp4").read_bytes()
+        assert f"Next: swapwizard run {ws_path}" in added.stderr
+        listed = cli("sources", str(ws_path))
+        assert "src: data_src.mp4" in listed.stdout and "dst: data_dst.mp4" in listed.stdout
+        status = cli("status", str(ws_path))
+        assert "missing" not in status.stdout
+        assert f"next: extract_src, with: swapwizard extract {ws_path}" in status.stdout
+    finally:
+        stop_engine(ws)
+
+
+def test_new_refuses_unreadable_inputs_and_leaves_nothing(tmp_path):
+    garbage = _garbage(tmp_path)
+    target = tmp_path / "never"
+    refused = cli("new", str(target), "--src", str(SAMPLES / "src.mp4"), "--dst", str(garbage))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    assert "garbage.mp4 is not a readable video (--dst, the destination). No workspace was created." in refused.stderr
+    assert not target.exists()
+    # An empty folder the user made stays empty; an empty file and an image folder of junk too.
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (tmp_path / "zero.mp4").write_bytes(b"")
+    assert cli("new", str(empty), "--src", str(tmp_path / "zero.mp4")).returncode == 2
+    junk = tmp_path / "frames"
+    junk.mkdir()
+    (junk / "0001.png").write_text("not a picture")
+    folder = cli("new", str(empty), "--src", str(junk))
+    assert folder.returncode == 2 and "cannot be read" in folder.stderr
+    assert list(empty.iterdir()) == []
+
+
+def test_replacing_footage_that_was_worked_on_asks_for_force(tmp_path):
+    ws_path = tmp_path / "ws"
+    assert cli("new", str(ws_path), "--src", str(SAMPLES / "src.mp4"), "--dst", str(SAMPLES / "dst.mp4"),
+               "--consent").returncode == 0
+    ws = Workspace.open(ws_path)
+    try:
+        extracted = cli("extract", str(ws_path), "--side", "dst", timeout=600)
+        assert extracted.returncode == 0, extracted.stderr
+        faces = len(list(ws.aligned_dir("dst").iterdir()))
+        assert faces > 0 and ws.steps()["extract_dst"]["status"] == "done"
+        before = _tree(ws.root)
+        refused = cli("sources", str(ws_path), "--dst", str(SAMPLES / "src.mp4"))
+        assert refused.returncode == 2
+        assert f"Replacing the destination invalidates its extraction ({faces} face crops)" in refused.stderr
+        assert "--force" in refused.stderr
+        assert _tree(ws.root) == before
+        # The source side was never extracted: replacing it needs no --force.
+        assert cli("sources", str(ws_path), "--src", str(SAMPLES / "dst.mp4")).returncode == 0
+        forced = cli("sources", str(ws_path), "--dst", str(SAMPLES / "src.mp4"), "--force")
+        assert forced.returncode == 0, forced.stderr
+        assert ws.source("dst").read_bytes() == (SAMPLES / "src.mp4").read_bytes()
+        record = ws.steps()["extract_dst"]
+        assert record["status"] == "todo" and "replaced" in record["reason"]
+        assert "extract_dst will run again" in forced.stderr
+    finally:
+        stop_engine(ws)
+
+
+def test_one_consent_reminder_once(tmp_path):
+    ws_path = tmp_path / "ws"
+    made = cli("new", str(ws_path), "--src", str(SAMPLES / "src.mp4"), "--dst", str(SAMPLES / "dst.mp4"))
+    assert made.returncode == 0
+    assert made.stderr.count(CONSENT_NOTE) == 1 and "Remember" not in made.stderr
+    ws = Workspace.open(ws_path)
+    try:
+        queued = cli("extract", str(ws_path), "--side", "src", "--detach")
+        assert queued.returncode == 0, queued.stderr
+        assert CONSENT_NOTE not in queued.stderr  # said once already, by new
+        cli("cancel", str(ws_path))
+    finally:
+        stop_engine(ws)
+    # A workspace made without new (here: one unpacked from elsewhere) gets it once, at its first job.
+    other = tmp_path / "other"
+    shutil.copytree(ws_path, other, ignore=shutil.ignore_patterns("consent-reminded", "run", "engine.*"))
+    ws2 = Workspace.open(other)
+    try:
+        first = cli("extract", str(other), "--side", "src", "--detach")
+        second = cli("extract", str(other), "--side", "src", "--detach")
+        assert first.stderr.count(CONSENT_NOTE) == 1 and CONSENT_NOTE not in second.stderr
+        cli("cancel", str(other))
+    finally:
+        stop_engine(ws2)
+    # With consent recorded, never.
+    recorded = cli("new", str(tmp_path / "ok"), "--consent")
+    assert recorded.returncode == 0 and CONSENT_NOTE not in recorded.stderr
+
+
+def test_check_detach_returns_at_once_and_attach_follows(tmp_path):
+    ws_path = tmp_path / "ws"
+    assert cli("new", str(ws_path), "--consent").returncode == 0
+    ws = Workspace.open(ws_path)
+    try:
+        detached = cli("check", str(ws_path), "--detach")
+        assert detached.returncode == 0, detached.stderr
+        job_id = detached.stdout.strip()
+        assert re.fullmatch(r"job-\d+", job_id)
+        assert f"swapwizard attach {ws.root}" in detached.stderr
+        # Nothing is extracted, so the check fails: attach (or the report) says why, in one sentence.
+        followed = cli("attach", str(ws_path))
+        history = (ws.state_dir / "events.jsonl").read_text()
+        assert job_id in history and "Nothing is extracted yet" in history
+        assert followed.returncode in (0, 1) and "Traceback" not in followed.stderr
+        assert "--detach" in cli("check", "--help").stdout
+    finally:
+        stop_engine(ws)
+
+
+def _readme_ssh_block() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Working over SSH", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```sh", 1)[1].split("```", 1)[0]
+    return [line.split("#", 1)[0].strip() for line in block.splitlines() if line.split("#", 1)[0].strip()]
+
+
+def test_readme_ssh_block_names_only_real_commands_and_adds_the_destination_later():
+    """The block is run as typed in test_readme_ssh_block_as_typed; here: its shape."""
+    lines = _readme_ssh_block()
+    assert all(line.startswith("swapwizard ") for line in lines)
+    assert any(line.startswith("swapwizard sources ") and "--dst" in line for line in lines)
+    new = next(line for line in lines if line.startswith("swapwizard new "))
+    assert "--dst" not in new
+
+
+@pytest.mark.timeout(900)
+def test_readme_ssh_block_as_typed(tmp_path):
+    """Every line of the README's block, in an empty folder, with the sample clips and a tiny run.
+
+    File names and the workspace path are the README's; only the heavy knobs are made tiny (``--iters``,
+    and ``--preset tiny`` on the run line) so the test fits a CPU.
+    """
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.copy(SAMPLES / "src.mp4", tmp_path / "katie.mp4")
+    shutil.copy(SAMPLES / "dst.mp4", tmp_path / "alex.mp4")
+    ws = Workspace(home / "jobs" / "demo")
+    try:
+        for line in _readme_ssh_block():
+            args = line.split()[1:]
+            args = [str(home / a[2:]) if a.startswith("~/") else str(tmp_path / a) if a.endswith(".mp4") else a
+                    for a in args]
+            if args[0] == "run":
+                args += ["--preset", "tiny", "--iters", "4"]
+            if args[0] == "attach":
+                # The run was detached: attach follows it to its end (a tiny run on a CPU: minutes).
+                result = cli(*args, timeout=800)
+                assert result.returncode == 0, result.stderr[-3000:]
+                continue
+            if args[0] not in ("new", "sources", "engine", "run", "status", "consent"):
+                continue  # the wizard line needs a terminal
+            result = cli(*args, timeout=120)
+            assert result.returncode == 0, f"{line}: {result.stderr}"
+        assert (ws.root / "output" / "result.mp4").is_file()
+        status = json.loads(cli("status", str(ws.root), "--json").stdout)
+        assert all(record["status"] == "done" for record in status["steps"].values())
+    finally:
+        stop_engine(ws)
