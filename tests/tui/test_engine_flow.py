@@ -139,3 +139,30 @@ def test_an_engine_error_is_a_notice_with_its_hint(consented, recent):
     text = next(text for text in notices(app) if "Nothing is extracted yet" in text)
     assert "swapwizard extract" in text, "the hint comes with the error"
     assert "Traceback" not in text
+
+
+@pytest.mark.timeout(180)
+def test_x_stops_the_screens_running_job_and_says_when_nothing_runs(consented, recent):
+    """The step screens' one Stop action (x): on Train with nothing running it says so; on Extract it
+    cancels the running extraction in the engine."""
+    app = make_app(consented.root, recent=recent)
+    seen: dict = {}
+
+    async def script(pilot):
+        await wait_for(pilot, lambda: app.client is not None, 60, "the engine")
+        app.go_to("train")
+        await pilot.pause()
+        await pilot.press("x")
+        await wait_for(pilot, lambda: "No training is running." in notices(app), 10, "the notice")
+        app.go_to("extract")
+        await pilot.pause()
+        job_id = await app.submit_job("extract", {"side": "both"})
+        await wait_for(pilot, lambda: job_id in app.board.jobs and app.board.jobs[job_id].status == "running", 60,
+                       "the extraction")
+        await pilot.press("x")
+        await wait_for(pilot, lambda: app.board.jobs[job_id].status == "cancelled", 120, "the cancel")
+        seen["status"] = app.board.jobs[job_id].status
+
+    drive(app, script)
+    assert seen["status"] == "cancelled"
+    assert not any("Stopping" in text for text in notices(app)), "the extraction stops without the train words"

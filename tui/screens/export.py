@@ -76,6 +76,7 @@ def result_text(root: Path, result: dict[str, Any], label: dict[str, str] | None
 class ExportScreen(StepScreen):
     STEP = "export"
     KINDS = ("merge", "run")
+    STOP_KINDS = ("merge",)
     TITLE_TEXT = "Export"
     HELP_TEXT = "Merges every destination frame with the model and writes output/result.mp4 with the audio."
 
@@ -124,8 +125,3 @@ class ExportScreen(StepScreen):
             self.notify("The export is already running.")
             return
         await self.wizard.submit_job("merge", {})
-
-    async def action_stop(self) -> None:
-        job = self.wizard.board.active("merge")
-        if job is not None:
-            await self.wizard.engine_request("cancel", job_id=job.job_id)

@@ -23,6 +23,7 @@ THUMB_INTERVAL = 2.0
 class ExtractScreen(StepScreen):
     STEP = "extract"
     KINDS = ("extract", "sort", "run")
+    STOP_KINDS = ("extract", "sort")
     TITLE_TEXT = "Extract faces"
     HELP_TEXT = "Finds the faces in every frame of both sides, aligns and crops them."
 
@@ -93,8 +94,3 @@ class ExtractScreen(StepScreen):
     @work(group="extract-submit", exit_on_error=False)
     async def submit_extract(self, params: dict[str, Any]) -> None:
         await self.wizard.submit_job("extract", params)
-
-    async def action_stop(self) -> None:
-        job = self.wizard.board.active("extract", "sort")
-        if job is not None:
-            await self.wizard.engine_request("cancel", job_id=job.job_id)

@@ -28,6 +28,11 @@ class StepScreen(Screen[None]):
     KINDS: ClassVar[tuple[str, ...]] = ()
     TITLE_TEXT: ClassVar[str] = ""
     HELP_TEXT: ClassVar[str] = ""
+    #: Job kinds that ``action_stop`` cancels (a screen binds it to x); empty: nothing to stop here.
+    STOP_KINDS: ClassVar[tuple[str, ...]] = ()
+    #: Said when there is nothing to stop, and when the cancel reached the engine ("": say nothing).
+    STOP_IDLE_TEXT: ClassVar[str] = ""
+    STOP_SENT_TEXT: ClassVar[str] = ""
 
     BINDINGS = [
         Binding("n", "next_step", "Next", id="next-step"),
@@ -99,3 +104,13 @@ class StepScreen(Screen[None]):
         index = STEP_NAMES.index(self.STEP)
         if index > 0:
             self.wizard.go_to(STEP_NAMES[index - 1])
+
+    async def action_stop(self) -> None:
+        """Cancel the running job of this screen's ``STOP_KINDS`` (the engine stops it cleanly)."""
+        job = self.wizard.board.active(*self.STOP_KINDS) if self.STOP_KINDS else None
+        if job is None:
+            if self.STOP_IDLE_TEXT:
+                self.notify(self.STOP_IDLE_TEXT, severity="warning")
+            return
+        if await self.wizard.engine_request("cancel", job_id=job.job_id) is not None and self.STOP_SENT_TEXT:
+            self.notify(self.STOP_SENT_TEXT)

@@ -64,6 +64,9 @@ def stats_text(job: JobRecord | None, values: dict[str, Any]) -> str:
 class TrainScreen(StepScreen):
     STEP = "train"
     KINDS = ("train", "run")
+    STOP_KINDS = ("train", "run")
+    STOP_IDLE_TEXT = "No training is running."
+    STOP_SENT_TEXT = "Stopping: the model is saved first."
     TITLE_TEXT = "Train"
 
     BINDINGS = [
@@ -198,11 +201,3 @@ class TrainScreen(StepScreen):
                 self.notify(f"Target set to {iters} iterations; press r to train.")
 
         self.app.push_screen(AskScreen("Train until iteration:", current, restrict=r"[0-9]*"), chosen)
-
-    async def action_stop(self) -> None:
-        job = self.wizard.board.active("train", "run")
-        if job is None:
-            self.notify("No training is running.", severity="warning")
-            return
-        if await self.wizard.engine_request("cancel", job_id=job.job_id) is not None:
-            self.notify("Stopping: the model is saved first.")
