@@ -14,6 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+#: The mode of files written here when the caller gives none: owner-only, or what the workspace's
+#: ``[workspace] share`` asks (``Workspace.apply_share`` sets it).
+_default_mode = 0o600
+
+
+def set_default_mode(mode: int) -> None:
+    global _default_mode
+    _default_mode = mode
+
 
 def _fsync_dir(folder: Path) -> None:
     try:
@@ -32,7 +41,8 @@ def _fsync_dir(folder: Path) -> None:
 def atomic_open(path: str | os.PathLike[str], mode: int | None = None) -> Iterator[BinaryIO]:
     """Open a temp file beside ``path`` for binary writing; on success it replaces ``path``.
 
-    On an exception the temp file is removed and ``path`` is untouched.
+    The file gets ``mode``, else the default (0600, or the workspace's share mode). On an exception
+    the temp file is removed and ``path`` is untouched.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -42,8 +52,8 @@ def atomic_open(path: str | os.PathLike[str], mode: int | None = None) -> Iterat
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        if (mode if mode is not None else _default_mode) != 0o600:  # mkstemp made it 0600
+            os.chmod(tmp, mode if mode is not None else _default_mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
