@@ -5,8 +5,9 @@ that subscribes replays the log from the ``seq`` it asks for, then follows live 
 during its replay are held and sent after it, in order). Nothing a client does can exhaust the
 engine:
 
-- only the engine's own user may connect (``SO_PEERCRED``), and at most ``MAX_CONNECTIONS`` at once
-  (one more is told ``BUSY_ERROR`` and closed; clients retry);
+- only the engine's own user may connect (``SO_PEERCRED``), and at most ``MAX_CONNECTIONS`` at once:
+  at the limit the oldest connection that has not said hello makes room, else the new one is told
+  ``BUSY_ERROR`` and closed (clients retry);
 - a connection must say ``hello`` within ``HELLO_TIMEOUT_S`` and, until it subscribes, send a request
   at least every ``[engine] connection_idle_s``, or it is closed with a one-line ``error`` saying why;
 - a line over ``MAX_LINE_BYTES``, a wrong protocol version, or any request before ``hello``: one
@@ -54,7 +55,7 @@ CLIENT_BUFFER_BYTES = 4 << 20
 #: A connection that has not said hello after this long is closed.
 HELLO_TIMEOUT_S = 10.0
 #: A dropped client's socket is given this long to take the line that says why, then cut.
-DROP_GRACE_S = 5.0
+DROP_GRACE_S = 10.0
 #: Replayed events read from the log per step (a replay never holds the whole log in memory).
 REPLAY_BATCH = 512
 #: The end-of-stream marker in a client's queue.
@@ -137,7 +138,7 @@ class Hub:
         self.answer = answer
         self.idle_timeout_s = idle_timeout_s
         self.hello_timeout_s = min(HELLO_TIMEOUT_S, idle_timeout_s)
-        self.clients: set[Client] = set()
+        self.clients: dict[Client, None] = {}  # a set that keeps the order they came in
         self._senders: set[asyncio.Task[None]] = set()
         self._server: asyncio.AbstractServer | None = None
 
@@ -189,26 +190,35 @@ class Hub:
         if uid != os.geteuid():
             log.warning("refused a connection from another user (uid %s, pid %s)", uid, pid)
             writer.write(_error("This engine answers only its owner's connections."))
-        elif len(self.clients) >= MAX_CONNECTIONS:
+        elif sum(not client.dropped for client in self.clients) < MAX_CONNECTIONS or self._make_room():
+            return True
+        else:
             log.warning("refused a connection: %d are open, the limit", MAX_CONNECTIONS)
             writer.write(_error(BUSY_ERROR, "Try again in a moment."))
-        else:
-            return True
         writer.close()
+        return False
+
+    def _make_room(self) -> bool:
+        """At the limit, the oldest connection that has not said hello gives its place to a new one."""
+        for client in self.clients:  # insertion order: oldest first
+            if not client.greeted and not client.dropped:
+                client.drop("Closed: the engine is at its connection limit and this connection had not said hello.",
+                            "Say hello as soon as you connect.")
+                return True
         return False
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self._admit(writer):
             return
         client = Client(writer)
-        self.clients.add(client)
+        self.clients[client] = None
         sender = asyncio.create_task(self._send_loop(client))
         self._senders.add(sender)
         sender.add_done_callback(self._senders.discard)
         try:
             await self._read_loop(client, reader)
         finally:
-            self.clients.discard(client)
+            self.clients.pop(client, None)
             if not client.dropped:
                 client.finish()
                 with contextlib.suppress(BaseException):  # also CancelledError at engine shutdown

@@ -54,7 +54,7 @@ def engine_status(workspace: str = typer.Argument(...), as_json: bool = typer.Op
                     "log": str(ws.engine_log_path)}
     if pid is not None:
         try:
-            with EngineClient(ws, timeout=5) as client:
+            with EngineClient(ws, timeout=5, connect_wait=5) as client:
                 status = client.status()
             result.update(job=status["running"], queue=status["queue"], last_seq=status["last_seq"],
                           uptime_s=round(time.time() - status["started"], 1))
@@ -64,6 +64,8 @@ def engine_status(workspace: str = typer.Argument(...), as_json: bool = typer.Op
         print(json.dumps(result, indent=2, default=str))
     elif pid is None:
         out.print("engine: stopped")
+    elif "error" in result:
+        out.print(f"engine: running (pid {pid}) but busy: {result['error']}", markup=False)
     else:
         job = result.get("job")
         out.print(f"engine: running (pid {pid})" + (f", job {job['kind']} ({job['job_id']})" if job else ", idle"))
