@@ -4,9 +4,11 @@ The archive holds ``faceset.json`` (format version, face type, crop size, face c
 ``alignments.jsonl`` (the header and the target person's records, as in engine.faces.records) and
 ``aligned/<crop>`` files. Only faces whose crop is still in ``aligned/`` are packed, so a cleaned set
 stays clean. Unpacking checks every entry (only those three kinds of names; no ``..``, no absolute
-paths, no links, a size limit), unpacks into a temporary folder and moves it into place; it refuses
-to replace a side that already has faces unless ``force``. A side that came from a face set is not
-re-extracted from footage unless forced.
+paths, no links, a size limit) and every record's ``file`` (a crop under ``aligned/``, inside the
+folder: engine.paths), builds the new set completely in a staging folder beside the old one and swaps
+it in by renames, so a face set that fails leaves the side as it was; it refuses to replace a side
+that already has faces unless ``force``. Packing refuses a record whose crop lies outside the side.
+A side that came from a face set is not re-extracted from footage unless forced.
 
 Standard library only (plus the records module), so it is cheap to call from anywhere.
 """
@@ -21,12 +23,14 @@ import stat
 import tempfile
 import time
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import atomic_open
+from engine.atomic import _fsync_dir, atomic_open
 from engine.errors import UserError
 from engine.faces.records import present_faces, read_alignments, write_alignments
+from engine.paths import UnsafePath, inside
 from engine.workspace import Workspace
 
 FORMAT = 1
@@ -47,15 +51,17 @@ def pack(ws: Workspace, side: str, file: str | os.PathLike[str]) -> dict[str, An
                 "face_type": header.get("face_type"), "size": header.get("size"),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "source": header.get("source", {}).get("name")}
     side_dir = ws.side_dir(side)
+    # Never ship a file from outside the side folder (a hand-edited record, or a link in aligned/).
+    crops = [_crop_path(side_dir, record.file, ws.alignments_path(side)) for record in faces]
     with tempfile.TemporaryDirectory() as tmp:
         alignments = Path(tmp) / "alignments.jsonl"
         write_alignments(alignments, header, faces)
         with atomic_open(target) as handle, zipfile.ZipFile(handle, "w") as archive:
             archive.writestr("faceset.json", json.dumps(manifest, indent=2))
             archive.write(alignments, "alignments.jsonl", compress_type=zipfile.ZIP_DEFLATED)
-            for record in faces:
+            for record, crop in zip(faces, crops):
                 # Crops are JPEG/PNG already: storing them is as small and much faster.
-                archive.write(side_dir / record.file, record.file, compress_type=zipfile.ZIP_STORED)
+                archive.write(crop, record.file, compress_type=zipfile.ZIP_STORED)
     return {"side": side, "file": str(target), "faces": len(faces), "bytes": target.stat().st_size}
 
 
@@ -76,11 +82,31 @@ def _check_entries(archive: zipfile.ZipFile) -> None:
         raise UserError("The face set unpacks to more than 64 GiB; refusing it.", "Check where the file came from.")
 
 
+def _crop_path(folder: Path, name: str, source: Path) -> Path:
+    """The crop a record names: a crop name under ``aligned/`` whose file (links followed) is inside ``folder``."""
+    path = inside(folder, name, f"{source} (a face's file)", resolve=True)
+    if not _CROP_NAME.fullmatch(name):
+        raise UnsafePath(f"{source} names {name!r} as a face crop, which is not a file in aligned/; refusing it.",
+                         "Extract that side again, or unpack a face set made by swapwizard faceset pack.")
+    return path
+
+
+#: What a side's face set consists of; a replaced set loses all of it (and its trash) together.
+_SET_ITEMS = ("aligned", "alignments.jsonl", ".extract", "tracks", "people", "aligned_trash", "sort.json",
+              "identity.safetensors")
+_OLD = ".old"
+
+
 def unpack(ws: Workspace, side: str, file: str | os.PathLike[str], force: bool = False) -> dict[str, Any]:
+    """Unpack a face set into ``side``. The new set is built and checked completely in a staging folder
+    beside the old one, and only then swapped in by renames: a face set that fails to unpack (a damaged
+    or empty zip) leaves the side as it was, ``force`` or not."""
     path = Path(file).expanduser()
     if not path.is_file():
         raise UserError(f"{path} does not exist.", "Check the path (quote it if it has spaces).")
     side_dir = ws.side_dir(side)
+    side_dir.mkdir(parents=True, exist_ok=True)
+    _recover(side_dir)
     has_faces = ws.alignments_path(side).exists() or any((side_dir / "aligned").glob("*"))
     if has_faces and not force:
         raise UserError(f"{side} already has extracted faces.", "Add --force to replace them with the face set.")
@@ -88,28 +114,71 @@ def unpack(ws: Workspace, side: str, file: str | os.PathLike[str], force: bool =
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError):
         raise UserError(f"{path.name} is not a face set (not a zip file).", "Give a file made by swapwizard faceset pack.") from None
-    with archive, tempfile.TemporaryDirectory(dir=side_dir, prefix=".unpack-") as tmp:
-        _check_entries(archive)
-        try:
-            manifest = json.loads(archive.read("faceset.json"))
-        except (KeyError, ValueError):
-            raise UserError(f"{path.name} is not a swapwizard face set (no valid faceset.json).",
-                            "Give a file made by swapwizard faceset pack.") from None
-        if manifest.get("kind") != "swapwizard-faceset" or int(manifest.get("format", 0)) > FORMAT:
-            raise UserError(f"{path.name} is not a face set this swapwizard can read.", "Upgrade swapwizard or pack it again.")
-        archive.extractall(tmp)
-        header, records = read_alignments(Path(tmp) / "alignments.jsonl")
-        missing = [r.file for r in records if not (Path(tmp) / r.file).is_file()]
+    staging = Path(tempfile.mkdtemp(dir=side_dir, prefix=".unpack-"))
+    try:
+        with archive:
+            _check_entries(archive)
+            try:
+                manifest = json.loads(archive.read("faceset.json"))
+                version = int(manifest.get("format", 0))
+            except (KeyError, ValueError, TypeError, AttributeError):
+                raise UserError(f"{path.name} is not a swapwizard face set (no valid faceset.json).",
+                                "Give a file made by swapwizard faceset pack.") from None
+            if manifest.get("kind") != "swapwizard-faceset" or version > FORMAT:
+                raise UserError(f"{path.name} is not a face set this swapwizard can read.", "Upgrade swapwizard or pack it again.")
+            if "alignments.jsonl" not in archive.namelist():
+                raise UserError(f"{path.name} holds no face records (alignments.jsonl).", "Pack it again.")
+            try:
+                archive.extractall(staging)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise UserError(f"{path.name} is damaged ({exc}).", "Copy or pack the face set again.") from None
+        records_path = staging / "alignments.jsonl"
+        header, records = read_alignments(records_path)
+        missing = [r.file for r in records if not _crop_path(staging, r.file, records_path).is_file()]
         if missing:
             raise UserError(f"The face set lacks {len(missing)} of its crops (e.g. {missing[0]}).", "Pack it again.")
+        if not records:
+            raise UserError(f"{path.name} holds no faces; data_{side} was left as it was.",
+                            "Pack the face set again from a side that has faces.")
         header = {**header, "from_faceset": path.name}
-        write_alignments(Path(tmp) / "alignments.jsonl", header, records)
-        for name in ("aligned", "alignments.jsonl", ".extract", "tracks"):
-            old = side_dir / name
-            if old.is_dir():
-                shutil.rmtree(old)
-            elif old.exists():
-                old.unlink()
-        os.replace(Path(tmp) / "aligned", side_dir / "aligned")
-        os.replace(Path(tmp) / "alignments.jsonl", ws.alignments_path(side))
+        write_alignments(records_path, header, records)
+        _swap_in(side_dir, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return {"side": side, "faces": len(records), "face_type": header.get("face_type"), "size": header.get("size")}
+
+
+def _swap_in(side_dir: Path, staging: Path) -> None:
+    """Move the old set aside into ``staging/.old``, the new ``aligned/`` in, and its alignments last
+    (the commit point); undo everything on an error."""
+    old = staging / _OLD
+    old.mkdir()
+    try:
+        for name in _SET_ITEMS:
+            if os.path.lexists(side_dir / name):
+                os.replace(side_dir / name, old / name)
+        os.replace(staging / "aligned", side_dir / "aligned")
+        os.replace(staging / "alignments.jsonl", side_dir / "alignments.jsonl")
+    except BaseException:
+        _restore_old(side_dir, staging)
+        raise
+    _fsync_dir(side_dir)
+
+
+def _restore_old(side_dir: Path, staging: Path) -> None:
+    """Undo an unfinished swap: drop a new ``aligned/`` already moved in, put the old set back."""
+    old = staging / _OLD
+    if not old.is_dir() or not (staging / "alignments.jsonl").exists():
+        return  # the swap never started, or it was committed (the new alignments moved in)
+    if not (staging / "aligned").exists() and (side_dir / "aligned").is_dir():
+        shutil.rmtree(side_dir / "aligned")
+    for item in old.iterdir():
+        if not os.path.lexists(side_dir / item.name):
+            os.replace(item, side_dir / item.name)
+
+
+def _recover(side_dir: Path) -> None:
+    """Finish what an unpack killed mid-swap left: put the old set back unless the new one was committed."""
+    for staging in side_dir.glob(".unpack-*"):
+        _restore_old(side_dir, staging)
+        shutil.rmtree(staging, ignore_errors=True)

@@ -51,6 +51,7 @@ import numpy as np
 
 from engine.atomic import atomic_open
 from engine.errors import UserError
+from engine.paths import check_name
 from engine.workspace import Workspace
 
 VERSION = 1
@@ -136,17 +137,33 @@ def read_alignments(path: Path) -> tuple[dict[str, Any], list[FaceRecord]]:
                     if int(data.get("version", 0)) > VERSION:
                         raise UserError(f"{path.name} was written by a newer swapwizard.",
                                         "Upgrade swapwizard, or extract again.")
+                    _check_header_paths(path, number, data)
                     header = data
                 else:
-                    records.append(FaceRecord.from_json(data))
+                    record = FaceRecord.from_json(data)
+                    if record.file:  # a crop outside the side folder refuses the whole file (zip-slip, sort, pack)
+                        check_name(record.file, f"{path} (line {number}, file)", _UNSAFE_HINT)
+                    records.append(record)
             except UserError:
                 raise
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
                 raise UserError(f"{path} is damaged at line {number} ({exc}).",
                                 "Extract that side again: swapwizard extract WS --side SIDE --force") from None
     if header is None:
         raise UserError(f"{path} is empty.", "Extract that side again: swapwizard extract WS --side SIDE --force")
     return header, records
+
+
+_UNSAFE_HINT = ("The face records were edited or come from elsewhere: extract that side again, or unpack a "
+                "face set made by swapwizard faceset pack.")
+
+
+def _check_header_paths(path: Path, number: int, header: dict[str, Any]) -> None:
+    """The thumbnails the header names (tracks, people) must be inside the side folder."""
+    for key in ("tracks", "people"):
+        for entry in header.get(key) or []:
+            if isinstance(entry, dict) and entry.get("thumb") is not None:
+                check_name(entry["thumb"], f"{path} (line {number}, {key} thumb)", _UNSAFE_HINT)
 
 
 def write_alignments(path: Path, header: dict[str, Any], records: list[FaceRecord]) -> None:

@@ -27,6 +27,7 @@ import numpy as np
 from engine.atomic import atomic_write_json
 from engine.errors import UserError
 from engine.faces.records import FaceRecord, present_faces
+from engine.paths import inside
 from engine.workspace import Workspace
 
 METHODS = ("blur", "yaw", "pitch", "size", "hist", "best")
@@ -94,6 +95,9 @@ def sort_faces(ws: Workspace, side: str, by: str, keep: int | None = None, simil
     if not faces:
         raise UserError(f"{side} has no aligned faces to sort.", f"Run: swapwizard extract WS --side {side}")
     side_dir = ws.side_dir(side)
+    # Sorting moves files: never one outside the side folder (a hand-edited record, a link in aligned/).
+    for record in faces:
+        inside(side_dir, record.file, f"{ws.alignments_path(side)} (a face's file)", resolve=True)
     if by == "hist":
         rejected = _near_duplicates(side_dir, faces, similarity)
         ordered = [r for r in order(faces, by) if r not in rejected] + rejected
