@@ -14,9 +14,10 @@ from rich.markup import escape
 from engine.errors import UserError
 from engine.workspace import Workspace
 
-#: Diagnostics go to stderr; stdout belongs to output (JSON, tables).
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+#: Diagnostics go to stderr; stdout belongs to output (JSON, tables). Markup is off: user text (paths,
+#: model names, "[merge] erode") prints as it is; a line with markup says markup=True and escapes its text.
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+out = Console(highlight=False, soft_wrap=True, markup=False)
 
 EXIT_DONE, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: Jobs that work on the faces of the people shown: the CLI reminds the user when consent is not recorded.
@@ -25,9 +26,9 @@ CONSENT_KINDS = ("extract", "train", "merge", "run")
 
 def fail(message: str, hint: str = "", code: int = EXIT_USAGE) -> NoReturn:
     """Print one clear sentence (and a hint) to stderr and exit; never a traceback."""
-    err.print(f"[bold red]error:[/] {message}", markup=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True)
     if hint:
-        err.print(f"[dim]hint:[/] {hint}", markup=True)
+        err.print(f"[dim]hint:[/] {escape(hint)}", markup=True)
     raise typer.Exit(code)
 
 

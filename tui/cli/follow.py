@@ -10,6 +10,7 @@ import time
 from typing import Any, NoReturn
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from engine.client import EngineClient
@@ -84,7 +85,7 @@ def _show(event: Event, progress: Progress, tasks: dict[tuple[str, str], Any]) -
     kind = event.TYPE
     job_id = getattr(event, "job_id", "") or ""
     if kind == "job_started":
-        progress.console.print(f"[bold]{event.kind}[/] started ({job_id})")  # type: ignore[attr-defined]
+        progress.console.print(f"[bold]{escape(event.kind)}[/] started ({escape(job_id)})", markup=True)  # type: ignore[attr-defined]
     elif kind == "progress":
         key = (job_id, event.stage)  # type: ignore[attr-defined]
         rate = f"{event.rate:.1f} {event.unit}/s" if event.rate else ""  # type: ignore[attr-defined]
@@ -104,19 +105,19 @@ def _show(event: Event, progress: Progress, tasks: dict[tuple[str, str], Any]) -
         progress.console.print(f"preview: {event.path}")  # type: ignore[attr-defined]
     elif kind == "log":
         style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")  # type: ignore[attr-defined]
-        progress.console.print(f"[{style}]{event.message}[/]", markup=True, highlight=False)  # type: ignore[attr-defined]
+        progress.console.print(f"[{style}]{escape(event.message)}[/]", markup=True, highlight=False)  # type: ignore[attr-defined]
     elif kind == "job_finished":
         result = event.result  # type: ignore[attr-defined]
         summary = ", ".join(f"{k}: {v}" for k, v in result.items() if not isinstance(v, (dict, list)))
-        progress.console.print(f"[green]done[/] {summary}")
+        progress.console.print(f"[green]done[/] {escape(summary)}", markup=True)
         return EXIT_DONE
     elif kind == "job_failed":
-        progress.console.print(f"[bold red]failed:[/] {event.error}")  # type: ignore[attr-defined]
+        progress.console.print(f"[bold red]failed:[/] {escape(event.error)}", markup=True)  # type: ignore[attr-defined]
         if event.hint:  # type: ignore[attr-defined]
-            progress.console.print(f"[dim]hint:[/] {event.hint}")  # type: ignore[attr-defined]
+            progress.console.print(f"[dim]hint:[/] {escape(event.hint)}", markup=True)  # type: ignore[attr-defined]
         return EXIT_FAILED
     elif kind == "job_cancelled":
-        progress.console.print("[yellow]cancelled[/]")
+        progress.console.print("[yellow]cancelled[/]", markup=True)
         return EXIT_FAILED
     return None
 
@@ -145,7 +146,7 @@ def submit_and_follow(ws: Workspace, kind: str, params: dict[str, Any], detach: 
                 return EXIT_DONE
             return follow(client, job_id, last_seq + 1)
     except UserError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", markup=True)
+        err.print(f"[bold red]error:[/] {escape(exc.message)}", markup=True)
         if exc.hint:
-            err.print(f"[dim]hint:[/] {exc.hint}", markup=True)
+            err.print(f"[dim]hint:[/] {escape(exc.hint)}", markup=True)
         return EXIT_USAGE

@@ -17,6 +17,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from engine import protocol as p
+from engine import settings as declared
 from engine.errors import UserError
 from engine.merge.settings import MergeSettings, from_section, save
 from tui.job_board import JobRecord
@@ -26,8 +27,8 @@ from tui.screens.step import StepScreen
 from tui.widgets.picture import Picture
 from tui.widgets.settings_form import SettingsForm
 
-#: The knobs that change a preview frame (the encoder's do not); merge_preview takes these.
-PREVIEW_KNOBS = ("mask", "erode", "blur", "edge_fade", "colour", "blend", "face_scale", "sharpen", "mark")
+#: The knobs that change a preview frame (group "face"; the encoder's do not); merge_preview takes these.
+PREVIEW_KNOBS = declared.keys("merge", group="face")
 
 
 class MergeScreen(StepScreen):
@@ -43,10 +44,10 @@ class MergeScreen(StepScreen):
         Binding("comma", "frame(-1)", "Frame -", id="merge-frame-prev"),
         Binding("full_stop", "frame(1)", "Frame +", id="merge-frame-next"),
         Binding("a", "apply", "Save settings", id="merge-save"),
-        *(Binding(key, f"knob('{name}', {direction})", name, show=False, id=f"merge-{name}-{key}")
-          for name, keys in (("erode", "de"), ("blur", "fr"), ("edge_fade", "hy"), ("face_scale", "ju"),
-                             ("sharpen", "ki"), ("mask", "xX"), ("colour", "cC"), ("blend", "vV"))
-          for key, direction in zip(keys, (-1, 1))),
+        # One key lowers and one raises each knob declared with keys (engine/settings.py).
+        *(Binding(key, f"knob('{s.key}', {direction})", s.key, show=False, id=f"merge-{s.key}-{key}")
+          for s in declared.wizard_form("merge") if s.keys
+          for key, direction in zip(s.keys, (-1, 1))),
     ]
 
     def __init__(self) -> None:

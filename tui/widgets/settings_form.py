@@ -1,7 +1,8 @@
 """The merge settings as a keyboard form: up/down picks a setting, left/right changes it.
 
 Each knob knows its step (numbers) or its choices (cycled); every change is checked with
-``MergeSettings.check`` so the form never holds a value the merge would refuse.
+``MergeSettings.check`` so the form never holds a value the merge would refuse. The knobs, their
+labels, keys and steps are the [merge] declarations of engine/settings.py that have a label.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from engine import settings as declared
 from engine.errors import UserError
-from engine.merge.settings import BLEND_MODES, COLOUR_MODES, MASK_MODES, PRESETS, MergeSettings
+from engine.merge.settings import MergeSettings
+from engine.settings import Setting
 
 
 @dataclass(frozen=True)
@@ -27,20 +30,14 @@ class Knob:
     step: float | None = None
     choices: tuple[str, ...] = ()
 
+    @classmethod
+    def of(cls, setting: Setting) -> Knob:
+        keys = f"{setting.keys[0]} / {setting.keys[1]}" if setting.keys else ""
+        return cls(setting.key, setting.label, keys, setting.step, tuple(setting.choices))
 
-KNOBS = (
-    Knob("mask", "Mask", "x / X", choices=MASK_MODES),
-    Knob("erode", "Erode", "d / e", step=2),
-    Knob("blur", "Blur", "f / r", step=2),
-    Knob("edge_fade", "Edge fade", "h / y", step=2),
-    Knob("colour", "Colour", "c / C", choices=COLOUR_MODES),
-    Knob("blend", "Blend", "v / V", choices=BLEND_MODES),
-    Knob("face_scale", "Face scale", "j / u", step=0.02),
-    Knob("sharpen", "Sharpen", "k / i", step=0.05),
-    Knob("crf", "Quality (CRF)", "", step=1),
-    Knob("preset", "Encoder speed", "", choices=PRESETS),
-    Knob("mark", "Visible mark", ""),
-)
+
+#: The form's knobs: the [merge] settings declared with a label (engine/settings.py), in order.
+KNOBS = tuple(Knob.of(s) for s in declared.wizard_form("merge"))
 
 
 def adjusted(settings: MergeSettings, knob: Knob, direction: int) -> MergeSettings | None:
