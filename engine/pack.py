@@ -219,7 +219,8 @@ def _safe_members(tar: tarfile.TarFile, max_bytes: int, max_entries: int) -> lis
             raise UserError(f"The archive holds more than {max_entries:,} entries; nothing was unpacked.",
                             "A swapwizard archive with that many files is unusual: check where it came from.")
         if total > max_bytes:
-            raise UserError(f"The archive would unpack to more than {max_bytes / 1e9:,.0f} GB; nothing was unpacked.",
+            limit = f"{max_bytes / 1e9:,.0f} GB" if max_bytes >= 1e9 else f"{max_bytes / 1e6:,.1f} MB"
+            raise UserError(f"The archive would unpack to more than {limit}; nothing was unpacked.",
                             "Check where it came from; if you trust it, raise the limit with --max-gb.")
         (files if member.isfile() else folders).add(path)
         folders.update(path.parents)

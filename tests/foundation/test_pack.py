@@ -83,3 +83,56 @@ def test_not_an_archive(tmp_path):
     bogus.write_bytes(b"hello")
     with pytest.raises(UserError, match="not a swapwizard archive"):
         unpack(bogus, tmp_path / "t")
+
+
+def _archive_of(path, entries):
+    """A tar.gz of (name, bytes or None for a folder) entries, in order."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@pytest.mark.parametrize("entries", [
+    [("ws/workspace.toml", b""), ("ws/a", b"file"), ("ws/a/b", b"inside a file")],
+    [("ws/workspace.toml", b""), ("ws/a", None), ("ws/a", b"a file over a folder")],
+    [("ws/workspace.toml", b""), ("ws/a/b", b"x"), ("ws/a", b"a file over an implied folder")],
+])
+def test_file_and_folder_of_one_name_is_one_sentence(tmp_path, entries):
+    archive = _archive_of(tmp_path / "clash.tgz", entries)
+    with pytest.raises(UserError, match="both a file and a folder named 'ws/a'; nothing was unpacked"):
+        unpack(archive, tmp_path / "target")
+    assert not (tmp_path / "target").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["clash.tgz"]  # no staging folder left
+
+
+def test_unpack_limits_size_and_entries(tmp_path):
+    # 200 kB of zeros compresses to a few hundred bytes: the limit is on what it unpacks to.
+    archive = _archive_of(tmp_path / "big.tgz", [("ws/workspace.toml", b""), ("ws/zeros", bytes(200_000))])
+    assert archive.stat().st_size < 2_000
+    with pytest.raises(UserError, match="more than 0.1 MB; nothing was unpacked") as refused:
+        unpack(archive, tmp_path / "t", max_bytes=100_000)
+    assert "--max-gb" in refused.value.hint
+    many = _archive_of(tmp_path / "many.tgz", [("ws/workspace.toml", b"")] + [(f"ws/f{i}", b"") for i in range(50)])
+    with pytest.raises(UserError, match="more than 20 entries"):
+        unpack(many, tmp_path / "t", max_entries=20)
+    assert not (tmp_path / "t").exists()
+    # Within the limits both unpack.
+    assert (unpack(archive, tmp_path / "t", max_bytes=300_000) / "zeros").stat().st_size == 200_000
+    assert len(list(unpack(many, tmp_path / "u").iterdir())) == 51
+
+
+def test_cut_short_archive_is_one_sentence(tmp_path):
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4")
+    archive = pack(ws, tmp_path / "ws.tgz")
+    cut = tmp_path / "cut.tgz"
+    cut.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
+    with pytest.raises(UserError, match="nothing was unpacked"):
+        unpack(cut, tmp_path / "copy")
+    assert not (tmp_path / "copy").exists()
