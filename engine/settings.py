@@ -152,6 +152,9 @@ SETTINGS: tuple[Setting, ...] = (
     # -- [workspace] and [consent]: recorded by swapwizard itself, not options ------------------------
     S("workspace", "version", int, 1, "Format version of this workspace (swapwizard refuses to open newer ones it "
       "does not understand).", range=(1, 1_000), cli=False),
+    S("workspace", "share", str, "private", "Who besides you may read this workspace: private (folders 0700, files "
+      "0600: only you) or group (0750 / 0640: your group reads, nobody writes). Applies to what is created "
+      "from now on, and to this folder; see the README's Security model.", choices=("private", "group"), cli=False),
     S("consent", "confirmed", bool, False, "Set by the wizard (or `swapwizard consent WS`) when you confirm that "
       "you have permission from the people whose faces appear in the source and destination footage.", cli=False),
     S("consent", "date", str, "", "When it was confirmed (ISO 8601).", cli=False),
