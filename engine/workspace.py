@@ -182,11 +182,13 @@ class Workspace:
     def share(self) -> str:
         """``[workspace] share``: "private" (the default) or "group". A value of another kind (or a
         workspace.toml that cannot be read) counts as "private": never more open than asked."""
+        from engine.settings import get
+
         try:
-            value = self.section("workspace").get("share", "private")
-        except UserError:
+            return get("workspace", "share").check(self.section("workspace").get("share", "private"), CONFIG_NAME)
+        except UserError as exc:
+            log.warning("%s Using share = \"private\".", exc.message)
             return "private"
-        return value if value in SHARE_MODES else "private"
 
     def modes(self) -> tuple[int, int]:
         """(folder mode, file mode) for what this workspace creates."""
