@@ -6,6 +6,9 @@ deleted do not count) and returns a JSON-able report:
 
 * per side: frames, frames with 0 / 1 / several faces, faces of the target person, face size,
   blur, brightness (median and spread), yaw and pitch histograms, and warnings;
+* per side, identity (``engine.faces.identity``): how many people the side shows, and the face
+  set's purity: how many of the target person's faces are in fact someone else (further than the
+  identity threshold from the target person), with the command that moves them out;
 * across sides: the destination poses the source does not cover ("dst has 120 faces turned right
   more than 30 degrees; src has 3") and one ``coverage`` score: the share of destination faces that
   have at least ``MIN_NEIGHBOURS`` source faces within ``POSE_RADIUS`` degrees of yaw and pitch.
@@ -23,9 +26,12 @@ from typing import Any
 import numpy as np
 
 from engine.atomic import atomic_write_bytes, atomic_write_json
-from engine.faces.records import FaceRecord, read_alignments
+from engine.faces.records import FaceRecord, read_alignments, target_track_ids
 from engine.workspace import SIDES, Workspace
 
+#: Faces embedded at most per side for the purity figure (about 80 ms each, cached); beyond that an
+#: even sample is measured and the count of other people's faces is scaled up ("about").
+PURITY_SAMPLE = 400
 YAW_BINS = list(range(-90, 91, 15))
 PITCH_BINS = list(range(-60, 61, 15))
 POSE_RADIUS = 10.0
@@ -50,15 +56,40 @@ def _stats(values: np.ndarray) -> dict[str, float] | None:
     return {"p10": round(float(p10), 1), "median": round(float(median), 1), "p90": round(float(p90), 1)}
 
 
-def side_report(ws: Workspace, side: str) -> tuple[dict[str, Any], list[FaceRecord]]:
+def identity_report(ws: Workspace, side: str, header: dict[str, Any], faces: list[FaceRecord],
+                    progress: Any = None) -> dict[str, Any]:
+    """People on the side and the purity of its face set (see the module docstring)."""
+    from engine.faces import identity
+
+    people = header.get("people") or []
+    target = next((p for p in people if p.get("id") == header.get("target_person")), None)
+    out: dict[str, Any] = {"people": len(people) or None, "target_person": header.get("target_person")}
+    if not faces:
+        return out
+    limit = identity.threshold(ws)
+    chosen = faces if len(faces) <= PURITY_SAMPLE else \
+        [faces[i] for i in np.linspace(0, len(faces) - 1, PURITY_SAMPLE).round().astype(int)]
+    vectors = identity.face_set_embeddings(ws.side_dir(side), chosen, progress=progress)
+    centre = np.asarray(target["embedding"], np.float64) if target and target.get("embedding") else None
+    found = identity.purity(vectors, centre, limit)
+    scale = len(faces) / len(chosen)
+    out.update({"faces_measured": len(chosen), "estimated": len(chosen) < len(faces),
+                "face_set_people": found["people"], "other_person_faces": round(found["other_faces"] * scale),
+                "median_distance": found.get("median_distance"), "threshold": limit,
+                "other_person_files": [chosen[i].file for i in found["other_rows"]][:20]})
+    return out
+
+
+def side_report(ws: Workspace, side: str, progress: Any = None) -> tuple[dict[str, Any], list[FaceRecord]]:
     path = ws.alignments_path(side)
     if not path.is_file():
         return {"extracted": False, "warnings": [f"{side} is not extracted yet (swapwizard extract WS --side {side})."]}, []
     header, records = read_alignments(path)
     target = header.get("target_track")
+    targets = target_track_ids(header)
     side_dir = ws.side_dir(side)
-    faces = [r for r in records if r.track == target and (side_dir / r.file).is_file()]
-    deleted = sum(1 for r in records if r.track == target) - len(faces)
+    faces = [r for r in records if r.track in targets and (side_dir / r.file).is_file()]
+    deleted = sum(1 for r in records if r.track in targets) - len(faces)
     sizes = np.array([max(r.box[2] - r.box[0], r.box[3] - r.box[1]) for r in faces])
     blur = np.array([r.blur for r in faces])
     light = np.array([r.brightness for r in faces])
@@ -73,7 +104,9 @@ def side_report(ws: Workspace, side: str) -> tuple[dict[str, Any], list[FaceReco
         "pitch_histogram": {"edges": PITCH_BINS,
                             "counts": np.histogram(np.clip(pitch, -60, 60), PITCH_BINS)[0].tolist()},
         "jitter": header.get("jitter"),
+        "target_tracks": sorted(targets),
     }
+    out["identity"] = identity_report(ws, side, header, faces, progress)
     warnings = []
     if not faces:
         warnings.append(f"{side} has no faces of the target person left.")
@@ -92,8 +125,17 @@ def side_report(ws: Workspace, side: str) -> tuple[dict[str, Any], list[FaceReco
             warnings.append(f"{side}: {dark} faces are very dark.")
         if bright > len(faces) * 0.1:
             warnings.append(f"{side}: {bright} faces are very bright or washed out.")
+    ident = out["identity"]
+    other = ident.get("other_person_faces") or 0
+    if other:
+        warnings.append(f"data_{side} holds {'about ' if ident.get('estimated') else ''}{other} faces of another "
+                        f"person: run `swapwizard sort WS --side {side} --by identity`.")
+    people = header.get("people") or []
     several = int(header.get("frames_with", {}).get("2+", 0))
-    if several and len(header.get("tracks", [])) > 1:
+    if len(people) > 1:
+        warnings.append(f"{side} shows {len(people)} people; the target is person {header.get('target_person')} "
+                        f"(thumbnails in data_{side}/people/; choose another with --person N or --reference PHOTO).")
+    elif several and len(header.get("tracks", [])) > 1 and not people:
         warnings.append(f"{side}: {several} frames show several faces; the target is track {target} "
                         f"(thumbnails in data_{side}/tracks/; choose another with --track N).")
     out["warnings"] = warnings
@@ -121,10 +163,12 @@ def coverage(src: list[FaceRecord], dst: list[FaceRecord]) -> dict[str, Any]:
             "radius_degrees": POSE_RADIUS, "min_neighbours": MIN_NEIGHBOURS, "groups": groups, "warnings": warnings}
 
 
-def check_workspace(ws: Workspace) -> tuple[dict[str, Any], dict[str, list[FaceRecord]]]:
+def check_workspace(ws: Workspace, progress: Any = None) -> tuple[dict[str, Any], dict[str, list[FaceRecord]]]:
+    """``progress(side, done, total)`` is called while faces are embedded for the purity figure."""
     sides, faces = {}, {}
     for side in SIDES:
-        sides[side], faces[side] = side_report(ws, side)
+        step = (lambda done, total, side=side: progress(side, done, total)) if progress else None
+        sides[side], faces[side] = side_report(ws, side, step)
     cover = coverage(faces["src"], faces["dst"]) if faces["src"] and faces["dst"] else {"score": None, "warnings": []}
     warnings = [w for side in SIDES for w in sides[side]["warnings"]] + cover["warnings"]
     return {"version": 1, "sides": sides, "coverage": cover, "warnings": warnings}, faces
@@ -160,8 +204,8 @@ def contact_sheet(ws: Workspace, faces: dict[str, list[FaceRecord]], per_side: i
     return data.tobytes()
 
 
-def write_report(ws: Workspace) -> dict[str, Any]:
-    report, faces = check_workspace(ws)
+def write_report(ws: Workspace, progress: Any = None) -> dict[str, Any]:
+    report, faces = check_workspace(ws, progress)
     folder = report_dir(ws)
     folder.mkdir(exist_ok=True)
     atomic_write_bytes(folder / "contact_sheet.png", contact_sheet(ws, faces))

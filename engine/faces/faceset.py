@@ -29,7 +29,7 @@ from typing import Any
 
 from engine.atomic import _fsync_dir, atomic_open
 from engine.errors import UserError
-from engine.faces.records import present_faces, read_alignments, write_alignments
+from engine.faces.records import present_faces, read_alignments, target_track_ids, write_alignments
 from engine.paths import UnsafePath, inside
 from engine.workspace import Workspace
 
@@ -46,7 +46,9 @@ def pack(ws: Workspace, side: str, file: str | os.PathLike[str]) -> dict[str, An
     target = Path(file).expanduser()
     if target.suffix.lower() != ".zip":
         target = target.with_suffix(target.suffix + ".zip") if target.suffix else target.with_suffix(".zip")
-    header = {**header, "tracks": [t for t in header.get("tracks", []) if t.get("id") == header.get("target_track")]}
+    targets = target_track_ids(header)
+    header = {**header, "tracks": [t for t in header.get("tracks", []) if t.get("id") in targets],
+              "people": [p for p in header.get("people", []) if p.get("id") == header.get("target_person")]}
     manifest = {"format": FORMAT, "kind": "swapwizard-faceset", "side": side, "faces": len(faces),
                 "face_type": header.get("face_type"), "size": header.get("size"),
                 "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "source": header.get("source", {}).get("name")}

@@ -338,7 +338,8 @@ def reference_from_photo(path: str | Path, embedder: Embedder | None = None) -> 
         raise UserError(f"{path.name} could not be read as an image.", "Use a JPEG or PNG photo of the person.")
     finder = FaceFinder()
     try:
-        faces = Tracker(finder, TrackOptions(images=True)).step(0, 0.0, image)
+        # small_faces: a group photo's faces may be small (the tiles cost little for one image).
+        faces = Tracker(finder, TrackOptions(images=True, small_faces=True)).step(0, 0.0, image)
     finally:
         finder.close()
     if not faces:

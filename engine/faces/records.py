@@ -12,7 +12,11 @@ Line 1, the header (a JSON object with ``"kind": "header"``)::
     face_type      "whole_face" (see engine.faces.align)
     size           crop side in pixels (512)
     crop_format    "png" | "jpg"
-    target_track   id of the track that is the person (chosen automatically or by --track N)
+    target_track   the target person's most important track (older files: the only target)
+    target_tracks  every track of the target person        target_person  that person's id
+    people         [{"id", "tracks", "faces", "first", "last", "size", "score", "embedding" (128-d mean,
+                     engine.faces.identity), "samples", "thumb" ("people/person_N.jpg")}]
+    identity       {"model", "splits", "embedded", "ms_per_face", "threshold"}  what linking cost
     tracks         [{"id", "faces", "first", "last", "size" (median face size, px), "score",
                      "thumb" (side-relative path of a crop)}]   most important first
     frames_with    {"0": n, "1": n, "2+": n}     frames by number of faces found
@@ -34,6 +38,7 @@ Every other line is one face (``FaceRecord``), in frame order::
     yaw, pitch, roll  degrees; yaw > 0 the face turns to the image's right, pitch > 0 looks up
     presence    the mesh's face-presence score (0-1)
     file        crop path relative to the side folder, "aligned/000012_0.png"
+    person      id of the person (tracks of one identity linked, engine.faces.identity)
 
 Deleting a crop from ``aligned/`` removes that face from training (``engine.faces.split.training_faces``,
 which also leaves out the held-out frames) and from check, sort and pack
@@ -76,6 +81,9 @@ class FaceRecord:
     roll: float = 0.0
     presence: float = 1.0
     file: str = ""
+    #: The person the face belongs to (engine.faces.identity links tracks into people); None in
+    #: records written before people existed.
+    person: int | None = None
 
     def aligned_landmarks(self, size: int | None = None) -> np.ndarray:
         """The landmarks in crop pixels (of a ``size`` crop; the record's own size by default)."""
@@ -188,11 +196,21 @@ def save_records(ws: Workspace, side: str, header: dict[str, Any], records: list
     write_alignments(ws.alignments_path(side), {**header, "side": side}, records)
 
 
-def target_records(ws: Workspace, side: str) -> list[FaceRecord]:
-    """Records of the side's target track (the person), whether or not their crop still exists."""
-    header, records = read_alignments(ws.alignments_path(side))
+def target_track_ids(header: dict[str, Any]) -> set[int]:
+    """The tracks of the side's target person (``target_tracks``; files written before people were
+    linked name one ``target_track``)."""
+    tracks = header.get("target_tracks")
+    if isinstance(tracks, list) and tracks:
+        return {int(t) for t in tracks}
     target = header.get("target_track")
-    return [r for r in records if r.track == target]
+    return set() if target is None else {int(target)}
+
+
+def target_records(ws: Workspace, side: str) -> list[FaceRecord]:
+    """Records of the side's target person (all their tracks), whether or not their crop still exists."""
+    header, records = read_alignments(ws.alignments_path(side))
+    targets = target_track_ids(header)
+    return [r for r in records if r.track in targets]
 
 
 def present_faces(ws: Workspace, side: str) -> list[FaceRecord]:

@@ -7,7 +7,10 @@ Methods (``by``):
 * ``hist``  near-duplicates: walking the faces in frame order, a face whose colour histogram
   correlates at ``similarity`` or more with one of the last faces kept is a duplicate;
 * ``best``  keeps ``keep`` faces: the sharpest of each 10x10-degree yaw/pitch cell in turn, so the
-  kept set covers every pose the side has, not just the frontal majority.
+  kept set covers every pose the side has, not just the frontal majority;
+* ``identity``  most like the target person first (``engine.faces.identity``: distance of each
+  face's embedding to the person's); faces further than ``[identity] threshold`` are someone else
+  and go to the trash (with ``keep N`` only the N most alike stay).
 
 With ``keep N`` (blur, size, best) everything after the first N goes; ``hist`` drops its duplicates.
 Rejects move to ``data_<side>/aligned_trash/<method>/``, never deleted; ``restore`` moves every
@@ -30,7 +33,7 @@ from engine.faces.records import FaceRecord, present_faces
 from engine.paths import inside
 from engine.workspace import Workspace
 
-METHODS = ("blur", "yaw", "pitch", "size", "hist", "best")
+METHODS = ("blur", "yaw", "pitch", "size", "hist", "best", "identity")
 TRASH = "aligned_trash"
 
 
@@ -81,14 +84,43 @@ def order(faces: list[FaceRecord], by: str) -> list[FaceRecord]:
     return sorted(faces, key=keys.get(by, lambda r: (r.frame, r.face)))
 
 
-def sort_faces(ws: Workspace, side: str, by: str, keep: int | None = None, similarity: float = 0.98) -> dict[str, Any]:
+def _by_identity(ws: Workspace, side: str, faces: list[FaceRecord], keep: int | None,
+                 progress: Any = None) -> tuple[list[FaceRecord], list[FaceRecord], dict[str, Any]]:
+    """(ordered most alike first, rejected, figures): rejects are further than the threshold from
+    the target person (its linked embedding, else the largest group of the set) or beyond ``keep``."""
+    from engine.faces import identity
+    from engine.faces.records import load_header
+
+    header = load_header(ws, side)
+    person = next((p for p in header.get("people") or [] if p.get("id") == header.get("target_person")), None)
+    vectors = identity.face_set_embeddings(ws.side_dir(side), faces, progress=progress)
+    limit = identity.threshold(ws)
+    centre = np.asarray(person["embedding"], np.float64) if person and person.get("embedding") else None
+    if centre is None:
+        centre = identity.largest_group_centre(vectors, limit)
+    if centre is None:
+        raise UserError(f"None of the {side} faces could be read.", f"Extract again: swapwizard extract WS --side {side} --force")
+    dist = identity.distance(np.nan_to_num(vectors, nan=1e3), centre)
+    ranked = [faces[i] for i in np.argsort(dist, kind="stable")]
+    far = {id(faces[i]) for i in np.flatnonzero(dist > limit)}
+    kept = [r for r in ranked if id(r) not in far][:keep] if keep is not None else \
+        [r for r in ranked if id(r) not in far]
+    kept_ids = {id(r) for r in kept}
+    rejected = [r for r in ranked if id(r) not in kept_ids]
+    figures = {"threshold": limit, "other_person": len(far),
+               "median_distance": round(float(np.median(dist[dist < 1e3])), 3) if (dist < 1e3).any() else None}
+    return ranked, rejected, figures
+
+
+def sort_faces(ws: Workspace, side: str, by: str, keep: int | None = None, similarity: float = 0.98,
+               progress: Any = None) -> dict[str, Any]:
     if by not in METHODS:
         raise UserError(f"{by!r} is not a sort method.", f"Use one of: {', '.join(METHODS)}.")
     if keep is not None and keep < 1:
         raise UserError("--keep must be at least 1.", "Give how many faces to keep, e.g. --keep 2000.")
     if keep is not None and by in ("yaw", "pitch", "hist"):
         raise UserError(f"--keep does not apply to sorting by {by}.",
-                        "Use --keep with blur, size or best; hist drops near-duplicates by itself.")
+                        "Use --keep with blur, size, best or identity; hist drops near-duplicates by itself.")
     if by == "best" and keep is None:
         raise UserError("Sorting by best needs --keep N.", "Say how many faces to keep, e.g. --keep 2000.")
     faces = present_faces(ws, side)
@@ -98,7 +130,10 @@ def sort_faces(ws: Workspace, side: str, by: str, keep: int | None = None, simil
     # Sorting moves files: never one outside the side folder (a hand-edited record, a link in aligned/).
     for record in faces:
         inside(side_dir, record.file, f"{ws.alignments_path(side)} (a face's file)", resolve=True)
-    if by == "hist":
+    figures: dict[str, Any] = {}
+    if by == "identity":
+        ordered, rejected, figures = _by_identity(ws, side, faces, keep, progress)
+    elif by == "hist":
         rejected = _near_duplicates(side_dir, faces, similarity)
         ordered = [r for r in order(faces, by) if r not in rejected] + rejected
     elif by == "best":
@@ -118,7 +153,7 @@ def sort_faces(ws: Workspace, side: str, by: str, keep: int | None = None, simil
                                                "rejected": [r.file for r in rejected]})
     return {"side": side, "by": by, "faces": len(faces), "kept": len(faces) - len(rejected), "moved_to_trash": len(rejected),
             "trash": f"data_{side}/{TRASH}/{by}" if rejected else None,
-            "first": [r.file for r in ordered[:5]], "last": [r.file for r in ordered[-5:]]}
+            "first": [r.file for r in ordered[:5]], "last": [r.file for r in ordered[-5:]], **figures}
 
 
 def restore(ws: Workspace, side: str) -> dict[str, Any]:

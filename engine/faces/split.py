@@ -70,6 +70,7 @@ def choose(frames: list[int], fraction: float) -> list[int]:
 def _key(header: dict[str, Any], fraction: float, faces: int) -> dict[str, Any]:
     source = header.get("source") or {}
     return {"fraction": fraction, "faces": faces, "target_track": header.get("target_track"),
+            **({"target_tracks": header["target_tracks"]} if header.get("target_tracks") else {}),
             "source": source.get("fingerprint") or [source.get("name"), source.get("frame_count")]}
 
 
@@ -93,7 +94,10 @@ def held_out(ws: Workspace, side: str, records: list[Any] | None = None) -> Hold
     fraction = holdout_fraction(ws)
     header, all_records = read_alignments_cached(ws.alignments_path(side))
     if records is None:
-        records = [r for r in all_records if r.track == header.get("target_track")]
+        from engine.faces.records import target_track_ids
+
+        targets = target_track_ids(header)
+        records = [r for r in all_records if r.track in targets]
     frames = sorted({int(r.frame) for r in records})
     key = _key(header, fraction, len(frames))
     path = ws.side_dir(side) / FILE_NAME

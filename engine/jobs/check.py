@@ -28,7 +28,8 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     if not any(ws.alignments_path(side).is_file() for side in ("src", "dst")):
         raise UserError("Nothing is extracted yet, so there is nothing to check.",
                         "Run: swapwizard extract WS --side both")
-    result = write_report(ws)
+    result = write_report(ws, lambda side, done, total: report.progress(f"identity_{side}", done, total,
+                                                                         unit="faces"))
     report.preview(result["contact_sheet"])
     for warning in result["warnings"]:
         report.warning(warning)

@@ -19,17 +19,17 @@ from engine.merge.blend import FaceGeometry
 
 def target_faces(ws: Any, face_type: str | None = None) -> dict[int, list[FaceGeometry]]:
     """Frame index -> faces of the target track in that frame (in the model's face type)."""
-    from engine.faces.records import read_alignments
+    from engine.faces.records import read_alignments, target_track_ids
 
     path = ws.alignments_path("dst")
     if not path.exists():
         raise UserError("The destination's faces have not been extracted yet.",
                         "Run: swapwizard extract WS (or swapwizard run WS for every step).")
     header, records = read_alignments(path)
-    track = header.get("target_track")
+    tracks = target_track_ids(header)
     faces: dict[int, list[FaceGeometry]] = {}
     for record in records:
-        if track is not None and record.track != track:
+        if tracks and record.track not in tracks:
             continue
         transform = np.asarray(record.transform, np.float64).reshape(2, 3)
         polygon = np.asarray(record.mask, np.float64) if len(record.mask) >= 3 else None

@@ -117,6 +117,7 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
     from engine.quality import history, sheet
     from engine.quality.cost import training_cost, unseen_check
     from engine.quality.frames import measured_frames, records_by_frame, swapped_frames
+    from engine.quality.likeness import LikenessMeter, likeness_meter
     from engine.quality.reconstruct import held_out_faces, reconstruction_metrics
     from engine.quality.swap import SwapMeter
     from engine.train.api import load_model
@@ -152,7 +153,9 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
                    for i in range(min(SHEET_ROWS, len(chosen.frames))))
     sheet_rows, row_labels = [], []
     finder = FaceFinder(min_presence=0.0)
-    meters = [SwapMeter(finder) for _ in models]
+    likeness = likeness_meter(ws, report.warning)
+    meters = [SwapMeter(finder, LikenessMeter(likeness.embedder, likeness.source, likeness.destination)
+                        if likeness is not None else None) for _ in models]
     writer = None
     try:
         for done, (index, dst, merged) in enumerate(swapped_frames(ws, chosen.frames, models,

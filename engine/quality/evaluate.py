@@ -34,6 +34,9 @@ METRICS: dict[str, tuple[str, Any]] = {
     "mouth_error": ("the same, mouth only", "low"),
     "extra_flicker": ("frame-to-frame change of the swap / the destination's, minus 1", 0.0),
     "sharpness": ("high-frequency energy of the swap / the destination's", 1.0),
+    "id_src": ("identity distance of the swap to the source person (dlib; same person < 0.6)", "low"),
+    "id_dst": ("identity distance of the swap to the destination person", "high"),
+    "id_closer_src": ("share of swapped faces closer to the source person than to the destination", "high"),
 }
 
 
@@ -50,6 +53,7 @@ def evaluate(ws: Workspace, model_name: str, report: Reporter | None = None, fra
     from engine.faces.detect import FaceFinder
     from engine.merge import settings as merge_settings
     from engine.quality.frames import measured_frames, records_by_frame, swapped_frames
+    from engine.quality.likeness import likeness_meter
     from engine.quality.reconstruct import held_out_faces, reconstruction_metrics
     from engine.quality.swap import SwapMeter
     from engine.train.api import load_model, model_exists
@@ -77,7 +81,7 @@ def evaluate(ws: Workspace, model_name: str, report: Reporter | None = None, fra
     video_path = resolve_video(ws, video) if video else None
     records = records_by_frame(ws)
     finder = FaceFinder(min_presence=0.0)
-    meter = SwapMeter(finder)
+    meter = SwapMeter(finder, likeness_meter(ws, report.warning))
     try:
         models = [] if video_path is not None else [model]
         for done, (index, dst, merged) in enumerate(swapped_frames(ws, chosen.frames, models,

@@ -47,11 +47,13 @@ def measured_frames(ws: Workspace, limit: int) -> MeasuredFrames:
 
 
 def target_records(ws: Workspace, side: str = "dst") -> list[Any]:
-    """The side's target-track face records (read once while the alignments file is unchanged)."""
+    """The side's target-person face records (read once while the alignments file is unchanged)."""
+    from engine.faces.records import target_track_ids
     from engine.faces.split import read_alignments_cached
 
     header, records = read_alignments_cached(ws.alignments_path(side))
-    return [r for r in records if r.track == header.get("target_track")]
+    targets = target_track_ids(header)
+    return [r for r in records if r.track in targets]
 
 
 def records_by_frame(ws: Workspace) -> dict[int, Any]:

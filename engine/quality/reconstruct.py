@@ -28,6 +28,8 @@ class HeldOutFaces:
     crops: np.ndarray  # N x R x R x 3 uint8 BGR
     masks: np.ndarray  # N x R x R float32 0..1
     frames: list[int]
+    #: N x 468 x 2 mesh landmarks in crop pixels (for the identity of swaps, engine.quality.likeness)
+    landmarks: np.ndarray | None = None
 
 
 def held_out_faces(ws: Workspace, side: str, resolution: int, limit: int = MAX_FACES) -> HeldOutFaces:
@@ -41,7 +43,7 @@ def held_out_faces(ws: Workspace, side: str, resolution: int, limit: int = MAX_F
     chosen = [r for r in records if r.frame in held and r.file and (ws.side_dir(side) / r.file).is_file()]
     if len(chosen) > limit:
         chosen = [chosen[round(i * (len(chosen) - 1) / (limit - 1))] for i in range(limit)]
-    crops, masks, frames = [], [], []
+    crops, masks, frames, points = [], [], [], []
     for record in chosen:
         image = cv2.imread(str(ws.side_dir(side) / record.file), cv2.IMREAD_COLOR)
         if image is None:
@@ -50,9 +52,11 @@ def held_out_faces(ws: Workspace, side: str, resolution: int, limit: int = MAX_F
         crops.append(cv2.resize(image, (resolution, resolution), interpolation=interp))
         masks.append(face_mask(record, resolution).astype(np.float32) / 255.0)
         frames.append(int(record.frame))
+        points.append(record.aligned_landmarks(resolution).astype(np.float32))
     shape = (0, resolution, resolution)
     return HeldOutFaces(side, np.stack(crops) if crops else np.zeros((*shape, 3), np.uint8),
-                        np.stack(masks) if masks else np.zeros(shape, np.float32), frames)
+                        np.stack(masks) if masks else np.zeros(shape, np.float32), frames,
+                        np.stack(points) if points else np.zeros((0, 468, 2), np.float32))
 
 
 def reconstruct(network: Any, crops: np.ndarray, side: str, device: Any, batch: int = 16) -> np.ndarray:

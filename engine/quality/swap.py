@@ -12,7 +12,9 @@ pair, so it measures a long stretch in constant memory:
   landmarks) of the merged frames, over the destination's change on the same pairs: 1.0 is as steady
   as the original, above 1 the swap flickers; ``extra_flicker`` is that ratio minus 1;
 - sharpness: high-frequency energy of the merged face over the destination face's, both cut out as
-  aligned 256-pixel crops inside the face mask shrunk away from the blend edge: below 1 is blurrier.
+  aligned 256-pixel crops inside the face mask shrunk away from the blend edge: below 1 is blurrier;
+- identity (with a ``likeness`` meter, ``engine.quality.likeness``): the merged face's identity
+  distance to the source and destination people, embedded at the landmarks the mesh found on it.
 
 An unswapped clip (merged == destination) gives fidelity error 0, flicker ratio 1 and sharpness 1.
 """
@@ -31,9 +33,11 @@ SHARP_SIZE, SHARP_ERODE = 256, 12
 
 
 class SwapMeter:
-    def __init__(self, finder: Any) -> None:
-        """``finder``: an ``engine.faces.detect.FaceFinder`` (shared: loading it costs a second)."""
+    def __init__(self, finder: Any, likeness: Any = None) -> None:
+        """``finder``: an ``engine.faces.detect.FaceFinder`` (shared: loading it costs a second);
+        ``likeness``: an ``engine.quality.likeness.LikenessMeter`` (None: identity not measured)."""
         self.finder = finder
+        self.likeness = likeness
         self.errors: list[dict[str, float]] = []
         self.lost = 0
         self.faces = 0
@@ -64,6 +68,8 @@ class SwapMeter:
             self.errors.append(error)
             for key, part in (("pose_error", "all"), ("eyes_error", "eyes"), ("mouth_error", "mouth")):
                 self.samples[key][index] = error[part]
+        if self.likeness is not None:
+            self.likeness.add(index, merged, found_swap[0] if found_swap is not None else landmarks)
 
         region = metrics.hull_mask(landmarks, dst.shape[:2])
         if self._previous is not None and self._previous[0] == index - 1:
@@ -93,7 +99,11 @@ class SwapMeter:
 
         flicker = metrics.ratio(self.swap_change, self.dst_change) if self.pairs else float("nan")
         sharpness = metrics.ratio(self.sharp_swap, self.sharp_dst) if self.faces else float("nan")
-        return {
+        if self.likeness is not None:
+            self.samples.update(self.likeness.samples)
+        identity = self.likeness.result() if self.likeness is not None else \
+            {"id_src": None, "id_dst": None, "id_closer_src": None, "id_faces": 0}
+        return {**identity,
             "pose_error": mean("all"), "eyes_error": mean("eyes"), "mouth_error": mean("mouth"),
             "faces_lost": self.lost, "faces": self.faces,
             "flicker_ratio": _num(flicker), "extra_flicker": _num(flicker - 1.0), "frame_pairs": self.pairs,
