@@ -142,6 +142,8 @@ SECTION_HELP = {
     "merge": "Written back by `swapwizard merge` (and the wizard) with the values it used; each is also an option\n"
              "of `swapwizard merge`. Sizes are in pixels of a 256-pixel face crop (scaled to the model's size).",
     "quality": "Held-out faces: quality measured on frames the model never saw (swapwizard quality / compare).",
+    "identity": "Who each face is (dlib's face descriptor): tracks linked into people at extraction, the reference\n"
+                "photo, check's face-set purity, sort --by identity and the identity figures of quality.",
     "engine": "The workspace's engine process (its fixed limits are in the README's Security model).",
     "c2pa": "Content Credentials: every file swapwizard writes carries a signed C2PA manifest saying it is "
             "synthetic (swapwizard verify FILE reads it). Without cert and key, a local identity is created once in "
@@ -299,6 +301,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("quality", "every_iters", int, 500, "The trainer measures the held-out reconstruction (SSIM/PSNR) every "
       "this many iterations and at every save, into model/<name>/quality_history.json. 0 = only when you run "
       "quality or compare.", range=(0, 100_000_000), cli=False),
+
+    # -- [identity] (engine/faces/identity.py) ------------------------------------------------------
+    S("identity", "threshold", float, 0.6, "Identity distance above which two faces are taken for different "
+      "people (dlib's 0.6; lower is stricter). Linking tracks into people uses the smaller of this and 0.5.",
+      range=(0.2, 1.2), cli=False),
 
     # -- [c2pa] (engine/media/credentials.py; --c2pa-cert/--c2pa-key/--no-c2pa are options of merge, run
     # and compare) ----------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ What uses it:
   ``data_<side>/identity.safetensors`` so check and sort pay for each face once.
 * ``engine.quality`` compares swapped faces with the source and destination people.
 
-``[identity] threshold`` in workspace.toml (default ``THRESHOLD``) is the distance above which two
-faces are taken for different people.
+``[identity] threshold`` in workspace.toml (declared in engine/settings.py; default ``THRESHOLD``) is
+the distance above which two faces are taken for different people.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ import numpy as np
 
 from engine.errors import UserError
 
-#: Distance above which two faces count as different people (dlib's recommended 0.6).
+#: Distance above which two faces count as different people (dlib's recommended 0.6); the
+#: workspace's is ``[identity] threshold`` (declared in engine/settings.py).
 THRESHOLD = 0.6
 #: Mean embeddings of two track pieces closer than this are one person (means are steadier than
 #: single faces, so this is a little stricter than ``THRESHOLD``).
@@ -67,13 +68,11 @@ CACHE_FILE = "identity.safetensors"
 
 def threshold(ws: Any | None) -> float:
     """``[identity] threshold`` of the workspace, checked; ``THRESHOLD`` when unset."""
+    from engine import settings
+
     if ws is None:
         return THRESHOLD
-    value = ws.section("identity").get("threshold", THRESHOLD)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.2 <= value <= 1.2:
-        raise UserError(f"[identity] threshold = {value!r} in workspace.toml is not a distance from 0.2 to 1.2.",
-                        "Use for example threshold = 0.6 (dlib's; lower is stricter), or delete the line.")
-    return float(value)
+    return float(settings.layered("identity", ("workspace.toml", ws.section("identity")))["threshold"])
 
 
 def model_paths() -> dict[str, Path]:
