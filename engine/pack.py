@@ -33,9 +33,9 @@ from engine.atomic import atomic_open
 from engine.errors import UserError
 from engine.workspace import CONFIG_NAME, STATE_DIR_NAME, Workspace
 
-#: Machine-local files never packed.
+#: Machine-local files never packed (and the consent reminder's marker: whoever unpacks is reminded once too).
 _SKIP = {f"{STATE_DIR_NAME}/run", f"{STATE_DIR_NAME}/engine.pid", f"{STATE_DIR_NAME}/engine.lock",
-         f"{STATE_DIR_NAME}/logs", f"{STATE_DIR_NAME}/state.lock"}
+         f"{STATE_DIR_NAME}/logs", f"{STATE_DIR_NAME}/state.lock", f"{STATE_DIR_NAME}/consent-reminded"}
 MODEL_MARKER = "swapwizard-model"
 #: Unpacking refuses archives that would write more than this, or hold more entries (a tar bomb).
 MAX_UNPACK_BYTES = 256 * 1024**3
