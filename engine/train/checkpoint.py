@@ -13,8 +13,9 @@ Layout of a model folder (``ws.model_dir(name)``)::
     best/it000001000/           a copy of the save with the lowest smoothed loss
     pretrained/                 the pretraining run's checkpoints, moved aside when training on the pair began
 
-A save writes a hidden temporary folder, fsyncs every file and the folder, then renames it into
-place: a reader sees a whole checkpoint or none. Loading verifies sizes and hashes; a damaged
+A save writes a hidden temporary folder (``.tmp-<name>-<pid>``), fsyncs every file and the folder,
+then renames it into place: a reader sees a whole checkpoint or none. The temporary folder of a
+save killed midway is removed by the next save into that folder (its pid is gone). Loading verifies sizes and hashes; a damaged
 newest checkpoint falls back to the previous good one with a warning. Nothing here can run code
 when loaded (no pickle).
 """
@@ -43,6 +44,8 @@ from engine.errors import UserError
 FORMAT = 1
 MODEL_FILE, OPTIMIZER_FILE, STATE_FILE = "model.safetensors", "optimizer.safetensors", "state.json"
 NAME_RE = re.compile(r"^it(\d{9})$")
+#: A save's temporary folder: ``.tmp-<name>-<pid of the saving process>``.
+TMP_RE = re.compile(r"^\.tmp-it\d{9}-(\d+)$")
 
 
 class DamagedCheckpoint(Exception):
@@ -113,6 +116,30 @@ def _commit_dir(tmp: Path, final: Path) -> None:
             final.rename(final.with_name(f".damaged-{final.name}-{int(time.time())}"))
     os.rename(tmp, final)
     _fsync_dir(final.parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale_temps(folder: Path) -> list[str]:
+    """Remove the temporary folders of saves whose process is gone (killed mid-save); returns their names.
+    A folder of a live process (another trainer of the same model) is left alone."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.iterdir():
+        match = TMP_RE.match(path.name)
+        if match and int(match.group(1)) != os.getpid() and not _alive(int(match.group(1))):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
 
 
 def read_checkpoint(path: Path, with_optimizer: bool = True) -> Loaded:
@@ -210,6 +237,7 @@ class CheckpointStore:
              optimizer_tensors: dict[str, torch.Tensor], state: dict[str, Any]) -> Path:
         """Write one checkpoint atomically and prune old ones; returns its folder."""
         self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(self.checkpoints_dir)
         name = f"it{iteration:09d}"
         tmp = self.checkpoints_dir / f".tmp-{name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -240,6 +268,7 @@ class CheckpointStore:
         """Copy a committed checkpoint into ``folder``, atomically. Real copies, not hard links: damage
         to one file on disk must not reach its backup."""
         folder.mkdir(parents=True, exist_ok=True)
+        clean_stale_temps(folder)
         tmp = folder / f".tmp-{source.name}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
