@@ -8,6 +8,7 @@ folders left by a kill, extraction on a full disk, and a re-extraction that fail
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import zipfile
@@ -339,3 +340,94 @@ def test_a_garbage_workspace_toml_is_one_sentence(workspace):
         assert result.returncode == 2, (args, result.stdout, result.stderr)
         assert "workspace.toml" in result.stderr and "Traceback" not in result.stderr, (args, result.stderr)
     stop_engine(workspace)
+
+
+# -- 18.10 (files): a kill mid-save, a full disk, a bad --track ----------------------------------------
+SAVER = """
+import sys, torch
+from pathlib import Path
+from engine.train.checkpoint import CheckpointStore
+store = CheckpointStore(Path(sys.argv[1]), keep=1)
+weights = {"w": torch.ones(8 * 1024 * 1024)}  # 32 MB: each save takes a while to write and fsync
+iteration = 0
+while True:
+    iteration += 1
+    store.save(iteration, weights, {}, {"options": {}})
+"""
+
+
+def test_a_checkpoint_temp_folder_left_by_a_kill_mid_save_is_cleaned(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import torch
+
+    from engine.train.checkpoint import CheckpointStore
+    from tests.helpers import REPO
+
+    model = tmp_path / "model"
+    saver = subprocess.Popen([sys.executable, "-c", SAVER, str(model)], cwd=REPO)
+    folder = model / "checkpoints"
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:  # kill it while a save is half written
+            temps = list(folder.glob(".tmp-*")) if folder.is_dir() else []
+            if temps and any(folder.glob("it*")) and any(temps[0].iterdir()):
+                saver.send_signal(signal.SIGKILL)
+                break
+            time.sleep(0.002)
+    finally:
+        saver.kill()
+        saver.wait()
+    left = list(folder.glob(".tmp-*"))
+    assert left, "the kill missed every save"
+    store = CheckpointStore(model, keep=1)
+    assert store.load(with_optimizer=False) is not None  # the last whole save is still there
+    store.save(10_000, {"w": torch.zeros(4)}, {}, {"options": {}})
+    assert not list(folder.glob(".tmp-*")) and not any(p.exists() for p in left)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 2 MB tmpfs: room for a workspace and its sources, not for 75 crops of 512 px."""
+    import subprocess
+
+    mount = tmp_path / "small disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.decode().strip()})")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_extraction_on_a_full_disk_says_so_in_one_sentence(small_disk):
+    from tests.helpers import SAMPLES, cli
+
+    root = small_disk / "ws"
+    made = cli("new", str(root), "--src", str(SAMPLES / "src.mp4"), "--consent")
+    assert made.returncode == 0, made.stderr
+    ws = Workspace(root)
+    try:
+        result = cli("extract", str(root), "--side", "src", timeout=200)
+        assert result.returncode == 1, (result.stdout, result.stderr)
+        assert "disk is full" in result.stderr and "Free some space" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr and "OSError" not in result.stderr and "Errno" not in result.stderr
+        # The step is not left "running" (the state file is small: the engine writes it when it can).
+        status = cli("status", str(root), "--json")
+        assert json.loads(status.stdout)["steps"]["extract_src"]["status"] == "failed", status.stdout
+    finally:
+        stop_engine(ws)
+
+
+def test_a_re_extraction_with_a_bad_track_keeps_the_alignments(ws):
+    before = read_alignments(ws.alignments_path("src"))[0]
+    end = job(ws, "extract", {"side": "src", "size": 72, "crop_format": "jpg", "track": 99})
+    assert end.TYPE == "job_failed" and "no track 99" in end.error, end
+    header, records = read_alignments(ws.alignments_path("src"))  # still a whole face set
+    assert header["complete"] and len(records) == 75 and all((ws.side_dir("src") / r.file).is_file() for r in records)
+    assert header["size"] in (before["size"], 72)
