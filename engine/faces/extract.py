@@ -17,41 +17,20 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from engine import settings as declared
 from engine.atomic import atomic_write_json, read_json
 from engine.errors import UserError
-from engine.faces.align import check_face_type
 from engine.faces.records import FaceRecord, read_alignments, write_alignments
 from engine.media.probe import MediaInfo, probe
 from engine.report import Reporter
 from engine.workspace import Workspace
 
-
-@dataclass
-class ExtractSettings:
-    face_type: str = "whole_face"
-    size: int = 512
-    crop_format: str = "jpg"
-    jpeg_quality: int = 95
-    min_confidence: float = 0.5
-    min_presence: float = 0.1
-    detect_every: int = 10
-    rotate_retry: bool = True
-    small_faces: bool = False
-    smooth: bool = True
-    min_cutoff: float = 1.0
-    beta: float = 10.0
-    write_frames: bool = False
-
-    def check(self) -> None:
-        check_face_type(self.face_type)
-        if not 64 <= self.size <= 2048:
-            raise UserError(f"A crop size of {self.size} is out of range.", "Use 64 to 2048 (512 is the default).")
-        if self.crop_format not in ("jpg", "png"):
-            raise UserError(f"{self.crop_format!r} is not a crop format.", "Use 'jpg' or 'png'.")
+#: The [extract] settings (declared, with ranges and help, in engine/settings.py), checked when made.
+ExtractSettings = declared.values_class("ExtractSettings", "extract", module=__name__)
 
 
 def _fingerprint(source: Path, info: MediaInfo) -> dict[str, Any]:
@@ -110,11 +89,8 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
     from engine.faces.track import Tracker, TrackOptions
 
     finder = FaceFinder(settings.min_confidence, settings.min_presence)
-    tracker = Tracker(finder, TrackOptions(
-        face_type=settings.face_type, size=settings.size, detect_every=settings.detect_every,
-        max_gap=max(5, round((info.fps or 25) * 1.0)), rotate_retry=settings.rotate_retry,
-        small_faces=settings.small_faces,
-        smooth=settings.smooth, min_cutoff=settings.min_cutoff, beta=settings.beta, images=info.kind == "images"))
+    tracker = Tracker(finder, TrackOptions(**asdict(settings), max_gap=max(5, round((info.fps or 25) * 1.0)),
+                                           images=info.kind == "images"))
     counts: dict[str, int] = {}
     start, partial_bytes = 0, 0
     if resume:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from engine import settings
 from engine.faces.align import fit_error, transform_for
 from engine.faces.detect import Detection, FaceFinder, Roi, roi_from_detection, roi_from_landmarks
 from engine.faces.smooth import JitterMeter, OneEuro
@@ -29,16 +30,13 @@ GOOD_FIT = 0.025
 
 
 @dataclass
-class TrackOptions:
-    face_type: str = "whole_face"
-    size: int = 512
-    detect_every: int = 10
+class TrackOptions(settings.values_class("ExtractSettings", "extract", module="engine.faces.extract")):
+    """What the tracker follows: the [extract] settings (engine/settings.py; an ``ExtractSettings``),
+    plus what the footage decides."""
+
+    #: Frames a track may go unseen before it ends.
     max_gap: int = 30
-    rotate_retry: bool = True
-    small_faces: bool = False
-    smooth: bool = True
-    min_cutoff: float = 1.0
-    beta: float = 10.0
+    #: The input is a folder of unrelated images, not a video: nothing is tracked across frames.
     images: bool = False
 
 

@@ -1,47 +1,32 @@
 """Job ``extract``: aligned face crops and face records for the source and/or destination.
 
-Every setting left ``None`` takes the workspace's ``[extract]`` value (workspace.toml), else the
-default; the values used are written back there so the wizard and the next run reuse them.
+Every setting (declared in engine/settings.py) left ``None`` takes the workspace's ``[extract]`` value
+(workspace.toml), else the default; the values used are written back there so the wizard and the next run reuse them.
 Finished sides are skipped unless ``force``; an interrupted side resumes where it stopped. ``track``
 picks the target person of one side (the ids and thumbnails are in ``data_<side>/tracks/``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Literal
 
+from engine import settings as declared
 from engine.errors import UserError
 from engine.report import Reporter
 from engine.workspace import Workspace
 
 KIND = "extract"
 
-#: Settings a job parameter may override (names of engine.faces.extract.ExtractSettings).
-KNOBS = ("face_type", "size", "crop_format", "jpeg_quality", "detect_every", "min_confidence", "min_presence",
-         "rotate_retry", "small_faces", "smooth", "min_cutoff", "beta", "write_frames")
-
-
 @dataclass
-class Params:
+class Params(declared.overrides_class("ExtractKnobs", "extract", module=__name__)):
+    """Every [extract] setting (engine/settings.py; None: the workspace's value), plus the job's own."""
+
     side: Literal["src", "dst", "both"] = "both"
-    face_type: str | None = None
-    size: int | None = None
     #: Target track (person) of the side; needs side "src" or "dst".
     track: int | None = None
     #: Redo sides that are already extracted (their crops and records are replaced).
     force: bool = False
-    write_frames: bool | None = None
-    crop_format: str | None = None
-    jpeg_quality: int | None = None
-    detect_every: int | None = None
-    min_confidence: float | None = None
-    min_presence: float | None = None
-    rotate_retry: bool | None = None
-    small_faces: bool | None = None
-    smooth: bool | None = None
-    min_cutoff: float | None = None
-    beta: float | None = None
 
 
 def sides(params: Params) -> list[str]:
@@ -53,25 +38,11 @@ def STEPS(params: Params) -> list[str]:  # noqa: N802 - the job contract's name
 
 
 def settings_from(ws: Workspace, params: Params):
-    """ExtractSettings from workspace.toml's [extract] with the job's non-None values applied."""
+    """ExtractSettings from workspace.toml's [extract] with the job's non-None values applied (checked)."""
     from engine.faces.extract import ExtractSettings
 
-    defaults = ExtractSettings()
-    saved = ws.section("extract")
-    values = {}
-    for f in fields(ExtractSettings):
-        chosen = getattr(params, f.name, None) if f.name in KNOBS else None
-        value = chosen if chosen is not None else saved.get(f.name, getattr(defaults, f.name))
-        expected = type(getattr(defaults, f.name))
-        if expected is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-            raise UserError(f"[extract] {f.name} = {value!r} in workspace.toml is not a {expected.__name__}.",
-                            f"Fix it in {ws.config_path}, or delete the line to use the default.")
-        values[f.name] = value
-    settings = ExtractSettings(**values)
-    settings.check()
-    return settings
+    return ExtractSettings(**declared.layered("extract", ("workspace.toml", ws.section("extract")),
+                                              ("the request", params.overrides())))
 
 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:

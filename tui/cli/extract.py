@@ -22,11 +22,11 @@ from engine.errors import UserError
 from tui.cli.app import app
 from tui.cli.common import fail, open_workspace, out
 from tui.cli.follow import run_job
+from tui.cli.options import check_workspace, setting_options
 
 faceset_app = typer.Typer(help="Pack a side's aligned faces into one file, or unpack one.", no_args_is_help=True)
 app.add_typer(faceset_app, name="faceset")
 
-FACE_TYPES = ("half", "mid_full", "full", "whole_face", "head")
 SORT_METHODS = ("blur", "yaw", "pitch", "size", "hist", "best")
 
 
@@ -70,29 +70,22 @@ def probe(path: str = typer.Argument(..., help="A video file or a folder of imag
 
 
 @app.command()
+@setting_options("extract")
 def extract(
     workspace: str = typer.Argument(..., help="The workspace folder."),
     side: str = typer.Option("both", "--side", help="src, dst or both."),
-    face_type: Optional[str] = typer.Option(None, "--face-type", help=f"One of {', '.join(FACE_TYPES)} (whole_face)."),
-    size: Optional[int] = typer.Option(None, "--size", help="Aligned crop size in pixels (512)."),
     track: Optional[int] = typer.Option(None, "--track", help="Target person: a track id (see data_<side>/tracks/)."),
     force: bool = typer.Option(False, "--force", help="Extract again even if the side is done."),
-    write_frames: Optional[bool] = typer.Option(None, "--write-frames/--no-write-frames",
-                                                help="Also save every frame as PNG in data_<side>/frames/."),
-    crop_format: Optional[str] = typer.Option(None, "--crop-format", help="jpg (fast, default) or png (lossless)."),
-    small_faces: Optional[bool] = typer.Option(None, "--small-faces/--no-small-faces",
-                                               help="Also look for small, distant faces (slower)."),
     detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once."),
+    settings: Optional[dict] = None,
 ) -> None:
     """Find, track and align faces: aligned crops and face records per side."""
     ws = open_workspace(workspace)
     _side(side, allow_both=True)
-    if face_type is not None and face_type not in FACE_TYPES:
-        fail(f"--face-type {face_type!r} is not a face type.", f"Use one of: {', '.join(FACE_TYPES)}.")
+    check_workspace(ws, "extract")
     if track is not None and side == "both":
         fail("--track needs one side.", "Add --side src or --side dst.")
-    params = {"side": side, "face_type": face_type, "size": size, "track": track, "force": force,
-              "write_frames": write_frames, "crop_format": crop_format, "small_faces": small_faces}
+    params = {**(settings or {}), "side": side, "track": track, "force": force}
     run_job(ws, "extract", {k: v for k, v in params.items() if v is not None}, detach=detach)
 
 
