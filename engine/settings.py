@@ -18,7 +18,7 @@ can override and the wizard may show. Everything else is derived from the declar
 How to add a setting (see docs/settings.md): append one ``Setting(...)`` to ``SETTINGS`` below, in its
 section, then read it where it is used (``settings.erode`` in the merge code, ``ws.setting(...)``...).
 That is all: the job parameter, CLI option, template line and (with ``label``/``keys``) the wizard's
-form entry follow from the declaration.
+form entry follow from the declaration. Code that only reads a setting uses ``settings.read(ws, "section")``.
 
 Errors are one ``UserError`` format for every section and source::
 
@@ -132,6 +132,7 @@ COLOUR_MODES = ("none", "rct", "lct", "mkl", "idt", "sot")
 BLEND_MODES = ("overlay", "seamless", "histogram")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 TRAIN_PRESETS = ("saehd", "quick", "tiny")
+IMAGE_MODES = ("auto", "kitty", "sixel", "blocks")
 
 #: The comment at the head of each section of the template.
 SECTION_HELP = {
@@ -145,6 +146,7 @@ SECTION_HELP = {
     "identity": "Who each face is (dlib's face descriptor): tracks linked into people at extraction, the reference\n"
                 "photo, check's face-set purity, sort --by identity and the identity figures of quality.",
     "engine": "The workspace's engine process (its fixed limits are in the README's Security model).",
+    "wizard": "How the wizard shows this workspace (read when it opens it from the command line).",
     "c2pa": "Content Credentials: every file swapwizard writes carries a signed C2PA manifest saying it is "
             "synthetic (swapwizard verify FILE reads it). Without cert and key, a local identity is created once in "
             "~/.config/swapwizard/c2pa/; verifiers show it as untrusted until you give a certificate from a trusted CA.",
@@ -325,6 +327,12 @@ SETTINGS: tuple[Setting, ...] = (
     S("engine", "connection_idle_s", float, 300.0, "A connection that sends no request for this many seconds is "
       "closed (one that follows events is not; one that has not said hello gets at most 10 s).",
       range=(1.0, 86_400.0), cli=False),
+
+    # -- [wizard] (tui/graphics.py) ---------------------------------------------------------------------
+    S("wizard", "images", str, "auto", "How the wizard draws pictures: auto (ask the terminal), kitty (the kitty "
+      "graphics protocol: kitty, Ghostty), sixel (WezTerm, foot, iTerm2, Windows Terminal 1.22+, VS Code, xterm -ti "
+      "vt340) or blocks (half-block characters: any terminal). The environment variable SWAPWIZARD_IMAGES wins.",
+      choices=IMAGE_MODES, cli=False),
 )
 
 _BY_KEY: dict[tuple[str, str], Setting] = {}
@@ -386,6 +394,13 @@ def layered(section: str, *layers: tuple[str, Mapping[str, Any] | None], group: 
             if value is not None:
                 values[s.key] = s.check(value, source)
     return values
+
+
+def read(ws: Any, section: str, *layers: tuple[str, Mapping[str, Any] | None],
+         group: str | Iterable[str] | None = None) -> dict[str, Any]:
+    """The workspace's ``[section]`` (defaults < workspace.toml < ``layers``), checked: how code reads a
+    setting, e.g. ``settings.read(ws, "quality")["holdout"]``. ``ws`` is anything with ``section(name)``."""
+    return layered(section, ("workspace.toml", ws.section(section)), *layers, group=group)
 
 
 def check_values(section: str, values: Mapping[str, Any], source: str = "") -> dict[str, Any]:

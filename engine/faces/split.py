@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from engine import settings
 from engine.atomic import atomic_write_json, read_json
-from engine.errors import UserError
 from engine.faces.records import FaceRecord, read_alignments, target_records
 from engine.workspace import Workspace
 
-DEFAULT_FRACTION = 0.1
 MIN_FACES = 20
 MIN_HELD = 3
 FILE_NAME = "holdout.json"
@@ -51,11 +50,8 @@ class Holdout:
 
 
 def holdout_fraction(ws: Workspace) -> float:
-    value = ws.section("quality").get("holdout", DEFAULT_FRACTION)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 0.5:
-        raise UserError(f"[quality] holdout = {value!r} in workspace.toml is not a fraction from 0 to 0.5.",
-                        "Use for example holdout = 0.1 (the last 10 % of the faces), or 0 to train on all.")
-    return float(value)
+    """``[quality] holdout`` (declared, with its range 0-0.5, in engine/settings.py)."""
+    return float(settings.read(ws, "quality")["holdout"])
 
 
 def choose(frames: list[int], fraction: float) -> list[int]:

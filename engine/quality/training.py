@@ -22,12 +22,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from engine import settings
 from engine.atomic import atomic_write_json, read_json
 from engine.errors import UserError
 from engine.quality import history
 from engine.workspace import Workspace
 
-DEFAULT_EVERY = 500
 FACES = 32
 COST_FILE = "training_cost.json"
 #: A gap between two sync points longer than this is a pause (machine asleep, debugger), not training.
@@ -49,7 +49,7 @@ class TrainingQuality:
         self.model_dir = Path(model_dir)
         self.ws = ws
         self.device = device
-        self.every = int(ws.section("quality").get("every_iters", DEFAULT_EVERY) or 0)
+        self.every = int(settings.read(ws, "quality")["every_iters"])
         self.latest: dict[str, Any] = {}
         self.last_iteration = -1
         self._log = log
