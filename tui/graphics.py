@@ -29,7 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-MODES = ("auto", "kitty", "sixel", "blocks")
+from engine.settings import IMAGE_MODES
+
+#: auto, kitty, sixel, blocks: declared with the ``[wizard] images`` setting (engine/settings.py).
+MODES = IMAGE_MODES
 ENV = "SWAPWIZARD_IMAGES"
 #: Outer terminals (tmux's ``client_termname``) that speak the kitty graphics protocol with the
 #: Unicode placeholders textual-image uses.
@@ -99,12 +102,9 @@ def workspace_setting(root: Any) -> str | None:
         return None
     if value is None:
         return None
-    from engine.errors import UserError
+    from engine import settings
 
-    if value not in MODES:
-        raise UserError(f"[wizard] images = {value!r} in workspace.toml is not one of {', '.join(MODES)}.",
-                        "Use for example images = \"auto\".")
-    return str(value)
+    return str(settings.get("wizard", "images").check(value, "workspace.toml"))
 
 
 def tmux_info(run: Any = None) -> dict[str, str]:

@@ -109,3 +109,16 @@ def test_in_tmux_kitty_images_go_through_passthrough_or_a_notice_says_what_to_se
     finally:
         tmux("kill-server")
         stop_engine(ws)
+
+
+def test_the_workspace_setting_is_read_and_checked(tmp_path):
+    from tui.graphics import workspace_setting
+
+    ws = make_workspace(tmp_path / "ws")
+    assert workspace_setting(ws.root) == "auto"  # the template's value
+    ws.update_settings("wizard", {"images": "blocks"})
+    assert workspace_setting(ws.root) == "blocks"
+    ws.update_settings("wizard", {"images": "hologram"})
+    with pytest.raises(UserError, match=r"\[wizard\] images"):
+        workspace_setting(ws.root)
+    assert workspace_setting(None) is None
