@@ -91,20 +91,18 @@ def requested_mode(env: Mapping[str, str], setting: str | None = None) -> tuple[
 
 
 def workspace_setting(root: Any) -> str | None:
-    """``[wizard] images`` of the workspace at ``root`` (None: no workspace, or not set)."""
+    """``[wizard] images`` of the workspace at ``root`` (None: no workspace); a bad value is a UserError."""
     if root is None:
         return None
+    from engine import settings
     from engine.workspace import Workspace
 
+    ws = Workspace(root)
     try:
-        value = Workspace(root).section("wizard").get("images")
+        ws.settings()
     except Exception:  # noqa: BLE001 - a broken workspace.toml is reported when the wizard opens it
         return None
-    if value is None:
-        return None
-    from engine import settings
-
-    return str(settings.get("wizard", "images").check(value, "workspace.toml"))
+    return str(settings.read(ws, "wizard")["images"])
 
 
 def tmux_info(run: Any = None) -> dict[str, str]:
