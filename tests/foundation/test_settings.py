@@ -144,3 +144,11 @@ def test_user_text_is_printed_literally_not_as_rich_markup(workspace):
         stop_engine(workspace)
     assert proc.returncode != 0 and "MarkupError" not in proc.stderr and "Traceback" not in proc.stderr
     assert "'[/x]' is not a valid model name" in proc.stderr, proc.stderr
+
+
+def test_declared_choices_match_what_the_code_knows():
+    from engine.faces.align import CROPS
+    from engine.train.options import PRESETS
+
+    assert set(declared.TRAIN_PRESETS) == set(PRESETS)
+    assert set(declared.FACE_TYPES) == set(CROPS)

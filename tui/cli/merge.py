@@ -14,39 +14,36 @@ import typer
 from tui.cli.app import app
 from tui.cli.common import fail, open_workspace
 from tui.cli.follow import run_job
-from tui.cli.options import check_workspace, setting_options
-from tui.cli.verify import C2PA_CERT_HELP, C2PA_HELP, C2PA_KEY_HELP, c2pa_params
+from tui.cli.options import c2pa_options, check_workspace, setting_options
 
 
 @app.command()
 @setting_options("merge")
+@c2pa_options
 def merge(
     workspace: str = typer.Argument(..., help="The workspace folder."),
     model: str = typer.Option("", "--model", help="Which trained model (model/<name>/); default: the one trained."),
     restart: bool = typer.Option(False, "--restart", help="Discard an interrupted merge's finished parts."),
-    c2pa: bool = typer.Option(True, "--c2pa/--no-c2pa", help=C2PA_HELP),
-    c2pa_cert: Optional[str] = typer.Option(None, "--c2pa-cert", help=C2PA_CERT_HELP),
-    c2pa_key: Optional[str] = typer.Option(None, "--c2pa-key", help=C2PA_KEY_HELP),
     detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once."),
     settings: Optional[dict] = None,
+    c2pa: Optional[dict] = None,
 ) -> None:
     """Paste the trained face into every destination frame and export output/result.mp4 (labelled)."""
     ws = open_workspace(workspace)
     check_workspace(ws, "merge")
-    params = {"model": model or None, "restart": restart, **(settings or {}), **c2pa_params(c2pa, c2pa_cert, c2pa_key)}
+    params = {"model": model or None, "restart": restart, **(settings or {}), **(c2pa or {})}
     run_job(ws, "merge", {k: v for k, v in params.items() if v is not None}, detach=detach)
 
 
 @app.command("run")
 @setting_options("train", only=("preset", "iters"))
+@c2pa_options
 def run_pipeline(
     workspace: str = typer.Argument(..., help="The workspace folder (with its source and destination)."),
     model: str = typer.Option("", "--model", help="Which model (model/<name>/); default: [train] model or 'default'."),
-    c2pa: bool = typer.Option(True, "--c2pa/--no-c2pa", help=C2PA_HELP),
-    c2pa_cert: Optional[str] = typer.Option(None, "--c2pa-cert", help=C2PA_CERT_HELP),
-    c2pa_key: Optional[str] = typer.Option(None, "--c2pa-key", help=C2PA_KEY_HELP),
     detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once."),
     settings: Optional[dict] = None,
+    c2pa: Optional[dict] = None,
 ) -> None:
     """Every step unattended: extract both sides, check, train, merge and export; skips steps already done."""
     ws = open_workspace(workspace)
@@ -54,5 +51,5 @@ def run_pipeline(
     settings = settings or {}
     if settings.get("iters") == 0:
         fail("--iters must be at least 1 for an unattended run (it has to stop to merge).", "For example: --iters 2000.")
-    params = {**settings, "model": model or None, **c2pa_params(c2pa, c2pa_cert, c2pa_key)}
+    params = {**settings, "model": model or None, **(c2pa or {})}
     run_job(ws, "run", {k: v for k, v in params.items() if v is not None}, detach=detach)

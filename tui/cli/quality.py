@@ -22,7 +22,7 @@ from engine.workspace import Workspace
 from tui.cli.app import app
 from tui.cli.common import EXIT_DONE, EXIT_USAGE, err, fail, open_workspace, out
 from tui.cli.follow import follow
-from tui.cli.verify import C2PA_CERT_HELP, C2PA_HELP, C2PA_KEY_HELP, c2pa_params
+from tui.cli.options import c2pa_options
 from tui.quality_tables import compare_table, quality_table
 
 COMPARE_JSON = "output/compare/compare.json"
@@ -95,6 +95,7 @@ def quality(
 
 
 @app.command()
+@c2pa_options
 def compare(
     workspace: str = typer.Argument(..., help="The workspace folder."),
     models: Optional[list[str]] = typer.Option(None, "--models", help="Two or more model names (default: all)."),
@@ -102,9 +103,7 @@ def compare(
     frames: int = typer.Option(50, "--frames", help="At most this many held-out destination frames."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
-    c2pa: bool = typer.Option(True, "--c2pa/--no-c2pa", help=C2PA_HELP),
-    c2pa_cert: Optional[str] = typer.Option(None, "--c2pa-cert", help=C2PA_CERT_HELP),
-    c2pa_key: Optional[str] = typer.Option(None, "--c2pa-key", help=C2PA_KEY_HELP),
+    c2pa: Optional[dict] = None,
 ) -> None:
     """Merge the same held-out frames with each model: metrics table, side-by-side video, contact sheet."""
     ws = open_workspace(workspace)
@@ -114,7 +113,7 @@ def compare(
     if frames < 2:
         fail("--frames must be at least 2.", "For example: --frames 50.")
     result = _run(ws, "compare", {"models": chosen, "frames": frames, "device": device,
-                                  **c2pa_params(c2pa, c2pa_cert, c2pa_key)}, ws.root / COMPARE_JSON, quiet=as_json)
+                                  **(c2pa or {})}, ws.root / COMPARE_JSON, quiet=as_json)
     if result is None:
         err.print(f"Detached; the result will be in {ws.root / COMPARE_JSON}.")
     elif as_json:
