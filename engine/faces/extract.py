@@ -6,8 +6,10 @@
 2. if the side was extracted already with the same settings and source, do nothing (``force``
    redoes it; ``track`` only re-chooses the target person, which takes no time);
 3. if an earlier run of the same settings was interrupted, resume it from its last checkpoint;
-4. run the pipeline (``engine.faces.pipeline``), then link up the result: choose the target track,
-   write a thumbnail per track, write ``alignments.jsonl`` atomically, drop the work folder.
+4. run the pipeline (``engine.faces.pipeline``), then link up the result: split tracks where the
+   identity changes and link them into people (``engine.faces.identity``), choose the target person
+   (the most important one; or by ``--person N``, ``--track N`` or ``--reference PHOTO|FRAME``), write
+   a thumbnail per track and per person, write ``alignments.jsonl`` atomically, drop the work folder.
 
 Work files live in ``data_<side>/.extract/`` (``settings.json``, ``partial.jsonl``,
 ``checkpoint.json``); an alignments file exists only once a side is complete.
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,30 @@ from engine.workspace import Workspace
 ExtractSettings = declared.values_class("ExtractSettings", "extract", module=__name__)
 
 
+@dataclass
+class TargetChoice:
+    """How the target person of a side is chosen; all None: the most important person."""
+
+    track: int | None = None
+    person: int | None = None
+    #: A photo of the person (path), or a frame number of this side's footage showing them.
+    reference: str | None = None
+    #: Filled in by the choice: what was used and how close it was, for the result and the log.
+    notes: dict[str, Any] = field(default_factory=dict)
+    #: The reference photo's embedding (``engine.faces.identity.Reference``), read before extracting
+    #: so that a photo without a face fails at once rather than after the whole clip.
+    photo: Any = None
+
+    def read_photo(self) -> None:
+        if self.reference is not None and self.photo is None and not str(self.reference).strip().isdigit():
+            from engine.faces.identity import reference_from_photo
+
+            self.photo = reference_from_photo(str(self.reference).strip())
+
+    def given(self) -> bool:
+        return any(v is not None for v in (self.track, self.person, self.reference))
+
+
 def _fingerprint(source: Path, info: MediaInfo) -> dict[str, Any]:
     stat = source.stat()
     return {"name": source.name, "bytes": stat.st_size if source.is_file() else len(info.images),
@@ -40,8 +66,11 @@ def _fingerprint(source: Path, info: MediaInfo) -> dict[str, Any]:
 
 
 def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Reporter,
-                 force: bool = False, track: int | None = None) -> dict[str, Any]:
+                 force: bool = False, track: int | None = None, person: int | None = None,
+                 reference: str | None = None) -> dict[str, Any]:
     settings.check()
+    choice = TargetChoice(track, person, reference)
+    choice.read_photo()
     source = ws.source(side)
     if source is None:
         raise UserError(f"The workspace has no {side} footage.",
@@ -55,17 +84,19 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
     if not force and ws.alignments_path(side).is_file():
         header, records = read_alignments(ws.alignments_path(side))
         if header.get("from_faceset"):
-            if track is not None:
-                return _retarget(ws, side, header, records, track)
+            if choice.given():
+                return _retarget(ws, side, header, records, choice)
             report.log(f"{side}: faces come from the face set {header['from_faceset']}; not extracting "
                        "(use --force to extract from the footage instead).")
-            return {"side": side, "skipped": True, "faces": len(records), "target_track": header.get("target_track")}
+            return {"side": side, "skipped": True, "faces": len(records), "target_track": header.get("target_track"),
+                    "target_person": header.get("target_person")}
         if header.get("complete") and header.get("settings") == wanted["settings"] and \
                 header.get("source", {}).get("fingerprint") == wanted["source"]:
-            if track is not None and track != header.get("target_track"):
-                return _retarget(ws, side, header, records, track)
+            if choice.given():
+                return _retarget(ws, side, header, records, choice)
             report.log(f"{side}: already extracted with these settings; skipped (use --force to redo).")
-            return {"side": side, "skipped": True, "faces": len(records), "target_track": header.get("target_track")}
+            return {"side": side, "skipped": True, "faces": len(records), "target_track": header.get("target_track"),
+                    "target_person": header.get("target_person")}
         cleaned = sum(1 for r in records if not (side_dir / r.file).is_file())
         if cleaned or (side_dir / "aligned_trash").exists():
             # Settings or footage changed since; redoing would throw away the user's clean-up.
@@ -122,24 +153,28 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
         "smoothing": {"enabled": settings.smooth, "min_cutoff": settings.min_cutoff, "beta": settings.beta},
         "jitter": tracker.jitter.result(), "complete": True,
     }
-    result = _finish(ws, side, header, records, track)
-    shutil.rmtree(work_dir, ignore_errors=True)
+    try:
+        result = _finish(ws, side, header, records, choice, images=info.kind == "images")
+    finally:
+        if ws.alignments_path(side).is_file():  # written (a reference that matched nobody still writes it)
+            shutil.rmtree(work_dir, ignore_errors=True)
     result.update({"fps": timing["fps"], "cpu_ms_per_frame": timing["cpu_ms_per_frame"],
                    "resumed_from": start, "jitter": header["jitter"],
                    "frames_with": counts, "skipped_files": timing["skipped"]})
-    target = next(t for t in result["tracks"] if t["id"] == result["target_track"])
-    report.preview(f"data_{side}/{target['thumb']}", side=side, track=target["id"])
-    report.log(f"{side}: {len(records)} faces in {frames_seen} frames, {len(result['tracks'])} track(s); "
-               f"target track {result['target_track']}.")
+    target = next(p for p in result["people"] if p["id"] == result["target_person"])
+    report.preview(f"data_{side}/{target['thumb']}", side=side, track=result["target_track"], person=target["id"])
+    report.log(f"{side}: {len(records)} faces in {frames_seen} frames, {len(result['tracks'])} track(s), "
+               f"{len(result['people'])} person(s); target person {result['target_person']} "
+               f"(tracks {', '.join(map(str, result['target_tracks']))}){_choice_words(choice)}.")
     return result
 
 
 def _clear(side_dir: Path) -> None:
     """Remove what an earlier extraction of this side wrote (our own files only)."""
     shutil.rmtree(side_dir / ".extract", ignore_errors=True)
-    for folder in ("aligned", "aligned_trash", "tracks", "frames"):
+    for folder in ("aligned", "aligned_trash", "tracks", "people", "frames"):
         shutil.rmtree(side_dir / folder, ignore_errors=True)
-    for name in ("alignments.jsonl", "sort.json"):
+    for name in ("alignments.jsonl", "sort.json", "identity.safetensors"):
         if (side_dir / name).exists():
             (side_dir / name).unlink()
 
@@ -158,8 +193,8 @@ def _read_partial(path: Path) -> list[FaceRecord]:
 
 
 def summarise_tracks(records: list[FaceRecord]) -> list[dict[str, Any]]:
-    """Per track: faces, first/last frame, median face size, score; most important (largest and
-    most present: faces x median size) first."""
+    """Per track: faces, first/last frame, median face size, score, person; most important (largest
+    and most present: faces x median size) first."""
     import numpy as np
 
     by_track: dict[int, list[FaceRecord]] = {}
@@ -171,46 +206,125 @@ def summarise_tracks(records: list[FaceRecord]) -> list[dict[str, Any]]:
         size = float(np.median(sizes))
         tracks.append({"id": track_id, "faces": len(faces), "first": faces[0].frame, "last": faces[-1].frame,
                        "size": round(size, 1), "score": round(len(faces) * size, 1),
-                       "thumb": f"tracks/track_{track_id}.jpg"})
+                       "thumb": f"tracks/track_{track_id}.jpg", "person": faces[0].person})
     tracks.sort(key=lambda t: -t["score"])
     return tracks
 
 
-def _finish(ws: Workspace, side: str, header: dict[str, Any], records: list[FaceRecord],
-            track: int | None) -> dict[str, Any]:
+def _thumbnail(side_dir: Path, faces: list[FaceRecord], path: Path) -> None:
+    """A 128-pixel JPEG of the sharpest of ``faces`` (whose crop still exists)."""
     import cv2
 
-    tracks = summarise_tracks(records)
-    side_dir = ws.side_dir(side)
-    (side_dir / "tracks").mkdir(exist_ok=True)
-    for info in tracks:
-        faces = [r for r in records if r.track == info["id"]]
-        best = max(faces, key=lambda r: r.blur)
+    for best in sorted(faces, key=lambda r: -r.blur):
         crop = cv2.imread(str(side_dir / best.file))
-        if crop is not None:
-            thumb = cv2.resize(crop, (128, 128), interpolation=cv2.INTER_AREA)
-            ok, data = cv2.imencode(".jpg", thumb, [cv2.IMWRITE_JPEG_QUALITY, 90])
-            if ok:
-                (side_dir / info["thumb"]).write_bytes(data.tobytes())
-    header = {**header, "tracks": tracks, "target_track": _choose(tracks, track)}
+        if crop is None:
+            continue
+        thumb = cv2.resize(crop, (128, 128), interpolation=cv2.INTER_AREA)
+        ok, data = cv2.imencode(".jpg", thumb, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if ok:
+            path.parent.mkdir(exist_ok=True)
+            path.write_bytes(data.tobytes())
+        return
+
+
+def _link(ws: Workspace, side: str, header: dict[str, Any], records: list[FaceRecord],
+          images: bool) -> dict[str, Any]:
+    """Split tracks at identity changes, link them into people, write the thumbnails; returns the
+    header with ``tracks``, ``people`` and ``identity`` (what linking cost) set."""
+    from engine.faces import identity
+
+    side_dir = ws.side_dir(side)
+    linked = identity.link_people(records, side_dir, images=images, limit=identity.threshold(ws))
+    tracks = summarise_tracks(records)
+    for info in tracks:
+        _thumbnail(side_dir, [r for r in records if r.track == info["id"]], side_dir / info["thumb"])
+    people = linked["people"]
+    for person in people:
+        person["thumb"] = f"people/person_{person['id']}.jpg"
+        _thumbnail(side_dir, [r for r in records if r.person == person["id"]], side_dir / person["thumb"])
+    return {**header, "tracks": tracks, "people": people,
+            "identity": {"model": "dlib_face_recognition_resnet_model_v1", "splits": linked["splits"],
+                         "embedded": linked["embedded"], "ms_per_face": linked["ms_per_face"],
+                         "threshold": identity.threshold(ws)}}
+
+
+def _target_fields(header: dict[str, Any], person: int) -> dict[str, Any]:
+    """``target_person``, its tracks (``target_tracks``) and its most important track (``target_track``)."""
+    chosen = next(p for p in header["people"] if p["id"] == person)
+    ordered = [t["id"] for t in header.get("tracks", []) if t["id"] in set(chosen["tracks"])]
+    return {"target_person": person, "target_tracks": ordered, "target_track": ordered[0]}
+
+
+def _choose_person(ws: Workspace, side: str, header: dict[str, Any], records: list[FaceRecord],
+                   choice: TargetChoice) -> int:
+    people = header["people"]
+    if choice.reference is not None:
+        from engine.faces import identity
+
+        text = str(choice.reference).strip()
+        if text.isdigit():
+            ref = identity.reference_from_frame(records, ws.side_dir(side), int(text))
+        else:
+            choice.read_photo()
+            ref = choice.photo
+        person, dist = identity.match_reference(people, ref, identity.threshold(ws))
+        choice.notes = {"reference": ref.described, "distance": round(dist, 3),
+                        "faces_in_reference": ref.faces_in_photo}
+        return person
+    if choice.person is not None:
+        if choice.person not in {p["id"] for p in people}:
+            listed = ", ".join(f"{p['id']} ({p['faces']} faces)" for p in people[:10])
+            raise UserError(f"There is no person {choice.person} on the {side} side.",
+                            f"People found: {listed} (thumbnails in data_{side}/people/).")
+        return choice.person
+    if choice.track is not None:
+        owner = next((r.person for r in records if r.track == choice.track), None)
+        if owner is None:
+            listed = ", ".join(f"{t['id']} ({t['faces']} faces)" for t in header.get("tracks", [])[:10])
+            raise UserError(f"There is no track {choice.track}.", f"Tracks found: {listed}.")
+        return owner
+    return people[0]["id"]
+
+
+def _choice_words(choice: TargetChoice) -> str:
+    notes = choice.notes
+    if not notes:
+        return ""
+    several = notes.get("faces_in_reference", 1)
+    return (f", chosen by the reference {notes['reference']} at distance {notes['distance']}"
+            + (f" ({several} faces in it; the largest was used)" if several > 1 else ""))
+
+
+def _finish(ws: Workspace, side: str, header: dict[str, Any], records: list[FaceRecord],
+            choice: TargetChoice, images: bool = False) -> dict[str, Any]:
+    header = _link(ws, side, header, records, images)
+    try:
+        person = _choose_person(ws, side, header, records, choice)
+    except UserError as exc:
+        # The extraction itself is done and kept: the most important person is the target meanwhile.
+        write_alignments(ws.alignments_path(side), {**header, **_target_fields(header, header["people"][0]["id"])},
+                         records)
+        raise UserError(exc.message, f"{exc.hint} The faces are extracted; until you choose, the target is "
+                                     f"person {header['people'][0]['id']}.") from None
+    header = {**header, **_target_fields(header, person)}
     write_alignments(ws.alignments_path(side), header, records)
-    return {"side": side, "skipped": False, "faces": len(records), "tracks": tracks,
-            "target_track": header["target_track"],
-            "target_faces": sum(1 for r in records if r.track == header["target_track"])}
+    return _result(side, header, records, choice)
 
 
-def _choose(tracks: list[dict[str, Any]], track: int | None) -> int:
-    if track is None:
-        return tracks[0]["id"]
-    if track not in {t["id"] for t in tracks}:
-        listed = ", ".join(f"{t['id']} ({t['faces']} faces)" for t in tracks[:10])
-        raise UserError(f"There is no track {track}.", f"Tracks found: {listed}.")
-    return track
+def _result(side: str, header: dict[str, Any], records: list[FaceRecord], choice: TargetChoice) -> dict[str, Any]:
+    targets = set(header["target_tracks"])
+    return {"side": side, "skipped": False, "faces": len(records), "tracks": header["tracks"],
+            "people": [{k: v for k, v in p.items() if k != "embedding"} for p in header["people"]],
+            "target_person": header["target_person"], "target_tracks": header["target_tracks"],
+            "target_track": header["target_track"], "identity": header.get("identity"),
+            "target_faces": sum(1 for r in records if r.track in targets), **choice.notes}
 
 
 def _retarget(ws: Workspace, side: str, header: dict[str, Any], records: list[FaceRecord],
-              track: int) -> dict[str, Any]:
-    header = {**header, "target_track": _choose(header.get("tracks", []), track)}
+              choice: TargetChoice) -> dict[str, Any]:
+    """Choose the target again without extracting (records from before people existed are linked first)."""
+    if not header.get("people") or any(r.person is None for r in records):
+        header = _link(ws, side, header, records, header.get("source", {}).get("kind") == "images")
+    header = {**header, **_target_fields(header, _choose_person(ws, side, header, records, choice))}
     write_alignments(ws.alignments_path(side), header, records)
-    return {"side": side, "skipped": False, "retargeted": True, "faces": len(records), "target_track": track,
-            "target_faces": sum(1 for r in records if r.track == track)}
+    return {**_result(side, header, records, choice), "retargeted": True}

@@ -1,7 +1,8 @@
 """Extraction commands: probe, extract, sort, faceset pack/unpack (check: tui/cli/check.py).
 
     swapwizard probe FILE_OR_FOLDER [--json]
-    swapwizard extract WS [--side both|src|dst] [--face-type T] [--size N] [--track N] [--force] [--detach]
+    swapwizard extract WS [--side both|src|dst] [--face-type T] [--size N] [--track N | --person N |
+                          --reference PHOTO|FRAME] [--force] [--detach]
     swapwizard sort WS --side src --by blur|yaw|pitch|size|hist|best [--keep N] [--restore]
     swapwizard faceset pack WS FILE [--side src]
     swapwizard faceset unpack WS FILE [--side src] [--force]
@@ -27,7 +28,7 @@ from tui.cli.options import check_workspace, setting_options
 faceset_app = typer.Typer(help="Pack a side's aligned faces into one file, or unpack one.", no_args_is_help=True)
 app.add_typer(faceset_app, name="faceset")
 
-SORT_METHODS = ("blur", "yaw", "pitch", "size", "hist", "best")
+SORT_METHODS = ("blur", "yaw", "pitch", "size", "hist", "best", "identity")
 
 
 def _side(side: str, allow_both: bool = False) -> str:
@@ -74,7 +75,10 @@ def probe(path: str = typer.Argument(..., help="A video file or a folder of imag
 def extract(
     workspace: str = typer.Argument(..., help="The workspace folder."),
     side: str = typer.Option("both", "--side", help="src, dst or both."),
-    track: Optional[int] = typer.Option(None, "--track", help="Target person: a track id (see data_<side>/tracks/)."),
+    track: Optional[int] = typer.Option(None, "--track", help="Target person: the one of this track (data_<side>/tracks/)."),
+    person: Optional[int] = typer.Option(None, "--person", help="Target person by id (data_<side>/people/person_N.jpg)."),
+    reference: Optional[str] = typer.Option(None, "--reference",
+                                            help="Target the person most like this photo, or a frame number of the side."),
     force: bool = typer.Option(False, "--force", help="Extract again even if the side is done."),
     detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once."),
     settings: Optional[dict] = None,
@@ -83,9 +87,17 @@ def extract(
     ws = open_workspace(workspace)
     _side(side, allow_both=True)
     check_workspace(ws, "extract")
-    if track is not None and side == "both":
-        fail("--track needs one side.", "Add --side src or --side dst.")
-    params = {**(settings or {}), "side": side, "track": track, "force": force}
+    for name, value in (("track", track), ("person", person), ("reference", reference)):
+        if value is not None and side == "both":
+            fail(f"--{name} needs one side (the source and destination are different people).",
+                 "Add --side src or --side dst.")
+    if reference is not None and not reference.strip().isdigit():
+        photo = Path(reference).expanduser().resolve()
+        if not photo.is_file():
+            fail(f"There is no reference photo at {reference}.", "Give the path of a photo of the person, or a frame number.")
+        reference = str(photo)
+    params = {**(settings or {}), "side": side, "track": track, "person": person,
+              "reference": reference, "force": force}
     run_job(ws, "extract", {k: v for k, v in params.items() if v is not None}, detach=detach)
 
 

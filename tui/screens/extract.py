@@ -1,4 +1,5 @@
-"""Step 3: find, align and crop the faces of both sides; progress per side, newest crops, track choice."""
+"""Step 3: find, align and crop the faces of both sides; progress per side, newest crops, the target
+person (``t``: the people found, or a photo of the person)."""
 
 from __future__ import annotations
 
@@ -74,22 +75,54 @@ class ExtractScreen(StepScreen):
             results.update(job.result.get("sides") or {})
         return results
 
+    def side_header(self, side: str) -> dict[str, Any]:
+        """The header line of the side's alignments file (people, tracks, the target), or {}."""
+        import json
+
+        ws = self.wizard.ws
+        try:
+            with open(ws.alignments_path(side), encoding="utf-8") as handle:
+                header = json.loads(handle.readline())
+        except (AttributeError, OSError, ValueError):
+            return {}
+        return header if isinstance(header, dict) and header.get("kind") == "header" else {}
+
     def action_choose_track(self) -> None:
-        """Pick the target person on a side whose clip shows several."""
-        several = {side: r for side, r in self.side_results().items() if len(r.get("tracks") or []) > 1}
+        """Pick the target person of a side (people from the alignments header; a photo path works too)."""
+        headers = {side: self.side_header(side) for side in SIDES}
+        several = {side: h for side, h in headers.items() if len(h.get("people") or h.get("tracks") or []) > 1}
         if not several:
             self.notify("Each side shows one person (or is not extracted yet): nothing to choose.")
             return
-        side, result = next(iter(several.items()))
-        choices = [(str(t["id"]), f"person {t['id']}: {t.get('faces', 0)} faces, frames {t.get('first')}-{t.get('last')}"
-                    f" (data_{side}/{t.get('thumb', '')})") for t in result["tracks"]]
+        if len(several) == 1:
+            self.pick_person(*next(iter(several.items())))
+            return
 
-        def chosen(track: str | None) -> None:
-            if track is not None:
-                self.submit_extract({"side": side, "track": int(track)})
+        def side_chosen(side: str | None) -> None:
+            if side is not None:
+                self.pick_person(side, several[side])
 
-        self.app.push_screen(ChoiceScreen(f"Whose face to use on the {side} side?", choices,
-                                          str(result.get("target_track"))), chosen)
+        self.app.push_screen(ChoiceScreen("Choose the target person of which side?",
+                                          [(side, f"{side}: {len(h.get('people') or h.get('tracks'))} people")
+                                           for side, h in several.items()], "dst"), side_chosen)
+
+    def pick_person(self, side: str, header: dict[str, Any]) -> None:
+        from tui.screens.person_picker import PersonPickerScreen
+
+        if not header.get("people"):  # extracted before people were linked: choose by track
+            choices = [(str(t["id"]), f"track {t['id']}: {t.get('faces', 0)} faces, frames {t.get('first')}-"
+                        f"{t.get('last')} (data_{side}/{t.get('thumb', '')})") for t in header.get("tracks", [])]
+            self.app.push_screen(ChoiceScreen(f"Whose face to use on the {side} side?", choices,
+                                              str(header.get("target_track"))),
+                                 lambda track: track is not None and self.submit_extract({"side": side, "track": int(track)}))
+            return
+
+        def chosen(choice: dict[str, Any] | None) -> None:
+            if choice:
+                self.submit_extract({"side": side, **choice})
+
+        self.app.push_screen(PersonPickerScreen(side, self.wizard.ws.side_dir(side), header["people"],
+                                                header.get("target_person")), chosen)
 
     @work(group="extract-submit", exit_on_error=False)
     async def submit_extract(self, params: dict[str, Any]) -> None:
