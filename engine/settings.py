@@ -463,13 +463,15 @@ def values_class(name: str, section: str, group: str | Iterable[str] | None = No
 
 
 def overrides_class(name: str, section: str, group: str | Iterable[str] | None = None,
-                    module: str | None = None, source: str = "the request") -> type:
-    """A dataclass of job parameters: each setting of ``section`` (``group``) as ``type | None = None``
-    (None: the workspace's value), checked when made, so a bad value fails when the job is submitted.
+                    module: str | None = None, source: str = "the request", only: Iterable[str] | None = None) -> type:
+    """A dataclass of job parameters: each setting of ``section`` (``group``; ``only`` these keys) as
+    ``type | None = None`` (None: the workspace's value), checked when made, so a bad value fails when
+    the job is submitted.
 
     Subclass it (``@dataclass class Params(...)``) to add the job's own parameters.
     """
-    chosen = of(section, group)
+    wanted = None if only is None else set(only)
+    chosen = tuple(s for s in of(section, group) if wanted is None or s.key in wanted)
 
     def __post_init__(self: Any) -> None:  # noqa: N807 - the dataclass hook
         _check_fields(self, section, source)

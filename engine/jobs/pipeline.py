@@ -18,6 +18,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from engine import settings
 from engine.errors import JobCancelled, UserError
 from engine.jobs.steps import CANCELLED, FAILED, FINISHED, StepRecorder, describe_failure
 from engine.report import Reporter
@@ -29,11 +30,10 @@ MANAGED_STEPS = WORKSPACE_STEPS
 
 
 @dataclass
-class Params:
-    #: Training preset (None: the workspace's [train] choice, else the trainer's default).
-    preset: str | None = None
-    #: Train to this many iterations (None: the preset's target).
-    iters: int | None = None
+class Params(settings.overrides_class("RunSettings", "train", only=("preset", "iters"), module=__name__)):
+    """[train] preset and iters (engine/settings.py; None: the workspace's choice, else the preset's), checked
+    at submit so a bad value fails before extraction starts; and the run's own parameters."""
+
     #: Model name; "" lets training and merging pick theirs ([train] model, else "default").
     model: str = ""
     #: Content Credentials for the exported files (False: --no-c2pa) and a certificate/key over [c2pa].
