@@ -1,9 +1,10 @@
 """The extraction's three overlapping stages: decode -> find faces -> crop and write.
 
-On 2 cores: a decoder thread (OpenCV/FFmpeg release the GIL while decoding), the caller's thread
-running detection, mesh and tracking (mediapipe releases the GIL inside its graph), and a writer
-thread that warps the crops, scores them, encodes JPEG/PNG and appends the records. Bounded queues
-between them keep memory flat and let the slowest stage set the pace.
+On 2 cores: a decoder thread (``engine.media.decode.DecodeAhead``; OpenCV/FFmpeg release the GIL
+while decoding), the caller's thread running detection, mesh and tracking (mediapipe releases the
+GIL inside its graph), and a writer thread that warps the crops, scores them, encodes JPEG/PNG and
+appends the records. Bounded queues between them keep memory flat and let the slowest stage set the
+pace.
 
 Resumable: the writer appends records to ``partial.jsonl`` and, every couple of seconds, flushes and
 fsyncs it, then writes ``checkpoint.json`` atomically with the next frame to do, the byte length of
@@ -29,7 +30,7 @@ from engine.atomic import atomic_write_json
 from engine.faces.quality import blur_score, brightness, head_pose, mask_polygon
 from engine.faces.records import FaceRecord
 from engine.faces.track import Found, Tracker, bounds
-from engine.media.decode import iter_frames
+from engine.media.decode import DecodeAhead, iter_frames
 from engine.report import Reporter
 
 CHECKPOINT_EVERY_S = 2.0
@@ -131,25 +132,6 @@ class Writer(threading.Thread):
         atomic_write_json(self.work_dir / "checkpoint.json", {**state, "partial_bytes": self.handle.tell()})
 
 
-def _decode(source: Path, start: int, fps: float, out: queue.Queue, stop: threading.Event,
-            skipped: list[str], cpu: list[float]) -> None:
-    try:
-        for item in iter_frames(source, start=start, fps=fps, on_skip=skipped.append):
-            while not stop.is_set():
-                try:
-                    out.put(item, timeout=0.2)
-                    break
-                except queue.Full:
-                    continue
-            if stop.is_set():
-                return
-        out.put(_END)
-    except BaseException as exc:  # re-raised in the main thread
-        out.put(exc)
-    finally:
-        cpu.append(time.thread_time())
-
-
 def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker, options: WriteOptions,
                  start: int, total: int, fps: float, counts: dict[str, int], report: Reporter,
                  stage: str, partial_bytes: int = 0) -> dict[str, Any]:
@@ -158,14 +140,10 @@ def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker,
 
     # One OpenCV thread per stage: our three threads already fill the two cores.
     cv2.setNumThreads(1)
-    frames_in: queue.Queue = queue.Queue(maxsize=16)
-    stop = threading.Event()
     skipped: list[str] = []
-    decoder_cpu: list[float] = []
-    decoder = threading.Thread(target=_decode, args=(source, start, fps, frames_in, stop, skipped, decoder_cpu),
-                               name="extract-decoder", daemon=True)
+    decoded = DecodeAhead(iter_frames(source, start=start, fps=fps, on_skip=skipped.append), depth=16,
+                          name="extract-decoder")
     writer = Writer(side_dir, work_dir, options, partial_bytes)
-    decoder.start()
     writer.start()
     began = time.monotonic()
     main_cpu = time.thread_time()
@@ -174,15 +152,9 @@ def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker,
     done = start
     faces = 0
     try:
-        while True:
-            item = frames_in.get()
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                raise item
+        for index, timestamp, frame in decoded:
             if writer.error is not None:
                 raise writer.error
-            index, timestamp, frame = item
             found = tracker.step(index, timestamp, frame)
             faces += len(found)
             key = "0" if not found else ("1" if len(found) == 1 else "2+")
@@ -198,11 +170,10 @@ def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker,
             report.check_cancelled()
     finally:
         main_cpu = time.thread_time() - main_cpu
-        stop.set()
+        decoded.close()
         # The writer finishes what it was given (so a cancelled run resumes from its last checkpoint).
         writer.inbox.put(_END)
         writer.join()
-        decoder.join(timeout=5)
     if writer.error is not None:
         raise writer.error
     for message in skipped:
@@ -213,7 +184,7 @@ def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker,
     # CPU milliseconds per frame of each stage's own thread (mediapipe's inference threads not
     # included): tells which stage limits the rate when the machine is shared and wall time is noisy.
     cpu_ms = {"main": round(main_cpu / frames * 1000, 2), "writer": round(writer.cpu_s / frames * 1000, 2),
-              "decoder": round((decoder_cpu[0] if decoder_cpu else 0.0) / frames * 1000, 2),
+              "decoder": round(decoded.cpu_s / frames * 1000, 2),
               "process": round(process_cpu / frames * 1000, 2)}
     return {"frames": done - start, "faces": faces, "seconds": round(elapsed, 3),
             "fps": round((done - start) / elapsed, 2) if elapsed > 0 else 0.0, "skipped": skipped,

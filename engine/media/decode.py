@@ -14,13 +14,22 @@
   warning through ``on_skip`` (the index of the files after it does not change: it counts files).
 
 ``start`` skips frames before that index (resuming an interrupted extraction). Decoding runs in the
-caller's thread; ``engine.faces.pipeline`` moves it onto its own thread.
+caller's thread; ``DecodeAhead`` moves it onto a thread of its own, a few frames ahead of the caller
+(extraction and merging both decode that way):
+
+    with DecodeAhead(iter_frames(path), depth=8, name="merge-decode") as frames:
+        for index, timestamp, frame in frames:
+            ...
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
@@ -28,6 +37,8 @@ from engine.errors import UserError
 from engine.media.probe import list_images
 
 Frame = tuple[int, float, np.ndarray]
+T = TypeVar("T")
+_END = object()
 
 
 def iter_frames(path: str | Path, start: int = 0, fps: float = 25.0,
@@ -140,3 +151,71 @@ def _iter_images(folder: Path, start: int, fps: float, on_skip: Callable[[str], 
                 on_skip(f"{image_path.name} is not a readable image; skipped.")
             continue
         yield index, index / fps, frame
+
+
+class DecodeAhead(Generic[T]):
+    """``items`` (frames, usually) produced on a background thread, up to ``depth`` ahead of the consumer.
+
+    OpenCV's FFmpeg releases the GIL while it decodes, so decoding overlaps with what the consumer does
+    with the frames. Iterate it once; an error raised by ``items`` re-raises in the consumer where it
+    happened. Leaving early (a ``break``, an exception, a cancel) should ``close()`` it (``with`` does):
+    the producer stops after the item it is on and closes ``items`` (releasing the video), and its
+    thread ends. ``cpu_s`` is the CPU time the producer thread used, once it has ended.
+    """
+
+    def __init__(self, items: Iterable[T], depth: int = 8, name: str = "decode-ahead") -> None:
+        self._items = items
+        self._slots: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name=name, daemon=True)
+        self._started = False
+        self.cpu_s = 0.0
+
+    def _produce(self) -> None:
+        try:
+            for item in self._items:
+                while not self._stop.is_set():
+                    try:
+                        self._slots.put(item, timeout=0.2)
+                        break
+                    except queue.Full:
+                        continue
+                if self._stop.is_set():
+                    return
+            self._slots.put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            self._slots.put(exc)
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()
+            self.cpu_s = time.thread_time()
+
+    def __iter__(self) -> Iterator[T]:
+        if self._started:
+            raise RuntimeError("DecodeAhead is iterated once")
+        self._started = True
+        self._thread.start()
+        while True:
+            item = self._slots.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Stop the producer and wait (up to ``timeout`` seconds) for its thread to end."""
+        self._stop.set()
+        deadline = time.monotonic() + timeout
+        while self._thread.is_alive() and time.monotonic() < deadline:
+            try:  # a producer waiting on a full queue sees the stop at its next try
+                self._slots.get(timeout=0.05)
+            except queue.Empty:
+                pass
+
+    def __enter__(self) -> DecodeAhead[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

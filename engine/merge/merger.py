@@ -3,34 +3,31 @@
 ``merge_frames`` is what the merge job, the benchmark and the tests call. It knows nothing about
 workspaces: it takes a frame iterator, the faces per frame index, a predict function and a sink.
 
-- Decoding runs on a background thread (OpenCV releases the GIL while it decodes), encoding in the
-  ffmpeg process the sink pipes into, so the three overlap on a multi-core machine.
+- Decoding runs on a background thread (``engine.media.decode.DecodeAhead``; OpenCV releases the GIL
+  while it decodes), encoding in the ffmpeg process the sink pipes into, so the three overlap on a
+  multi-core machine.
 - Faces of several frames are predicted in one batch (the model is much faster per face in batches
   on a GPU). Frames without a face of the target track pass through untouched.
 """
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from engine.media.decode import DecodeAhead, Frame
 from engine.merge.blend import FaceGeometry, crop_face, paste_face
 from engine.merge.settings import MergeSettings
 from engine.report import NullReporter, Reporter
 
-Frame = tuple[int, float, np.ndarray]
 #: crops (uint8 BGR at the model resolution) -> objects with .face, .mask_src, .mask_dst
 Predictor = Callable[[list[np.ndarray]], Sequence[Any]]
 #: (frame index, merged frame uint8 BGR, mask uint8 or None) -> None
 Sink = Callable[[int, np.ndarray, "np.ndarray | None"], None]
-
-_DONE = object()
 
 
 @dataclass
@@ -47,41 +44,6 @@ class MergeStats:
         return {"frames": self.frames, "faces": self.faces, "predict_s": round(self.predict_s, 3),
                 "merge_s": round(self.merge_s, 3), "encode_wait_s": round(self.sink_s, 3),
                 "wall_s": round(self.wall_s, 3)}
-
-
-def prefetch(frames: Iterable[Frame], depth: int = 8) -> Iterator[Frame]:
-    """Run ``frames`` on a background thread, ``depth`` frames ahead; errors re-raise here."""
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in frames:
-                if stop.is_set():
-                    return
-                slots.put(item)
-            slots.put(_DONE)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            slots.put(exc)
-
-    thread = threading.Thread(target=produce, name="merge-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = slots.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        # Unblock a producer waiting on a full queue so the thread can end.
-        while thread.is_alive():
-            try:
-                slots.get(timeout=0.05)
-            except queue.Empty:
-                pass
 
 
 def merge_one(frame: np.ndarray, faces: Sequence[FaceGeometry], predictions: Sequence[Any],
@@ -134,10 +96,11 @@ def merge_frames(frames: Iterable[Frame], faces_by_frame: dict[int, list[FaceGeo
             report.progress("merge", done_before + stats.frames, total, unit="frames")
         batch.clear()
 
-    for item in prefetch(frames):
-        batch.append(item)
-        if len(batch) >= batch_frames:
-            flush()
+    with DecodeAhead(frames, depth=8, name="merge-decode") as decoded:
+        for item in decoded:
+            batch.append(item)
+            if len(batch) >= batch_frames:
+                flush()
     if batch:
         flush()
     stats.wall_s = time.perf_counter() - started

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 import pytest
 
 from engine.errors import UserError
-from engine.media.decode import iter_frames, read_image
+from engine.media.decode import DecodeAhead, iter_frames, read_image
 from engine.media.probe import probe
 from tests.extract.conftest import cut, ffmpeg
 from tests.helpers import SAMPLES
@@ -117,3 +119,35 @@ def test_codec_opencv_cannot_decode_falls_back_to_ffmpeg(tmp_path):
     assert [i for i, _, _ in frames] == list(range(6)) and frames[0][2].shape == (512, 512, 3)
     assert frames[3][1] == pytest.approx(0.12, abs=1e-3)
     assert next(iter_frames(clip, start=4))[0] == 4
+
+
+def test_decoding_ahead_gives_every_frame_in_order_from_its_own_thread():
+    threads: set[str] = set()
+    with DecodeAhead(iter_frames(SAMPLES / "src.mp4"), depth=4, name="test-decode") as decoded:
+        ahead = []
+        for item in decoded:
+            threads.update(t.name for t in threading.enumerate())
+            ahead.append(item)
+    plain = list(iter_frames(SAMPLES / "src.mp4"))
+    assert [i for i, _, _ in ahead] == [i for i, _, _ in plain] == list(range(75))
+    assert all(np.array_equal(a[2], b[2]) and a[1] == b[1] for a, b in zip(ahead, plain))
+    assert "test-decode" in threads
+    assert decoded.cpu_s > 0, "the decoder thread's CPU time is measured"
+
+
+def test_decoding_ahead_raises_the_decoders_error_in_the_consumer(tmp_path):
+    path = tmp_path / "bad clip.mp4"
+    path.write_bytes(b"this is not a video\n" * 50)
+    with DecodeAhead(iter_frames(path)) as decoded, pytest.raises(UserError) as caught:
+        list(decoded)
+    assert "bad clip.mp4" in caught.value.message and caught.value.hint
+
+
+def test_leaving_early_stops_the_decoder_and_closes_the_video():
+    frames = iter_frames(SAMPLES / "src.mp4")
+    with DecodeAhead(frames, depth=2, name="test-early") as decoded:
+        for index, _, _ in decoded:
+            if index == 3:
+                break
+    assert not any(t.name == "test-early" for t in threading.enumerate()), "the decoder thread ended"
+    assert frames.gi_frame is None, "the frame generator was closed (the capture released)"
