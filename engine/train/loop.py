@@ -31,6 +31,7 @@ from typing import Any, Protocol
 
 import torch
 
+from engine import settings
 from engine.atomic import atomic_write_json
 from engine.errors import JobCancelled, UserError
 from engine.report import Reporter
@@ -349,8 +350,10 @@ class TrainingRun:
                 elif kind == "set_target":
                     # The engine forwards {"command", "args": {...}}; a bare {"iters": N} is accepted too.
                     iters = command.get("args", {}).get("iters", command.get("iters"))
-                    if isinstance(iters, int) and not isinstance(iters, bool) and iters >= 0:
-                        new_target = float(iters)
+                    try:
+                        new_target = float(settings.get("train", "iters").check(iters, "set_target"))
+                    except UserError as exc:
+                        self.warn(exc.message)
             if self.report.cancelled:
                 stop = STOP_CANCELLED
             save = max(save, float(now - self.last_save_time >= cfg.save_every_min * 60

@@ -67,4 +67,11 @@ def save(workspace: str = typer.Argument(..., help="The workspace folder.")) -> 
 def target(workspace: str = typer.Argument(..., help="The workspace folder."),
            iters: int = typer.Argument(..., help="New target iteration (0 = until stopped).")) -> None:
     """Change the running training's target iteration."""
+    from engine.errors import UserError
+    from engine.settings import get
+
+    try:
+        get("train", "iters").check(iters, "train-target")
+    except UserError as exc:
+        fail(exc.message, exc.hint)
     _send(workspace, "set_target", {"iters": iters})

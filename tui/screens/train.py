@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
+from engine import settings as declared
 from engine.atomic import read_json
 from engine.errors import UserError
 from tui.job_board import JobRecord
@@ -192,7 +193,11 @@ class TrainScreen(StepScreen):
         async def chosen(answer: str | None) -> None:
             if not answer or not answer.isdigit() or int(answer) < 1:
                 return
-            iters = int(answer)
+            try:
+                iters = declared.get("train", "iters").check(int(answer), "the target")
+            except UserError as exc:
+                self.wizard.notify_error(exc.message, exc.hint)
+                return
             if self.wizard.ws is not None:
                 self.wizard.ws.update_settings("train", {"iters": iters})
             if self.wizard.board.active("train", "run"):
