@@ -317,7 +317,8 @@ class SwapWizardApp(App[None]):
             return None
 
     def notify_error(self, message: str, hint: str = "", title: str = "Error") -> None:
-        self.notify(f"{message}\n{hint}" if hint else message, title=title, severity="error", timeout=12)
+        # markup=False: messages hold user text ("[merge] erode", a model named "[/x]") shown as it is.
+        self.notify(f"{message}\n{hint}" if hint else message, title=title, severity="error", timeout=12, markup=False)
 
 
 def make_app(workspace: str | Path | None = None, connect: bool = True,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -105,7 +106,7 @@ class MergeScreen(StepScreen):
             self.show_status(f"{faces} face(s) · merged in {job.result.get('merge_ms', '?')} ms"
                              if faces is not None else "")
         elif job.status == "failed":
-            self.show_status(f"[red]{job.error}[/red]")
+            self.show_status(f"[red]{escape(job.error)}[/red]")
         if not job.active and self.pending:
             self.pending = False
             self.render_preview()
