@@ -14,14 +14,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-#: The mode of files written here when the caller gives none: owner-only, or what the workspace's
-#: ``[workspace] share`` asks (``Workspace.apply_share`` sets it).
-_default_mode = 0o600
+
+def _umask() -> int:
+    """The process umask, read without changing it (Linux: /proc; elsewhere set and restored)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return mask
 
 
-def set_default_mode(mode: int) -> None:
-    global _default_mode
-    _default_mode = mode
+def default_mode() -> int:
+    """The mode of files written here when the caller gives none: 0600, or 0640 when the umask is the
+    one a workspace shared with its group sets (group may read, others may not: ``[workspace] share``).
+    Child processes inherit the umask, so jobs follow the workspace's setting too."""
+    mask = _umask()
+    return 0o640 if not mask & 0o040 and mask & 0o004 else 0o600
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -52,8 +65,9 @@ def atomic_open(path: str | os.PathLike[str], mode: int | None = None) -> Iterat
             yield handle
             handle.flush()
             os.fsync(handle.fileno())
-        if (mode if mode is not None else _default_mode) != 0o600:  # mkstemp made it 0600
-            os.chmod(tmp, mode if mode is not None else _default_mode)
+        wanted = default_mode() if mode is None else mode
+        if wanted != 0o600:  # mkstemp made it 0600
+            os.chmod(tmp, wanted)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):

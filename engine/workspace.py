@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import atomic_write_json, atomic_write_text, set_default_mode
+from engine.atomic import atomic_write_json, atomic_write_text
 from engine.errors import UserError
 from engine.paths import UnsafePath, check_name
 
@@ -197,9 +197,8 @@ class Workspace:
     def apply_share(self) -> None:
         """Set the process umask from ``[workspace] share`` (0077 private, 0027 group) and give the
         workspace folder and ``.swapwizard`` their mode, whatever the umask was."""
-        folder_mode, file_mode = self.modes()
-        os.umask(0o777 & ~folder_mode)
-        set_default_mode(file_mode)
+        folder_mode, _ = self.modes()
+        os.umask(0o777 & ~folder_mode)  # atomic writes read it too (engine.atomic.default_mode)
         for path, mode in ((self.root, folder_mode), (self.state_dir, 0o700)):
             try:
                 if stat.S_IMODE(os.lstat(path).st_mode) != mode:
