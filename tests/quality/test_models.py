@@ -92,6 +92,13 @@ def test_compare_writes_the_table_video_and_contact_sheet(trained_ws) -> None:
     probe = subprocess.run([ffmpeg_exe(), "-hide_banner", "-i", str(folder / "side_by_side.mp4")],
                            capture_output=True, text=True)
     assert "synthetic_media" in probe.stderr and "Synthetic media" in probe.stderr
+    # Both pictures also carry signed Content Credentials naming the two models.
+    from engine.media.credentials import read_credentials
+
+    for name in ("contact_sheet.png", "side_by_side.mp4"):
+        found = read_credentials(folder / name)
+        assert found["signed"] and found["content_intact"] and found["ai_generated"], name
+        assert [m["name"] for m in found["assertions"]["org.swapwizard.model"]["models"]] == ["short", "long"]
     tile_width, _ = video_tile_size(512, 512)
     assert f" {3 * tile_width}x" in probe.stderr  # destination | short | long
     # The table is also printed for people.
