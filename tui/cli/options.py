@@ -43,7 +43,8 @@ def _help(setting: Setting) -> str:
         text += f" One of: {', '.join(map(str, setting.choices))}."
     if setting.range is not None:
         text += f" Range {setting.range[0]:g} to {setting.range[1]:g}."
-    return f"{text} [{setting.section}] {setting.key} in workspace.toml."
+    default = f", default {declared.toml_value(setting.default)}" if setting.template == "set" else ""
+    return f"{text} ([{setting.section}] {setting.key} in workspace.toml{default}.)"
 
 
 def _with_options(added: list[inspect.Parameter], receiver: str,
