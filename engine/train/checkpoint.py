@@ -150,7 +150,9 @@ def read_checkpoint(path: Path, with_optimizer: bool = True) -> Loaded:
         raise DamagedCheckpoint("state.json is missing") from None
     except (OSError, ValueError) as exc:
         raise DamagedCheckpoint(f"state.json is unreadable ({exc})") from None
-    if not isinstance(state, dict) or state.get("format") != FORMAT or "files" not in state:
+    if not isinstance(state, dict) or state.get("format") != FORMAT or not isinstance(state.get("files"), dict) \
+            or not isinstance(state.get("iteration"), int) or not all(isinstance(v, dict) for v in state["files"].values()):
+        # The hashes name only our two fixed file names: nothing in state.json is used as a path.
         raise DamagedCheckpoint("state.json is not a swapwizard checkpoint of a known format")
     loaded: dict[str, dict[str, torch.Tensor]] = {}
     for fname in (MODEL_FILE, OPTIMIZER_FILE) if with_optimizer else (MODEL_FILE,):
