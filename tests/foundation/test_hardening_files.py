@@ -389,6 +389,22 @@ def test_a_checkpoint_temp_folder_left_by_a_kill_mid_save_is_cleaned(tmp_path):
     assert not list(folder.glob(".tmp-*")) and not any(p.exists() for p in left)
 
 
+@pytest.mark.parametrize("state", ['{"format": 1, "files": [], "iteration": 2}', '{"format": 1, "files": {"model.safetensors": 5}}',
+                                   '{"format": 1, "files": {}, "iteration": "2"}'])
+def test_a_checkpoint_state_of_a_wrong_shape_falls_back(tmp_path, state):
+    import torch
+
+    from engine.train.checkpoint import CheckpointStore
+
+    store = CheckpointStore(tmp_path / "model")
+    store.save(1, {"w": torch.ones(4)}, {}, {"options": {}})
+    newest = store.save(2, {"w": torch.zeros(4)}, {}, {"options": {}})
+    (newest / "state.json").write_text(state)
+    warnings: list[str] = []
+    loaded = store.load(warn=warnings.append)
+    assert loaded is not None and loaded.state["iteration"] == 1 and "not a swapwizard checkpoint" in warnings[0]
+
+
 @pytest.fixture
 def small_disk(tmp_path):
     """A 2 MB tmpfs: room for a workspace and its sources, not for 75 crops of 512 px."""
