@@ -159,6 +159,27 @@ def test_failed_faceset_unpack_force_keeps_the_existing_set(ws, tmp_path):
     assert not list(ws.side_dir("src").glob(".unpack-*"))
 
 
+def test_an_unpack_killed_mid_swap_is_undone_by_the_next_one(ws, tmp_path):
+    """What a kill between moving the old set aside and moving the new alignments in leaves on disk
+    (the old set in the staging folder's .old, the new aligned/ already in place) is put back."""
+    before, alignments = crops(ws), ws.alignments_path("src").read_bytes()
+    packed = job(ws, "faceset", {"action": "pack", "side": "src", "file": str(tmp_path / "good.zip")})
+    assert packed.TYPE == "job_finished", packed
+    side = ws.side_dir("src")
+    staging = side / ".unpack-killed"
+    (staging / ".old").mkdir(parents=True)
+    for name in ("aligned", "alignments.jsonl", "tracks"):
+        os.replace(side / name, staging / ".old" / name)
+    with zipfile.ZipFile(tmp_path / "good.zip") as archive:
+        archive.extractall(staging)
+    os.replace(staging / "aligned", side / "aligned")  # the new crops were moved in, then the kill
+    (side / "aligned" / "stray.jpg").write_bytes(b"new")
+    end = job(ws, "faceset", {"action": "unpack", "side": "src", "file": str(tmp_path / "good.zip")})
+    assert end.TYPE == "job_failed" and "already has" in end.error, end  # the old set is back: --force needed
+    assert crops(ws) == before and ws.alignments_path("src").read_bytes() == alignments
+    assert (side / "tracks").is_dir() and not staging.exists()
+
+
 # -- 18.7: private workspaces ------------------------------------------------------------------------
 def modes_of(root: Path) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     """{mode: [relative paths]} of the folders and of the files (links and the socket left out)."""
