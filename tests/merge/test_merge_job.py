@@ -172,9 +172,18 @@ def test_preview_job_merges_one_frame_from_the_cache(done_ws):
     image_one = png.read_bytes()
     assert b"tEXtsynthetic_media" in image_one and first.result["faces"] == 1
     assert len(list((ws.root / ".swapwizard/cache/merge_preview").glob("000010-*.npz"))) == 1
+    # The same frame unmerged, for the wizard's before / after: the frame's size, not a merged one.
+    before = ws.root / first.result["before"]
+    from PIL import Image
+
+    with Image.open(before) as shown, Image.open(png) as merged:
+        assert shown.size == merged.size and b"synthetic_media" not in before.read_bytes()
+        assert shown.tobytes() != merged.tobytes()
+    before_stamp = before.stat().st_mtime_ns
     second, _ = run_job(ws, "merge_preview", {"frame": 10, "blur": 40, "colour": "none"}, timeout=100)
     assert second.TYPE == "job_finished", second
     assert png.read_bytes() != image_one
+    assert before.stat().st_mtime_ns == before_stamp, "the unchanged frame is not written again"
 
 
 @pytest.mark.timeout(180)
