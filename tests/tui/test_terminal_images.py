@@ -95,10 +95,12 @@ def faces_ws(tmp_path) -> Workspace:
 
 
 def run_wizard(ws: Workspace, env: dict[str, str], *patterns, timeout: float = 60.0) -> tuple[bool, bytes]:
-    """Run the wizard until every pattern was written (in order), then quit it."""
+    """Run the wizard until every pattern was written (in order), then quit it. A ``str`` pattern is
+    typed instead (keys)."""
     term = Pty(ws, env)
     try:
-        found = all(term.read_until(pattern, timeout) for pattern in patterns)
+        found = all(os.write(term.master, pattern.encode()) > 0 if isinstance(pattern, str)
+                    else term.read_until(pattern, timeout) for pattern in patterns)
         if found:
             term.pump(1.0)  # what follows the first picture (the other three)
     finally:
@@ -108,11 +110,13 @@ def run_wizard(ws: Workspace, env: dict[str, str], *patterns, timeout: float = 6
 
 @pytest.mark.timeout(120)
 def test_kitty_terminal_gets_kitty_graphics_commands(faces_ws):
+    full_size = re.compile(rb"\x1b_Ga=p,i=\d+,c=(5[0-9]|60),r=(2[5-9]),U=1")  # 128 px crop in ~100 x 28 cells
     found, output = run_wizard(faces_ws, {"SWAPWIZARD_IMAGES": "kitty", "TERM": "xterm-kitty"}, KITTY_PLACE,
-                               lambda out: out.count(PLACEHOLDER) >= 4 * 14 * 7)  # 4 crops of 14 x 7 cells
+                               lambda out: out.count(PLACEHOLDER) >= 4 * 14 * 7,  # 4 crops of 14 x 7 cells
+                               "z", full_size)  # z: the first crop full screen
     assert found, f"no kitty placement written; the terminal got:\n{output[-3000:]!r}"
     assert KITTY_SEND.search(output), "the image itself was sent"
-    assert len(set(re.findall(rb"a=p,i=(\d+)", output))) == 4, "one image per face crop, each sent once"
+    assert len(set(re.findall(rb"a=p,i=(\d+)", output))) == 5, "one image per face crop, each sent once, + z's"
 
 
 @pytest.mark.timeout(120)
