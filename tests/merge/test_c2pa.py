@@ -107,6 +107,13 @@ def test_verify_reads_it_and_detects_a_flipped_byte_in_the_picture(signed_ws, tm
     assert as_json["signed"] and as_json["content_intact"] and as_json["signature_valid"]
     assert not as_json["trusted"] and as_json["ai_generated"] and as_json["local_identity"]
 
+    # The wizard's Export step shows the same reading under the result.
+    from tui.screens.export import result_text
+
+    text = result_text(ws.root, {"output": "output/result.mp4"}, {"synthetic_media": "true"}, as_json)
+    assert "Credentials:[/b] signed by swapwizard local signer, content intact, untrusted (local identity)" in text
+    assert "composite with trained algorithmic media" in text and "swapwizard verify" in text
+
     # One byte of the coded pictures (inside the mdat box) flipped: the hash no longer matches.
     edited = tmp_path / "edited.mp4"
     shutil.copyfile(result, edited)
@@ -123,6 +130,7 @@ def test_verify_reads_it_and_detects_a_flipped_byte_in_the_picture(signed_ws, tm
     assert report["signed"] and not report["content_intact"]
     assert any(f["code"] == "assertion.bmffHash.mismatch" for f in report["failures"])
     assert "CHANGED since it was signed" in cli("verify", str(edited), env=env).stdout
+    assert "content changed since signing" in result_text(tmp_path, {"output": "edited.mp4"}, {}, report)
     # A file without credentials says so (and fails, exit 1).
     plain = cli("verify", str(ws.source("dst")), env=env)
     assert plain.returncode == 1 and "No Content Credentials" in plain.stdout
