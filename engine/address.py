@@ -63,14 +63,23 @@ def short_path(path: Path) -> Iterator[str]:
 
 
 def connect(path: Path, timeout: float | None = None) -> socket.socket:
-    """A connection to the socket at ``path``; ``ForeignPeer`` if another user serves it."""
+    """A connection to the socket at ``path``; ``ForeignPeer`` if another user serves it.
+
+    The connect itself blocks (for at most ``timeout``) while the listener's accept queue is full, so
+    the kernel wakes this client as soon as there is room, instead of it failing with EAGAIN at once
+    and polling against whatever else is connecting.
+    """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    if timeout is not None:
-        sock.settimeout(timeout)
     try:
+        if timeout is not None:
+            whole = int(timeout)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                            struct.pack("ll", whole, int((timeout - whole) * 1_000_000)))
         with short_path(path) as address:
             sock.connect(address)
         check_peer(sock)
+        if timeout is not None:
+            sock.settimeout(timeout)
     except BaseException:
         sock.close()
         raise

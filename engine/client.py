@@ -59,10 +59,10 @@ def _not_running(ws: Workspace) -> EngineUnavailable:
                              f"Start it with: swapwizard engine start {ws.root}")
 
 
-def _connect_once(ws: Workspace) -> socket.socket | None:
+def _connect_once(ws: Workspace, timeout: float) -> socket.socket | None:
     """A connection, or None when the socket cannot take one now; UserError when it never will."""
     try:
-        return address.connect(ws.socket_path, timeout=10.0)
+        return address.connect(ws.socket_path, timeout=max(0.05, min(10.0, timeout)))
     except address.ForeignPeer as exc:
         raise EngineUnavailable(f"The engine socket of {ws.root} is served by another user (uid {exc.uid}); "
                                 "swapwizard does not talk to it.",
@@ -94,8 +94,11 @@ class _Backoff:
             raise EngineBusy(f"The engine of {self.ws.root} (pid {pid}) runs but is too busy to take a connection.",
                              "Try again in a moment; its log says what it is doing: "
                              f"{self.ws.engine_log_path}")
-        delay, self.delay = min(self.delay, left), min(self.delay * 2, 0.5)
+        delay, self.delay = min(self.delay, left), min(self.delay * 2, 0.2)
         return delay
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
 
 
 class EngineClient:
@@ -117,7 +120,7 @@ class EngineClient:
         """Connect and say hello; while the engine runs but is busy, retry with backoff."""
         backoff = _Backoff(self.ws, self.connect_wait)
         while True:
-            self._sock = _connect_once(self.ws)
+            self._sock = _connect_once(self.ws, backoff.left())
             if self._sock is not None:
                 self._sock.settimeout(self.timeout)
                 self._file = self._sock.makefile("rb")
@@ -252,7 +255,7 @@ class AsyncEngineClient:
         """Connect and say hello; while the engine runs but is busy, retry with backoff."""
         backoff = _Backoff(self.ws, connect_wait)
         while True:
-            sock = _connect_once(self.ws)
+            sock = _connect_once(self.ws, backoff.left())
             if sock is not None:
                 sock.setblocking(False)
                 self._reader, self._writer = await asyncio.open_unix_connection(sock=sock, limit=MAX_LINE_BYTES + 1)

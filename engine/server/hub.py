@@ -6,7 +6,7 @@ during its replay are held and sent after it, in order). Nothing a client does c
 engine:
 
 - only the engine's own user may connect (``SO_PEERCRED``), and at most ``MAX_CONNECTIONS`` at once:
-  at the limit the oldest connection that has not said hello makes room, else the new one is told
+  at the limit the oldest connection that has sent nothing yet makes room, else the new one is told
   ``BUSY_ERROR`` and closed (clients retry);
 - a connection must say ``hello`` within ``HELLO_TIMEOUT_S`` and, until it subscribes, send a request
   at least every ``[engine] connection_idle_s``, or it is closed with a one-line ``error`` saying why;
@@ -23,8 +23,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
+import sys
+import termios
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +72,7 @@ def _error(error: str, hint: str = "", request_id: Any = None) -> bytes:
 @dataclass(eq=False)
 class Client:
     writer: asyncio.StreamWriter
+    reader: asyncio.StreamReader | None = None
     out: deque[bytes] = field(default_factory=deque)
     out_bytes: int = 0
     held: list[tuple[int, bytes]] = field(default_factory=list)
@@ -79,6 +83,17 @@ class Client:
     subscribed: bool = False
     replaying: bool = False
     dropped: bool = False
+
+    def silent(self) -> bool:
+        """Whether this connection has sent nothing at all yet (nothing read, nothing waiting)."""
+        if self.greeted or (self.reader is not None and len(getattr(self.reader, "_buffer", b""))):
+            return False
+        sock = self.writer.get_extra_info("socket")
+        try:
+            waiting = fcntl.ioctl(sock.fileno(), termios.FIONREAD, b"\0\0\0\0")
+        except (OSError, AttributeError, ValueError):
+            return True
+        return int.from_bytes(waiting, sys.byteorder) == 0
 
     def buffered(self) -> int:
         """Bytes the engine holds for this client (queued, held during replay, in the transport)."""
@@ -199,9 +214,10 @@ class Hub:
         return False
 
     def _make_room(self) -> bool:
-        """At the limit, the oldest connection that has not said hello gives its place to a new one."""
+        """At the limit, the oldest connection that has sent nothing gives its place to a new one (one
+        whose hello is on its way keeps it, however many connections arrive in the meantime)."""
         for client in self.clients:  # insertion order: oldest first
-            if not client.greeted and not client.dropped:
+            if not client.dropped and client.silent():
                 client.drop("Closed: the engine is at its connection limit and this connection had not said hello.",
                             "Say hello as soon as you connect.")
                 return True
@@ -210,7 +226,7 @@ class Hub:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self._admit(writer):
             return
-        client = Client(writer)
+        client = Client(writer, reader)
         self.clients[client] = None
         sender = asyncio.create_task(self._send_loop(client))
         self._senders.add(sender)
@@ -230,7 +246,8 @@ class Hub:
         while not client.dropped:
             timeout = None if client.subscribed else self.idle_timeout_s if client.greeted else self.hello_timeout_s
             try:
-                line = await asyncio.wait_for(reader.readline(), timeout)
+                async with asyncio.timeout(timeout):  # in this task: a line stays in the reader until used
+                    line = await reader.readline()
             except TimeoutError:
                 if client.greeted:
                     client.drop(f"Closed: no request for {self.idle_timeout_s:g} s.",

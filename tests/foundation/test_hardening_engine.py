@@ -367,7 +367,7 @@ def test_engine_exits_when_its_folder_is_deleted(workspace):
     start_engine(workspace)
     pid = engine_pid(workspace)
     shutil.rmtree(workspace.root)
-    assert gone(pid, 20), "the engine of a deleted workspace still runs"
+    assert gone(pid, 40), "the engine of a deleted workspace still runs"
 
 
 def test_engine_exits_when_its_folder_is_replaced_and_leaves_the_new_one_alone(workspace, tmp_path):
@@ -378,7 +378,7 @@ def test_engine_exits_when_its_folder_is_replaced_and_leaves_the_new_one_alone(w
     try:
         new_pid, started = start_engine(fresh)
         assert started and new_pid != old_pid
-        assert gone(old_pid, 20), "the engine of a replaced workspace still runs"
+        assert gone(old_pid, 40), "the engine of a replaced workspace still runs"
         with EngineClient(fresh) as client:  # its socket and pid file were left alone
             assert client.status()["pid"] == new_pid
         assert int(fresh.pid_path.read_text()) == new_pid
@@ -394,7 +394,7 @@ def test_an_idle_engine_exits_but_not_while_a_job_runs(workspace):
         with EngineClient(workspace) as client:
             client.submit("diagnostic_count", {"count": 70, "delay": 0.1})  # about 7 s
         assert not gone(pid, 5), "the engine left while its job ran"
-        assert gone(pid, 20), "the idle engine did not exit"
+        assert gone(pid, 40), "the idle engine did not exit"
         assert engine_pid(workspace) is None
     finally:
         stop_engine(workspace)
