@@ -83,8 +83,8 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     skipped = [step for step in WORKSPACE_STEPS if not any(step in steps for _, steps, _ in stages)]
     if skipped:
         report.log(f"Already done, skipped: {', '.join(skipped)}.")
-    if any(kind == "merge" for kind, _, _ in stages):
-        # A bad signing certificate fails now, not after extraction and training.
+    if params.c2pa and any(kind == "merge" for kind, _, _ in stages):
+        # A bad signing certificate fails now, not after extraction and training (--no-c2pa is said by merge).
         from engine.media.credentials import for_workspace
 
         for_workspace(ws, report, enabled=params.c2pa, cert=params.c2pa_cert, key=params.c2pa_key)

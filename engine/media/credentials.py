@@ -457,6 +457,8 @@ class Credentials:
         try:
             if mime == "video/mp4":
                 append_mp4_xmp(source, self.description)
+            if self._short_of_space(source, dest):
+                raise OSError(errno.ENOSPC, "No space left on device")
             with open(source, "rb") as src, open(dest, "w+b") as dst:
                 self._sign_stream(src, dst, mime, title)
                 dst.flush()
@@ -464,7 +466,19 @@ class Credentials:
         except Exception as exc:  # noqa: BLE001
             with contextlib.suppress(OSError):
                 dest.unlink()
-            raise self._failure(exc, title) from None
+            # A write error inside the library comes back as an opaque I/O error: tell a full disk apart.
+            full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC or self._short_of_space(source, dest)
+            raise self._failure(OSError(errno.ENOSPC, "No space left on device") if full else exc, title) from None
+
+    @staticmethod
+    def _short_of_space(source: Path, dest: Path) -> bool:
+        """True when ``dest``'s disk cannot hold a signed copy of ``source`` (its size plus the manifest)."""
+        import shutil
+
+        try:
+            return shutil.disk_usage(dest.parent).free < source.stat().st_size + (16 << 10)
+        except OSError:
+            return False
 
     def summary(self) -> dict[str, Any]:
         """What the result of a job says about its credentials."""

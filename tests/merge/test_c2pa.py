@@ -212,3 +212,28 @@ def test_a_signing_failure_leaves_no_file(tmp_path, monkeypatch):
     assert "time-stamp server" in caught.value.message and "--no-c2pa" in caught.value.hint
     assert sorted(p.name for p in tmp_path.iterdir()) == ["id"]
     assert not out.exists() and not temp_name(out).exists()
+
+
+def test_a_full_disk_while_signing_is_said_and_leaves_no_file(tmp_path, monkeypatch):
+    """ffmpeg finishes the video, the signed copy does not fit: one sentence, and nothing under any name."""
+    import subprocess
+
+    monkeypatch.setenv("SWAPWIZARD_C2PA_DIR", str(tmp_path / "id"))
+    credentials = cr.Credentials(cr.local_identity())
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("needs permission to mount a tiny tmpfs (root)")
+    try:
+        out = folder / "result.mp4"
+        rng = np.random.default_rng(0)
+        with pytest.raises(UserError) as caught:
+            with VideoWriter(out, 64, 64, 25, crf=0, label=synthetic_label(), credentials=credentials) as writer:
+                for _ in range(6):  # about 40 KB: ffmpeg's file fits, a second, signed copy does not
+                    writer.write(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8))
+        assert caught.value.message == "The disk is full: result.mp4 could not be signed with Content Credentials."
+        assert "--no-c2pa" in caught.value.hint
+        assert list(folder.iterdir()) == []
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
