@@ -112,7 +112,8 @@ class TrainingQuality:
             from engine.quality.likeness import likeness_meter
 
             self._likeness = likeness_meter(self.ws, self._log) or False
-        return self._likeness is not False and len(self.faces.get("dst", ())) > 0
+        held = self.faces.get("dst")
+        return self._likeness is not False and held is not None and len(held.crops) > 0
 
     def measure(self, network: Any, iteration: int, identity: bool = False) -> dict[str, Any]:
         from engine.quality.reconstruct import reconstruction_metrics
