@@ -208,7 +208,12 @@ def tmux_wrap(sequence: str) -> str:
 
 
 def _wrap_kitty_for_tmux() -> None:
-    """Send textual-image's kitty graphics commands through tmux (it writes them bare)."""
+    """Send textual-image's kitty graphics commands through tmux: 0.12 (the last release for Python
+    < 3.12) writes them bare; 0.13+ wraps them itself (its ``_tmux`` module) and is left alone."""
+    import importlib.util
+
+    if importlib.util.find_spec("textual_image._tmux") is not None:
+        return
     from textual_image.renderable import tgp
 
     if getattr(tgp._send_tgp_message, "swapwizard_tmux", False):
