@@ -21,6 +21,7 @@ import pytest
 from engine.errors import UserError
 from engine.media import credentials as cr
 from engine.media.encode import VideoWriter, png_text, png_with_text, synthetic_label, temp_name
+from engine.report import CallbackReporter
 from tests.helpers import cli, make_workspace, stop_engine
 from tests.merge.test_encode import describe
 from tests.merge.test_merge_job import TINY_TRAIN
@@ -237,3 +238,28 @@ def test_a_full_disk_while_signing_is_said_and_leaves_no_file(tmp_path, monkeypa
         assert list(folder.iterdir()) == []
     finally:
         subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def test_the_optional_assertions_follow_the_workspace_settings(workspace, tmp_path, monkeypatch):
+    monkeypatch.setenv("SWAPWIZARD_C2PA_DIR", str(tmp_path / "id"))
+    workspace.record_consent("tests")
+    models = [{"name": "default", "iteration": 7}]
+    labels = [a["label"] for a in cr.for_workspace(workspace, models=models).manifest("r.mp4", "video/mp4")["assertions"]]
+    assert labels == ["c2pa.actions.v2", "org.swapwizard.model", "org.swapwizard.consent"]
+    workspace.update_settings("c2pa", {"model_info": False, "consent_date": False})
+    labels = [a["label"] for a in cr.for_workspace(workspace, models=models).manifest("r.mp4", "video/mp4")["assertions"]]
+    assert labels == ["c2pa.actions.v2"]
+    # A certificate without its key (or the reverse) is one sentence; paths are relative to the workspace.
+    chain, key, _ = cr._make_local_identity()
+    (workspace.root / "chain.pem").write_bytes(chain)
+    workspace.update_settings("c2pa", {"cert": "chain.pem"})
+    with pytest.raises(UserError, match=r"\[c2pa\] key is not set"):
+        cr.for_workspace(workspace)
+    (workspace.root / "key.pem").write_bytes(key)
+    workspace.update_settings("c2pa", {"key": "key.pem"})
+    credentials = cr.for_workspace(workspace)
+    assert not credentials.identity.local and credentials.identity.cert_path == workspace.root / "chain.pem"
+    # --no-c2pa: no credentials, and the events say so.
+    events: list[dict] = []
+    assert cr.for_workspace(workspace, CallbackReporter(events.append), enabled=False) is None
+    assert [(e["level"], "--no-c2pa" in e["message"]) for e in events] == [("warning", True)]
