@@ -10,7 +10,7 @@ from rich.table import Table
 #: Metric -> how to print its value.
 FORMATS = {"ssim_dst": "{:.4f}", "ssim_src": "{:.4f}", "psnr_dst": "{:.2f} dB", "psnr_src": "{:.2f} dB",
            "pose_error": "{:.4f}", "eyes_error": "{:.4f}", "mouth_error": "{:.4f}", "extra_flicker": "{:+.3f}",
-           "sharpness": "{:.3f}"}
+           "sharpness": "{:.3f}", "id_src": "{:.3f}", "id_dst": "{:.3f}", "id_closer_src": "{:.0%}"}
 MEANINGS = {
     "ssim_dst": "dst->dst SSIM in the face mask (held-out; higher is better)",
     "psnr_dst": "dst->dst PSNR in the face mask (higher is better)",
@@ -21,6 +21,9 @@ MEANINGS = {
     "mouth_error": "the same, mouth only",
     "extra_flicker": "frame-to-frame change of the swap over the destination's, minus 1 (0: as steady)",
     "sharpness": "fine detail of the swap over the destination's (1: as sharp)",
+    "id_src": "identity distance of the swap to the source person (lower; under 0.6 dlib says same person)",
+    "id_dst": "identity distance of the swap to the destination person (higher: less of dst left)",
+    "id_closer_src": "share of swapped faces closer to the source person than to the destination",
 }
 
 

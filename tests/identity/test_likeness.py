@@ -26,3 +26,24 @@ def test_unswapped_destination_scores_0_and_the_source_clip_1(tmp_path) -> None:
     other = evaluate(ws, "none", frames=6, video="data_src.mp4")["metrics"]
     assert other["id_faces"] == 6 and other["id_closer_src"] == 1.0
     assert other["id_src"] < 0.45 < 0.6 < other["id_dst"]
+
+
+def test_the_wizard_shows_identity_on_train_and_compare() -> None:
+    from rich.console import Console
+
+    from tui.quality_tables import compare_table
+    from tui.screens.compare import training_line
+    from tui.screens.train import stats_text
+
+    text = stats_text(None, {"iter": 500, "loss_src": 0.5, "loss_dst": 0.4, "quality_ssim_dst": 0.6,
+                             "quality_id_src": 0.52, "quality_id_dst": 0.71, "quality_id_closer_src": 0.75})
+    assert "like src 75% (id src 0.52 dst 0.71)" in text
+    assert "id_closer_src 75%" in training_line("m", [{"iteration": 500, "ssim_dst": 0.6, "id_closer_src": 0.75}])
+    from engine.quality.compare import metric_table
+
+    models = [{"name": n, "iteration": 9, "cost": {}, "metrics": {"id_src": s, "id_dst": d, "id_closer_src": c}}
+              for n, s, d, c in (("a", 0.55, 0.8, 1.0), ("b", 0.7, 0.6, 0.0))]
+    console = Console(width=140, record=True)
+    console.print(compare_table({"models": models, "table": metric_table(models)}))
+    shown = console.export_text()
+    assert "id_src" in shown and "0.550 *" in shown and "id_closer_src" in shown and "100% *" in shown

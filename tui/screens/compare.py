@@ -25,7 +25,7 @@ from tui.widgets.picture import Picture
 
 COMPARE_JSON = "output/compare/compare.json"
 #: Metrics shown in the quality-over-training lines (the trainer measures these every few hundred iterations).
-TRAINING_KEYS = ("ssim_dst", "ssim_src")
+TRAINING_KEYS = ("ssim_dst", "ssim_src", "id_closer_src")
 
 
 def training_line(name: str, points: list[dict[str, Any]], last: int = 4) -> str:

@@ -23,7 +23,7 @@ from tui.screens.ask import AskScreen
 from tui.screens.new_model import ask_new_model, model_exists
 from tui.screens.step import StepScreen
 from tui.widgets.job_progress import STATUS_WORDS, format_duration
-from tui.widgets.loss_chart import LossChart, QualityLine
+from tui.widgets.loss_chart import LossChart, QualityLine, window_label
 from tui.widgets.picture import Picture
 
 
@@ -56,6 +56,9 @@ def stats_text(job: JobRecord | None, values: dict[str, Any]) -> str:
         parts.append(f"loss src {values['loss_src']:.4f}  dst {values.get('loss_dst', 0):.4f}")
     if values.get("quality_ssim_dst") is not None:
         parts.append(f"held-out SSIM dst {values['quality_ssim_dst']:.3f} src {values.get('quality_ssim_src') or 0:.3f}")
+    if values.get("quality_id_closer_src") is not None:
+        parts.append(f"like src {values['quality_id_closer_src']:.0%} (id src {values.get('quality_id_src') or 0:.2f}"
+                     f" dst {values.get('quality_id_dst') or 0:.2f})")
     if job is not None and job.status == "running":
         parts.append(f"{values.get('iters_per_s', 0):.2f} it/s  ETA {format_duration(values.get('eta_s'))}")
     status = STATUS_WORDS.get(job.status, job.status) if job is not None else "stopped"
@@ -153,8 +156,6 @@ class TrainScreen(StepScreen):
     # -- actions ---------------------------------------------------------------------------------
     def action_window(self) -> None:
         """``l``: the chart shows the whole run, or the last 10 000 / 1 000 iterations."""
-        from tui.widgets.loss_chart import window_label
-
         chart = self.query_one(LossChart)
         window = chart.cycle_window()
         self.query_one(QualityLine).span = chart.shown_range()
