@@ -138,7 +138,8 @@ class Dashboard:
         return web.Response(text=PAGE, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def state(self, request: web.Request) -> web.Response:
-        return web.json_response(await asyncio.to_thread(self.snapshot), headers={"Cache-Control": "no-store"})
+        # In the loop's thread: the board is changed there too (a few small JSON files are read).
+        return web.json_response(self.snapshot(), headers={"Cache-Control": "no-store"})
 
     async def file(self, request: web.Request) -> web.StreamResponse:
         target = inside(self.ws.root, request.match_info["path"])
@@ -266,8 +267,8 @@ class Dashboard:
                             self.broadcast({"type": "refresh"})
                     elif event.seq == live_from:
                         self.broadcast({"type": "refresh"})  # the replay is complete
-            except (UserError, OSError):
-                pass
+            except (UserError, OSError, EOFError, ValueError):
+                pass  # no engine (yet), or it went away: the page shows the saved state; try again
             finally:
                 self.connected = False
                 if client is not None:
