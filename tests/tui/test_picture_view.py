@@ -69,3 +69,21 @@ def test_l_shows_the_last_iterations_of_a_long_run(tmp_path, recent):
         assert chart.window is None
 
     drive(app, script, size=(100, 30))
+
+
+def test_z_on_the_check_screen_opens_the_checks_contact_sheet(tmp_path, recent):
+    ws = make_workspace(tmp_path / "ws")
+    ws.record_consent("tester")
+    gradient_faces(ws.root / "check", count=1)
+    (ws.root / "check" / "000000_0.jpg").rename(ws.root / "check" / "contact_sheet.png")
+    app = make_app(ws.root, connect=False, recent=recent)
+
+    async def script(pilot) -> None:
+        await wait_for(pilot, lambda: app.live_step_screen() is not None)
+        app.go_to("check")
+        await wait_for(pilot, lambda: app.live_step_screen() is not None and app.live_step_screen().STEP == "check")
+        await pilot.press("z")
+        await wait_for(pilot, lambda: isinstance(app.screen, PictureView), what="the full-size view")
+        assert app.screen.pictures == [("data check contact sheet (src, then dst)", ws.root / "check" / "contact_sheet.png")]
+
+    drive(app, script, size=(100, 30))

@@ -37,6 +37,11 @@ class CheckScreen(StepScreen):
 
     BINDINGS = [Binding("r", "check", "Run check", id="check-run")]
 
+    def full_pictures(self) -> list[tuple[str, Any]]:
+        """What ``z`` opens here: the check's contact sheet (not drawn on this screen for lack of room)."""
+        sheet = self.wizard.ws.root / "check" / "contact_sheet.png" if self.wizard.ws else None
+        return [("data check contact sheet (src, then dst)", sheet)] if sheet is not None and sheet.is_file() else []
+
     def body(self) -> ComposeResult:
         yield JobProgress(id="check-progress")
         with VerticalScroll(id="check-report"):

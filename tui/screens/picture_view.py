@@ -87,7 +87,7 @@ def copy_path(node, path: Path) -> None:
 
 def pictures_of(screen) -> list[tuple[str, Path]]:
     """(title, full-resolution path) of every picture on ``screen`` that shows one."""
-    found = []
+    found = list(getattr(screen, "full_pictures", lambda: [])())  # pictures a screen has no room to draw
     for picture in screen.query(Picture):
         if picture.path is not None and picture.path.is_file():
             found.append((picture.title or picture.path.name, picture.path))

@@ -225,7 +225,8 @@ class Dashboard:
                              model_dir / "previews" / "latest.png"),
                             ("merge: before", ws.root / ".swapwizard/previews/merge_before.png"),
                             ("merge: after", ws.root / ".swapwizard/previews/merge_preview.png"),
-                            ("compare: contact sheet", ws.root / "output/compare/contact_sheet.png")):
+                            ("compare: contact sheet", ws.root / "output/compare/contact_sheet.png"),
+                            ("data check: contact sheet", ws.root / "check/contact_sheet.png")):
             try:
                 stamp = path.stat().st_mtime_ns
             except OSError:
