@@ -8,7 +8,9 @@ The pty announces its size in cells and pixels (100 x 30 cells of 10 x 20 px), a
 
 from __future__ import annotations
 
+import base64
 import fcntl
+import io
 import os
 import re
 import select
@@ -117,6 +119,19 @@ def test_kitty_terminal_gets_kitty_graphics_commands(faces_ws):
     assert found, f"no kitty placement written; the terminal got:\n{output[-3000:]!r}"
     assert KITTY_SEND.search(output), "the image itself was sent"
     assert len(set(re.findall(rb"a=p,i=(\d+)", output))) == 5, "one image per face crop, each sent once, + z's"
+    # What the terminal received for the full-size view: the crop, at cells x cell pixels, undistorted.
+    from PIL import Image
+
+    place = full_size.search(output)
+    image_id, cols, rows = re.search(rb"i=(\d+),c=(\d+),r=(\d+)", place.group(0)).groups()
+    data = b"".join(re.findall(rb"\x1b_Gi=" + image_id + rb",m=\d,f=100,q=2;([^\x1b]*)", output))
+    received = Image.open(io.BytesIO(base64.b64decode(data))).convert("RGBA")
+    assert received.size == (int(cols) * 10, int(rows) * 20)
+    with Image.open(faces_ws.aligned_dir("src") / "000000_0.jpg") as crop:
+        expected = crop.convert("RGB").getpixel((64, 64))
+    centre = received.getpixel((received.width // 2, received.height // 2))
+    assert centre[3] == 255 and all(abs(a - b) <= 12 for a, b in zip(centre[:3], expected))
+    assert received.getpixel((0, 0))[3] == 0 or received.width == received.height  # spare pixels transparent
 
 
 @pytest.mark.timeout(120)
