@@ -7,7 +7,7 @@ import sys
 
 from engine.errors import UserError
 
-NAMES = ("extract", "train", "merge", "c2pa")
+NAMES = ("extract", "train", "merge", "c2pa", "identity")
 
 
 def main(argv: list[str]) -> int:

@@ -35,6 +35,12 @@ def bench_merge(ctx: typer.Context) -> None:
     _run("merge", ctx)
 
 
+@bench_app.command("identity", context_settings=_CONTEXT)
+def bench_identity(ctx: typer.Context) -> None:
+    """Face descriptor ms per face; people linked on an A-B-A clip: accuracy and cost (--a, --b, --json)."""
+    _run("identity", ctx)
+
+
 @bench_app.command("c2pa", context_settings=_CONTEXT)
 def bench_c2pa(ctx: typer.Context) -> None:
     """Seconds Content Credentials signing adds: the sample's export, a PNG frame, a 1080p minute (--json)."""
