@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import UserError
-from engine.workspace import IMAGE_EXTENSIONS, SIDES, Workspace, _check_source
+from engine.workspace import IMAGE_EXTENSIONS, SIDES, Workspace, check_source
 
 SIDE_NAMES = {"src": "source", "dst": "destination"}
 #: The steps whose outcome depends on each side's footage, in pipeline order.
@@ -34,7 +34,7 @@ def probe_input(path: str | os.PathLike[str], side: str) -> dict:
     from engine.media.probe import probe
 
     path = Path(path).expanduser()
-    _check_source(path, side)  # exists, a video by its extension or a folder holding images
+    check_source(path, side)  # exists, a video by its extension or a folder holding images
     try:
         info = probe(path)
     except UserError as exc:

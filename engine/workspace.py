@@ -115,7 +115,7 @@ class Workspace:
                             "Choose a new folder name; swapwizard never writes into a folder it did not make.")
         for side, source in (("src", src), ("dst", dst)):
             if source is not None:
-                _check_source(Path(source), side)
+                check_source(Path(source), side)
         os.umask(0o077)  # private while the template is copied; the template's own share setting follows
         shutil.copytree(template_dir(), ws.root, dirs_exist_ok=True, copy_function=shutil.copyfile)
         ws.apply_share()
@@ -131,7 +131,7 @@ class Workspace:
         """Copy (or symlink) a video or an image folder in as ``data_<side>.<ext>`` / ``data_<side>/``."""
         _check_side(side)
         source = Path(source).expanduser()
-        _check_source(source, side)
+        check_source(source, side)
         old = self.source(side)
         if old is not None and (old.is_symlink() or old.is_file()):
             old.unlink()
@@ -465,7 +465,8 @@ def _check_side(side: str) -> None:
         raise UserError(f"{side!r} is not a side.", "Use 'src' (the source person) or 'dst' (the destination video).")
 
 
-def _check_source(source: Path, side: str) -> None:
+def check_source(source: Path, side: str) -> None:
+    """A source input must exist and be a video (by its extension) or a folder holding images."""
     if not source.exists():
         raise UserError(f"The {side} input {source} does not exist.", "Check the path (quote it if it has spaces).")
     if source.is_dir():
