@@ -280,6 +280,8 @@ def unpack(archive: Path, target: Path, max_bytes: int = MAX_UNPACK_BYTES,
         try:
             for member in members:
                 tar.extract(member, staging, set_attrs=False, filter="data")
+            # Private whatever the umask: the unpacked workspace's own [workspace] share, or the target's.
+            (Workspace(staging / top) if final is not None else ws).restrict(staging / top)
             if final is not None:
                 if final.exists():
                     final.rmdir()  # checked empty above

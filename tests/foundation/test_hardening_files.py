@@ -254,6 +254,15 @@ def test_share_group_gives_the_group_read_access(faces_ws, tmp_path, loose_umask
     assert not any(m.endswith(("4", "6", "7")) for m in (*folders, *files))  # nothing for other users
 
 
+def test_an_unpacked_workspace_is_private(workspace, tmp_path, loose_umask):
+    from engine.pack import pack, unpack
+
+    target = unpack(pack(workspace, tmp_path / "ws.tar.gz"), tmp_path / "unpacked")
+    folders, files = modes_of(target)
+    assert set(folders) == {"0o700"} and set(files) == {"0o600"}, (folders.keys(), files.keys())
+    assert "data_src.mp4" in files["0o600"]
+
+
 # -- 18.8: folders another user owns -----------------------------------------------------------------
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="making a folder of another user needs root")
 NOBODY = 65534
