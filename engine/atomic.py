@@ -37,7 +37,8 @@ def default_mode() -> int:
     return 0o640 if not mask & 0o040 and mask & 0o004 else 0o600
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
+    """fsync a folder, so that a rename or a new file in it survives a crash (best effort)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:
@@ -73,7 +74,7 @@ def atomic_open(path: str | os.PathLike[str], mode: int | None = None) -> Iterat
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

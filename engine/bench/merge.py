@@ -126,14 +126,14 @@ def bench_preview(video: Path, model, work: Path, repeats: int = 10) -> dict:
     """Preview latency at 1080p with the prediction cached: re-merge + labelled PNG + small JPEG."""
     from engine.media.decode import iter_frames
     from engine.merge.blend import crop_face
-    from engine.merge.preview import CachedFrame, _Prediction, merge_cached
+    from engine.merge.preview import CachedFrame, CachedPrediction, merge_cached
     from engine.merge.settings import MergeSettings
 
     index, _, frame = next(iter(iter_frames(video, start=10)))
     face = _face_geometry(frame.shape[1], frame.shape[0])
     crop = crop_face(frame, face, model.resolution)
     p = model.predict([crop])[0]
-    cached = CachedFrame(frame, [face], [crop], [_Prediction(p.face, p.mask_src, p.mask_dst)])
+    cached = CachedFrame(frame, [face], [crop], [CachedPrediction(p.face, p.mask_src, p.mask_dst)])
 
     class _Ws:  # write_preview only needs a root folder
         root = work

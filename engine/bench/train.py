@@ -80,7 +80,7 @@ def _plain_step(trainer, batch) -> None:
     from engine.train.device import autocast
 
     with autocast(trainer.device, trainer.dtype):
-        out = trainer.forward_model(trainer._prepare(batch.src_in), trainer._prepare(batch.dst_in))
+        out = trainer.forward_model(trainer.prepare(batch.src_in), trainer.prepare(batch.dst_in))
     loss = (F.mse_loss(out[0].float(), batch.src_target) + F.mse_loss(out[1].float(), batch.src_mask)
             + F.mse_loss(out[2].float(), batch.dst_target) + F.mse_loss(out[3].float(), batch.dst_mask))
     trainer.optimizer.zero_grad(set_to_none=True)

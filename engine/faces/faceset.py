@@ -27,7 +27,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import _fsync_dir, atomic_open
+from engine.atomic import atomic_open, fsync_dir
 from engine.errors import UserError
 from engine.faces.records import present_faces, read_alignments, target_track_ids, write_alignments
 from engine.paths import UnsafePath, inside
@@ -164,7 +164,7 @@ def _swap_in(side_dir: Path, staging: Path) -> None:
     except BaseException:
         _restore_old(side_dir, staging)
         raise
-    _fsync_dir(side_dir)
+    fsync_dir(side_dir)
 
 
 def _restore_old(side_dir: Path, staging: Path) -> None:

@@ -38,7 +38,7 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from engine.atomic import _fsync_dir
+from engine.atomic import fsync_dir
 from engine.errors import UserError
 
 FORMAT = 1
@@ -105,7 +105,7 @@ def _digest(data: bytes) -> dict[str, Any]:
 
 
 def _commit_dir(tmp: Path, final: Path) -> None:
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
     if final.exists():
         # Same iteration saved again (e.g. stop right after a timed save): keep the one on disk if whole.
         try:
@@ -115,7 +115,7 @@ def _commit_dir(tmp: Path, final: Path) -> None:
         except DamagedCheckpoint:
             final.rename(final.with_name(f".damaged-{final.name}-{int(time.time())}"))
     os.rename(tmp, final)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
 
 
 def _alive(pid: int) -> bool:
@@ -296,7 +296,7 @@ class CheckpointStore:
                 if dest.exists():
                     dest = target / f"{folder.name}-{int(time.time())}"
                 os.rename(folder, dest)
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         return target
 
     def latest_backup_time(self) -> float:

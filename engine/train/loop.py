@@ -41,7 +41,7 @@ from engine.train.checkpoint import CheckpointStore, Loaded, decode_bytes, encod
 from engine.train.device import pick_device, tune_for
 from engine.train.dist import Dist
 from engine.train.history import LossHistory
-from engine.train.models import _init
+from engine.train.models import init_weights
 from engine.train.options import ModelOptions, RunConfig, from_dict
 from engine.train.trainer import Trainer
 from engine.workspace import Workspace
@@ -150,7 +150,7 @@ class TrainingRun:
         if loaded and transition:
             self.trainer.load(loaded, self.log, with_optimizer=False)
             for name in self.trainer.model.inter_modules():
-                _init(getattr(self.trainer.model, name))
+                init_weights(getattr(self.trainer.model, name))
             if self.dist.main:
                 self.store.archive("pretrained")
             if self.dist.enabled:

@@ -20,8 +20,8 @@ from torch import nn
 from engine.train.options import ModelOptions
 
 
-def _init(module: nn.Module) -> None:
-    # DeepFaceLab initialises its convolutions and dense layers with Glorot-uniform.
+def init_weights(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases, as DeepFaceLab initialises its convolutions and dense layers."""
     for m in module.modules():
         if isinstance(m, (nn.Conv2d, nn.Linear)):
             nn.init.xavier_uniform_(m.weight)
@@ -128,7 +128,7 @@ class SwapAutoencoder(nn.Module):
             self.inter_ab = Inter(code_in, o.ae_dims, o.ae_dims * 2, lowest)
             self.inter_b = Inter(code_in, o.ae_dims, o.ae_dims * 2, lowest)
             self.decoder = Decoder(o.ae_dims * 4, o.d_dims, o.d_mask_dims, double_res)
-        _init(self)
+        init_weights(self)
 
     def inter_modules(self) -> list[str]:
         """Names of the inter layers (re-initialised when pretraining ends, as DeepFaceLab does)."""

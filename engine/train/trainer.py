@@ -77,13 +77,14 @@ class Trainer:
                     group["lr"] = lr
 
     # -- one step -----------------------------------------------------------------------------------
-    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """A batch in the memory layout the network runs in (channels-last on CUDA when asked)."""
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
 
     def losses(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
         o, res = self.options, self.model_options.resolution
         with autocast(self.device, self.dtype):
-            out = self.forward_model(self._prepare(batch.src_in), self._prepare(batch.dst_in))
+            out = self.forward_model(self.prepare(batch.src_in), self.prepare(batch.dst_in))
         src_src, src_srcm, dst_dst, dst_dstm = out
         loss_src = reconstruction_loss(src_src, batch.src_target, src_srcm, batch.src_mask, batch.src_em,
                                        res, o.masked_training, o.eyes_mouth_prio)
