@@ -19,8 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import JobCancelled, UserError
+from engine.quality.training import TrainingQuality
 from engine.report import NullReporter, Reporter
+from engine.train.dist import Dist
 from engine.train.launch import PREFIX
+from engine.train.loop import TrainingRun
+from engine.train.options import RunConfig
+from engine.train.signals import stop_on_sigterm
+from engine.workspace import Workspace
 
 
 class StdoutReporter(Reporter):
@@ -73,13 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--control", required=True)
     parser.add_argument("--config", required=True, help="The resolved RunConfig as JSON (RunConfig.to_json).")
     args = parser.parse_args(argv)
-    from engine.quality.training import TrainingQuality
-    from engine.train.dist import Dist
-    from engine.train.loop import TrainingRun
-    from engine.train.options import RunConfig
-    from engine.train.signals import stop_on_sigterm
-    from engine.workspace import Workspace
-
     dist = Dist.from_env()
     report = StdoutReporter(Path(args.control)) if dist.main else NullReporter()
     try:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from engine.errors import UserError
 from engine.faces.landmarks import ALIGN_68, MESH_TO_68
 
 FACE_TYPES = ("half", "mid_full", "full", "whole_face", "head")
@@ -137,8 +138,6 @@ def umeyama(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 
 
 def check_face_type(face_type: str) -> str:
-    from engine.errors import UserError
-
     if face_type not in CROPS:
         raise UserError(f"{face_type!r} is not a face type.", f"Use one of: {', '.join(FACE_TYPES)}.")
     return face_type

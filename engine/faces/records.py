@@ -56,6 +56,7 @@ import numpy as np
 
 from engine.atomic import atomic_open
 from engine.errors import UserError
+from engine.faces.landmarks import landmarks68
 from engine.paths import check_name
 from engine.workspace import Workspace
 
@@ -91,8 +92,6 @@ class FaceRecord:
         return self.landmarks @ matrix[:, :2].T + matrix[:, 2]
 
     def landmarks68(self) -> np.ndarray:
-        from engine.faces.landmarks import landmarks68
-
         return landmarks68(self.landmarks)
 
     def to_json(self) -> dict[str, Any]:

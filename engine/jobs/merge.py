@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine import settings
+from engine.merge import settings as merge_settings
 from engine.report import Reporter
 from engine.workspace import Workspace
 
@@ -55,8 +56,6 @@ def knobs(params: FaceKnobs) -> dict:
 
 def settings_from(ws: Workspace, params: FaceKnobs):
     """The workspace's [merge] settings with the job's non-None knobs applied (checked)."""
-    from engine.merge import settings as merge_settings
-
     return merge_settings.load(ws, **knobs(params))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from engine import settings
 from engine.errors import JobCancelled, UserError
+from engine.jobs import get_kind
 from engine.jobs.steps import CANCELLED, FAILED, FINISHED, StepRecorder, describe_failure
 from engine.report import Reporter
 from engine.workspace import STEPS as WORKSPACE_STEPS
@@ -44,8 +45,6 @@ class Params(settings.overrides_class("RunSettings", "train", only=("preset", "i
 
 def _params_for(kind: str, wanted: dict[str, Any]) -> Any:
     """The job kind's Params from the values it knows (others are left at its defaults)."""
-    from engine.jobs import get_kind
-
     job = get_kind(kind)
     fields = {f.name for f in dataclasses.fields(job.params_type)}
     return job, job.parse_params({k: v for k, v in wanted.items() if k in fields and v is not None})

@@ -18,6 +18,7 @@ from engine import settings
 from engine.errors import UserError
 from engine.quality.training import TrainingQuality
 from engine.report import Reporter
+from engine.train.signals import stop_on_sigterm
 from engine.workspace import Workspace
 
 KIND = "train"
@@ -61,7 +62,6 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
 
         return run_distributed(ws, resolved, params.gpus, report)
     from engine.train.loop import TrainingRun
-    from engine.train.signals import stop_on_sigterm
 
     with stop_on_sigterm() as stopped:
         return TrainingRun(ws, resolved, report, stop_requested=stopped, watch=TrainingQuality).run()

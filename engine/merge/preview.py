@@ -24,9 +24,12 @@ import numpy as np
 
 from engine.atomic import atomic_open, atomic_write_bytes
 from engine.errors import UserError
-from engine.merge.blend import FaceGeometry
+from engine.media.decode import iter_frames
+from engine.media.encode import draw_mark, png_with_text, synthetic_label
+from engine.merge.blend import FaceGeometry, crop_face
 from engine.merge.merger import merge_one
 from engine.merge.settings import MergeSettings
+from engine.merge.targets import target_faces
 
 CACHE_DIR = ".swapwizard/cache/merge_preview"
 PREVIEW_PNG = ".swapwizard/previews/merge_preview.png"
@@ -36,7 +39,9 @@ PREVIEW_BEFORE = ".swapwizard/previews/merge_before.png"
 
 
 @dataclass
-class _Prediction:
+class CachedPrediction:
+    """The model's output for one face, kept so a re-merge need not predict again."""
+
     face: np.ndarray
     mask_src: np.ndarray | None
     mask_dst: np.ndarray | None
@@ -49,7 +54,7 @@ class CachedFrame:
     frame: np.ndarray
     faces: list[FaceGeometry]
     crops: list[np.ndarray]
-    predictions: list[_Prediction]
+    predictions: list[CachedPrediction]
 
 
 _MEMORY: OrderedDict[str, CachedFrame] = OrderedDict()
@@ -99,7 +104,7 @@ def _load(path: Path) -> CachedFrame | None:
                 faces.append(FaceGeometry(data[f"transform{i}"], int(data[f"size{i}"]), data[f"landmarks{i}"],
                                           data[f"polygon{i}"] if f"polygon{i}" in data else None))
                 crops.append(data[f"crop{i}"])
-                preds.append(_Prediction(data[f"face{i}"], data[f"mask_src{i}"] if f"mask_src{i}" in data else None,
+                preds.append(CachedPrediction(data[f"face{i}"], data[f"mask_src{i}"] if f"mask_src{i}" in data else None,
                                          data[f"mask_dst{i}"] if f"mask_dst{i}" in data else None))
             return CachedFrame(data["frame"], faces, crops, preds)
     except (OSError, ValueError, KeyError):
@@ -107,6 +112,8 @@ def _load(path: Path) -> CachedFrame | None:
 
 
 def _model(ws: Any, model_name: str, device: str) -> Any:
+    # torch only when a frame is predicted: one from the disk cache re-merges without it, in a worker
+    # that has not paid the seconds torch takes to import.
     from engine.train.api import load_model
 
     key = f"{ws.root}:{model_name}:{_files_stamp(ws.model_dir(model_name))}"
@@ -117,8 +124,6 @@ def _model(ws: Any, model_name: str, device: str) -> Any:
 
 
 def _decode(ws: Any, frame_index: int) -> np.ndarray:
-    from engine.media.decode import iter_frames
-
     dst = ws.source("dst")
     if dst is None:
         raise UserError("The workspace has no destination video.",
@@ -133,9 +138,6 @@ def _decode(ws: Any, frame_index: int) -> np.ndarray:
 def load_frame(ws: Any, frame_index: int, model_name: str = "default", device: str = "auto",
                model: Any = None) -> CachedFrame:
     """The frame with its predictions: from memory, from the disk cache, or computed and cached."""
-    from engine.merge.blend import crop_face
-    from engine.merge.targets import target_faces
-
     key = cache_key(ws, frame_index, model_name)
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
@@ -147,7 +149,7 @@ def load_frame(ws: Any, frame_index: int, model_name: str = "default", device: s
         frame = _decode(ws, frame_index)
         faces = target_faces(ws, getattr(model, "face_type", None)).get(frame_index, [])
         crops = [crop_face(frame, face, model.resolution) for face in faces]
-        predictions = [_Prediction(p.face, getattr(p, "mask_src", None), getattr(p, "mask_dst", None))
+        predictions = [CachedPrediction(p.face, getattr(p, "mask_src", None), getattr(p, "mask_dst", None))
                        for p in (model.predict(crops) if crops else [])]
         cached = CachedFrame(frame, faces, crops, predictions)
         for old in path.parent.glob(f"{frame_index:06d}-*.npz") if path.parent.exists() else []:
@@ -163,8 +165,6 @@ def merge_cached(cached: CachedFrame, settings: MergeSettings) -> np.ndarray:
     """Re-merge a cached frame with ``settings`` (the part a slider move pays for)."""
     frame, _, _ = merge_one(cached.frame.copy(), cached.faces, cached.predictions, cached.crops, settings.check())
     if settings.mark:
-        from engine.media.encode import draw_mark
-
         draw_mark(frame)
     return frame
 
@@ -172,8 +172,6 @@ def merge_cached(cached: CachedFrame, settings: MergeSettings) -> np.ndarray:
 def write_preview(ws: Any, frame: np.ndarray) -> tuple[Path, Path]:
     """The merged frame as a labelled PNG (fast compression) plus a small JPEG for terminals."""
     import cv2
-
-    from engine.media.encode import png_with_text, synthetic_label
 
     png = ws.root / PREVIEW_PNG
     atomic_write_bytes(png, png_with_text(frame, synthetic_label(), compression=1))

@@ -26,12 +26,17 @@ import numpy as np
 
 from engine.atomic import atomic_write_bytes
 from engine.errors import UserError
+from engine.media import credentials as content_credentials
+from engine.media.decode import iter_frames
+from engine.media.encode import draw_mark, join_segments, png_with_text, synthetic_label
+from engine.media.probe import probe
 from engine.merge import settings as merge_settings
 from engine.merge.merger import merge_frames
 from engine.merge.segments import SegmentedVideo, prepare_folder
 from engine.merge.settings import MergeSettings
 from engine.merge.targets import target_faces
 from engine.report import NullReporter, Reporter
+from engine.train.api import load_model
 
 RESULT_NAME = "result.mp4"
 MASK_NAME = "result_mask.mp4"
@@ -105,12 +110,6 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
            batch_frames: int | None = None, c2pa: bool = True, c2pa_cert: str = "",
            c2pa_key: str = "") -> dict[str, Any]:
     """Merge every destination frame and export the labelled (and signed) result; returns a summary dict."""
-    from engine.faces.records import load_records  # noqa: F401 - fail early if extraction is missing
-    from engine.media import credentials as content_credentials
-    from engine.media.decode import iter_frames
-    from engine.media.encode import draw_mark, join_segments, png_with_text, synthetic_label
-    from engine.media.probe import probe
-
     report = report or NullReporter()
     settings = settings.check()
     dst = ws.source("dst")
@@ -123,8 +122,6 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
                        f"{info.fps} fps, so its sound may drift slightly out of sync.")
     audio = audio_source(ws, settings, info)  # a missing audio file is found now, not after the merge
     if model is None:
-        from engine.train.api import load_model
-
         model = load_model(ws.model_dir(model_name), device=device, warn=report.warning)
     credentials = content_credentials.for_workspace(
         ws, report, enabled=c2pa, cert=c2pa_cert, key=c2pa_key,

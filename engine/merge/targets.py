@@ -14,13 +14,13 @@ from typing import Any
 import numpy as np
 
 from engine.errors import UserError
+from engine.faces.align import transform_for
+from engine.faces.records import read_alignments, target_track_ids
 from engine.merge.blend import FaceGeometry
 
 
 def target_faces(ws: Any, face_type: str | None = None) -> dict[int, list[FaceGeometry]]:
     """Frame index -> faces of the target track in that frame (in the model's face type)."""
-    from engine.faces.records import read_alignments, target_track_ids
-
     path = ws.alignments_path("dst")
     if not path.exists():
         raise UserError("The destination's faces have not been extracted yet.",
@@ -34,8 +34,6 @@ def target_faces(ws: Any, face_type: str | None = None) -> dict[int, list[FaceGe
         transform = np.asarray(record.transform, np.float64).reshape(2, 3)
         polygon = np.asarray(record.mask, np.float64) if len(record.mask) >= 3 else None
         if face_type and record.face_type and face_type != record.face_type:
-            from engine.faces.align import transform_for
-
             transform = np.asarray(transform_for(record.landmarks, face_type, record.size), np.float64)
             polygon = None  # the outline was drawn in the other face type's crop: use the landmark hull
         faces.setdefault(int(record.frame), []).append(

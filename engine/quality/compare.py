@@ -22,7 +22,20 @@ from typing import Any
 
 from engine.atomic import atomic_write_bytes, atomic_write_json
 from engine.errors import UserError
+from engine.faces.detect import FaceFinder
+from engine.media import credentials as content_credentials
+from engine.media.encode import VideoWriter, png_with_text, synthetic_label
+from engine.media.probe import probe
+from engine.merge import settings as merge_settings
+from engine.quality import history, sheet
+from engine.quality.cost import training_cost, unseen_check
+from engine.quality.evaluate import METRICS
+from engine.quality.frames import measured_frames, records_by_frame, swapped_frames
+from engine.quality.likeness import LikenessMeter, likeness_meter
+from engine.quality.reconstruct import held_out_faces, reconstruction_metrics
+from engine.quality.swap import SwapMeter
 from engine.report import NullReporter, Reporter
+from engine.train.api import load_model, model_exists
 from engine.workspace import Workspace
 
 OUT_DIR = "output/compare"
@@ -80,8 +93,6 @@ def clear_margin(best: str, values: dict[str, Any], samples: dict[str, dict[str,
 def metric_table(models: list[dict[str, Any]],
                  samples: dict[str, dict[str, dict[int, float]]] | None = None) -> list[dict[str, Any]]:
     """Per metric: the values, the better direction, the best model(s) and whether the lead is clear."""
-    from engine.quality.evaluate import METRICS
-
     table = []
     for key, (meaning, better) in METRICS.items():
         values = {m["name"]: m["metrics"].get(key) for m in models}
@@ -95,8 +106,6 @@ def metric_table(models: list[dict[str, Any]],
 
 
 def _check_names(ws: Workspace, names: list[str]) -> None:
-    from engine.train.api import model_exists
-
     if len(names) < 2:
         raise UserError("A comparison needs at least two models.", "Give them with --models A B.")
     if len(set(names)) != len(names):
@@ -109,19 +118,6 @@ def _check_names(ws: Workspace, names: list[str]) -> None:
 
 def compare(ws: Workspace, names: list[str], report: Reporter | None = None, frames: int = 50,
             device: str = "auto", c2pa: bool = True, c2pa_cert: str = "", c2pa_key: str = "") -> dict[str, Any]:
-    from engine.faces.detect import FaceFinder
-    from engine.media import credentials as content_credentials
-    from engine.media.encode import VideoWriter, png_with_text, synthetic_label
-    from engine.media.probe import probe
-    from engine.merge import settings as merge_settings
-    from engine.quality import history, sheet
-    from engine.quality.cost import training_cost, unseen_check
-    from engine.quality.frames import measured_frames, records_by_frame, swapped_frames
-    from engine.quality.likeness import LikenessMeter, likeness_meter
-    from engine.quality.reconstruct import held_out_faces, reconstruction_metrics
-    from engine.quality.swap import SwapMeter
-    from engine.train.api import load_model
-
     report = report or NullReporter()
     started = time.time()
     _check_names(ws, names)

@@ -16,8 +16,16 @@ from typing import Any
 
 from engine.atomic import atomic_write_json
 from engine.errors import UserError
+from engine.faces.detect import FaceFinder
+from engine.merge import settings as merge_settings
 from engine.quality import history
+from engine.quality.cost import training_cost, unseen_check
+from engine.quality.frames import measured_frames, records_by_frame, swapped_frames
+from engine.quality.likeness import likeness_meter
+from engine.quality.reconstruct import held_out_faces, reconstruction_metrics
+from engine.quality.swap import SwapMeter
 from engine.report import NullReporter, Reporter
+from engine.train.api import load_model, model_exists
 from engine.workspace import Workspace
 
 RESULT_FILE = "quality.json"
@@ -50,14 +58,6 @@ def resolve_video(ws: Workspace, video: str) -> Path:
 
 def evaluate(ws: Workspace, model_name: str, report: Reporter | None = None, frames: int = 50,
              video: str = "", device: str = "auto") -> dict[str, Any]:
-    from engine.faces.detect import FaceFinder
-    from engine.merge import settings as merge_settings
-    from engine.quality.frames import measured_frames, records_by_frame, swapped_frames
-    from engine.quality.likeness import likeness_meter
-    from engine.quality.reconstruct import held_out_faces, reconstruction_metrics
-    from engine.quality.swap import SwapMeter
-    from engine.train.api import load_model, model_exists
-
     report = report or NullReporter()
     started = time.time()
     model_dir = ws.model_dir(model_name)
@@ -94,8 +94,6 @@ def evaluate(ws: Workspace, model_name: str, report: Reporter | None = None, fra
     values.update(meter.result())
     unseen = None
     if model is not None:
-        from engine.quality.cost import training_cost, unseen_check
-
         unseen = unseen_check(training_cost(model_dir), chosen.frames)
         if unseen.startswith("no"):
             report.warning(f"Model {model_name} trained on frames it is measured on: {unseen}.")

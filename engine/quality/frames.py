@@ -20,6 +20,12 @@ from typing import Any
 import numpy as np
 
 from engine.errors import UserError
+from engine.faces.records import target_track_ids
+from engine.faces.split import held_out, read_alignments_cached
+from engine.media.decode import iter_frames
+from engine.merge.blend import crop_face
+from engine.merge.merger import merge_one
+from engine.merge.targets import target_faces
 from engine.workspace import Workspace
 
 
@@ -31,8 +37,6 @@ class MeasuredFrames:
 
 
 def measured_frames(ws: Workspace, limit: int) -> MeasuredFrames:
-    from engine.faces.split import held_out
-
     if limit < 2:
         raise UserError("At least 2 frames are needed to measure quality.", "Use --frames 2 or more.")
     records = target_records(ws, "dst")
@@ -48,9 +52,6 @@ def measured_frames(ws: Workspace, limit: int) -> MeasuredFrames:
 
 def target_records(ws: Workspace, side: str = "dst") -> list[Any]:
     """The side's target-person face records (read once while the alignments file is unchanged)."""
-    from engine.faces.records import target_track_ids
-    from engine.faces.split import read_alignments_cached
-
     header, records = read_alignments_cached(ws.alignments_path(side))
     targets = target_track_ids(header)
     return [r for r in records if r.track in targets]
@@ -66,8 +67,6 @@ def records_by_frame(ws: Workspace) -> dict[int, Any]:
 
 def frames_at(path: Path, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
     """The frames with these indices (sorted) from a video or image folder."""
-    from engine.media.decode import iter_frames
-
     wanted = set(frames)
     last = max(frames)
     for index, _, frame in iter_frames(path, start=min(frames)):
@@ -80,10 +79,6 @@ def frames_at(path: Path, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]
 def swapped_frames(ws: Workspace, frames: list[int], models: list[Any], settings: Any,
                    video: Path | None = None) -> Iterator[tuple[int, np.ndarray, list[np.ndarray]]]:
     """``(index, destination frame, [merged frame per model])``; with ``video``, its frame instead."""
-    from engine.merge.blend import crop_face
-    from engine.merge.merger import merge_one
-    from engine.merge.targets import target_faces
-
     dst = ws.source("dst")
     if dst is None:
         raise UserError("The workspace has no destination video.",

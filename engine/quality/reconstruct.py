@@ -15,7 +15,10 @@ from typing import Any
 import cv2
 import numpy as np
 
+from engine.faces.records import face_mask
+from engine.faces.split import held_out_frames
 from engine.quality import metrics
+from engine.quality.frames import target_records
 from engine.workspace import Workspace
 
 #: At most this many held-out faces per side are reconstructed (evenly spread over the held-out ones).
@@ -34,10 +37,6 @@ class HeldOutFaces:
 
 def held_out_faces(ws: Workspace, side: str, resolution: int, limit: int = MAX_FACES) -> HeldOutFaces:
     """The side's held-out aligned crops at ``resolution``, with their face masks (may be empty)."""
-    from engine.faces.records import face_mask
-    from engine.faces.split import held_out_frames
-    from engine.quality.frames import target_records
-
     records = target_records(ws, side)
     held = held_out_frames(ws, side, records)
     chosen = [r for r in records if r.frame in held and r.file and (ws.side_dir(side) / r.file).is_file()]

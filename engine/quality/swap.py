@@ -26,6 +26,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from engine.faces.detect import roi_from_landmarks
+from engine.faces.records import face_mask
 from engine.quality import metrics
 
 #: Side of the aligned crops the sharpness is measured on, and how far the mask is shrunk (pixels).
@@ -54,8 +56,6 @@ class SwapMeter:
         if record is None:
             self._previous = None
             return
-        from engine.faces.detect import roi_from_landmarks
-
         self.faces += 1
         landmarks = np.asarray(record.landmarks, np.float64)
         roi = roi_from_landmarks(landmarks)
@@ -114,8 +114,6 @@ class SwapMeter:
 def _face_mask(record: Any, landmarks: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """The face inside an aligned ``SHARP_SIZE`` crop, shrunk away from where the swap is blended in."""
     if getattr(record, "mask", None):
-        from engine.faces.records import face_mask
-
         mask = face_mask(record, SHARP_SIZE)
     else:
         points = landmarks[:, :2] @ matrix[:, :2].T + matrix[:, 2]

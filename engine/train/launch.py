@@ -22,6 +22,7 @@ from typing import Any
 from engine.errors import JobCancelled, UserError
 from engine.report import Reporter
 from engine.train.options import RunConfig
+from engine.train.signals import stop_on_sigterm
 from engine.workspace import Workspace
 
 PREFIX = "@@swapwizard-event "
@@ -34,8 +35,6 @@ def control_path(model_dir: Path) -> Path:
 
 def run_distributed(ws: Workspace, config: RunConfig, gpus: int, report: Reporter) -> dict:
     """Train the resolved ``config`` on ``gpus`` processes; each rank gets the config as JSON."""
-    from engine.train.signals import stop_on_sigterm
-
     control = control_path(config.model_dir)
     control.parent.mkdir(parents=True, exist_ok=True)
     control.write_text("")

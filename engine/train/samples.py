@@ -25,6 +25,8 @@ import numpy as np
 import torch
 
 from engine.errors import UserError
+from engine.faces.records import face_mask, load_header
+from engine.faces.split import training_faces
 from engine.workspace import IMAGE_EXTENSIONS, Workspace
 
 # MediaPipe face-mesh indices (468-point topology) of the eye contours, eyebrows and lips.
@@ -80,12 +82,7 @@ def _load_one(item: FaceItem, res: int) -> np.ndarray | None:
 
 
 def _items_from_records(ws: Workspace, side: str) -> list[FaceItem] | None:
-    """Items from the extraction records, or None when that module or its records are absent."""
-    try:
-        from engine.faces.records import face_mask
-        from engine.faces.split import training_faces
-    except ImportError:
-        return None
+    """Items from the extraction records, or None when there are no records."""
     if not ws.alignments_path(side).is_file():
         return None
     records = training_faces(ws, side)
@@ -130,10 +127,6 @@ def load_items(items: list[FaceItem], name: str, res: int, where: str,
 
 def face_type(ws: Workspace, side: str) -> str | None:
     """What the side's crops cover, from the extraction header (None without records)."""
-    try:
-        from engine.faces.records import load_header
-    except ImportError:
-        return None
     if not ws.alignments_path(side).is_file():
         return None
     return load_header(ws, side).get("face_type")
