@@ -55,6 +55,8 @@ log = logging.getLogger("engine.hub")
 MAX_CONNECTIONS = 256
 #: Bytes queued for one client (not yet taken by its socket) before it counts as not reading.
 CLIENT_BUFFER_BYTES = 4 << 20
+#: Connections taken from the kernel's queue per turn of the event loop.
+ACCEPT_BATCH = 32
 #: A connection that has not said hello after this long is closed.
 HELLO_TIMEOUT_S = 10.0
 #: A dropped client's socket is given this long to take the line that says why, then cut.
@@ -73,6 +75,8 @@ def _error(error: str, hint: str = "", request_id: Any = None) -> bytes:
 class Client:
     writer: asyncio.StreamWriter
     reader: asyncio.StreamReader | None = None
+    #: Called once when the client is dropped (the hub forgets it at once, not when its socket closes).
+    on_drop: Callable[[Client], None] | None = None
     out: deque[bytes] = field(default_factory=deque)
     out_bytes: int = 0
     held: list[tuple[int, bytes]] = field(default_factory=list)
@@ -133,6 +137,8 @@ class Client:
         if self.dropped:
             return
         self.dropped = True
+        if self.on_drop is not None:
+            self.on_drop(self)
         self.out.clear()
         self.held.clear()
         self.out_bytes = self.held_bytes = 0
@@ -182,8 +188,12 @@ class Hub:
         with contextlib.suppress(FileNotFoundError):
             self.ws.socket_path.unlink()
         sock = address.bind(self.ws.socket_path)
+        # asyncio takes up to ``backlog`` connections per loop turn; a small batch keeps each turn short
+        # under a flood of connections (a client's hello is answered a few turns after its connect),
+        # while the kernel's queue stays LISTEN_BACKLOG long.
         self._server = await asyncio.start_unix_server(self._handle, sock=sock, limit=MAX_LINE_BYTES + 1,
-                                                       backlog=address.LISTEN_BACKLOG)
+                                                       backlog=ACCEPT_BATCH)
+        sock.listen(address.LISTEN_BACKLOG)
 
     async def close(self) -> None:
         """Stop listening; send each client what is queued for it, then close it."""
@@ -205,7 +215,7 @@ class Hub:
         if uid != os.geteuid():
             log.warning("refused a connection from another user (uid %s, pid %s)", uid, pid)
             writer.write(_error("This engine answers only its owner's connections."))
-        elif sum(not client.dropped for client in self.clients) < MAX_CONNECTIONS or self._make_room():
+        elif len(self.clients) < MAX_CONNECTIONS or self._make_room():
             return True
         else:
             log.warning("refused a connection: %d are open, the limit", MAX_CONNECTIONS)
@@ -213,11 +223,14 @@ class Hub:
         writer.close()
         return False
 
+    def _forget(self, client: Client) -> None:
+        self.clients.pop(client, None)
+
     def _make_room(self) -> bool:
         """At the limit, the oldest connection that has sent nothing gives its place to a new one (one
         whose hello is on its way keeps it, however many connections arrive in the meantime)."""
-        for client in self.clients:  # insertion order: oldest first
-            if not client.dropped and client.silent():
+        for client in list(self.clients):  # insertion order: oldest first
+            if client.silent():
                 client.drop("Closed: the engine is at its connection limit and this connection had not said hello.",
                             "Say hello as soon as you connect.")
                 return True
@@ -226,7 +239,7 @@ class Hub:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if not self._admit(writer):
             return
-        client = Client(writer, reader)
+        client = Client(writer, reader, on_drop=self._forget)
         self.clients[client] = None
         sender = asyncio.create_task(self._send_loop(client))
         self._senders.add(sender)
