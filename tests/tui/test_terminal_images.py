@@ -69,15 +69,22 @@ class Pty:
         return False
 
     def pump(self, seconds: float) -> None:
-        ready, _, _ = select.select([self.master], [], [], seconds)
-        if ready:
+        """Read everything the wizard writes for ``seconds`` (a pty hands it over in ~4 KB pieces)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.master], [], [], left)
+            if not ready:
+                return
             try:
                 self.output += os.read(self.master, 65536)
             except OSError:  # the child closed the terminal
-                time.sleep(seconds)
+                time.sleep(left)
+                return
 
     def close(self) -> None:
         try:
+            os.write(self.master, b"\x1b")  # escape: out of a full-size view, if one is open
+            self.pump(1.5)
             os.write(self.master, b"\x11")  # ctrl+q
             self.proc.wait(10)
         except (OSError, subprocess.TimeoutExpired):
@@ -119,6 +126,8 @@ def test_kitty_terminal_gets_kitty_graphics_commands(faces_ws):
     assert found, f"no kitty placement written; the terminal got:\n{output[-3000:]!r}"
     assert KITTY_SEND.search(output), "the image itself was sent"
     assert len(set(re.findall(rb"a=p,i=(\d+)", output))) == 5, "one image per face crop, each sent once, + z's"
+    # Leaving the full-size view (escape, typed by close() before ctrl+q) frees its image in the terminal.
+    assert re.search(rb"\x1b_Ga=d,d=I,i=" + full_size.search(output).group(0).split(b"i=")[1].split(b",")[0], output)
     # What the terminal received for the full-size view: the crop, at cells x cell pixels, undistorted.
     from PIL import Image
 

@@ -102,6 +102,21 @@ def _image_widget_class() -> type[Widget] | None:
     return None
 
 
+def _free_kitty_image(widget: Widget) -> None:
+    """Delete the kitty image ``widget`` shows, placement and data, before it is replaced.
+
+    textual-image's own clean-up sends ``a=d,I=<id>``, which names no ``d=`` target and so falls to
+    "every visible placement": kitty leaves virtual (placeholder) placements out of that, so the old
+    image would stay in the terminal's memory until its quota evicts it. ``d=I`` with ``i=`` frees it."""
+    renderable = getattr(widget, "_renderable", None)
+    image_id = getattr(renderable, "terminal_image_id", None)
+    if graphics.current().mode != "kitty" or not image_id:
+        return
+    from textual_image.renderable import tgp
+
+    tgp._send_tgp_message(a="d", d="I", i=image_id, q=2)
+
+
 class Picture(Widget):
     """Shows the image file at ``path`` scaled to the widget's size (or a caption when there is none).
 
@@ -148,7 +163,8 @@ class Picture(Widget):
 
     def on_unmount(self) -> None:
         if self._image is not None:
-            self._image.image = None  # type: ignore[attr-defined]  # frees it in the terminal
+            _free_kitty_image(self._image)
+            self._image.image = None  # type: ignore[attr-defined]
 
     def watch_path(self) -> None:
         self._update_hint()
@@ -184,6 +200,7 @@ class Picture(Widget):
         if self.path is not None and stamp is not None and width >= 1 and height >= 1:
             cell_px = graphics.cell_pixels()
             picture = fitted_image(self._source_for(width * cell_px[0], height * cell_px[1]), width, height, cell_px)
+        _free_kitty_image(image)
         if picture is None:
             image.image = None  # type: ignore[attr-defined]
             image.display = False
