@@ -167,3 +167,24 @@ def test_only_paths_inside_the_workspace_resolve(tmp_path):
     assert inside(root, "model/a.png") == (root / "model" / "a.png").resolve()
     for bad in ("../ws2/a.png", "/etc/passwd", "model/../../a.png", "a\x00.png", ""):
         assert inside(root, bad) is None, bad
+
+
+def test_a_stale_socket_is_replaced_and_a_running_serve_is_not(tmp_path):
+    from engine import address
+    from engine.errors import UserError
+    from tui.web import server
+
+    ws = make_workspace(tmp_path / "ws")
+    address.bind(socket_path(ws)).close()  # what a killed serve leaves behind
+
+    async def twice() -> None:
+        runner, where, _ = await server.start(ws, start_engine=False)
+        try:
+            assert where == str(socket_path(ws))
+            with pytest.raises(UserError, match="already running"):
+                await server.start(ws, start_engine=False)
+        finally:
+            await server.stop(ws, runner, unix=True)
+
+    asyncio.run(twice())
+    assert not socket_path(ws).exists()
