@@ -8,7 +8,8 @@ that check and clean them.
     landmarks.py  mesh index sets and the classic 68-point mapping
     quality.py    head pose, blur, brightness, mask polygon
     pipeline.py   decode / find / write threads, checkpoints
-    extract.py    one side of a workspace, resumable; tracks and target choice
+    extract.py    one side of a workspace, resumable; tracks, people and target choice
+    identity.py   face identity embeddings (dlib), people linked from tracks, reference photos, purity
     records.py    the alignments file format (JSON lines) and readers for training and merging
     split.py      the held-out frames (kept out of training, measured by engine.quality), training_faces
     check.py      data collection checks and contact sheet
