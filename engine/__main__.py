@@ -8,10 +8,15 @@ what ``swapwizard engine start|stop|status WS`` do, without the CLI's dependenci
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import sys
+import time
 
+from engine.client import EngineClient
 from engine.errors import UserError
+from engine.launcher import engine_pid, start_engine
+from engine.server import serve
 from engine.workspace import Workspace
 
 
@@ -32,19 +37,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc.message}\nhint: {exc.hint}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        from engine.server import serve
-
         return serve(ws)
     return _control(ws, args.command)
 
 
 def _control(ws: Workspace, command: str) -> int:
-    import json
-    import time
-
-    from engine.client import EngineClient
-    from engine.launcher import engine_pid, start_engine
-
     try:
         if command == "start":
             pid, started = start_engine(ws)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.errors import UserError
+from engine.media.probe import probe
 from engine.workspace import IMAGE_EXTENSIONS, SIDES, Workspace, check_source
 
 SIDE_NAMES = {"src": "source", "dst": "destination"}
@@ -31,8 +32,6 @@ DEPENDENT_STEPS = {"src": ("extract_src", "check", "train", "merge"),
 
 def probe_input(path: str | os.PathLike[str], side: str) -> dict:
     """The probe of a would-be input (video or image folder) as a dict; ``UserError`` if it cannot be read."""
-    from engine.media.probe import probe
-
     path = Path(path).expanduser()
     check_source(path, side)  # exists, a video by its extension or a folder holding images
     try:

@@ -40,6 +40,7 @@ from typing import Any
 from engine.atomic import atomic_write_json, atomic_write_text
 from engine.errors import UserError
 from engine.paths import UnsafePath, check_name
+from engine.settings import get
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -182,8 +183,6 @@ class Workspace:
     def share(self) -> str:
         """``[workspace] share``: "private" (the default) or "group". A value of another kind (or a
         workspace.toml that cannot be read) counts as "private": never more open than asked."""
-        from engine.settings import get
-
         try:
             return get("workspace", "share").check(self.section("workspace").get("share", "private"), CONFIG_NAME)
         except UserError as exc:

@@ -23,6 +23,7 @@ from engine.client import AsyncEngineClient
 from engine.errors import UserError
 from engine.launcher import ensure_engine
 from engine.workspace import Workspace
+from tui import graphics
 from tui.job_board import JobBoard
 from tui.messages import (
     EngineConnected,
@@ -35,10 +36,12 @@ from tui.messages import (
 )
 from tui.recent import RecentWorkspaces
 from tui.screens.check import CheckScreen
+from tui.screens.compare import CompareScreen
 from tui.screens.consent import ConsentScreen
 from tui.screens.export import ExportScreen
 from tui.screens.extract import ExtractScreen
 from tui.screens.merge import MergeScreen
+from tui.screens.picture_view import copy_picture_path, open_pictures
 from tui.screens.sources import SourcesScreen
 from tui.screens.step import StepScreen
 from tui.screens.train import TrainScreen
@@ -82,8 +85,6 @@ class SwapWizardApp(App[None]):
 
     # -- opening a workspace -------------------------------------------------------------------
     def on_mount(self) -> None:
-        from tui import graphics
-
         if graphics.current().notice:  # said once: how pictures are drawn could be better (tmux settings)
             self.notify(graphics.current().notice, title="Pictures", severity="warning", timeout=15)
         # Only the screen the user lands on is built before the first paint (start-up time).
@@ -268,20 +269,14 @@ class SwapWizardApp(App[None]):
 
     def action_full_picture(self) -> None:
         """``z``: the pictures of the screen full size, at the best resolution the terminal gives."""
-        from tui.screens.picture_view import open_pictures
-
         open_pictures(self)
 
     def action_picture_path(self) -> None:
         """``w``: the path of the screen's picture, shown and copied (OSC 52)."""
-        from tui.screens.picture_view import copy_picture_path
-
         copy_picture_path(self)
 
     def action_compare(self) -> None:
         """The Compare view (model comparison and quality over training), from any step screen."""
-        from tui.screens.compare import CompareScreen
-
         if self.ws is not None and isinstance(self.screen, StepScreen):
             self.push_screen(CompareScreen())
 

@@ -26,7 +26,7 @@ from typing import Any
 
 from engine import settings
 from engine.atomic import atomic_write_json, read_json
-from engine.faces.records import FaceRecord, read_alignments, target_records
+from engine.faces.records import FaceRecord, read_alignments, target_records, target_track_ids
 from engine.workspace import Workspace
 
 MIN_FACES = 20
@@ -90,8 +90,6 @@ def held_out(ws: Workspace, side: str, records: list[Any] | None = None) -> Hold
     fraction = holdout_fraction(ws)
     header, all_records = read_alignments_cached(ws.alignments_path(side))
     if records is None:
-        from engine.faces.records import target_track_ids
-
         targets = target_track_ids(header)
         records = [r for r in all_records if r.track in targets]
     frames = sorted({int(r.frame) for r in records})

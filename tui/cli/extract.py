@@ -20,6 +20,7 @@ from typing import Optional
 import typer
 
 from engine.errors import UserError
+from engine.media.probe import probe as probe_media
 from tui.cli.app import app
 from tui.cli.common import fail, open_workspace, out
 from tui.cli.follow import run_job
@@ -42,8 +43,6 @@ def _side(side: str, allow_both: bool = False) -> str:
 def probe(path: str = typer.Argument(..., help="A video file or a folder of images."),
           as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Describe a video or image folder: size, fps (variable?), duration, frames, codec, rotation, audio."""
-    from engine.media.probe import probe as probe_media
-
     try:
         info = probe_media(path)
     except UserError as exc:

@@ -13,6 +13,9 @@ from typing import Optional
 
 import typer
 
+from engine.client import EngineClient
+from engine.errors import UserError
+from engine.settings import get
 from tui.cli.app import app
 from tui.cli.common import fail, open_workspace
 from tui.cli.follow import run_job
@@ -40,9 +43,6 @@ def train(
 
 
 def _send(workspace: str, command: str, args: dict | None = None) -> None:
-    from engine.client import EngineClient
-    from engine.errors import UserError
-
     ws = open_workspace(workspace)
     try:
         with EngineClient(ws) as client:
@@ -67,9 +67,6 @@ def save(workspace: str = typer.Argument(..., help="The workspace folder.")) -> 
 def target(workspace: str = typer.Argument(..., help="The workspace folder."),
            iters: int = typer.Argument(..., help="New target iteration (0 = until stopped).")) -> None:
     """Change the running training's target iteration."""
-    from engine.errors import UserError
-    from engine.settings import get
-
     try:
         get("train", "iters").check(iters, "train-target")
     except UserError as exc:

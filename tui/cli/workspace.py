@@ -24,11 +24,10 @@ from engine.workspace import CONFIG_NAME, SIDES, Workspace
 from tui.cli.app import app
 from tui.cli.common import EXIT_DONE, err, fail, open_workspace, out, remind_consent
 from tui.cli.follow import follow
+from tui.probe import describe
 
 
 def _summary(info: dict) -> str:
-    from tui.probe import describe
-
     return describe(info)
 
 

@@ -13,6 +13,7 @@ from textual.binding import Binding
 from engine.workspace import SIDES
 from tui.job_board import JobRecord
 from tui.screens.choice import ChoiceScreen
+from tui.screens.person_picker import PersonPickerScreen
 from tui.screens.step import StepScreen
 from tui.widgets.job_progress import JobProgress
 from tui.widgets.thumbnails import Thumbnails
@@ -107,8 +108,6 @@ class ExtractScreen(StepScreen):
                                            for side, h in several.items()], "dst"), side_chosen)
 
     def pick_person(self, side: str, header: dict[str, Any]) -> None:
-        from tui.screens.person_picker import PersonPickerScreen
-
         if not header.get("people"):  # extracted before people were linked: choose by track
             choices = [(str(t["id"]), f"track {t['id']}: {t.get('faces', 0)} faces, frames {t.get('first')}-"
                         f"{t.get('last')} (data_{side}/{t.get('thumb', '')})") for t in header.get("tracks", [])]
