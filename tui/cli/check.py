@@ -13,6 +13,7 @@ import typer
 
 from tui.cli.app import app
 from tui.cli.common import EXIT_DONE, open_workspace, out
+from tui.cli.follow import submit_and_follow
 
 
 @app.command()
@@ -20,8 +21,6 @@ def check(workspace: str = typer.Argument(..., help="The workspace folder."),
           as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on stdout."),
           detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once.")) -> None:
     """Data checks: faces per frame, size, blur, light, poses, and how well src covers dst's poses."""
-    from tui.cli.follow import submit_and_follow
-
     ws = open_workspace(workspace)
     code = submit_and_follow(ws, "check", {}, detach=detach)
     report_path = ws.root / "check" / "report.json"
