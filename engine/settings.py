@@ -127,7 +127,9 @@ def toml_value(value: Any) -> str:
 S = Setting
 FACE_TYPES = ("half", "mid_full", "full", "whole_face", "head")
 MASK_MODES = ("hull", "learned-prd", "learned-dst", "learned-prd*learned-dst", "hull*learned-prd",
-              "hull*learned-dst", "hull*learned-prd*learned-dst")
+              "hull*learned-dst", "hull*learned-prd*learned-dst",
+              # the segmenter's visible face (engine/segment): occluders stay in front
+              "segment", "hull*segment", "learned-prd*segment", "hull*learned-prd*segment")
 COLOUR_MODES = ("none", "rct", "lct", "mkl", "idt", "sot")
 BLEND_MODES = ("overlay", "seamless", "histogram")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -142,6 +144,10 @@ SECTION_HELP = {
              "comes from the model's previous run, else from the preset; a command-line option wins over this.",
     "merge": "Written back by `swapwizard merge` (and the wizard) with the values it used; each is also an option\n"
              "of `swapwizard merge`. Sizes are in pixels of a 256-pixel face crop (scaled to the model's size).",
+    "segment": "The segmenter (swapwizard segment WS): a small network that learns the visible face of this workspace's "
+               "people, so that hands, microphones, hair and glasses stay in front of the swapped face (merge --mask "
+               "hull*segment). Trained on the aligned faces with automatic labels and synthetic occluders; masks you paint "
+               "(swapwizard masks import) outrank them.",
     "quality": "Held-out faces: quality measured on frames the model never saw (swapwizard quality / compare).",
     "identity": "Who each face is (dlib's face descriptor): tracks linked into people at extraction, the reference\n"
                 "photo, check's face-set purity, sort --by identity and the identity figures of quality.",
@@ -188,6 +194,10 @@ SETTINGS: tuple[Setting, ...] = (
       range=(0.001, 100.0)),
     S("extract", "beta", float, 10.0, "Smoothing speed coefficient: higher follows fast motion more closely.",
       range=(0.0, 1000.0)),
+    S("extract", "hands", bool, True, "Look for hands near the faces (mediapipe's hand models) and record each one "
+      "as an occluder of the face it covers (the segmenter leaves it out of the face)."),
+    S("extract", "hands_every", int, 5, "Look for hands every N frames while none is near a face (every frame while "
+      "one is).", range=(1, 1000)),
     S("extract", "write_frames", bool, False, "Also save every frame as PNG in data_<side>/frames/ (large: about "
       "2 MB a 1080p frame)."),
 
@@ -295,6 +305,17 @@ SETTINGS: tuple[Setting, ...] = (
     S("merge", "png", bool, False, "Also write output/frames/NNNNNN.png (labelled).", group="export"),
     S("merge", "mask_video", bool, False, "Also write output/result_mask.mp4 (the mask per frame).",
       group="export"),
+
+    # -- [segment] (engine/segment) -----------------------------------------------------------------
+    S("segment", "resolution", int, 128, "Segmenter input size in pixels (a multiple of 16); a new size trains a "
+      "new segmenter.", range=(32, 512)),
+    S("segment", "iters", int, 1000, "Training iterations of the segmenter (minutes on a CPU at 128 px).",
+      range=(1, 10_000_000)),
+    S("segment", "batch_size", int, 16, "Faces per training step.", range=(1, 1024), flags=("--batch",)),
+    S("segment", "width", int, 8, "Channels of the U-Net's first level (8: about 0.2 M parameters).",
+      range=(2, 64)),
+    S("segment", "device", str, "auto", "auto (first GPU, else CPU), cpu, cuda or cuda:N."),
+    S("segment", "threads", int, 0, "CPU threads for torch; 0 = all cores.", range=(0, 4096)),
 
     # -- [quality] ---------------------------------------------------------------------------------
     S("quality", "holdout", float, 0.1, "Hold out the last fraction of each side's faces from training. "

@@ -120,6 +120,11 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
     from engine.faces.track import Tracker, TrackOptions
 
     finder = FaceFinder(settings.min_confidence, settings.min_presence)
+    hands = None
+    if settings.hands:
+        from engine.faces.hands import HandWatcher
+
+        hands = HandWatcher(settings.hands_every)
     tracker = Tracker(finder, TrackOptions(**asdict(settings), max_gap=max(5, round((info.fps or 25) * 1.0)),
                                            images=info.kind == "images"))
     counts: dict[str, int] = {}
@@ -132,9 +137,11 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
         timing = run_pipeline(source, side_dir, work_dir, tracker,
                               WriteOptions(settings.face_type, settings.size, settings.crop_format,
                                            settings.jpeg_quality, settings.write_frames),
-                              start, info.frame_count, 25.0, counts, report, stage, partial_bytes)
+                              start, info.frame_count, 25.0, counts, report, stage, partial_bytes, hands)
     finally:
         finder.close()
+        if hands is not None:
+            hands.close()
     records = _read_partial(work_dir / "partial.jsonl")
     if not records:
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -151,7 +158,7 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
         "face_type": settings.face_type, "size": settings.size, "crop_format": settings.crop_format,
         "settings": wanted["settings"], "frames_with": counts,
         "smoothing": {"enabled": settings.smooth, "min_cutoff": settings.min_cutoff, "beta": settings.beta},
-        "jitter": tracker.jitter.result(), "complete": True,
+        "jitter": tracker.jitter.result(), "hands": timing["hands"], "complete": True,
     }
     try:
         result = _finish(ws, side, header, records, choice, images=info.kind == "images")
@@ -160,7 +167,8 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
             shutil.rmtree(work_dir, ignore_errors=True)
     result.update({"fps": timing["fps"], "cpu_ms_per_frame": timing["cpu_ms_per_frame"],
                    "resumed_from": start, "jitter": header["jitter"],
-                   "frames_with": counts, "skipped_files": timing["skipped"]})
+                   "frames_with": counts, "skipped_files": timing["skipped"], "hands": timing["hands"],
+                   "faces_with_hands": sum(1 for r in records if r.occluders)})
     target = next(p for p in result["people"] if p["id"] == result["target_person"])
     report.preview(f"data_{side}/{target['thumb']}", side=side, track=result["target_track"], person=target["id"])
     report.log(f"{side}: {len(records)} faces in {frames_seen} frames, {len(result['tracks'])} track(s), "

@@ -53,6 +53,8 @@ class FrameWork:
     frame: np.ndarray
     faces: list[Found]
     checkpoint: dict[str, Any] | None
+    #: Per face, the outlines (frame pixels) of hands near it (engine.faces.hands); None: not looked for.
+    hands: list[list[np.ndarray]] | None = None
 
 
 class Writer(threading.Thread):
@@ -112,12 +114,16 @@ class Writer(threading.Thread):
             with open(self.side_dir / name, "wb") as handle:
                 handle.write(data.tobytes())
             yaw, pitch, roll = head_pose(found.raw)
+            occluders = []
+            for outline in (work.hands[face_index] if work.hands else []):
+                inside = outline @ found.transform[:, :2].T + found.transform[:, 2]  # frame -> crop pixels
+                occluders.append(np.clip(inside, -o.size, 2 * o.size).tolist())
             record = FaceRecord(
                 frame=work.index, time=work.timestamp, face=face_index, track=found.track,
                 box=bounds(found.landmarks).tolist(), landmarks=found.landmarks.astype(np.float32),
                 transform=found.transform, size=o.size, face_type=o.face_type, mask=polygon.tolist(),
                 blur=blur_score(crop), brightness=brightness(crop, mask), yaw=yaw, pitch=pitch, roll=roll,
-                presence=found.presence, file=name)
+                presence=found.presence, file=name, occluders=occluders)
             lines.append(json.dumps(record.to_json()))
         if o.write_frames:
             cv2.imwrite(str(self.side_dir / "frames" / f"{work.index:06d}.png"), work.frame,
@@ -134,8 +140,10 @@ class Writer(threading.Thread):
 
 def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker, options: WriteOptions,
                  start: int, total: int, fps: float, counts: dict[str, int], report: Reporter,
-                 stage: str, partial_bytes: int = 0) -> dict[str, Any]:
-    """Extract frames ``start``.. of ``source``; returns timing figures. Raises what a stage raised."""
+                 stage: str, partial_bytes: int = 0, hands: Any = None) -> dict[str, Any]:
+    """Extract frames ``start``.. of ``source``; returns timing figures. Raises what a stage raised.
+
+    ``hands`` (an ``engine.faces.hands.HandWatcher``, or None) records the hands near each face."""
     import cv2
 
     # One OpenCV thread per stage: our three threads already fill the two cores.
@@ -164,7 +172,8 @@ def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker,
             if now - last_checkpoint >= CHECKPOINT_EVERY_S:
                 last_checkpoint = now
                 checkpoint = {"next_frame": index + 1, "tracker": tracker.state(), "counts": dict(counts)}
-            writer.inbox.put(FrameWork(index, timestamp, frame, found, checkpoint))
+            near = hands.step(frame, [bounds(f.landmarks) for f in found]) if hands is not None else None
+            writer.inbox.put(FrameWork(index, timestamp, frame, found, checkpoint, near))
             done = index + 1
             report.progress(stage, done, total, unit="frames")
             report.check_cancelled()
@@ -188,4 +197,5 @@ def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker,
               "process": round(process_cpu / frames * 1000, 2)}
     return {"frames": done - start, "faces": faces, "seconds": round(elapsed, 3),
             "fps": round((done - start) / elapsed, 2) if elapsed > 0 else 0.0, "skipped": skipped,
-            "next_frame": done, "cpu_ms_per_frame": cpu_ms}
+            "next_frame": done, "cpu_ms_per_frame": cpu_ms,
+            "hands": hands.stats() if hands is not None else None}

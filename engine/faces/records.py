@@ -39,6 +39,7 @@ Every other line is one face (``FaceRecord``), in frame order::
     presence    the mesh's face-presence score (0-1)
     file        crop path relative to the side folder, "aligned/000012_0.png"
     person      id of the person (tracks of one identity linked, engine.faces.identity)
+    occluders   hands in front of the face: polygons [[[x, y], ...], ...] in crop pixels (engine.faces.hands)
 
 Deleting a crop from ``aligned/`` removes that face from training (``engine.faces.split.training_faces``,
 which also leaves out the held-out frames) and from check, sort and pack
@@ -85,6 +86,9 @@ class FaceRecord:
     #: The person the face belongs to (engine.faces.identity links tracks into people); None in
     #: records written before people existed.
     person: int | None = None
+    #: Occluders in front of the face found at extraction (hands, engine.faces.hands): polygons
+    #: [[x, y], ...] in crop pixels; the segmenter leaves them out of the face's automatic label.
+    occluders: list[list[list[float]]] = field(default_factory=list)
 
     def aligned_landmarks(self, size: int | None = None) -> np.ndarray:
         """The landmarks in crop pixels (of a ``size`` crop; the record's own size by default)."""
@@ -100,6 +104,7 @@ class FaceRecord:
         data["transform"] = np.round(np.asarray(self.transform, dtype=np.float64), 6).tolist()
         data["box"] = [round(float(v), 2) for v in self.box]
         data["mask"] = [[round(float(x), 1), round(float(y), 1)] for x, y in self.mask]
+        data["occluders"] = [[[round(float(x), 1), round(float(y), 1)] for x, y in poly] for poly in self.occluders]
         for key in ("time", "blur", "brightness", "yaw", "pitch", "roll", "presence"):
             data[key] = round(float(data[key]), 3)
         return data
@@ -110,6 +115,9 @@ class FaceRecord:
         values = {k: v for k, v in data.items() if k in known}
         values["landmarks"] = np.asarray(values["landmarks"], dtype=np.float32).reshape(-1, 2)
         values["transform"] = np.asarray(values["transform"], dtype=np.float64).reshape(2, 3)
+        if "occluders" in values:  # each a polygon of [x, y] points, or the record is damaged
+            values["occluders"] = [np.asarray(poly, dtype=np.float64).reshape(-1, 2).tolist()
+                                   for poly in values["occluders"]]
         return cls(**values)
 
 

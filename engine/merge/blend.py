@@ -31,6 +31,10 @@ class FaceGeometry:
     landmarks: np.ndarray
     #: Optional mask outline in aligned-crop coordinates (at ``size``); preferred over the landmark hull.
     polygon: np.ndarray | None = None
+    #: The segmenter's mask of this face (a greyscale PNG, engine.segment.store) and the 2 x 3 map from
+    #: frame pixels to that mask's pixels; None: no mask (mask modes with "segment" use the hull).
+    segment: str | None = None
+    segment_transform: np.ndarray | None = None
 
     def crop_matrix(self, resolution: int) -> np.ndarray:
         """Frame -> crop map at the model's resolution."""
@@ -96,8 +100,10 @@ def _sharpen(face: np.ndarray, amount: float, resolution: int) -> np.ndarray:
 def build_mask(face: FaceGeometry, resolution: int, settings: MergeSettings,
                mask_prd: np.ndarray | None, mask_dst: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(raw mask for colour statistics, refined soft mask for blending), both in crop space."""
-    hull = masks.hull_mask(face.crop_points(resolution), resolution) if "hull" in settings.mask else None
-    raw = masks.combine(settings.mask, hull, mask_prd, mask_dst)
+    segment = masks.segment_mask(face, resolution) if "segment" in settings.mask else None
+    wants_hull = "hull" in settings.mask or ("segment" in settings.mask and segment is None)
+    hull = masks.hull_mask(face.crop_points(resolution), resolution) if wants_hull else None
+    raw = masks.combine(settings.mask, hull, mask_prd, mask_dst, segment if segment is not None else hull)
     soft = masks.refine(raw, settings.erode, settings.blur, settings.edge_fade)
     return raw, soft
 

@@ -31,6 +31,7 @@ from engine.media.decode import iter_frames
 from engine.media.encode import draw_mark, join_segments, png_with_text, synthetic_label
 from engine.media.probe import probe
 from engine.merge import settings as merge_settings
+from engine.merge.masks import require_segment
 from engine.merge.merger import merge_frames
 from engine.merge.segments import SegmentedVideo, prepare_folder
 from engine.merge.settings import MergeSettings
@@ -130,6 +131,7 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
     # the long part, so the wizard and the next merge (a resume) start from these choices.
     merge_settings.save(ws, settings)
     faces = target_faces(ws, getattr(model, "face_type", None))
+    require_segment(settings.mask, faces)
     if not faces:
         report.warning("No face of the target track was found in the destination: the result equals the input.")
 

@@ -17,6 +17,7 @@ from engine.errors import UserError
 from engine.faces.align import transform_for
 from engine.faces.records import read_alignments, target_track_ids
 from engine.merge.blend import FaceGeometry
+from engine.segment.store import mask_for
 
 
 def target_faces(ws: Any, face_type: str | None = None) -> dict[int, list[FaceGeometry]]:
@@ -28,6 +29,7 @@ def target_faces(ws: Any, face_type: str | None = None) -> dict[int, list[FaceGe
     header, records = read_alignments(path)
     tracks = target_track_ids(header)
     faces: dict[int, list[FaceGeometry]] = {}
+    side_dir = ws.side_dir("dst")
     for record in records:
         if tracks and record.track not in tracks:
             continue
@@ -36,6 +38,8 @@ def target_faces(ws: Any, face_type: str | None = None) -> dict[int, list[FaceGe
         if face_type and record.face_type and face_type != record.face_type:
             transform = np.asarray(transform_for(record.landmarks, face_type, record.size), np.float64)
             polygon = None  # the outline was drawn in the other face type's crop: use the landmark hull
+        segment = mask_for(side_dir, record.file)  # the segmenter's (or the user's) mask, if any
         faces.setdefault(int(record.frame), []).append(
-            FaceGeometry(transform, int(record.size), np.asarray(record.landmarks, np.float64), polygon))
+            FaceGeometry(transform, int(record.size), np.asarray(record.landmarks, np.float64), polygon,
+                         str(segment) if segment else None, np.asarray(record.transform, np.float64).reshape(2, 3)))
     return faces

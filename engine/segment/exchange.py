@@ -1,0 +1,178 @@
+"""Masks out for editing and back in as labels: ``swapwizard masks export`` / ``masks import``.
+
+Export writes, per face, ``<name>.png`` (the aligned crop) and ``<name>_mask.png`` (its current mask:
+the painted one, else the segmenter's, else the landmark outline), greyscale, 255 = face, at the crop's
+size, plus ``README.txt``. Edit the masks in any image editor (paint the occluder black, the face white)
+and import the folder: every ``*_mask.png`` becomes a painted label of its face, which outranks the
+automatic labels (in training the segmenter, in the face model's masked loss, and in merging).
+
+Import checks the whole folder before it changes anything: an unknown name, a mask of the wrong size
+or not greyscale is one sentence and a hint, and nothing is imported. The labels then go in by one
+folder rename (``masks_user/``), so an interrupted import leaves the old labels whole.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine.atomic import atomic_write_bytes, fsync_dir
+from engine.errors import UserError
+from engine.faces.records import FaceRecord, face_mask
+from engine.segment import store
+from engine.segment.data import side_records
+
+SUFFIX = "_mask.png"
+README = """Face crops and their masks from swapwizard (side {side}).
+
+<name>.png is the aligned face; <name>_mask.png is its mask: white = face, black = not face (a hand,
+a microphone, hair, the background). Paint the masks in any image editor, keep their size
+({size} x {size}) and greyscale, delete the pairs you do not want to change, then:
+
+    swapwizard masks import {root} {folder} --side {side}
+
+The imported masks outrank the automatic ones, and the segmenter retrains with them.
+"""
+
+
+def parse_frames(text: str) -> set[int] | None:
+    """``"10-50,80"`` -> {10..50, 80}; "" -> None (all)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    frames: set[int] = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not match:
+            raise UserError(f"--frames {text!r} is not a list of frames.", "For example: --frames 10-50,80")
+        low, high = int(match.group(1)), int(match.group(2) or match.group(1))
+        if high < low:
+            raise UserError(f"--frames {part.strip()!r} runs backwards.", "Write the lower frame first: 10-50.")
+        frames.update(range(low, high + 1))
+    return frames
+
+
+def current_mask(side_dir: Path, record: FaceRecord) -> np.ndarray:
+    """The mask a face uses now (painted > segmenter's > the landmark outline), at its crop size."""
+    path = store.mask_for(side_dir, record.file)
+    mask = store.read_mask(path, record.size) if path is not None else None
+    return mask if mask is not None else face_mask(record, record.size)
+
+
+def worst_first(side_dir: Path, records: list[FaceRecord]) -> list[FaceRecord]:
+    """Faces ordered by how much the segmenter doubts them: uncertainty plus disagreement with the hull."""
+    faces = store.index(side_dir)["faces"]
+
+    def doubt(record: FaceRecord) -> float:
+        info = faces.get(store.stem(record.file), {})
+        return float(info.get("uncertainty", 0.0)) + (1.0 - float(info.get("hull_iou", 1.0)))
+
+    return sorted(records, key=lambda r: -doubt(r))
+
+
+def export_masks(ws: Any, side: str, folder: Path, frames: str = "", worst: int = 0,
+                 progress: Any = None) -> dict[str, Any]:
+    records = side_records(ws, side)
+    wanted = parse_frames(frames)
+    if wanted is not None:
+        records = [r for r in records if r.frame in wanted]
+        if not records:
+            raise UserError(f"No {side} face is in frames {frames}.", "Choose frames that show the face "
+                            f"(swapwizard check {ws.root} lists them).")
+    side_dir = ws.side_dir(side)
+    if worst:
+        records = worst_first(side_dir, records)[:worst]
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, record in enumerate(records, 1):
+        crop = cv2.imread(str(side_dir / record.file), cv2.IMREAD_COLOR)
+        if crop is None:
+            continue
+        name = store.stem(record.file)
+        for path, image in ((folder / f"{name}.png", crop), (folder / f"{name}{SUFFIX}", current_mask(side_dir, record))):
+            ok, data = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+            if not ok:
+                raise OSError(f"could not encode {path.name}")
+            atomic_write_bytes(path, data.tobytes())
+        if progress is not None:
+            progress(number, len(records))
+    (folder / "README.txt").write_text(README.format(side=side, size=records[0].size, root=ws.root, folder=folder),
+                                       encoding="utf-8")
+    return {"side": side, "faces": len(records), "folder": str(folder)}
+
+
+def _read_grey(path: Path, size: int) -> np.ndarray:
+    """A painted mask as uint8 (size x size); ``UserError`` when it cannot be one."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    hint = f"Save {path.name} as a greyscale PNG of {size} x {size} pixels (white = face, black = not face)."
+    if image is None:
+        raise UserError(f"{path.name} is not a readable PNG image.", hint)
+    if image.dtype != np.uint8:
+        image = (image / 257).astype(np.uint8) if image.dtype == np.uint16 else None
+        if image is None:
+            raise UserError(f"{path.name} has pixels of a kind a mask cannot have.", hint)
+    if image.shape[0] != size or image.shape[1] != size:
+        raise UserError(f"{path.name} is {image.shape[1]} x {image.shape[0]} pixels, but its face crop is "
+                        f"{size} x {size}.", hint)
+    if image.ndim == 3:
+        colour = image[..., :3]
+        if not (np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 1], colour[..., 2])):
+            raise UserError(f"{path.name} is not greyscale (it has colours).", hint)
+        image = colour[..., 0]
+    return np.ascontiguousarray(image)
+
+
+def import_masks(ws: Any, side: str, folder: Path) -> dict[str, Any]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"There is no folder {folder}.", "Give the folder that swapwizard masks export wrote.")
+    records = {store.stem(r.file): r for r in side_records(ws, side)}
+    masks: list[tuple[str, Path]] = []
+    unknown: list[str] = []
+    for path in sorted(folder.iterdir()):
+        if not path.is_file() or path.suffix.lower() != ".png":
+            continue  # README.txt, editor backups
+        if path.name.endswith(SUFFIX):
+            name = path.name[: -len(SUFFIX)]
+            (masks.append((name, path)) if name in records else unknown.append(path.name))
+        elif path.stem not in records:
+            unknown.append(path.name)
+    if unknown:
+        shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+        raise UserError(f"{folder} holds images that match no {side} face: {shown}; nothing was imported.",
+                        f"Keep the names swapwizard masks export --side {side} wrote (NAME.png and NAME_mask.png), "
+                        "or remove the others.")
+    if not masks:
+        raise UserError(f"{folder} holds no masks (files named NAME{SUFFIX}).",
+                        f"Export some first: swapwizard masks export {ws.root} --side {side} --to {folder}")
+    painted = {name: _read_grey(path, records[name].size) for name, path in masks}  # all checked first
+    side_dir = ws.side_dir(side)
+    final = side_dir / store.USER
+    staging = side_dir / (store.USER + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    if final.is_dir():
+        shutil.copytree(final, staging)
+    else:
+        staging.mkdir()
+    for name, mask in painted.items():
+        ok, data = cv2.imencode(".png", mask, [cv2.IMWRITE_PNG_COMPRESSION, 3])
+        if not ok:
+            raise OSError(f"could not encode the mask of {name}")
+        with open(staging / f"{name}.png", "wb") as handle:
+            handle.write(data.tobytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+    fsync_dir(staging)
+    old = side_dir / (store.USER + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.rename(final, old)
+    os.rename(staging, final)
+    fsync_dir(side_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return {"side": side, "imported": len(painted), "painted": len(list(final.glob("*.png")))}
