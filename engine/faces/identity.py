@@ -53,6 +53,9 @@ LINK_THRESHOLD = 0.5
 SAMPLE_EVERY = 25
 #: Faces sampled from a track of an image folder (unrelated images: no splitting; a robust mean).
 IMAGE_SAMPLES = 12
+#: A track is split only between samples turned less than this (degrees of yaw): the descriptor
+#: puts a profile further from the same person's frontal face, which is no cut.
+SPLIT_MAX_YAW = 35.0
 #: Chip side and padding of dlib's descriptor.
 CHIP_SIZE, CHIP_PADDING = 150, 0.25
 #: Mesh indices at dlib's five chip points: the eye corners on the image's right (outer, inner),
@@ -204,7 +207,7 @@ def _split_track(track: int, rows: list[int], records: list[Any], side_dir: Path
         return cache[i]
 
     cuts = []
-    good = [i for i in picks if np.isfinite(cache[i]).all()]
+    good = [i for i in picks if np.isfinite(cache[i]).all() and abs(records[rows[i]].yaw) <= SPLIT_MAX_YAW]
     for a, b in zip(good, good[1:]):
         if distance(cache[a], cache[b]) <= limit:
             continue
