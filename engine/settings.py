@@ -252,6 +252,9 @@ SETTINGS: tuple[Setting, ...] = (
       range=(0.0, 1.0), group="options", template="commented"),
     S("train", "colour_transfer", str, "none", "rct: src samples take the colours of random dst samples.",
       choices=("none", "rct"), group="options", flags=("--colour-transfer", "--ct"), template="commented"),
+    S("train", "src_sampling", str, "shuffle", "shuffle (every src face once per epoch) or expression (each dst "
+      "face in a batch gets a src face of like mouth/eye opening and pose: engine.train.augment).",
+      choices=("shuffle", "expression"), group="options", template="commented"),
     S("train", "precision", str, "auto", "auto (bf16 where the GPU has it, else fp16; fp32 on CPU), fp32, bf16, "
       "fp16.", choices=("auto", "fp32", "bf16", "fp16"), group="options", template="commented"),
     S("train", "channels_last", bool, True, "Channels-last memory layout (CUDA only).", group="options", cli=False,
@@ -348,6 +351,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("engine", "connection_idle_s", float, 300.0, "A connection that sends no request for this many seconds is "
       "closed (one that follows events is not; one that has not said hello gets at most 10 s).",
       range=(1.0, 86_400.0), cli=False),
+    S("engine", "events_max_mb", float, 64.0, "The event log (.swapwizard/events.jsonl) is compacted when it grows "
+      "past this many MB: old metrics thinned, finished jobs summarised (their outcomes kept).",
+      range=(1.0, 100_000.0), cli=False),
 
     # -- [wizard] (tui/graphics.py) ---------------------------------------------------------------------
     S("wizard", "images", str, "auto", "How the wizard draws pictures: auto (ask the terminal), kitty (the kitty "

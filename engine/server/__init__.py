@@ -66,7 +66,7 @@ class EngineServer:
         try:
             options = settings.layered("engine", ("workspace.toml", self.ws.section("engine")))
             _raise_fd_limit()
-            events = EventLog(self.ws.events_path)
+            events = EventLog(self.ws.events_path, max_bytes=int(options["events_max_mb"] * (1 << 20)))
             self.hub = hub = Hub(self.ws, events, self.answer, idle_timeout_s=options["connection_idle_s"])
             self.scheduler = scheduler = Scheduler(self.ws, hub.emit, hub.next_seq)
             self.life.idle_exit_s = options["idle_exit_min"] * 60
