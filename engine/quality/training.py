@@ -1,6 +1,7 @@
 """Quality during training: held-out reconstruction every few hundred iterations, and the training cost.
 
-The training loop (engine.train.loop) holds one ``TrainingQuality``: ``step`` at every sync point,
+The train job hands ``TrainingQuality`` to the training loop as its watcher (``engine.train.loop.Watcher``;
+training itself never imports quality): ``step`` at every sync point,
 ``saved`` after every checkpoint. It measures dst->dst and src->src SSIM/PSNR on the held-out faces
 (``engine.quality.reconstruct``; at most ``FACES`` per side, loaded once) every ``[quality]
 every_iters`` iterations (500 by default; 0 turns it off) and at each save, appends the values to
@@ -14,6 +15,9 @@ It also clocks the time spent training (sync point to sync point, across runs) a
 writes them to ``training_cost.json`` at each save: what ``compare`` reports as each model's cost.
 That file also keeps ``never_trained_on``: per side, the held-out frames of every run so far (their
 intersection), so quality can tell whether a model really never saw the frames it is measured on.
+
+The engine imports this module when it starts (the train job imports it at its top), so what measuring
+needs (the held-out faces with numpy, torch, the identity meter) is imported when a run starts.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from engine import settings
 from engine.atomic import atomic_write_json, read_json
 from engine.errors import UserError
 from engine.quality import history
+from engine.quality.cost import estimate_seconds
 from engine.workspace import Workspace
 
 FACES = 32
@@ -69,8 +74,6 @@ class TrainingQuality:
         if not isinstance(cost, dict) and (self.model_dir / "loss_history.json").is_file():
             # Trained before its cost was recorded: start from the loss-history estimate, and never
             # claim to know which frames the earlier runs saw.
-            from engine.quality.cost import estimate_seconds
-
             cost = {"train_seconds": estimate_seconds(self.model_dir), "train_seconds_estimated": True,
                     "never_trained_on": None}
         cost = cost if isinstance(cost, dict) else {}
