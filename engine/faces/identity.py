@@ -230,22 +230,28 @@ def _split_track(track: int, rows: list[int], records: list[Any], side_dir: Path
     return pieces
 
 
-def _cluster(means: np.ndarray, limit: float) -> list[int]:
-    """Average-linkage agglomerative clustering of the pieces' mean embeddings: a label per piece."""
+def _cluster(means: np.ndarray, limit: float, frames: list[set[int]] | None = None) -> list[int]:
+    """Average-linkage agglomerative clustering of the pieces' mean embeddings: a label per piece.
+    Pieces seen in the same frame (``frames``) are never one person."""
     n = len(means)
     clusters = [[i] for i in range(n)]
     dist = np.linalg.norm(means[:, None] - means[None], axis=-1)
     dist[~np.isfinite(dist)] = np.inf
+    seen = [set(f) for f in frames] if frames is not None else None
     while len(clusters) > 1:
         best, pair = np.inf, None
         for a in range(len(clusters)):
             for b in range(a + 1, len(clusters)):
+                if seen is not None and seen[clusters[a][0]] & seen[clusters[b][0]]:
+                    continue
                 d = float(dist[np.ix_(clusters[a], clusters[b])].mean())
                 if d < best:
                     best, pair = d, (a, b)
         if pair is None or best > limit:
             break
         a, b = pair
+        if seen is not None:
+            seen[clusters[a][0]] |= seen[clusters[b][0]]
         clusters[a] += clusters.pop(b)
     labels = [0] * n
     for label, members in enumerate(clusters):
@@ -289,7 +295,8 @@ def link_people(records: list[Any], side_dir: Path, images: bool = False, limit:
                     records[row].track = piece.track
             seen.add(piece.track)
     means = np.asarray([p.mean for p in pieces], np.float64).reshape(-1, 128)
-    labels = _cluster(means, min(limit, LINK_THRESHOLD))
+    frames = [{records[r].frame for r in p.rows} for p in pieces]
+    labels = _cluster(means, min(limit, LINK_THRESHOLD), frames)
     groups: dict[int, list[Piece]] = {}
     for label, piece in zip(labels, pieces):
         groups.setdefault(label, []).append(piece)
