@@ -105,6 +105,9 @@ def side_report(ws: Workspace, side: str, progress: Any = None) -> tuple[dict[st
                             "counts": np.histogram(np.clip(pitch, -60, 60), PITCH_BINS)[0].tolist()},
         "jitter": header.get("jitter"),
         "target_tracks": sorted(targets),
+        # Faces with something in front of them: hands found at extraction (engine.faces.hands); the
+        # check job adds what the segmenter's masks say (engine.segment.store.occluded_count).
+        "occluders": {"faces_with_hands": sum(1 for r in faces if r.occluders)},
     }
     out["identity"] = identity_report(ws, side, header, faces, progress)
     warnings = []

@@ -22,6 +22,18 @@ class Params:
     pass
 
 
+def _add_occluders(ws: Workspace, result: dict) -> None:
+    """The segmenter's count of occluded faces per side (engine.segment), into the written report."""
+    from engine.atomic import atomic_write_json
+    from engine.faces.check import report_dir
+    from engine.segment.store import occluded_count
+
+    for side, info in result["sides"].items():
+        if info.get("extracted"):
+            info.setdefault("occluders", {}).update(occluded_count(ws, side))
+    atomic_write_json(report_dir(ws) / "report.json", result)
+
+
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     from engine.faces.check import write_report
 
@@ -30,10 +42,13 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
                         "Run: swapwizard extract WS --side both")
     result = write_report(ws, lambda side, done, total: report.progress(f"identity_{side}", done, total,
                                                                          unit="faces"))
+    _add_occluders(ws, result)
     report.preview(result["contact_sheet"])
     for warning in result["warnings"]:
         report.warning(warning)
     cover = result["coverage"]
     return {"coverage": cover.get("score"), "warnings": len(result["warnings"]),
             "src_faces": result["sides"]["src"].get("faces", 0), "dst_faces": result["sides"]["dst"].get("faces", 0),
+            "dst_occluded": (result["sides"]["dst"].get("occluders") or {}).get("occluded_by_mask"),
+            "dst_faces_with_hands": (result["sides"]["dst"].get("occluders") or {}).get("faces_with_hands"),
             "report": "check/report.json", "contact_sheet": result["contact_sheet"]}

@@ -1,6 +1,7 @@
 """Job ``run``: the whole pipeline unattended: extract both sides, check, train, merge and export.
 
-Steps already done (``ws.steps()``) are skipped; a step left unfinished (running when the engine
+When the ``[merge] mask`` names ``segment``, the segmenter is trained and applied (job ``segment``)
+before training, unless the destination has its masks already. Steps already done (``ws.steps()``) are skipped; a step left unfinished (running when the engine
 or machine stopped, failed, cancelled) runs again and resumes where its own job resumes
 (extraction and merge keep their finished parts, training its checkpoints). Each stage calls the
 other job kinds' ``run`` in this process with the same reporter, so clients see one job with
@@ -23,6 +24,7 @@ from engine.errors import JobCancelled, UserError
 from engine.jobs import get_kind
 from engine.jobs.steps import CANCELLED, FAILED, FINISHED, StepRecorder, describe_failure
 from engine.report import Reporter
+from engine.segment import store
 from engine.workspace import STEPS as WORKSPACE_STEPS
 from engine.workspace import Workspace
 
@@ -64,6 +66,10 @@ def plan(ws: Workspace, params: Params) -> list[tuple[str, list[str], dict[str, 
         stages.append(("extract", [f"extract_{s}" for s in sides], {"side": sides[0] if len(sides) == 1 else "both"}))
     if "check" not in done:
         stages.append(("check", ["check"], {}))
+    if ("train" not in done or "merge" not in done) and "segment" in settings.read(ws, "merge")["mask"] \
+            and not store.has_masks(ws, "dst"):
+        # The merge's mask needs the segmenter's masks: made before training, whose masked loss uses them too.
+        stages.append(("segment", [], {"side": "both"}))
     if "train" not in done:
         stages.append(("train", ["train"], {"preset": params.preset, "iters": params.iters,
                                              "model": params.model or None}))

@@ -9,7 +9,9 @@ The crops come from the extraction step: ``engine.faces.split.training_faces(ws,
 the records (crop file, landmarks in crop coordinates, mask polygon) of every crop the user kept.
 Until the extraction records exist, or for a plain folder of aligned faces (pretraining sets),
 the crop files in the folder are used without landmarks: the face mask is then the whole crop and
-the eyes-and-mouth weighting is off, and the trainer says so.
+the eyes-and-mouth weighting is off, and the trainer says so. Where the segmenter has written a mask
+for a crop (``swapwizard segment``; a mask the user painted first), the face mask is that visible face
+instead of the landmark outline, so the masked loss never learns a hand or a microphone.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 from engine.errors import UserError
 from engine.faces.records import face_mask, load_header
 from engine.faces.split import training_faces
+from engine.segment.store import mask_for
 from engine.workspace import IMAGE_EXTENSIONS, Workspace
 
 # MediaPipe face-mesh indices (468-point topology) of the eye contours, eyebrows and lips.
@@ -40,6 +43,9 @@ class FaceItem:
     path: Path
     landmarks: np.ndarray | None  # (468, 2+) in crop pixels
     mask: np.ndarray | None  # uint8 HxW at crop size, from the extraction's mask polygon
+    #: The segmenter's (or a painted) mask of this face (engine.segment.store): the visible face, so the
+    #: masked loss never learns an occluder; used instead of ``mask`` when it can be read.
+    mask_file: Path | None = None
 
 
 @dataclass
@@ -72,7 +78,11 @@ def _load_one(item: FaceItem, res: int) -> np.ndarray | None:
     out = np.zeros((res, res, 5), np.uint8)
     interp = cv2.INTER_AREA if size > res else cv2.INTER_CUBIC
     out[..., :3] = cv2.resize(image, (res, res), interpolation=interp)
-    if item.mask is not None:
+    segmented = cv2.imread(str(item.mask_file), cv2.IMREAD_GRAYSCALE) if item.mask_file is not None else None
+    if segmented is not None:
+        out[..., 3] = cv2.resize(segmented, (res, res), interpolation=cv2.INTER_AREA if segmented.shape[0] > res
+                                 else cv2.INTER_LINEAR)
+    elif item.mask is not None:
         out[..., 3] = cv2.resize(item.mask, (res, res), interpolation=cv2.INTER_LINEAR)
     else:
         out[..., 3] = 255
@@ -93,7 +103,8 @@ def _items_from_records(ws: Workspace, side: str) -> list[FaceItem] | None:
         path = ws.side_dir(side) / record.file
         if path.is_file():  # the user may have deleted the crop after extraction
             items.append(FaceItem(path, np.asarray(record.aligned_landmarks(), np.float32),
-                                  np.asarray(face_mask(record, record.size), np.uint8)))
+                                  np.asarray(face_mask(record, record.size), np.uint8),
+                                  mask_for(ws.side_dir(side), record.file)))
     return items
 
 

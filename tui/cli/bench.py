@@ -45,3 +45,9 @@ def bench_identity(ctx: typer.Context) -> None:
 def bench_c2pa(ctx: typer.Context) -> None:
     """Seconds Content Credentials signing adds: the sample's export, a PNG frame, a 1080p minute (--json)."""
     _run("c2pa", ctx)
+
+
+@bench_app.command("segment", context_settings=_CONTEXT)
+def bench_segment(ctx: typer.Context) -> None:
+    """Segmenter: held-out IoU with synthetic occluders, faces/s on the CPU, 1080p merge with hull*segment (--json)."""
+    _run("segment", ctx)
