@@ -29,7 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine import settings
+from engine.errors import UserError
 from engine.settings import IMAGE_MODES
+from engine.workspace import Workspace
 
 #: auto, kitty, sixel, blocks: declared with the ``[wizard] images`` setting (engine/settings.py).
 MODES = IMAGE_MODES
@@ -80,8 +83,6 @@ def requested_mode(env: Mapping[str, str], setting: str | None = None) -> tuple[
     value = env.get(ENV, "").strip().lower()
     if value:
         if value not in MODES:
-            from engine.errors import UserError
-
             raise UserError(f"{ENV}={value} is not one of {', '.join(MODES)}.",
                             f"Use for example {ENV}=auto (or blocks to draw pictures with characters).")
         return value, ENV
@@ -94,9 +95,6 @@ def workspace_setting(root: Any) -> str | None:
     """``[wizard] images`` of the workspace at ``root`` (None: no workspace); a bad value is a UserError."""
     if root is None:
         return None
-    from engine import settings
-    from engine.workspace import Workspace
-
     ws = Workspace(root)
     try:
         ws.settings()

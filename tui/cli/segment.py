@@ -12,7 +12,7 @@ from typing import Optional
 import typer
 
 from tui.cli.app import app
-from tui.cli.common import EXIT_DONE, open_workspace
+from tui.cli.common import EXIT_DONE, fail, open_workspace
 from tui.cli.follow import run_job, submit_and_follow
 from tui.cli.options import check_workspace, setting_options
 
@@ -25,8 +25,6 @@ SIDES = ("dst", "src", "both")
 
 def _side(side: str, allowed: tuple[str, ...] = SIDES) -> str:
     if side not in allowed:
-        from tui.cli.common import fail
-
         fail(f"--side {side} is not one of {', '.join(allowed)}.", f"For example: --side {allowed[0]}")
     return side
 
