@@ -7,6 +7,7 @@ import pytest
 from tests.helpers import SAMPLES
 from tests.tui.conftest import drive, wait_for
 from tui.app import make_app
+from tui.screens.choice import ChoiceScreen
 
 
 @pytest.mark.timeout(60)
@@ -26,6 +27,10 @@ def test_a_new_source_is_copied_probed_and_its_finished_steps_reopened(workspace
         await pilot.pause()
         await wait_for(pilot, lambda: "fps" in source_panel(), 30, "the probe")
         app.screen.copy_source("src", SAMPLES / "hamilton.mp4")
+        # The side was extracted: the wizard says what replacing it undoes and waits for a yes.
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen), 30, "the confirmation")
+        assert "invalidates its extraction" in str(app.screen.question)
+        await pilot.press("up", "enter")  # "Replace it" (the highlighted default is to keep)
         await wait_for(pilot, lambda: "640x360" in source_panel(), 30, "the new source's probe")
 
     drive(app, script)
@@ -33,3 +38,46 @@ def test_a_new_source_is_copied_probed_and_its_finished_steps_reopened(workspace
     assert steps["extract_src"]["status"] == "todo" and steps["check"]["status"] == "todo"
     assert steps["extract_dst"]["status"] == "done", "the other side's faces still stand"
     assert ws.source("src").read_bytes() == (SAMPLES / "hamilton.mp4").read_bytes()
+
+
+@pytest.mark.timeout(60)
+def test_replacing_extracted_footage_can_be_declined_and_nothing_changes(workspace, recent):
+    ws = workspace
+    ws.record_consent()
+    ws.set_step("extract_src", "done")
+    before = ws.source("src").read_bytes()
+    app = make_app(ws.root, recent=recent, connect=False)
+
+    async def script(pilot):
+        app.go_to("sources")
+        await pilot.pause()
+        app.screen.copy_source("src", SAMPLES / "hamilton.mp4")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen), 30, "the confirmation")
+        await pilot.press("enter")  # the default: keep the current footage
+        await wait_for(pilot, lambda: not isinstance(app.screen, ChoiceScreen), 10, "the answer")
+
+    drive(app, script)
+    assert ws.source("src").read_bytes() == before
+    assert ws.steps()["extract_src"]["status"] == "done"
+
+
+@pytest.mark.timeout(60)
+def test_an_unreadable_file_is_refused_and_the_footage_kept(workspace, recent, tmp_path):
+    ws = workspace
+    ws.record_consent()
+    before = ws.source("dst").read_bytes()
+    garbage = tmp_path / "garbage.mp4"
+    garbage.write_text("not a video")
+    app = make_app(ws.root, recent=recent, connect=False)
+    errors: list[str] = []
+    app.notify_error = lambda message, hint="", **_: errors.append(message)  # record what the user is told
+
+    async def script(pilot):
+        app.go_to("sources")
+        await pilot.pause()
+        app.screen.copy_source("dst", garbage)
+        await wait_for(pilot, lambda: bool(errors), 30, "the refusal")
+
+    drive(app, script)
+    assert "not a readable video" in errors[0] or "cannot" in errors[0].lower(), errors
+    assert ws.source("dst").read_bytes() == before

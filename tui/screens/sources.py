@@ -12,8 +12,11 @@ from textual.containers import Horizontal
 from textual.widgets import Static
 
 from engine.errors import UserError
+from engine.sources import SIDE_NAMES as ENGINE_SIDE_NAMES
+from engine.sources import invalidated_by_replacing, replace_source
 from engine.workspace import SIDES
 from tui.probe import describe, probe
+from tui.screens.choice import ChoiceScreen
 from tui.screens.file_picker import FilePickerScreen
 from tui.screens.new_model import ask_new_model, model_exists
 from tui.screens.step import StepScreen
@@ -76,32 +79,53 @@ class SourcesScreen(StepScreen):
         ws = self.wizard.ws
         if ws is None:
             return
+        if self.wizard.board.active():
+            self.notify("A job is running; wait for it or stop it (x) before changing the footage.",
+                        severity="warning")
+            return
         current = ws.source(side)
         start = current.resolve().parent if current is not None and current.is_symlink() else Path.cwd()
 
         def chosen(path: Path | None) -> None:
             if path is not None:
-                self.show_side(side, f"copying {path.name} ...")
+                self.show_side(side, f"probing {path.name} ...")
                 self.copy_source(side, path)
 
         self.app.push_screen(FilePickerScreen(f"Pick the {SIDE_NAMES[side].lower()}", start), chosen)
 
     @work(thread=True, group="copy", exit_on_error=False)
-    def copy_source(self, side: str, path: Path) -> None:
+    def copy_source(self, side: str, path: Path, force: bool = False) -> None:
+        """Probe ``path`` and make it ``side``'s footage (``engine.sources.replace_source``, as the CLI does).
+
+        Replacing footage that work was done on asks first, and then marks that work to do again.
+        """
         ws = self.wizard.ws
         assert ws is not None
+        if not force:
+            lost = invalidated_by_replacing(ws, side)
+            if lost:
+                self.app.call_from_thread(self.confirm_replace, side, path, lost.describe())
+                return
         try:
-            ws.set_source(side, path)
+            replace_source(ws, side, path, force=force)
         except UserError as exc:
             self.app.call_from_thread(self.wizard.notify_error, exc.message, exc.hint)
         else:
-            # Faces and the check came from the old footage: those steps are to do again (extraction
-            # notices the new video by its fingerprint and redoes the side).
-            for step in (f"extract_{side}", "check", "merge"):
-                if ws.steps()[step].get("status") == "done":
-                    ws.set_step(step, "todo", reason=f"the {side} footage changed")
             self.app.call_from_thread(self.wizard.refresh_status)
         self.app.call_from_thread(self.action_probe)
+
+    def confirm_replace(self, side: str, path: Path, lost: str) -> None:
+        def answered(choice: str | None) -> None:
+            if choice == "replace":
+                self.show_side(side, f"copying {path.name} ...")
+                self.copy_source(side, path, force=True)
+            else:
+                self.action_probe()
+
+        self.app.push_screen(ChoiceScreen(
+            f"Replacing the {ENGINE_SIDE_NAMES[side]} with {path.name} invalidates {lost}.",
+            [("replace", "Replace it: those steps go back to todo and run again"),
+             ("keep", "Keep the current footage")], selected="keep"), answered)
 
     def action_run_all(self) -> None:
         """The whole pipeline unattended (the steps not done yet), as the ``run`` job."""
