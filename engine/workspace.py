@@ -178,7 +178,8 @@ class Workspace:
                 raise UserError(f"{path} belongs to another user (uid {info.st_uid}, you are uid {me}); "
                                 "refusing to use it.",
                                 "A workspace is private to the user who made it: make your own (swapwizard new, "
-                                "or swapwizard unpack a copy) in a folder of yours.")
+                                "or swapwizard unpack a copy) in a folder of yours; if it is yours under another "
+                                "uid (a container's mounted volume), chown -R it to the user you run as.")
 
     def share(self) -> str:
         """``[workspace] share``: "private" (the default) or "group". A value of another kind (or a
