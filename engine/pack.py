@@ -35,7 +35,8 @@ from engine.workspace import CONFIG_NAME, STATE_DIR_NAME, Workspace
 
 #: Machine-local files never packed (and the consent reminder's marker: whoever unpacks is reminded once too).
 _SKIP = {f"{STATE_DIR_NAME}/run", f"{STATE_DIR_NAME}/engine.pid", f"{STATE_DIR_NAME}/engine.lock",
-         f"{STATE_DIR_NAME}/logs", f"{STATE_DIR_NAME}/state.lock", f"{STATE_DIR_NAME}/consent-reminded"}
+         f"{STATE_DIR_NAME}/logs", f"{STATE_DIR_NAME}/state.lock", f"{STATE_DIR_NAME}/consent-reminded",
+         f"{STATE_DIR_NAME}/faces"}  # the training faces' on-disk store: a cache, rebuilt when missing
 MODEL_MARKER = "swapwizard-model"
 #: Unpacking refuses archives that would write more than this, or hold more entries (a tar bomb).
 MAX_UNPACK_BYTES = 256 * 1024**3

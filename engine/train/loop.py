@@ -120,7 +120,7 @@ class TrainingRun:
         self.model_options = model_options.validate()
         res = model_options.resolution
         if pretraining:
-            faces = samples.load_folder(Path(cfg.pretrain_faces), res)
+            faces = samples.load_folder(Path(cfg.pretrain_faces), res, samples.store_dir(self.ws))
             self.faces = {"src": faces, "dst": faces}
         else:
             self.faces = {}

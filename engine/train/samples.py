@@ -16,11 +16,13 @@ instead of the landmark outline, so the masked loss never learns a hand or a mic
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -30,11 +32,14 @@ from engine.errors import UserError
 from engine.faces.records import face_mask, load_header
 from engine.faces.split import training_faces
 from engine.segment.store import mask_for
+from engine.train.store import StoredFaces, open_or_build, store_key
 from engine.workspace import IMAGE_EXTENSIONS, Workspace
 
 # MediaPipe face-mesh indices (468-point topology) of the eye contours, eyebrows and lips.
 EYES = ([33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246],
         [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466])
+#: The folder of the workspace's face stores, under .swapwizard/.
+STORE_DIR = "faces"
 MOUTH = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
 
 
@@ -46,12 +51,26 @@ class FaceItem:
     #: The segmenter's (or a painted) mask of this face (engine.segment.store): the visible face, so the
     #: masked loss never learns an occluder; used instead of ``mask`` when it can be read.
     mask_file: Path | None = None
+    #: The extraction record: ``landmarks`` and ``mask`` are made from it when the face is decoded (a set
+    #: of 100 000 faces never holds them all at once).
+    record: Any = None
+
+    def resolved(self) -> FaceItem:
+        if self.record is None or (self.landmarks is not None and self.mask is not None):
+            return self
+        record = self.record
+        landmarks = self.landmarks if self.landmarks is not None else np.asarray(record.aligned_landmarks(),
+                                                                                   np.float32)
+        mask = self.mask if self.mask is not None else np.asarray(face_mask(record, record.size), np.uint8)
+        return replace(self, landmarks=landmarks, mask=mask, record=None)
 
 
 @dataclass
 class FaceSet:
     name: str
-    data: torch.Tensor  # N x 5 x R x R uint8: B, G, R, face mask, eyes-and-mouth mask
+    #: N x 5 x R x R uint8: B, G, R, face mask, eyes-and-mouth mask; in memory, or on disk
+    #: (``engine.train.store.StoredFaces``: rows read per batch).
+    data: torch.Tensor | StoredFaces
     files: list[str]
     has_landmarks: bool
 
@@ -74,6 +93,7 @@ def _load_one(item: FaceItem, res: int) -> np.ndarray | None:
     image = cv2.imread(str(item.path), cv2.IMREAD_COLOR)
     if image is None:
         return None
+    item = item.resolved()
     size = image.shape[0]
     out = np.zeros((res, res, 5), np.uint8)
     interp = cv2.INTER_AREA if size > res else cv2.INTER_CUBIC
@@ -102,9 +122,7 @@ def _items_from_records(ws: Workspace, side: str) -> list[FaceItem] | None:
     for record in records:
         path = ws.side_dir(side) / record.file
         if path.is_file():  # the user may have deleted the crop after extraction
-            items.append(FaceItem(path, np.asarray(record.aligned_landmarks(), np.float32),
-                                  np.asarray(face_mask(record, record.size), np.uint8),
-                                  mask_for(ws.side_dir(side), record.file)))
+            items.append(FaceItem(path, None, None, mask_for(ws.side_dir(side), record.file), record=record))
     return items
 
 
@@ -115,11 +133,27 @@ def _items_from_folder(folder: Path) -> list[FaceItem]:
             if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")]
 
 
+def _has_landmarks(item: FaceItem) -> bool:
+    return item.landmarks is not None or item.record is not None
+
+
 def load_items(items: list[FaceItem], name: str, res: int, where: str,
-               progress: Callable[[int, int], None] | None = None) -> FaceSet:
+               progress: Callable[[int, int], None] | None = None, store: Path | None = None,
+               key_extra: tuple[Path, ...] = (), store_name: str | None = None) -> FaceSet:
+    """The faces of ``items`` at ``res``: in memory, or with ``store`` (a folder) from an on-disk store
+    there (``engine.train.store``), built first if missing or stale (``key_extra``: more files its key
+    covers, such as the extraction records)."""
     if not items:
         raise UserError(f"There are no {name} faces to train on in {where}.",
                         "Run extraction first (swapwizard extract WS), or check the folder.")
+    if store is not None:
+        key = store_key([(str(item.path), item.mask_file) for item in items], res, key_extra)
+        stored, manifest = open_or_build(store, store_name or name, res, key, items, lambda item: _load_one(item, res),
+                                         lambda item: str(item.path), _has_landmarks, progress)
+        if not len(stored):
+            raise UserError(f"None of the {name} face images in {where} could be read.",
+                            "Check that they are PNG or JPG files; run extraction again if needed.")
+        return FaceSet(name, stored, list(manifest["files"]), bool(manifest["has_landmarks"]))
     arrays = []
     # Decoding releases the GIL, so threads load a big face set several times faster.
     with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
@@ -132,7 +166,7 @@ def load_items(items: list[FaceItem], name: str, res: int, where: str,
         raise UserError(f"None of the {name} face images in {where} could be read.",
                         "Check that they are PNG or JPG files; run extraction again if needed.")
     data = torch.from_numpy(np.stack([a for _, a in kept])).permute(0, 3, 1, 2).contiguous()
-    has_landmarks = all(item.landmarks is not None for item, _ in kept)
+    has_landmarks = all(_has_landmarks(item) for item, _ in kept)
     return FaceSet(name, data, [str(item.path) for item, _ in kept], has_landmarks)
 
 
@@ -143,22 +177,38 @@ def face_type(ws: Workspace, side: str) -> str | None:
     return load_header(ws, side).get("face_type")
 
 
-def load_side(ws: Workspace, side: str, res: int, progress: Callable[[int, int], None] | None = None) -> FaceSet:
-    """The faces of one side of a workspace (the crops the user kept)."""
+def store_dir(ws: Workspace) -> Path:
+    """Where a workspace keeps its on-disk face stores (a cache: pack leaves it out)."""
+    return ws.state_dir / STORE_DIR
+
+
+def _side_items(ws: Workspace, side: str) -> list[FaceItem]:
     items = _items_from_records(ws, side)
-    if items is None:
-        items = _items_from_folder(ws.aligned_dir(side))
-    return load_items(items, side, res, str(ws.aligned_dir(side)), progress)
+    return _items_from_folder(ws.aligned_dir(side)) if items is None else items
 
 
-def load_folder(folder: Path, res: int) -> FaceSet:
-    """Any folder of aligned face crops (a pretraining set); a workspace path uses both its sides."""
+def load_side(ws: Workspace, side: str, res: int, progress: Callable[[int, int], None] | None = None,
+              in_memory: bool = False) -> FaceSet:
+    """The faces of one side of a workspace (the crops the user kept), from the workspace's on-disk
+    store (``in_memory``: decoded into memory instead, as before the store)."""
+    items = _side_items(ws, side)
+    return load_items(items, side, res, str(ws.aligned_dir(side)), progress,
+                      store=None if in_memory else store_dir(ws), key_extra=(ws.alignments_path(side),))
+
+
+def load_folder(folder: Path, res: int, store: Path | None = None,
+                progress: Callable[[int, int], None] | None = None) -> FaceSet:
+    """Any folder of aligned face crops (a pretraining set); a workspace path uses both its sides.
+    With ``store`` (the training workspace's store folder) the set is read from disk per batch."""
     folder = Path(folder).expanduser()
+    name = "pretrain-" + hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:12]
     if (folder / "workspace.toml").is_file():
         ws = Workspace.open(folder)
-        sets = [load_side(ws, side, res) for side in ("src", "dst") if ws.aligned_dir(side).is_dir()]
-        return FaceSet("pretrain", torch.cat([s.data for s in sets]), sum((s.files for s in sets), []),
-                       all(s.has_landmarks for s in sets))
+        sides = [side for side in ("src", "dst") if ws.aligned_dir(side).is_dir()]
+        items = [item for side in sides for item in _side_items(ws, side)]
+        return load_items(items, "pretraining", res, str(folder), progress, store=store,
+                          key_extra=tuple(ws.alignments_path(side) for side in sides), store_name=name)
     if (folder / "aligned").is_dir():
         folder = folder / "aligned"
-    return load_items(_items_from_folder(folder), "pretraining", res, str(folder))
+    return load_items(_items_from_folder(folder), "pretraining", res, str(folder), progress, store=store,
+                      store_name=name)
