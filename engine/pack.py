@@ -233,8 +233,9 @@ def _safe_members(tar: tarfile.TarFile, max_bytes: int, max_entries: int) -> lis
 
 
 def unpack(archive: Path, target: Path, max_bytes: int = MAX_UNPACK_BYTES,
-           max_entries: int = MAX_UNPACK_ENTRIES) -> Path:
-    """Unpack a workspace archive to ``target`` (a new folder), or a model archive into the workspace ``target``."""
+           max_entries: int = MAX_UNPACK_ENTRIES, model: str | None = None) -> Path:
+    """Unpack a workspace archive to ``target`` (a new folder), or a model archive into the workspace
+    ``target`` (returns the model's folder; ``model`` renames it, and refuses a workspace archive)."""
     archive = archive.expanduser()
     if not archive.is_file():
         raise UserError(f"There is no archive at {archive}.", "Check the path.")
@@ -255,15 +256,24 @@ def unpack(archive: Path, target: Path, max_bytes: int = MAX_UNPACK_BYTES,
                             "Make archives with: swapwizard pack WS FILE")
         top = tops.pop()
         target = target.expanduser().resolve()
+        renamed: dict[str, str] = {}
         if top == MODEL_MARKER:
             ws = Workspace.open(target)
             names = {PurePosixPath(m.name).parts[1] for m in members if len(PurePosixPath(m.name).parts) > 1}
-            for name in names:
+            if model and len(names) != 1:
+                raise UserError("The archive does not hold exactly one model; nothing was unpacked.",
+                                "Make a model archive with: swapwizard pack WS FILE --model NAME")
+            renamed = {name: model or name for name in names}
+            for name in renamed.values():
                 if ws.model_dir(name).exists():
                     raise UserError(f"The workspace already has a model named {name!r}; nothing was unpacked.",
                                     "Rename or remove that model first (model/NAME).")
             destination_parent, final = ws.models_root, None
         else:
+            if model:
+                raise UserError(f"{archive.name} holds a whole workspace, not a model; nothing was unpacked.",
+                                "Unpack it without --model to a new folder, or make a model archive with: "
+                                "swapwizard pack WS FILE --model NAME")
             if target.exists() and (not target.is_dir() or any(target.iterdir())):
                 raise UserError(f"{target} already exists; nothing was unpacked.",
                                 "Unpack to a new folder name; swapwizard never overwrites a workspace.")
@@ -288,9 +298,11 @@ def unpack(archive: Path, target: Path, max_bytes: int = MAX_UNPACK_BYTES,
                     final.rmdir()  # checked empty above
                 os.replace(staging / top, final)
                 return final
-            for child in (staging / top).iterdir():
-                os.replace(child, destination_parent / child.name)
-            return destination_parent
+            placed = []
+            for child in sorted((staging / top).iterdir()):
+                placed.append(destination_parent / renamed.get(child.name, child.name))
+                os.replace(child, placed[-1])
+            return placed[0] if len(placed) == 1 else destination_parent
         except (tarfile.TarError, EOFError, OSError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             raise UserError(f"{archive.name} could not be unpacked ({reason}); nothing was unpacked.",

@@ -17,7 +17,6 @@ from engine.report import Reporter
 from engine.workspace import Workspace
 
 KIND = "merge"
-STEPS = ("merge",)
 
 
 @dataclass
@@ -47,6 +46,16 @@ class Params(FaceKnobs, _ExportKnobs):
     #: A signing certificate chain and key (PEM) over [c2pa] cert/key for this export.
     c2pa_cert: str = ""
     c2pa_key: str = ""
+    #: Another clip to merge with the trained model (engine.merge.other): it is extracted into
+    #: extra_dst/<name>/ and merged into extra_dst/<name>/output/, the workspace's own destination untouched.
+    dst: str = ""
+    #: Also copy the result here (absolute, or relative to the workspace); "" keeps it in its output folder.
+    output: str = ""
+
+
+def STEPS(params: Params) -> list[str]:  # noqa: N802 - the job contract's name
+    """The workspace's merge step, unless the merge is of another clip (--dst)."""
+    return [] if params.dst else ["merge"]
 
 
 def knobs(params: FaceKnobs) -> dict:
@@ -62,6 +71,60 @@ def settings_from(ws: Workspace, params: FaceKnobs):
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     from engine.merge.render import render
 
-    return render(ws, settings_from(ws, params), model_name=ws.model_name(params.model), report=report,
-                  restart=params.restart, segment_frames=params.segment_frames, device=params.device,
-                  c2pa=params.c2pa, c2pa_cert=params.c2pa_cert, c2pa_key=params.c2pa_key)
+    target = ws
+    other = None
+    merge_values = settings_from(ws, params)
+    if params.dst:
+        other = _other_destination(ws, params, report)
+        target = other
+    result = render(target, merge_values, model_name=ws.model_name(params.model), report=report,
+                    restart=params.restart, segment_frames=params.segment_frames, device=params.device,
+                    c2pa=params.c2pa, c2pa_cert=params.c2pa_cert, c2pa_key=params.c2pa_key)
+    if other is not None:
+        from engine.merge.other import describe
+
+        result["other_destination"] = describe(other)
+    if params.output:
+        result["copied_to"] = str(_copy_result(ws, ws.root / result["output"], params.output))
+        report.log(f"Copied the result to {result['copied_to']}.")
+    return result
+
+
+def _other_destination(ws: Workspace, params: Params, report: Reporter):
+    """Extract the other clip (--dst) into its own folder; refuse a clip without a face to replace."""
+    from engine.errors import UserError
+    from engine.faces.extract import ExtractSettings, extract_side
+    from engine.merge.other import prepare
+    from engine.train.api import model_exists
+
+    if not model_exists(ws.model_dir(ws.model_name(params.model))):
+        raise UserError(f"There is no trained model {ws.model_name(params.model)!r} in this workspace to merge with.",
+                        "Train one first (swapwizard train WS), or unpack one (swapwizard unpack MODEL.tar.gz WS).")
+    other = prepare(ws, params.dst)
+    report.log(f"Merging another clip, {other.source('dst').name}: its faces and result go to {ws.rel(other.folder)}/ "
+               "(the workspace's own destination is not touched).")
+    values = ExtractSettings(**settings.layered("extract", ("workspace.toml", ws.section("extract"))))
+    found = extract_side(other, "dst", values, report)
+    if not found.get("target_faces", found.get("faces", 0)):
+        raise UserError(f"No face was found in {params.dst}, so there is nothing to replace.",
+                        "Check that the clip shows a face clearly (frontal, lit, not too small); for distant faces "
+                        "set [extract] small_faces = true.")
+    return other
+
+
+def _copy_result(ws: Workspace, result, output: str):
+    """Copy the (signed) result to ``output``: the same bytes, so its Content Credentials stay valid."""
+    from pathlib import Path
+
+    from engine.errors import UserError
+    from engine.merge.other import copy_file
+
+    path = Path(output).expanduser()
+    path = path if path.is_absolute() else ws.root / path
+    if path.is_dir():
+        path = path / Path(result).name
+    if not path.parent.is_dir():
+        raise UserError(f"The folder {path.parent} does not exist; the result stays in {ws.rel(result)}.",
+                        "Create the folder, or give --output a path in an existing one.")
+    copy_file(Path(result), path)
+    return path

@@ -7,6 +7,7 @@ Ctrl-C detaches (the job keeps running; ``swapwizard attach WS`` follows it agai
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -24,14 +25,23 @@ def merge(
     workspace: str = typer.Argument(..., help="The workspace folder."),
     model: str = typer.Option("", "--model", help="Which trained model (model/<name>/); default: the one trained."),
     restart: bool = typer.Option(False, "--restart", help="Discard an interrupted merge's finished parts."),
+    dst: str = typer.Option("", "--dst", help="Another clip to merge with the trained model: extracted into "
+                            "extra_dst/<name>/ and merged there; the workspace's own destination is not touched."),
+    output: str = typer.Option("", "--output", help="Also copy the result to this file (or folder)."),
     detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once."),
     settings: Optional[dict] = None,
     c2pa: Optional[dict] = None,
 ) -> None:
-    """Paste the trained face into every destination frame and export output/result.mp4 (labelled)."""
+    """Paste the trained face into every destination frame and export output/result.mp4 (labelled); with
+    --dst, into another clip (extra_dst/<name>/output/result.mp4)."""
     ws = open_workspace(workspace)
     check_workspace(ws, "merge")
-    params = {"model": model or None, "restart": restart, **(settings or {}), **(c2pa or {})}
+    # Paths the user typed are taken from where they typed them (the engine runs elsewhere).
+    where = {key: str(Path(value).expanduser().resolve()) for key, value in (("dst", dst), ("output", output))
+             if value}
+    if "dst" in where and not Path(where["dst"]).is_file():
+        fail(f"There is no video at {dst}.", "Give the path of the clip to merge, for example --dst other.mp4.")
+    params = {"model": model or None, "restart": restart, **where, **(settings or {}), **(c2pa or {})}
     run_job(ws, "merge", {k: v for k, v in params.items() if v is not None}, detach=detach)
 
 

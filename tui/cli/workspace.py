@@ -275,10 +275,32 @@ def pack(workspace: str = typer.Argument(...), archive: str = typer.Argument(...
 def unpack(archive: str = typer.Argument(...),
            target: str = typer.Argument(..., help="New workspace folder, or an existing workspace for a model archive."),
            max_gb: float = typer.Option(MAX_UNPACK_BYTES / 1e9, "--max-gb",
-                                        help="Refuse archives that unpack to more than this many GB.")) -> None:
-    """Unpack an archive made by pack; refuses unsafe entries and oversized archives, and never overwrites."""
+                                        help="Refuse archives that unpack to more than this many GB."),
+           model: Optional[str] = typer.Option(None, "--model", help="A model archive (pack --model): unpack it "
+                                               "into the existing workspace TARGET as model/NAME.")) -> None:
+    """Unpack an archive made by pack; refuses unsafe entries and oversized archives, and never overwrites.
+
+    A model archive goes into an existing workspace (its model/ folder), beside that workspace's own
+    models; the workspace's footage, faces and other models are not touched."""
     try:
-        path = unpack_archive(Path(archive), Path(target), max_bytes=int(max_gb * 1e9))
+        path = unpack_archive(Path(archive), Path(target), max_bytes=int(max_gb * 1e9), model=model)
     except UserError as exc:
         fail(exc.message, exc.hint)
+    info_path = path / "model.json"
+    if path.parent.name == "model" and (path.parent.parent / CONFIG_NAME).is_file():
+        try:
+            info = json.loads(info_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = {}
+        shape = info.get("model_options") or {}
+        about = ", ".join(part for part in (
+            f"iteration {info['iteration']}" if "iteration" in info else "",
+            f"{shape.get('arch')} at {shape.get('resolution')} px" if shape else "",
+            f"preset {info['preset']}" if info.get("preset") else "") if part)
+        ws_root = path.parent.parent
+        out.print(f"Unpacked model {path.name!r} ({about or 'no model.json'}) into {path}. The workspace's footage, "
+                  "faces and other models are unchanged.", markup=False)
+        out.print(f"Merge with it: swapwizard merge {ws_root} --model {path.name} (add --dst CLIP for another clip); "
+                  f"train it on: swapwizard train {ws_root} --model {path.name}", markup=False)
+        return
     out.print(f"Unpacked into {path}", markup=False)
