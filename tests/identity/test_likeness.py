@@ -47,3 +47,11 @@ def test_the_wizard_shows_identity_on_train_and_compare() -> None:
     console.print(compare_table({"models": models, "table": metric_table(models)}))
     shown = console.export_text()
     assert "id_src" in shown and "0.550 *" in shown and "id_closer_src" in shown and "100% *" in shown
+
+
+def test_the_check_step_shows_people_and_intruders() -> None:
+    from tui.screens.check import side_line
+
+    line = side_line("src", {"faces": 38, "frames": 38, "tracks": 1,
+                             "identity": {"people": 1, "other_person_faces": 8}})
+    assert "1 person" in line and "8 faces of another person" in line

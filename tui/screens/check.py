@@ -26,6 +26,11 @@ def side_line(side: str, info: dict[str, Any]) -> str:
         stats = info.get(key)
         if isinstance(stats, dict) and "median" in stats:
             parts.append(f"{label} {stats['median']:g}{unit}")
+    identity = info.get("identity") or {}
+    if identity.get("people"):
+        parts.append(f"{identity['people']} {'person' if identity['people'] == 1 else 'people'}")
+    if identity.get("other_person_faces"):
+        parts.append(f"[yellow]{identity['other_person_faces']} faces of another person[/]")
     return f"[b]{side}[/b]: " + " · ".join(parts)
 
 
