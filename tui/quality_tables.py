@@ -5,12 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
+
+from engine.quality.verdict import verdicts
 
 #: Metric -> how to print its value.
 FORMATS = {"ssim_dst": "{:.4f}", "ssim_src": "{:.4f}", "psnr_dst": "{:.2f} dB", "psnr_src": "{:.2f} dB",
            "pose_error": "{:.4f}", "eyes_error": "{:.4f}", "mouth_error": "{:.4f}", "extra_flicker": "{:+.3f}",
-           "sharpness": "{:.3f}", "id_src": "{:.3f}", "id_dst": "{:.3f}", "id_closer_src": "{:.0%}"}
+           "sharpness": "{:.3f}", "id_src": "{:.3f}", "id_dst": "{:.3f}", "id_closer_src": "{:.0%}",
+           "expr_mouth_ratio": "{:.2f}x", "expr_eyes_ratio": "{:.2f}x", "expr_pose_ratio": "{:.2f}x",
+           "expr_mouth_corr": "{:.2f}"}
 MEANINGS = {
     "ssim_dst": "dst->dst SSIM in the face mask (held-out; higher is better)",
     "psnr_dst": "dst->dst PSNR in the face mask (higher is better)",
@@ -24,7 +29,24 @@ MEANINGS = {
     "id_src": "identity distance of the swap to the source person (lower; under 0.6 dlib says same person)",
     "id_dst": "identity distance of the swap to the destination person (higher: less of dst left)",
     "id_closer_src": "share of swapped faces closer to the source person than to the destination",
+    "expr_mouth_ratio": "mouth error of the swap over the reconstruction's (1: follows as well as it can)",
+    "expr_eyes_ratio": "the same, eyes",
+    "expr_pose_ratio": "the same, head pose (all 68 points)",
+    "expr_mouth_corr": "the swap's mouth opens and closes with the destination's (1: exactly)",
 }
+#: Verdict level -> rich style.
+LEVEL_STYLES = {"good": "green", "fair": "yellow", "poor": "red"}
+
+
+def verdict_lines(entry: dict[str, Any]) -> list[str]:
+    """A quality result's (or a compared model's) verdicts as rich markup lines, worst first: the ones
+    the job wrote, else made from its metrics (engine.quality.verdict, for results written before)."""
+    found = entry.get("verdicts")
+    if not isinstance(found, list):
+        found = [{"level": v.level, "text": v.text} for v in verdicts(entry.get("metrics", {}))]
+    order = {"poor": 0, "fair": 1, "good": 2}
+    found = sorted((v for v in found if isinstance(v, dict)), key=lambda v: order.get(v.get("level"), 3))
+    return [f"[{LEVEL_STYLES.get(v.get('level'), 'white')}]{escape(str(v.get('text', '')))}[/]" for v in found]
 
 
 def value_text(key: str, value: Any) -> str:

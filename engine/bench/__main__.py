@@ -7,7 +7,7 @@ import sys
 
 from engine.errors import UserError
 
-NAMES = ("extract", "train", "merge", "c2pa", "identity")
+NAMES = ("extract", "train", "merge", "c2pa", "identity", "expression", "segment")
 
 
 def main(argv: list[str]) -> int:

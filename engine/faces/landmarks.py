@@ -53,3 +53,26 @@ STABLE = np.array([33, 133, 362, 263, 168, 6, 197, 195, 5, 4, 107, 336, 127, 356
 def landmarks68(mesh: np.ndarray) -> np.ndarray:
     """The 68 classic points, shape (68, 2), from a (468, 2+) mesh landmark array."""
     return np.asarray(mesh)[MESH_TO_68, :2]
+
+
+#: Mesh points of the expression descriptor: inner lips (upper, lower), eyelids (upper, lower of each
+#: eye), the cheeks (face width), the nose tip, and the eye corners.
+LIPS_INNER = (13, 14)
+EYELIDS = ((159, 145), (386, 374))
+CHEEKS = (234, 454)
+
+
+def expression(mesh: np.ndarray) -> np.ndarray:
+    """(mouth opening, eye opening, yaw, pitch) of a (468, 2+) mesh, each over the face width, so
+    that faces of different people and sizes compare: what the expression-matched sampling of
+    training (``engine.train.augment.MatchingSampler``) and the expression measure use."""
+    points = np.asarray(mesh, np.float64)[:, :2]
+    left, right = points[CHEEKS[0]], points[CHEEKS[1]]
+    width = max(float(np.linalg.norm(right - left)), 1e-6)
+    mouth = float(np.linalg.norm(points[LIPS_INNER[0]] - points[LIPS_INNER[1]])) / width
+    eyes = float(np.mean([np.linalg.norm(points[a] - points[b]) for a, b in EYELIDS])) / width
+    centre = (left + right) / 2
+    eye_line = (points[33] + points[263]) / 2
+    yaw = float(points[4, 0] - centre[0]) / width
+    pitch = float(points[4, 1] - eye_line[1]) / width
+    return np.array([mouth, eyes, yaw, pitch])

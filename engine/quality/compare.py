@@ -30,10 +30,12 @@ from engine.merge import settings as merge_settings
 from engine.quality import history, sheet
 from engine.quality.cost import training_cost, unseen_check
 from engine.quality.evaluate import METRICS
+from engine.quality.expression import expression_fidelity
 from engine.quality.frames import measured_frames, records_by_frame, swapped_frames
 from engine.quality.likeness import LikenessMeter, likeness_meter
 from engine.quality.reconstruct import held_out_faces, reconstruction_metrics
 from engine.quality.swap import SwapMeter
+from engine.quality.verdict import verdicts
 from engine.report import NullReporter, Reporter
 from engine.train.api import load_model, model_exists
 from engine.workspace import Workspace
@@ -131,12 +133,16 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
     values: dict[str, dict[str, Any]] = {}
     samples: dict[str, dict[str, dict[int, float]]] = {name: {} for name in names}
     faces_by_res: dict[int, dict[str, Any]] = {}
+    finder = FaceFinder(min_presence=0.0)
     for number, (name, model) in enumerate(zip(names, models)):
         report.progress("reconstruct", number, len(models), unit="models")
         if model.resolution not in faces_by_res:
             faces_by_res[model.resolution] = {s: held_out_faces(ws, s, model.resolution) for s in ("src", "dst")}
         values[name] = reconstruction_metrics(model.network, faces_by_res[model.resolution], model.device,
                                               samples[name])
+        held_dst = faces_by_res[model.resolution]["dst"]
+        values[name].update(expression_fidelity(model.network, held_dst, model.device, finder,
+                                                limit=len(held_dst.crops), samples=samples[name]))
     report.progress("reconstruct", len(models), len(models), unit="models")
 
     out = ws.root / OUT_DIR
@@ -148,7 +154,6 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
     sheet_at = set(chosen.frames[round(i * (len(chosen.frames) - 1) / max(1, SHEET_ROWS - 1))]
                    for i in range(min(SHEET_ROWS, len(chosen.frames))))
     sheet_rows, row_labels = [], []
-    finder = FaceFinder(min_presence=0.0)
     likeness = likeness_meter(ws, report.warning)
     meters = [SwapMeter(finder, LikenessMeter(likeness.embedder, likeness.source, likeness.destination)
                         if likeness is not None else None) for _ in models]
@@ -189,7 +194,8 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
         if unseen.startswith("no"):
             report.warning(f"Model {name} trained on frames it is measured on: {unseen}.")
         entries.append({"name": name, "iteration": model.iteration, "cost": cost, "unseen": unseen,
-                        "metrics": values[name]})
+                        "metrics": values[name], "verdicts": [{"level": v.level, "text": v.text, "topic": v.topic}
+                                                              for v in verdicts(values[name], model.network.options.arch)]})
     outputs = {"video": f"{OUT_DIR}/side_by_side.mp4", "json": f"{OUT_DIR}/compare.json"}
     if sheet_rows:
         image = sheet.contact_sheet(sheet_rows, captions, row_labels)

@@ -20,10 +20,12 @@ from engine.faces.detect import FaceFinder
 from engine.merge import settings as merge_settings
 from engine.quality import history
 from engine.quality.cost import training_cost, unseen_check
+from engine.quality.expression import expression_fidelity
 from engine.quality.frames import measured_frames, records_by_frame, swapped_frames
 from engine.quality.likeness import likeness_meter
 from engine.quality.reconstruct import held_out_faces, reconstruction_metrics
 from engine.quality.swap import SwapMeter
+from engine.quality.verdict import verdicts
 from engine.report import NullReporter, Reporter
 from engine.train.api import load_model, model_exists
 from engine.workspace import Workspace
@@ -45,6 +47,10 @@ METRICS: dict[str, tuple[str, Any]] = {
     "id_src": ("identity distance of the swap to the source person (dlib; same person < 0.6)", "low"),
     "id_dst": ("identity distance of the swap to the destination person", "high"),
     "id_closer_src": ("share of swapped faces closer to the source person than to the destination", "high"),
+    "expr_mouth_ratio": ("mouth landmark error of the swap / of the reconstruction (held-out crops; 1 = floor)", "low"),
+    "expr_eyes_ratio": ("the same, eyes", "low"),
+    "expr_pose_ratio": ("the same, all 68 points (head pose)", "low"),
+    "expr_mouth_corr": ("correlation of the swap's mouth opening with the destination's, over faces", "high"),
 }
 
 
@@ -71,16 +77,17 @@ def evaluate(ws: Workspace, model_name: str, report: Reporter | None = None, fra
     if not chosen.held_out:
         report.warning(chosen.note)
     values: dict[str, Any] = {}
+    finder = FaceFinder(min_presence=0.0)
     if model is not None:
         report.progress("reconstruct", 0, 1, unit="steps")
         faces = {side: held_out_faces(ws, side, model.resolution) for side in ("src", "dst")}
         values.update(reconstruction_metrics(model.network, faces, model.device))
+        values.update(expression_fidelity(model.network, faces["dst"], model.device, finder, limit=len(faces["dst"].crops)))
         report.progress("reconstruct", 1, 1, unit="steps")
     else:
         values.update({f"{m}_{side}": None for m in ("ssim", "psnr") for side in ("src", "dst")})
     video_path = resolve_video(ws, video) if video else None
     records = records_by_frame(ws)
-    finder = FaceFinder(min_presence=0.0)
     meter = SwapMeter(finder, likeness_meter(ws, report.warning))
     try:
         models = [] if video_path is not None else [model]
@@ -100,7 +107,10 @@ def evaluate(ws: Workspace, model_name: str, report: Reporter | None = None, fra
     result = {
         "model": model_name if model is not None else None, "iteration": model.iteration if model else None,
         "video": ws.rel(video_path) if video_path else None, "frames": chosen.frames, "held_out": chosen.held_out,
-        "frames_note": chosen.note, "unseen": unseen, "metrics": values, "seconds": round(time.time() - started, 2),
+        "frames_note": chosen.note, "unseen": unseen, "metrics": values,
+        "verdicts": [{"level": v.level, "text": v.text, "topic": v.topic}
+                     for v in verdicts(values, model.network.options.arch if model is not None else None)],
+        "seconds": round(time.time() - started, 2),
         "measured_at": round(time.time(), 2),
     }
     if model is not None and video_path is None:

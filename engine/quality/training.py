@@ -7,6 +7,10 @@ training itself never imports quality): ``step`` at every sync point,
 every_iters`` iterations (500 by default; 0 turns it off) and at each save, appends the values to
 ``quality_history.json`` (source "training") and keeps them in ``latest`` so the loop's metrics
 events carry them (``quality_ssim_dst`` ...). Measuring costs one forward pass over those faces.
+At the same points it measures expression fidelity (``engine.quality.expression``: the swaps and
+reconstructions of ``TRAINING_FACES`` held-out destination faces through the mediapipe mesh, mouth,
+eyes and pose error as the ratio swap / reconstruction, and the mouth-opening correlation; the
+events carry ``quality_expr_mouth_ratio`` ...; about 2 s on a CPU core).
 At each save it also measures the identity of the swaps of a few held-out destination faces
 (``engine.quality.likeness``: ``id_src``, ``id_dst``, ``id_closer_src``; about 1.3 s for 16 faces on
 a CPU core); a workspace whose people cannot be compared skips that, with one log line.
@@ -37,6 +41,8 @@ FACES = 32
 COST_FILE = "training_cost.json"
 #: A gap between two sync points longer than this is a pause (machine asleep, debugger), not training.
 PAUSE_S = 300.0
+#: Expression figures carried by the metrics events (all of them go to quality_history.json).
+LIVE_EXPRESSION = ("expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr")
 
 
 def device_name(device: Any) -> str:
@@ -60,6 +66,8 @@ class TrainingQuality:
         self._log = log
         #: engine.quality.likeness meter, made at the first save (None before; False: unavailable).
         self._likeness: Any = None
+        #: The mediapipe mesh for expression fidelity, made at the first measurement (False: unavailable).
+        self._finder: Any = None
         self.faces: dict[str, Any] = {}
         try:
             if ws.alignments_path("dst").is_file() and ws.alignments_path("src").is_file():
@@ -122,6 +130,7 @@ class TrainingQuality:
         from engine.quality.reconstruct import reconstruction_metrics
 
         values = reconstruction_metrics(network, self.faces, self.device)
+        values.update(self._expression(network))
         if identity:
             from engine.quality.likeness import swap_likeness
 
@@ -130,10 +139,31 @@ class TrainingQuality:
         # Identity is measured only at saves: its latest values stay until the next one.
         kept = {k: v for k, v in self.latest.items() if k.startswith("quality_id_")} if not identity else {}
         self.latest = {**kept, **{f"quality_{k}": v for k, v in values.items()
-                                  if k.startswith(("ssim", "psnr", "id_")) and k != "id_faces"}}
+                                  if (k.startswith(("ssim", "psnr", "id_")) and k != "id_faces") or k in LIVE_EXPRESSION}}
         self.last_iteration = iteration
         self._tick = time.monotonic()  # the measurement itself is not training time
         return values
+
+
+    def _expression(self, network: Any) -> dict[str, Any]:
+        """Expression fidelity of the swaps of a few held-out destination faces against their
+        reconstructions (``engine.quality.expression``); {} when the mesh cannot be loaded."""
+        from engine.quality.expression import expression_fidelity
+
+        held = self.faces.get("dst")
+        if held is None or not len(held.crops) or self._finder is False:
+            return {}
+        if self._finder is None:
+            try:
+                from engine.faces.detect import FaceFinder
+
+                self._finder = FaceFinder(min_presence=0.0)
+            except Exception as exc:  # noqa: BLE001 - a side measurement: said once, then skipped
+                self._finder = False
+                if self._log is not None:
+                    self._log(f"Expression fidelity is not measured: {type(exc).__name__}: {exc}")
+                return {}
+        return expression_fidelity(network, held, self.device, self._finder)
 
 
 def _never_trained_on(ws: Workspace, before: Any) -> dict[str, list[int]] | None:

@@ -16,13 +16,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
+from engine.faces.landmarks import expression
+from engine.faces.split import training_faces
 from engine.train.checkpoint import decode_bytes, encode_bytes
 from engine.train.colour import hsv_jitter, rct
 from engine.train.options import TrainOptions
 from engine.train.samples import FaceSet
+from engine.workspace import Workspace
 
 ROTATION_DEG, SCALE, SHIFT = 10.0, 0.10, 0.05
 
@@ -51,7 +55,8 @@ class Sampler:
         self.data = faces.data.to(device) if on_device else faces.data
         self.device = device
 
-    def take(self, n: int) -> torch.Tensor:
+    def take(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor:
+        """The next ``n`` faces (``like``: the other side's picks, used by ``MatchingSampler``)."""
         picks = []
         while n > 0:
             if self.pos >= len(self.order):
@@ -61,7 +66,10 @@ class Sampler:
             self.pos += len(chunk)
             n -= len(chunk)
             picks.append(chunk)
-        index = torch.cat(picks)
+        return self.gather(torch.cat(picks))
+
+    def gather(self, index: torch.Tensor) -> torch.Tensor:
+        self.last = index
         if self.device.type != "cuda":
             return self.data.index_select(0, index)
         # Copies from pinned host memory are asynchronous; from pageable memory they would wait for the
@@ -84,6 +92,42 @@ class Sampler:
         self.order = torch.tensor(state["order"], dtype=torch.long)
         self.pos = int(state["pos"])
         return True
+
+
+class MatchingSampler(Sampler):
+    """src faces picked to match the dst faces of the same batch: for each dst face, one of the
+    ``neighbours`` src faces nearest to it in mouth opening, eye opening and pose
+    (``engine.faces.landmarks.expression``, each measure scaled by its spread over both sides). The
+    src decoder then sees the dst's expressions as often as the dst has them, rather than the src
+    clip's own mix (DeepFaceLab's uniform-yaw sampling, extended to the expression)."""
+
+    def __init__(self, faces: FaceSet, device: torch.device, seed: int, src_features: np.ndarray,
+                 dst_features: np.ndarray, neighbours: int = 8) -> None:
+        super().__init__(faces, device, seed)
+        both = np.concatenate([src_features, dst_features])
+        spread = both.std(0) + 1e-6
+        src, dst = src_features / spread, dst_features / spread
+        distances = ((dst[:, None, :] - src[None, :, :]) ** 2).sum(-1)
+        k = max(1, min(neighbours, len(src)))
+        self.nearest = torch.from_numpy(np.argsort(distances, axis=1)[:, :k].copy())
+
+    def take(self, n: int, like: torch.Tensor | None = None) -> torch.Tensor:
+        if like is None or len(like) != n:
+            return super().take(n)
+        column = torch.randint(0, self.nearest.shape[1], (n,), generator=self.generator)
+        return self.gather(self.nearest[like.cpu(), column])
+
+
+def expression_features(ws: Workspace, side: str, faces: FaceSet) -> np.ndarray | None:
+    """Each face's (mouth opening, eye opening, yaw, pitch) from its extraction record
+    (``engine.faces.landmarks.expression``), in the face set's order; None when a face has no record."""
+    if not ws.alignments_path(side).is_file():
+        return None
+    by_path = {str(ws.side_dir(side) / r.file): r for r in training_faces(ws, side) if r.file}
+    records = [by_path.get(path) for path in faces.files]
+    if not records or any(r is None for r in records):
+        return None
+    return np.stack([expression(r.aligned_landmarks()) for r in records])
 
 
 def _device_budget(device: torch.device) -> int:

@@ -36,7 +36,7 @@ from engine.atomic import atomic_write_json
 from engine.errors import JobCancelled, UserError
 from engine.report import Reporter
 from engine.train import preview, samples
-from engine.train.augment import Augmenter, Sampler
+from engine.train.augment import Augmenter, MatchingSampler, Sampler, expression_features
 from engine.train.checkpoint import CheckpointStore, Loaded, decode_bytes, encode_bytes
 from engine.train.device import pick_device, tune_for
 from engine.train.dist import Dist
@@ -140,7 +140,7 @@ class TrainingRun:
             raise UserError(f"The {model_options.arch} model at {model_options.resolution} px does not fit in "
                             "the GPU's memory.", "Use a smaller preset or dims, or free the GPU (nvidia-smi).") from None
         seed = cfg.seed * 1000 + self.dist.rank * 10
-        self.samplers = {"src": Sampler(self.faces["src"], self.device, seed + 1),
+        self.samplers = {"src": self._src_sampler(seed + 1, pretraining),
                          "dst": Sampler(self.faces["dst"], self.device, seed + 2)}
         self.augmenter = Augmenter(res, cfg.train_options, self.device, seed + 3)
         self.pretraining = pretraining
@@ -167,6 +167,16 @@ class TrainingRun:
         self.last_saved_iter = self.iteration if loaded and not transition else -1
         if self.last_saved_iter < 0:
             self.save()  # a first checkpoint: the roll-back target, and proof the folder is writable
+
+    def _src_sampler(self, seed: int, pretraining: bool) -> Sampler:
+        """Shuffled epochs, or (``src_sampling = "expression"``) src faces matched to each dst batch."""
+        if self.cfg.train_options.src_sampling != "expression" or pretraining:
+            return Sampler(self.faces["src"], self.device, seed)
+        features = {side: expression_features(self.ws, side, self.faces[side]) for side in ("src", "dst")}
+        if features["src"] is None or features["dst"] is None:
+            self.warn("Expression-matched sampling needs every face's landmarks: src faces are shuffled instead.")
+            return Sampler(self.faces["src"], self.device, seed)
+        return MatchingSampler(self.faces["src"], self.device, seed, features["src"], features["dst"])
 
     def _restore(self, loaded: Loaded, with_optimizer: bool = True) -> None:
         state = loaded.state
@@ -306,7 +316,8 @@ class TrainingRun:
             if target and self.iteration >= target:
                 return "target"
             bs = self.trainer.options.batch_size
-            batch = self.augmenter(self.samplers["src"].take(bs), self.samplers["dst"].take(bs))
+            dst_faces = self.samplers["dst"].take(bs)
+            batch = self.augmenter(self.samplers["src"].take(bs, like=self.samplers["dst"].last), dst_faces)
             poison = self.iteration == self.cfg.debug_nan_at and not self.nan_injected
             out_of_memory = False
             try:

@@ -17,6 +17,7 @@ from engine.client import EngineClient
 from engine.errors import UserError
 from engine.launcher import ensure_engine
 from engine.protocol import Event
+from engine.quality.verdict import summary
 from engine.workspace import Workspace
 from tui.cli.common import CONSENT_KINDS, EXIT_DONE, EXIT_FAILED, EXIT_USAGE, err, out, remind_consent
 
@@ -28,6 +29,19 @@ def _format_metrics(values: dict[str, Any]) -> str:
             value = f"{value:.4g}"
         parts.append(f"{key}={value}")
     return "  ".join(parts)
+
+
+def expression_line(values: dict[str, Any]) -> str | None:
+    """One line when a metrics event carries expression figures (engine.quality.expression): the
+    ratios swap / reconstruction error, the mouth-opening correlation and the verdict."""
+    if values.get("quality_expr_mouth_ratio") is None:
+        return None
+    figures = "  ".join(f"{name} {values[f'quality_expr_{name}_ratio']:.2f}x" for name in ("mouth", "eyes", "pose")
+                        if isinstance(values.get(f"quality_expr_{name}_ratio"), (int, float)))
+    corr = values.get("quality_expr_mouth_corr")
+    corr_text = f"  mouth corr {corr:.2f}" if isinstance(corr, (int, float)) else ""
+    verdict = summary({k: v for k, v in values.items() if k.startswith("quality_expr_")})
+    return f"expression at iteration {values.get('iter')}: {figures}{corr_text}. {verdict}".rstrip()
 
 
 class PlainProgress(Progress):
@@ -101,6 +115,11 @@ def _show(event: Event, progress: Progress, tasks: dict[tuple[str, str], Any]) -
             tasks[key] = progress.add_task("train", total=target, rate="", metrics=text)
         progress.update(tasks[key], completed=iteration or 0, total=target, metrics=text,
                         rate=f"{event.values.get('iters_per_s', 0):.2f} it/s")  # type: ignore[attr-defined]
+        line = expression_line(event.values)  # type: ignore[attr-defined]
+        figures = tuple(v for k, v in sorted(event.values.items()) if k.startswith("quality_expr_"))  # type: ignore[attr-defined]
+        if line is not None and tasks.get((job_id, "expression")) != figures:
+            tasks[(job_id, "expression")] = figures  # printed once per new measurement
+            progress.console.print(escape(line), highlight=False)
     elif kind == "preview":
         progress.console.print(f"preview: {event.path}")  # type: ignore[attr-defined]
     elif kind == "log":

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
+from rich.markup import escape
 
 from engine.atomic import read_json
 from engine.client import EngineClient
@@ -23,7 +24,7 @@ from tui.cli.app import app
 from tui.cli.common import EXIT_DONE, EXIT_USAGE, err, fail, open_workspace, out
 from tui.cli.follow import follow
 from tui.cli.options import c2pa_options
-from tui.quality_tables import compare_table, quality_table
+from tui.quality_tables import compare_table, quality_table, verdict_lines
 
 COMPARE_JSON = "output/compare/compare.json"
 VIDEO_JSON = "output/quality_video.json"
@@ -57,6 +58,8 @@ def print_quality(result: dict[str, Any]) -> None:
         out.print(f"Frames the model never trained on: {result['unseen']}.")
     if metrics.get("faces_lost"):
         out.print(f"The face mesh found no face in {metrics['faces_lost']} of {metrics['faces']} swapped frames.")
+    for line in verdict_lines(result):
+        out.print(line)
 
 
 def print_compare(result: dict[str, Any]) -> None:
@@ -67,6 +70,9 @@ def print_compare(result: dict[str, Any]) -> None:
             out.print(f"{model['name']}: never trained on these frames? {model['unseen']}")
     for what, path in result.get("outputs", {}).items():
         out.print(f"{what}: {path}")
+    for model in result.get("models", []):
+        for line in verdict_lines(model):
+            out.print(f"{escape(model['name'])}: {line}")
 
 
 @app.command()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Group
+from rich.markup import escape
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -20,12 +21,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from engine.atomic import read_json
-from tui.quality_tables import compare_table, value_text
+from tui.quality_tables import compare_table, value_text, verdict_lines
 from tui.widgets.picture import Picture
 
 COMPARE_JSON = "output/compare/compare.json"
 #: Metrics shown in the quality-over-training lines (the trainer measures these every few hundred iterations).
-TRAINING_KEYS = ("ssim_dst", "ssim_src", "id_closer_src")
+TRAINING_KEYS = ("ssim_dst", "ssim_src", "id_closer_src", "expr_mouth_ratio")
 
 
 def training_line(name: str, points: list[dict[str, Any]], last: int = 4) -> str:
@@ -108,7 +109,9 @@ class CompareScreen(Screen[None]):
         if isinstance(result, dict) and result.get("models"):
             note = Text(f"{len(result.get('frames', []))} frames: {result.get('frames_note', '')}", style="dim")
             drawn = compare_table(result, title="Latest comparison")
-            table.update(Group(drawn, note))
+            said = [Text.from_markup(f"[b]{escape(model['name'])}[/b]: {line}") for model in result["models"]
+                    for line in verdict_lines(model)]
+            table.update(Group(drawn, note, *said))
             # As wide as the table wants (border, padding and scroll bar: 6 cells); the sheet gets the rest.
             self.query_one("#compare-report").styles.width = self.app.console.measure(drawn).maximum + 6
             contact = result.get("outputs", {}).get("contact_sheet")

@@ -18,6 +18,7 @@ from textual.widgets import Static
 from engine import settings as declared
 from engine.atomic import read_json
 from engine.errors import UserError
+from engine.quality.verdict import LEVELS, verdicts
 from tui.job_board import JobRecord
 from tui.screens.ask import AskScreen
 from tui.screens.new_model import ask_new_model, model_exists
@@ -65,6 +66,40 @@ def stats_text(job: JobRecord | None, values: dict[str, Any]) -> str:
     return f"[b]{status}[/b] · " + " · ".join(parts)
 
 
+#: Verdict level -> colour of its line on the screen.
+LEVEL_COLOURS = {"good": "green", "fair": "yellow", "poor": "red"}
+
+
+def latest_expression(history: list[dict[str, Any]], live: list[dict[str, Any]]) -> dict[str, Any]:
+    """The newest expression figures: the running job's metrics, else the model's quality history."""
+    for values in reversed(live):
+        if values.get("quality_expr_mouth_ratio") is not None:
+            return values
+    for point in reversed(history):
+        if point.get("expr_mouth_ratio") is not None:
+            return point
+    return {}
+
+
+def expression_text(values: dict[str, Any], arch: str | None = None) -> str:
+    """Beside the loss chart: does the swap follow the destination's expression (swap error over the
+    reconstruction's, per feature; engine.quality.expression), and the verdict (engine.quality.verdict)."""
+    def get(key: str) -> Any:
+        return values.get(f"quality_{key}", values.get(key))
+
+    if get("expr_mouth_ratio") is None:
+        return "[dim]expression: measured at the first save or quality point[/dim]"
+    figures = [f"{name} {get(f'expr_{name}_ratio'):.1f}x" for name in ("mouth", "eyes", "pose")
+               if get(f"expr_{name}_ratio") is not None]
+    corr = get("expr_mouth_corr")
+    head = "expression (swap / reconstruction error): " + "  ".join(figures) + \
+        (f"  mouth corr {corr:.2f}" if corr is not None else "")
+    found = [v for v in verdicts(values, arch) if v.topic == "expression"]
+    lines = [head] + [f"[{LEVEL_COLOURS[v.level]}]{v.text}[/]" for v in
+                      sorted(found, key=lambda v: -LEVELS.index(v.level))[:2]]
+    return "\n".join(lines)
+
+
 class TrainScreen(StepScreen):
     STEP = "train"
     KINDS = ("train", "run")
@@ -87,6 +122,8 @@ class TrainScreen(StepScreen):
         self.saved_history: list[dict[str, Any]] = []
         #: The model's quality_history.json points (held-out SSIM over iterations).
         self.saved_quality: list[dict[str, Any]] = []
+        #: The model's architecture (model.json), for the verdicts' advice.
+        self.arch: str | None = None
 
     def body(self) -> ComposeResult:
         yield Static(id="train-stats")
@@ -96,6 +133,7 @@ class TrainScreen(StepScreen):
                              classes="legend")
                 yield LossChart(id="train-chart")
                 yield QualityLine(id="train-quality")
+                yield Static(id="train-expression")
             yield Picture(caption="the preview appears here", id="train-preview", classes="panel",
                           title="training preview (src, src→src, dst, dst→dst, dst→src, masks)")
 
@@ -111,6 +149,9 @@ class TrainScreen(StepScreen):
         saved = history_from_file(read_json(self.model_dir() / "loss_history.json", default=None))
         quality = read_json(self.model_dir() / "quality_history.json", default=None)
         points = quality.get("points") if isinstance(quality, dict) else None
+        info = read_json(self.model_dir() / "model.json", default=None)
+        options = info.get("model_options") if isinstance(info, dict) else None
+        self.arch = options.get("arch") if isinstance(options, dict) else None
         self.app.call_from_thread(self._saved_history_loaded, saved,
                                   [q for q in points or [] if isinstance(q, dict)])
 
@@ -143,6 +184,8 @@ class TrainScreen(StepScreen):
         quality_line = self.query_one(QualityLine)
         quality_line.span = chart.shown_range()
         quality_line.quality = self.saved_quality + [v for v in live if v.get("quality_ssim_dst") is not None]
+        self.query_one("#train-expression", Static).update(
+            expression_text(latest_expression(self.saved_quality, live), self.arch))
         ws = self.wizard.ws
         picture = self.query_one("#train-preview", Picture)
         if job is not None and job.preview is not None and ws is not None:

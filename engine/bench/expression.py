@@ -1,0 +1,155 @@
+"""Expression fidelity of training recipes at a fixed iteration budget (issue 17).
+
+    swapwizard bench expression --workspace WS [--candidates df,liae] [--iters 2000] [--every 500]
+                                [--threads 1] [--out DIR] [--json]
+    python -m engine.bench expression --table DIR        # the README table from earlier runs
+
+Each candidate is a ``tiny`` model with some settings changed (``CANDIDATES``), trained from scratch
+in ``WS/model/bench-<name>/`` by the real train job in steps of ``--every`` iterations; after each step
+its checkpoint is loaded and measured on the held-out faces:
+
+- ``ssim_dst``: held-out dst->dst SSIM in the face mask (``engine.quality.reconstruct``);
+- ``expr_mouth_ratio`` / ``expr_eyes_ratio`` / ``expr_pose_ratio``: the swap's landmark error against the
+  destination over the reconstruction's, and ``expr_mouth_corr``, the mouth-opening correlation
+  (``engine.quality.expression``), on every held-out destination face;
+- ``id_closer_src``, ``id_src``, ``id_dst``: identity of the swaps (``engine.quality.likeness``).
+
+Iterations, not wall time, are the budget: on a shared machine wall time says more about the
+neighbours than about the recipe. The seconds each step took are recorded anyway (``train_s``), with
+the load average, so a reader can tell. Results go to ``DIR/<candidate>.json`` (rewritten after every
+step: a long run can be read while it goes, and several candidates can run as separate processes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+#: name -> (what it is, the train job's parameters on top of the tiny preset).
+CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
+    "df": ("tiny as it was: df-ud", {"arch": "df-ud"}),
+    "liae": ("tiny with liae-ud", {"arch": "liae-ud"}),
+    "df-match": ("df-ud, src faces sampled to match the dst batch's expression", {"arch": "df-ud", "src_sampling": "expression"}),
+    "liae-match": ("liae-ud, src faces sampled to match the dst batch's expression",
+                   {"arch": "liae-ud", "src_sampling": "expression"}),
+}
+KEYS = ("ssim_dst", "ssim_src", "expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr",
+        "expr_mouth_swap", "expr_mouth_recon", "expr_mouth_open_swap", "expr_mouth_open_dst", "expr_faces",
+        "id_closer_src", "id_src", "id_dst")
+
+
+def measure(ws: Any, model_dir: Path, finder: Any, likeness: Any) -> dict[str, Any]:
+    from engine.quality.expression import expression_fidelity
+    from engine.quality.likeness import swap_likeness
+    from engine.quality.reconstruct import held_out_faces, reconstruction_metrics
+    from engine.train.api import load_model
+
+    model = load_model(model_dir, device="cpu")
+    faces = {side: held_out_faces(ws, side, model.resolution) for side in ("src", "dst")}
+    values = reconstruction_metrics(model.network, faces, model.device)
+    values.update(expression_fidelity(model.network, faces["dst"], model.device, finder, limit=64))
+    if likeness is not None:
+        values.update(swap_likeness(model.network, faces["dst"], model.device, likeness, limit=64))
+    return {k: values.get(k) for k in KEYS}
+
+
+def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out: Path) -> dict[str, Any]:
+    from engine.faces.detect import FaceFinder
+    from engine.jobs import get_kind
+    from engine.quality.likeness import likeness_meter
+    from engine.report import NullReporter
+
+    meaning, params = CANDIDATES[name]
+    model = f"bench-{name}"
+    job = get_kind("train")
+    finder = FaceFinder(min_presence=0.0)
+    likeness = likeness_meter(ws, print)
+    record: dict[str, Any] = {"candidate": name, "meaning": meaning, "params": params, "preset": "tiny",
+                              "threads": threads, "points": []}
+    try:
+        done = 0
+        while done < iters:
+            target = min(iters, done + every)
+            load = os.getloadavg()[0]
+            started = time.monotonic()
+            job.module.run(ws, job.parse_params({"preset": "tiny", **params, "model": model, "iters": target,
+                                                 "device": "cpu", "threads": threads, "seed": 1}), NullReporter())
+            seconds = time.monotonic() - started
+            done = target
+            point = {"iteration": done, "train_s": round(seconds, 1), "load_before": round(load, 2),
+                     "load_after": round(os.getloadavg()[0], 2),
+                     **measure(ws, ws.model_dir(model), finder, likeness)}
+            record["points"].append(point)
+            from engine.atomic import atomic_write_json
+
+            atomic_write_json(out / f"{name}.json", record)
+            print(json.dumps(point), flush=True)
+    finally:
+        finder.close()
+    return record
+
+
+def table(folder: Path) -> str:
+    """A Markdown table of every candidate's last measured point (and the others, for the trend)."""
+    rows = ["| budget (iters) | preset | method | identity closer to src | mouth / eyes / pose error ratio | "
+            "mouth-opening corr | held-out SSIM dst |", "| --- | --- | --- | --- | --- | --- | --- |"]
+
+    def num(value: Any, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    for path in sorted(folder.glob("*.json")):
+        record = json.loads(path.read_text())
+        for point in record["points"]:
+            rows.append(f"| {point['iteration']} | {record['preset']} | {record['meaning']} | "
+                        f"{num(point.get('id_closer_src'), '.0%')} | {num(point.get('expr_mouth_ratio'), '.2f')} / "
+                        f"{num(point.get('expr_eyes_ratio'), '.2f')} / {num(point.get('expr_pose_ratio'), '.2f')} | "
+                        f"{num(point.get('expr_mouth_corr'), '.2f')} | {num(point.get('ssim_dst'), '.3f')} |")
+    return "\n".join(rows)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="swapwizard bench expression", description=__doc__.splitlines()[0])
+    parser.add_argument("--workspace", help="an extracted workspace (both sides)")
+    parser.add_argument("--candidates", default="df,liae", help=f"comma-separated: {', '.join(CANDIDATES)}")
+    parser.add_argument("--iters", type=int, default=2000)
+    parser.add_argument("--every", type=int, default=500)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default="", help="folder for <candidate>.json (default WS/output/bench_expression)")
+    parser.add_argument("--table", default="", help="print the table of the results in this folder and stop")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    if args.table:
+        print(table(Path(args.table)))
+        return 0
+    from engine.errors import UserError
+
+    names = [n for n in args.candidates.split(",") if n]
+    unknown = [n for n in names if n not in CANDIDATES]
+    if unknown:
+        raise UserError(f"There is no candidate {unknown[0]!r}.", f"Candidates: {', '.join(CANDIDATES)}.")
+    if not args.workspace:
+        raise UserError("The expression benchmark needs an extracted workspace.",
+                        "Give one with --workspace WS (both sides extracted).")
+    import torch
+
+    torch.set_num_threads(max(1, args.threads))
+    from engine.workspace import Workspace
+
+    ws = Workspace.open(args.workspace)
+    out = Path(args.out) if args.out else ws.root / "output" / "bench_expression"
+    out.mkdir(parents=True, exist_ok=True)
+    results = [run_candidate(ws, name, args.iters, args.every, args.threads, out) for name in names]
+    if args.json:
+        print(json.dumps(results))
+    else:
+        print(table(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

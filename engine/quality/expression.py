@@ -1,0 +1,169 @@
+"""Does the swapped face follow the destination's expression? Swap against reconstruction, per feature.
+
+A model can reconstruct the destination well (dst->dst SSIM 0.9) and still draw the source's
+"average face" in the swap: a mouth open in every frame while the destination's is closed. This
+measures that on held-out destination faces (aligned crops training never saw):
+
+- the destination crop, its swap (dst->src, the path a merge takes) and its reconstruction
+  (dst->dst) are each scaled to ``MEASURE_SIZE`` px and given to the mediapipe mesh
+  (``engine.faces.detect.FaceFinder``) in the same region;
+- each result's landmarks are compared with the mesh found on the destination crop the same way
+  (``metrics.landmark_error``: mean distance / face size, over the mouth, the eyes and all 68 points,
+  "pose"). An unswapped face scores 0;
+- the reconstruction's error is the floor this model can reach at its resolution and training (the
+  same encoder and a decoder that saw these expressions on this face), so the figure that says whether
+  the swap follows the expression is the **ratio** swap error / reconstruction error per feature:
+  about 1 when the swap follows as well as the model can draw anything, 2-3 when it draws its own
+  mouth. Mouth and eye *opening* (inner-lip gap and eyelid gap over the face width) are also measured
+  per face, and ``mouth_corr`` is the Pearson correlation over the faces between the swap's mouth
+  opening and the destination's: does the swapped mouth open when the destination's does.
+
+The measure works on crops rather than on whole merged frames: the blend pastes the swap into the
+frame, and the landmarks of the blended face come from the same crop (the frame-level swap figures of
+``engine.quality.swap`` remain in ``quality``). ``expression_fidelity`` runs a network on
+``HeldOutFaces``; ``measure_crops`` is the measurement itself on arrays (tests measure the unswapped
+destination with it: ratio 1, correlation 1).
+
+Keys (all None when nothing could be measured): ``expr_mouth_ratio``, ``expr_eyes_ratio``,
+``expr_pose_ratio``, ``expr_mouth_corr``, ``expr_mouth_swap``/``expr_mouth_recon`` (the errors
+themselves), the same for eyes and pose, ``expr_mouth_open_swap``/``expr_mouth_open_dst`` (mean
+openings), ``expr_faces`` (faces measured on all three images).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from engine.faces.detect import roi_from_landmarks
+from engine.faces.landmarks import expression
+from engine.quality import metrics
+
+#: Crops are scaled to this size before the mesh looks at them (a 64 px crop is too small for it).
+MEASURE_SIZE = 256
+#: Held-out destination faces measured during training (evenly spread over the held-out stretch).
+TRAINING_FACES = 16
+FEATURES = ("mouth", "eyes", "pose")
+_PARTS = {"mouth": "mouth", "eyes": "eyes", "pose": "all"}
+
+
+def openings(mesh: np.ndarray) -> tuple[float, float]:
+    """(mouth opening, eye opening) of a 468-point mesh, each over the face width (inner-lip gap,
+    mean eyelid gap: ``engine.faces.landmarks.expression``, which training's sampling uses too)."""
+    mouth, eyes, _, _ = expression(mesh)
+    return float(mouth), float(eyes)
+
+
+def _mesh(finder: Any, crop: np.ndarray, roi: Any) -> np.ndarray | None:
+    image = np.asarray(crop)
+    if image.dtype != np.uint8:
+        image = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    if image.shape[0] != MEASURE_SIZE:
+        interp = cv2.INTER_AREA if image.shape[0] > MEASURE_SIZE else cv2.INTER_CUBIC
+        image = cv2.resize(image, (MEASURE_SIZE, MEASURE_SIZE), interpolation=interp)
+    found = finder.landmarks(np.ascontiguousarray(image), roi)
+    return None if found is None else np.asarray(found[0], np.float64)
+
+
+def correlation(a: list[float], b: list[float]) -> float | None:
+    """Pearson correlation; None for under 3 values or when either side does not vary."""
+    if len(a) < 3:
+        return None
+    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if x.std() < 1e-9 or y.std() < 1e-9:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def measure_crops(finder: Any, destination: np.ndarray, swapped: np.ndarray, reconstructed: np.ndarray,
+                  landmarks: np.ndarray, frames: list[int] | None = None,
+                  samples: dict[str, dict[int, float]] | None = None) -> dict[str, Any]:
+    """The expression figures of N faces: ``destination`` (N x R x R x 3 uint8 BGR crops), their
+    ``swapped`` and ``reconstructed`` versions (same size, uint8 or float 0..1) and the destination
+    crops' ``landmarks`` (N x 468 x 2, crop pixels: where the mesh looks). ``samples``, when given,
+    receives per-face values (``expr_mouth_swap`` ... -> frame -> value)."""
+    errors: dict[str, dict[str, list[float]]] = {path: {f: [] for f in FEATURES} for path in ("swap", "recon")}
+    open_swap: list[float] = []
+    open_dst: list[float] = []
+    eyes_swap: list[float] = []
+    eyes_dst: list[float] = []
+    frames = list(frames) if frames is not None else list(range(len(destination)))
+    for i in range(len(destination)):
+        scale = MEASURE_SIZE / float(destination[i].shape[0])
+        roi = roi_from_landmarks(np.asarray(landmarks[i], np.float64)[:, :2] * scale)
+        meshes = [_mesh(finder, image[i], roi) for image in (destination, swapped, reconstructed)]
+        if any(m is None for m in meshes):
+            continue  # the mesh found no face in one of the three: left out of every figure
+        found_dst, found_swap, found_recon = meshes
+        for path, found in (("swap", found_swap), ("recon", found_recon)):
+            error = metrics.landmark_error(found, found_dst)
+            for feature in FEATURES:
+                errors[path][feature].append(error[_PARTS[feature]])
+                if samples is not None:
+                    samples.setdefault(f"expr_{feature}_{path}", {})[frames[i]] = error[_PARTS[feature]]
+        (m_swap, e_swap), (m_dst, e_dst) = openings(found_swap), openings(found_dst)
+        open_swap.append(m_swap)
+        open_dst.append(m_dst)
+        eyes_swap.append(e_swap)
+        eyes_dst.append(e_dst)
+    return summarise(errors, open_swap, open_dst, eyes_swap, eyes_dst)
+
+
+def summarise(errors: dict[str, dict[str, list[float]]], open_swap: list[float], open_dst: list[float],
+              eyes_swap: list[float], eyes_dst: list[float]) -> dict[str, Any]:
+    faces = len(open_swap)
+    result: dict[str, Any] = {"expr_faces": faces}
+    for feature in FEATURES:
+        swap = float(np.mean(errors["swap"][feature])) if faces else None
+        recon = float(np.mean(errors["recon"][feature])) if faces else None
+        ratio = metrics.ratio(swap, recon) if faces else None
+        result[f"expr_{feature}_swap"] = _round(swap)
+        result[f"expr_{feature}_recon"] = _round(recon)
+        result[f"expr_{feature}_ratio"] = _round(ratio, 3)
+    corr = correlation(open_swap, open_dst)
+    result["expr_mouth_corr"] = _round(corr, 3)
+    result["expr_eyes_corr"] = _round(correlation(eyes_swap, eyes_dst), 3)
+    result["expr_mouth_open_swap"] = _round(float(np.mean(open_swap)) if faces else None)
+    result["expr_mouth_open_dst"] = _round(float(np.mean(open_dst)) if faces else None)
+    return result
+
+
+def _round(value: float | None, digits: int = 5) -> float | None:
+    return None if value is None or not np.isfinite(value) else round(float(value), digits)
+
+
+def network_outputs(network: Any, crops: np.ndarray, device: Any, batch: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """(swaps, dst reconstructions) of destination crops by a ``SwapAutoencoder`` (float 0..1, NHWC)."""
+    import torch
+
+    model = getattr(network, "module", network)
+    was_training = model.training
+    model.eval()
+    swaps, recons = [], []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(crops), batch):
+                x = torch.from_numpy(np.ascontiguousarray(crops[start:start + batch])).to(device)
+                x = x.permute(0, 3, 1, 2).float().div_(255)
+                swaps.append(model.swap(x)[0].float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
+                recons.append(model(x, x)[2].float().clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy())
+    finally:
+        model.train(was_training)
+    empty = np.zeros((0, *crops.shape[1:]), np.float32)
+    return (np.concatenate(swaps) if swaps else empty), (np.concatenate(recons) if recons else empty)
+
+
+def expression_fidelity(network: Any, held: Any, device: Any, finder: Any, limit: int = TRAINING_FACES,
+                        samples: dict[str, dict[int, float]] | None = None) -> dict[str, Any]:
+    """The expression figures of a network's swaps of at most ``limit`` held-out destination faces
+    (``engine.quality.reconstruct.HeldOutFaces`` of the dst side, with landmarks)."""
+    count = min(limit, len(held.crops)) if held is not None and held.landmarks is not None else 0
+    if not count:
+        return summarise({p: {f: [] for f in FEATURES} for p in ("swap", "recon")}, [], [], [], [])
+    picks = np.linspace(0, len(held.crops) - 1, count).round().astype(int)
+    crops = held.crops[picks]
+    swaps, recons = network_outputs(network, crops, device)
+    return measure_crops(finder, crops, swaps, recons, held.landmarks[picks],
+                         [int(held.frames[p]) for p in picks], samples)
