@@ -51,3 +51,9 @@ def bench_c2pa(ctx: typer.Context) -> None:
 def bench_segment(ctx: typer.Context) -> None:
     """Segmenter: held-out IoU with synthetic occluders, faces/s on the CPU, 1080p merge with hull*segment (--json)."""
     _run("segment", ctx)
+
+
+@bench_app.command("expression", context_settings=_CONTEXT)
+def bench_expression(ctx: typer.Context) -> None:
+    """Expression fidelity of training recipes at a fixed iteration budget (--workspace, --candidates, --iters, --table)."""
+    _run("expression", ctx)
