@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from engine.atomic import atomic_write_bytes, atomic_write_json
+from engine.faces import identity
 from engine.faces.records import FaceRecord, read_alignments, target_track_ids
 from engine.workspace import SIDES, Workspace
 
@@ -59,8 +60,6 @@ def _stats(values: np.ndarray) -> dict[str, float] | None:
 def identity_report(ws: Workspace, side: str, header: dict[str, Any], faces: list[FaceRecord],
                     progress: Any = None) -> dict[str, Any]:
     """People on the side and the purity of its face set (see the module docstring)."""
-    from engine.faces import identity
-
     people = header.get("people") or []
     target = next((p for p in people if p.get("id") == header.get("target_person")), None)
     out: dict[str, Any] = {"people": len(people) or None, "target_person": header.get("target_person")}

@@ -29,7 +29,8 @@ import numpy as np
 
 from engine.atomic import atomic_write_json
 from engine.errors import UserError
-from engine.faces.records import FaceRecord, present_faces
+from engine.faces import identity
+from engine.faces.records import FaceRecord, load_header, present_faces
 from engine.paths import inside
 from engine.workspace import Workspace
 
@@ -88,9 +89,6 @@ def _by_identity(ws: Workspace, side: str, faces: list[FaceRecord], keep: int | 
                  progress: Any = None) -> tuple[list[FaceRecord], list[FaceRecord], dict[str, Any]]:
     """(ordered most alike first, rejected, figures): rejects are further than the threshold from
     the target person (its linked embedding, else the largest group of the set) or beyond ``keep``."""
-    from engine.faces import identity
-    from engine.faces.records import load_header
-
     header = load_header(ws, side)
     person = next((p for p in header.get("people") or [] if p.get("id") == header.get("target_person")), None)
     vectors = identity.face_set_embeddings(ws.side_dir(side), faces, progress=progress)

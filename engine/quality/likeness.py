@@ -22,6 +22,9 @@ from typing import Any
 
 import numpy as np
 
+from engine.errors import UserError
+from engine.faces import identity
+from engine.faces.identity import distance
 from engine.workspace import Workspace
 
 #: Held-out destination faces whose swap the trainer measures at each save.
@@ -43,8 +46,6 @@ class LikenessMeter:
     def add_vector(self, index: int, vector: np.ndarray) -> None:
         if not np.isfinite(vector).all():
             return
-        from engine.faces.identity import distance
-
         d_src, d_dst = float(distance(vector, self.source)), float(distance(vector, self.destination))
         self.to_src.append(d_src)
         self.to_dst.append(d_dst)
@@ -67,9 +68,6 @@ class LikenessMeter:
 def likeness_meter(ws: Workspace, warn: Any = None, embedder: Any = None) -> LikenessMeter | None:
     """A meter for this workspace's source and destination people; None (with a warning) when a
     side has no faces to compare with or the embedder is not installed."""
-    from engine.errors import UserError
-    from engine.faces import identity
-
     try:
         source = identity.person_embedding(ws, "src")
         destination = identity.person_embedding(ws, "dst")
