@@ -94,7 +94,7 @@ def test_verdict_sentences_for_given_figures():
     line = expression_text({"quality_expr_mouth_ratio": 2.8, "quality_expr_eyes_ratio": 1.2,
                             "quality_expr_pose_ratio": 1.1, "quality_expr_mouth_corr": 0.15}, "df-ud")
     assert "mouth 2.8x" in line and "The mouth does not follow the destination yet" in line
-    assert "measured at the first save" in expression_text({})
+    assert "not measured yet" in expression_text({})
     attach = expression_line({"iter": 500, "quality_expr_mouth_ratio": 1.21, "quality_expr_eyes_ratio": 1.1,
                               "quality_expr_pose_ratio": 1.0, "quality_expr_mouth_corr": 0.7})
     assert attach.startswith("expression at iteration 500: mouth 1.21x") and "Expression follows" in attach

@@ -88,7 +88,7 @@ def expression_text(values: dict[str, Any], arch: str | None = None) -> str:
         return values.get(f"quality_{key}", values.get(key))
 
     if get("expr_mouth_ratio") is None:
-        return "[dim]expression: measured at the first save or quality point[/dim]"
+        return "[dim]expression: not measured yet[/dim]"
     figures = [f"{name} {get(f'expr_{name}_ratio'):.1f}x" for name in ("mouth", "eyes", "pose")
                if get(f"expr_{name}_ratio") is not None]
     corr = get("expr_mouth_corr")
