@@ -21,6 +21,7 @@ import numpy as np
 
 from engine.errors import UserError
 from engine.merge.settings import MASK_MODES
+from engine.segment.store import visible
 
 
 def hull_mask(points: np.ndarray, resolution: int) -> np.ndarray:
@@ -52,7 +53,7 @@ def segment_mask(face: Any, resolution: int) -> np.ndarray | None:
     else:
         out = cv2.warpAffine(mask, mask_to_crop[:2], (resolution, resolution), flags=cv2.INTER_LINEAR,
                              borderMode=cv2.BORDER_CONSTANT)
-    return out.astype(np.float32) * (1.0 / 255.0)
+    return visible(out)
 
 
 def require_segment(mode: str, faces: dict[int, list[Any]]) -> None:

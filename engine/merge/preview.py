@@ -30,6 +30,7 @@ from engine.merge.blend import FaceGeometry, crop_face
 from engine.merge.merger import merge_one
 from engine.merge.settings import MergeSettings
 from engine.merge.targets import target_faces
+from engine.segment import store
 
 CACHE_DIR = ".swapwizard/cache/merge_preview"
 PREVIEW_PNG = ".swapwizard/previews/merge_preview.png"
@@ -68,13 +69,21 @@ def _files_stamp(folder: Path) -> list[Any]:
     return sorted([p.name, p.stat().st_size, int(p.stat().st_mtime)] for p in folder.iterdir() if p.is_file())
 
 
+def _masks_stamp(ws: Any) -> list[int] | None:
+    """When the destination's segmenter masks (or painted ones) were last written (engine.segment.store)."""
+    stamps = [int(p.stat().st_mtime_ns) for p in (ws.side_dir("dst") / store.MASKS / store.INDEX,
+                                                  ws.side_dir("dst") / store.USER) if p.exists()]
+    return stamps or None
+
+
 def cache_key(ws: Any, frame_index: int, model_name: str) -> str:
     """Changes when the destination, its alignments or the model's checkpoints change."""
     dst = ws.source("dst")
     alignments = ws.alignments_path("dst")
     parts = [model_name, frame_index, _files_stamp(ws.model_dir(model_name)),
              [dst.name, dst.stat().st_size, int(dst.stat().st_mtime)] if dst and dst.is_file() else str(dst),
-             [alignments.stat().st_size, int(alignments.stat().st_mtime)] if alignments.exists() else None]
+             [alignments.stat().st_size, int(alignments.stat().st_mtime)] if alignments.exists() else None,
+             _masks_stamp(ws)]
     return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
@@ -86,6 +95,9 @@ def _save(path: Path, cached: CachedFrame) -> None:
         arrays[f"landmarks{i}"] = np.asarray(face.landmarks, np.float64)
         if face.polygon is not None:
             arrays[f"polygon{i}"] = np.asarray(face.polygon, np.float64)
+        if face.segment is not None and face.segment_transform is not None:  # the segmenter's mask file
+            arrays[f"segment{i}"] = np.array(str(face.segment))
+            arrays[f"segment_transform{i}"] = np.asarray(face.segment_transform, np.float64)
         arrays[f"crop{i}"] = crop
         arrays[f"face{i}"] = pred.face
         for name in ("mask_src", "mask_dst"):
@@ -102,7 +114,9 @@ def _load(path: Path) -> CachedFrame | None:
             faces, crops, preds = [], [], []
             for i in range(int(data["count"])):
                 faces.append(FaceGeometry(data[f"transform{i}"], int(data[f"size{i}"]), data[f"landmarks{i}"],
-                                          data[f"polygon{i}"] if f"polygon{i}" in data else None))
+                                          data[f"polygon{i}"] if f"polygon{i}" in data else None,
+                                          str(data[f"segment{i}"]) if f"segment{i}" in data else None,
+                                          data[f"segment_transform{i}"] if f"segment_transform{i}" in data else None))
                 crops.append(data[f"crop{i}"])
                 preds.append(CachedPrediction(data[f"face{i}"], data[f"mask_src{i}"] if f"mask_src{i}" in data else None,
                                          data[f"mask_dst{i}"] if f"mask_dst{i}" in data else None))

@@ -31,9 +31,15 @@ BATCH = 32
 
 
 def segmenter_id(segmenter: Segmenter) -> dict[str, Any]:
+    """What made a set of masks: the segmenter's shape, iteration and a digest of its weights."""
+    import hashlib
+
     d = segmenter.description
-    return {"iteration": d.iteration, "resolution": d.resolution, "width": d.width, "labels": d.labels,
-            "origin": d.origin}
+    digest = hashlib.sha1()
+    for name, tensor in sorted(segmenter.net.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    return {"iteration": d.iteration, "resolution": d.resolution, "width": d.width, "weights": digest.hexdigest()[:16]}
 
 
 def up_to_date(ws: Any, side: str, segmenter: Segmenter) -> bool:

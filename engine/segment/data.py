@@ -5,7 +5,13 @@ Per face (the target person's crops still on disk, ``engine.faces.records.presen
 - ``label``: the mask the user painted (``masks_user/``) when there is one, else the automatic label:
   the record's face outline (``face_mask``) minus the occluders recorded at extraction;
 - ``painted``: whether the label was painted (those faces are drawn more often in training);
-- ``eyes``: the two eye centres (for glasses), from the landmarks.
+- ``eyes``: the two eye centres (for glasses), from the landmarks;
+- ``trust``: where the automatic label is believed (255) or left unsupervised (0). An occluder
+  nobody recorded (a microphone, a cup) sits inside the landmark outline, so the automatic label
+  calls it face; pixels inside the outline whose colour is far from this face's own skin (robust
+  statistics in Lab, eyes, brows and lips left out) are not taught as face. Painted labels are
+  trusted everywhere. (The trainer also stops teaching "face" where the network is already sure it
+  is not, once it has learnt faces: ``engine.segment.trainer``.)
 
 ``held_out(n)`` keeps every tenth face out of training: the bench and the trainer measure IoU on them.
 """
@@ -22,6 +28,7 @@ import cv2
 import numpy as np
 
 from engine.errors import UserError
+from engine.faces.landmarks import landmarks68
 from engine.faces.records import FaceRecord, face_mask, present_faces
 from engine.segment import store
 from engine.segment.synth import Source
@@ -37,6 +44,7 @@ class Faces:
     labels: np.ndarray          # N x R x R uint8, 255 = visible face
     painted: np.ndarray         # N bool
     eyes: np.ndarray            # N x 2 x 2 crop pixels
+    trust: np.ndarray           # N x R x R uint8, 255 = supervised
     hands: list[tuple[int, np.ndarray]] = field(default_factory=list)
     files: list[tuple[str, str]] = field(default_factory=list)  # (side, crop file)
 
@@ -67,6 +75,42 @@ def auto_label(record: FaceRecord, size: int) -> np.ndarray:
     return label
 
 
+#: 68-point groups whose colour is not skin: brows, eyes, outer lips.
+FEATURES = (range(17, 22), range(22, 27), range(36, 42), range(42, 48), range(48, 60))
+#: How far (robust z-score) from the face's own skin a pixel's chroma or lightness must be to be doubted.
+ODD_Z = 4.0
+
+
+def trust_map(crop: np.ndarray, label: np.ndarray, record: FaceRecord) -> np.ndarray:
+    """255 where the automatic label is believed; 0 on face pixels whose colour is unlike this face's skin."""
+    res = label.shape[0]
+    trust = np.full(label.shape, 255, np.uint8)
+    if len(record.landmarks) < 468:
+        return trust
+    p68 = landmarks68(np.asarray(record.landmarks)) @ (record.transform[:, :2].T * res / record.size) \
+        + record.transform[:, 2] * res / record.size
+    features = np.zeros(label.shape, np.uint8)
+    for group in FEATURES:
+        cv2.fillConvexPoly(features, cv2.convexHull(p68[list(group)].astype(np.float32)).astype(np.int32), 255)
+    grow = max(1, res // 64)
+    features = cv2.dilate(features, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    face = label > 127
+    skin = cv2.erode(label, np.ones((3, 3), np.uint8)) > 127
+    skin &= features == 0
+    if skin.sum() < 32:
+        return trust
+    lab = cv2.cvtColor(crop, cv2.COLOR_BGR2LAB).astype(np.float32)
+    pixels = lab[skin]
+    median = np.median(pixels, 0)
+    spread = np.maximum(1.4826 * np.median(np.abs(pixels - median), 0), (6.0, 2.0, 2.0))
+    z = np.abs(lab - median) / spread
+    odd = (np.hypot(z[..., 1], z[..., 2]) > ODD_Z) | (z[..., 0] > ODD_Z)
+    # Eyes, brows and lips are not skin either: left unsupervised too (the face around them and the
+    # pasted occluders teach them), so an occluder over the mouth is never taught as face.
+    trust[odd & face] = 0
+    return trust
+
+
 def eye_centres(record: FaceRecord, size: int) -> np.ndarray:
     points = record.aligned_landmarks(size)
     if len(points) < 468:
@@ -74,7 +118,7 @@ def eye_centres(record: FaceRecord, size: int) -> np.ndarray:
     return np.array([(points[a] + points[b]) / 2 for a, b in EYE_CORNERS], np.float64)
 
 
-def _load(side_dir: Path, record: FaceRecord, res: int) -> tuple[np.ndarray, np.ndarray, bool] | None:
+def _load(side_dir: Path, record: FaceRecord, res: int) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray] | None:
     crop = cv2.imread(str(side_dir / record.file), cv2.IMREAD_COLOR)
     if crop is None:
         return None
@@ -83,8 +127,9 @@ def _load(side_dir: Path, record: FaceRecord, res: int) -> tuple[np.ndarray, np.
     painted = store.user_path(side_dir, record.file)
     label = store.read_mask(painted, res) if painted.is_file() else None
     if label is not None:
-        return crop, label, True
-    return crop, auto_label(record, res), False
+        return crop, label, True, np.full(label.shape, 255, np.uint8)
+    label = auto_label(record, res)
+    return crop, label, False, trust_map(crop, label, record)
 
 
 def side_records(ws: Any, side: str) -> list[FaceRecord]:
@@ -121,4 +166,5 @@ def load_faces(ws: Any, sides: list[str], res: int, limit: int = 0,
     painted = np.array([r[2] for _, r in kept])
     eyes = np.stack([eye_centres(job[1], res) for job, _ in kept])
     hands = [(i, poly) for i, (job, _) in enumerate(kept) for poly in occluder_polygons(job[1], res)]
-    return Faces(crops, labels, painted, eyes, hands, [(job[0], job[1].file) for job, _ in kept])
+    trust = np.stack([r[3] for _, r in kept])
+    return Faces(crops, labels, painted, eyes, trust, hands, [(job[0], job[1].file) for job, _ in kept])

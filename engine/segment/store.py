@@ -78,6 +78,16 @@ def read_mask(path: Path, size: int | None = None) -> np.ndarray | None:
     return mask
 
 
+#: The segmenter's probability is its certainty, not a blend weight: masks that cut a face use it through a
+#: steep ramp (0 below LOW, 1 above HIGH), so an occluder the segmenter is fairly sure of stays wholly in front.
+LOW, HIGH = 0.3, 0.7
+
+
+def visible(mask: np.ndarray) -> np.ndarray:
+    """A stored mask (uint8 probability) as the float32 0..1 face mask that merging and training use."""
+    return np.clip((mask.astype(np.float32) * (1.0 / 255.0) - LOW) * (1.0 / (HIGH - LOW)), 0.0, 1.0)
+
+
 def index(side_dir: Path) -> dict[str, Any]:
     """The masks' index (``{"segmenter": {...}, "faces": {stem: {...}}}``), empty when absent."""
     data = read_json(Path(side_dir) / MASKS / INDEX, default=None)

@@ -152,8 +152,9 @@ def _hair(res: int, rng: np.random.Generator, label: np.ndarray) -> np.ndarray:
 
 
 def one(image: np.ndarray, label: np.ndarray, rng: np.random.Generator, source: Source,
-        index: int = -1, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``image`` and ``label`` with one occluder of ``kind`` (random when None) pasted over them."""
+        index: int = -1, kind: str | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``image`` and ``label`` with one occluder of ``kind`` (random when None) pasted over them, and
+    where it lies (float32 0..1: there the label is known for sure)."""
     res = image.shape[0]
     kind = kind or str(rng.choice(KINDS, p=WEIGHTS))
     if kind == "hand" and not source.hands:
@@ -196,15 +197,17 @@ def one(image: np.ndarray, label: np.ndarray, rng: np.random.Generator, source: 
         alpha = cv2.GaussianBlur(alpha, (0, 0), rng.uniform(0.5, 1.5))
     out = out * (1 - alpha[..., None]) + texture * alpha[..., None]
     label = np.where(opaque >= 0.5, 0, label).astype(np.uint8)
-    return np.clip(out, 0, 255).astype(np.uint8), label
+    return np.clip(out, 0, 255).astype(np.uint8), label, np.maximum(alpha, opaque)
 
 
 def paste(image: np.ndarray, label: np.ndarray, rng: np.random.Generator, source: Source,
-          index: int = -1, chance: float = 0.8) -> tuple[np.ndarray, np.ndarray]:
-    """With probability ``chance``, one occluder (sometimes two) over the face."""
+          index: int = -1, chance: float = 0.8) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """With probability ``chance``, one occluder (sometimes two) over the face; also where they lie."""
+    covered = np.zeros(label.shape, np.float32)
     if rng.random() >= chance:
-        return image, label
-    image, label = one(image, label, rng, source, index)
+        return image, label, covered
+    image, label, covered = one(image, label, rng, source, index)
     if rng.random() < 0.25:
-        image, label = one(image, label, rng, source, index)
-    return image, label
+        image, label, more = one(image, label, rng, source, index)
+        covered = np.maximum(covered, more)
+    return image, label, covered

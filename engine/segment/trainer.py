@@ -48,8 +48,9 @@ class Options:
     max_faces: int = 4000
 
 
-def augment(image: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A random warp (image and label alike) and colour jitter (image only)."""
+def augment(image: np.ndarray, label: np.ndarray, trust: np.ndarray,
+            rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A random warp (image, label and trust alike) and colour jitter (image only)."""
     res = image.shape[0]
     angle, scale = rng.uniform(-15, 15), rng.uniform(0.9, 1.1)
     matrix = cv2.getRotationMatrix2D((res / 2, res / 2), angle, scale)
@@ -58,11 +59,12 @@ def augment(image: np.ndarray, label: np.ndarray, rng: np.random.Generator) -> t
         matrix = np.array([[-1, 0, res - 1], [0, 1, 0]], np.float64) @ np.vstack([matrix, [0, 0, 1]])
     image = cv2.warpAffine(image, matrix, (res, res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
     label = cv2.warpAffine(label, matrix, (res, res), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    trust = cv2.warpAffine(trust, matrix, (res, res), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_REFLECT)
     jitter = image.astype(np.float32) * rng.uniform(0.7, 1.3) + rng.uniform(-25, 25)
     jitter = jitter * rng.uniform(0.9, 1.1, 3)
     if rng.random() < 0.2:
         jitter = cv2.GaussianBlur(jitter, (0, 0), rng.uniform(0.5, 1.5))
-    return np.clip(jitter, 0, 255).astype(np.uint8), label
+    return np.clip(jitter, 0, 255).astype(np.uint8), label, trust
 
 
 def _optimizer_state(optimizer: torch.optim.Optimizer) -> dict[str, torch.Tensor]:
@@ -96,12 +98,21 @@ def _restore_optimizer(optimizer: torch.optim.Optimizer, path: Path) -> bool:
     return True
 
 
-def _loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    bce = F.binary_cross_entropy_with_logits(logits, target)
-    p = torch.sigmoid(logits)
-    inter = (p * target).sum(dim=(1, 2, 3))
-    dice = 1 - (2 * inter + 1) / (p.sum(dim=(1, 2, 3)) + target.sum(dim=(1, 2, 3)) + 1)
+def _loss(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy plus soft Dice, both over the supervised pixels (``weight`` 1) only."""
+    bce = (F.binary_cross_entropy_with_logits(logits, target, reduction="none") * weight).sum() / weight.sum().clamp(min=1)
+    p = torch.sigmoid(logits) * weight
+    t = target * weight
+    inter = (p * t).sum(dim=(1, 2, 3))
+    dice = 1 - (2 * inter + 1) / (p.sum(dim=(1, 2, 3)) + t.sum(dim=(1, 2, 3)) + 1)
     return bce + dice.mean()
+
+
+#: After this fraction of the training, automatic "face" labels are no longer taught where the network
+#: is sure (p < SURE_NOT) that the pixel is not face: an occluder nobody recorded, which the synthetic
+#: occluders taught it to see, is not learnt back as face (label noise is learnt last).
+SELF_CORRECT_AFTER = 0.3
+SURE_NOT = 0.2
 
 
 def iou(predicted: np.ndarray, truth: np.ndarray) -> float:
@@ -116,7 +127,7 @@ def occluded_set(faces: Faces, indices: np.ndarray, seed: int = EVAL_SEED) -> tu
     source = faces.source()
     images, labels = [], []
     for i in indices:
-        image, label = synth.one(faces.crops[i], faces.labels[i], rng, source, int(i))
+        image, label, _ = synth.one(faces.crops[i], faces.labels[i], rng, source, int(i))
         images.append(image)
         labels.append(label)
     return np.stack(images), np.stack(labels)
@@ -205,18 +216,27 @@ def train(ws: Any, sides: list[str], options: Options, progress: Callable[[int, 
             if cancelled is not None:
                 cancelled()
             picks = rng.choice(training, size=options.batch, p=weights)
-            images, targets = [], []
+            images, targets, trusted, known = [], [], [], []
             for i in picks:
-                image, label = augment(faces.crops[i], faces.labels[i], rng)
-                image, label = synth.paste(image, label, rng, source, int(i))
+                image, label, trust = augment(faces.crops[i], faces.labels[i], faces.trust[i], rng)
+                image, label, covered = synth.paste(image, label, rng, source, int(i))
                 images.append(image)
                 targets.append(label)
+                sure = (covered > 0.02) | bool(faces.painted[i])  # pasted occluders and painted labels: truth
+                trusted.append(np.where(sure, 255, trust))
+                known.append(sure)
             x = torch.from_numpy(np.stack(images)).to(segmenter.device).permute(0, 3, 1, 2).float() / 255.0
             y = torch.from_numpy(np.stack(targets)).to(segmenter.device)[:, None].float() / 255.0
+            w = torch.from_numpy(np.stack(trusted)).to(segmenter.device)[:, None].float() / 255.0
+            k = torch.from_numpy(np.stack(known)).to(segmenter.device)[:, None]
             progress_lr = options.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, iteration / d.target))))
             for group in optimizer.param_groups:
                 group["lr"] = progress_lr
-            loss = _loss(net(x), y)
+            logits = net(x)
+            if iteration >= SELF_CORRECT_AFTER * d.target:
+                doubted = (y > 0.5) & ~k & (torch.sigmoid(logits.detach()) < SURE_NOT)
+                w = w * (~doubted).float()
+            loss = _loss(logits, y, w)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -31,7 +31,7 @@ import torch
 from engine.errors import UserError
 from engine.faces.records import face_mask, load_header
 from engine.faces.split import training_faces
-from engine.segment.store import mask_for
+from engine.segment.store import mask_for, visible
 from engine.train.store import StoredFaces, open_or_build, store_key
 from engine.workspace import IMAGE_EXTENSIONS, Workspace
 
@@ -100,8 +100,9 @@ def _load_one(item: FaceItem, res: int) -> np.ndarray | None:
     out[..., :3] = cv2.resize(image, (res, res), interpolation=interp)
     segmented = cv2.imread(str(item.mask_file), cv2.IMREAD_GRAYSCALE) if item.mask_file is not None else None
     if segmented is not None:
-        out[..., 3] = cv2.resize(segmented, (res, res), interpolation=cv2.INTER_AREA if segmented.shape[0] > res
-                                 else cv2.INTER_LINEAR)
+        segmented = cv2.resize(segmented, (res, res), interpolation=cv2.INTER_AREA if segmented.shape[0] > res
+                               else cv2.INTER_LINEAR)
+        out[..., 3] = np.round(visible(segmented) * 255).astype(np.uint8)
     elif item.mask is not None:
         out[..., 3] = cv2.resize(item.mask, (res, res), interpolation=cv2.INTER_LINEAR)
     else:

@@ -48,6 +48,11 @@ def check(workspace: str = typer.Argument(..., help="The workspace folder."),
         hist = info["pitch_histogram"]
         out.print("  pitch " + "  ".join(f"{lo:+d}:{n}" for lo, n in zip(hist["edges"], hist["counts"]) if n),
                   highlight=False)
+        occ = info.get("occluders") or {}
+        if occ:
+            by_mask = (f"; the segmenter's masks show an occluder on {occ['occluded_by_mask']} of {occ['masked_faces']}"
+                       if occ.get("masked_faces") else "; no segmenter masks yet (swapwizard segment WS)")
+            out.print(f"  occluders: a hand near {occ.get('faces_with_hands', 0)} faces{by_mask}", highlight=False)
     score = report["coverage"].get("score")
     out.print(f"coverage: {'-' if score is None else f'{score:.0%}'} of dst faces have src faces of a similar pose")
     for warning in report["warnings"]:
