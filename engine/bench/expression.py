@@ -138,6 +138,12 @@ def main(argv: list[str]) -> int:
     import torch
 
     torch.set_num_threads(max(1, args.threads))
+    # Everything the steps use, imported now: a module edited on disk during a long run is not
+    # mixed with the versions already loaded.
+    import engine.jobs.train  # noqa: F401
+    import engine.quality.expression  # noqa: F401
+    import engine.quality.likeness  # noqa: F401
+    import engine.train.api  # noqa: F401
     from engine.workspace import Workspace
 
     ws = Workspace.open(args.workspace)
