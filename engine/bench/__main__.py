@@ -7,7 +7,7 @@ import sys
 
 from engine.errors import UserError
 
-NAMES = ("extract", "train", "merge", "c2pa", "identity", "expression", "segment")
+NAMES = ("extract", "train", "merge", "c2pa", "identity", "expression", "segment", "limits")
 
 
 def main(argv: list[str]) -> int:

@@ -57,3 +57,9 @@ def bench_segment(ctx: typer.Context) -> None:
 def bench_expression(ctx: typer.Context) -> None:
     """Expression fidelity of training recipes at a fixed iteration budget (--workspace, --candidates, --iters, --table)."""
     _run("expression", ctx)
+
+
+@bench_app.command("limits", context_settings=_CONTEXT)
+def bench_limits(ctx: typer.Context) -> None:
+    """The engine under a hostile local client: RSS with non-reading subscribers, log bytes per bad request, status under a connect flood (--json, --only)."""
+    _run("limits", ctx)
