@@ -5,7 +5,10 @@ the tests all use this module. It is standard-library only so the TUI can import
 
 Framing: one JSON object per line (UTF-8, ``\\n``-terminated), at most ``MAX_LINE_BYTES``.
 A client's first request must be ``hello`` with ``PROTOCOL_VERSION``; anything else, or another
-version, is answered with an ``error`` and the connection is closed.
+version, is answered with an ``error`` and the connection is closed. A message nested deeper than
+``MAX_DEPTH`` gets an ``error``. An ``error`` whose ``id`` is null and that answers no request is the
+engine's last word before it closes the connection (it fell behind on events, it sent nothing for too
+long, or the engine is at its connection limit: ``BUSY_ERROR``, which clients retry).
 
 Requests (client -> engine) may carry an ``id``; the engine answers each one with exactly one
 ``reply`` (``ok`` and a ``result``) or ``error`` (``error`` sentence and ``hint``) echoing it:
