@@ -133,7 +133,7 @@ MASK_MODES = ("hull", "learned-prd", "learned-dst", "learned-prd*learned-dst", "
 COLOUR_MODES = ("none", "rct", "lct", "mkl", "idt", "sot")
 BLEND_MODES = ("overlay", "seamless", "histogram")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-TRAIN_PRESETS = ("saehd", "quick", "tiny")
+TRAIN_PRESETS = ("saehd", "quick", "tiny", "amp", "cnn")
 IMAGE_MODES = ("auto", "kitty", "sixel", "blocks")
 
 #: The comment at the head of each section of the template.
@@ -200,18 +200,22 @@ SETTINGS: tuple[Setting, ...] = (
       "one is).", range=(1, 1000)),
     S("extract", "write_frames", bool, False, "Also save every frame as PNG in data_<side>/frames/ (large: about "
       "2 MB a 1080p frame)."),
+    S("extract", "workers", int, 0, "Worker processes extracting a long video in segments, joined in frame order "
+      "(tracks stitched across the borders). 0 = automatic: one per two cores, as many as the memory holds, up "
+      "to 16; clips under 1000 frames use one.", range=(0, 64)),
 
     # -- [train] -----------------------------------------------------------------------------------
-    S("train", "preset", str, "saehd", "saehd (128 px liae-ud 256/64/64/22), quick (96 px df-ud) or tiny "
-      "(64 px, CPU); used when the model is created.", choices=TRAIN_PRESETS, group="job", template="commented"),
+    S("train", "preset", str, "saehd", "saehd (128 px liae-ud 256/64/64/22), quick (96 px df-ud), tiny "
+      "(64 px, CPU), amp (128 px amp-ud) or cnn (128 px multi-scale CNN); used when the model is created.",
+      choices=TRAIN_PRESETS, group="job", template="commented"),
     S("train", "model", str, "default", "Model name: several models can live in one workspace (model/<name>/).",
       group="job", template="commented"),
     S("train", "iters", int, 100_000, "Target iteration (absolute); 0 trains until stopped. Unset: the preset's "
       "(saehd 100000, quick 20000, tiny 300).", range=(0, 100_000_000), group="job", template="commented"),
     S("train", "device", str, "auto", "auto (first GPU, else CPU), cpu, cuda or cuda:N; CUDA_VISIBLE_DEVICES "
       "applies.", group="run", template="commented"),
-    S("train", "arch", str, "liae-ud", "New models only: df or liae, with -u, -d or -ud.", group="model",
-      template="commented"),
+    S("train", "arch", str, "liae-ud", "New models only: df, liae or amp (with -u, -d or -ud), or cnn (the "
+      "multi-scale CNN of Korshunova et al. 2017; needs the VGG-19 weights).", group="model", template="commented"),
     S("train", "resolution", int, 128, "New models only: face size in pixels (a multiple of 16, or of 32 for -d).",
       range=(16, 2048), group="model", template="commented"),
     S("train", "ae_dims", int, 256, "New models only: autoencoder dims.", range=(1, 4096), group="model",
@@ -221,6 +225,9 @@ SETTINGS: tuple[Setting, ...] = (
     S("train", "d_dims", int, 64, "New models only: decoder dims.", range=(1, 4096), group="model",
       template="commented"),
     S("train", "d_mask_dims", int, 22, "New models only: mask decoder dims.", range=(1, 4096), group="model",
+      template="commented"),
+    S("train", "morph_factor", float, 0.5, "New amp models only: the share of the code taken from the source's "
+      "inter while training (DeepFaceLab's AMP morph factor, 0.1-0.5).", range=(0.1, 0.5), group="model",
       template="commented"),
     S("train", "batch_size", int, 8, "Batch size per GPU; halved automatically when the GPU runs out of memory.",
       range=(1, 1024), group="options", flags=("--batch",), template="commented", example=16),
@@ -297,6 +304,9 @@ SETTINGS: tuple[Setting, ...] = (
       range=(0.5, 1.5), group="face", label="Face scale", keys="ju", step=0.02),
     S("merge", "sharpen", float, 0.0, "Sharpen the new face (0 = off, 1 = strong).", range=(0.0, 2.0),
       group="face", label="Sharpen", keys="ki", step=0.05),
+    S("merge", "morph", float, 1.0, "AMP models: how far toward the source the face goes (0 = the destination's "
+      "own face, 1 = the source's; other models ignore it).", range=(0.0, 1.0), group="face", label="Morph (amp)",
+      keys="lo", step=0.05),
     S("merge", "crf", int, 18, "Video quality, x264 CRF (lower is better and bigger; 18 looks lossless).",
       range=(0, 51), group="export", label="Quality (CRF)", step=1),
     S("merge", "preset", str, "veryfast", "x264 speed preset: faster presets encode quicker, bigger files.",

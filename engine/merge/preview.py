@@ -76,14 +76,14 @@ def _masks_stamp(ws: Any) -> list[int] | None:
     return stamps or None
 
 
-def cache_key(ws: Any, frame_index: int, model_name: str) -> str:
-    """Changes when the destination, its alignments or the model's checkpoints change."""
+def cache_key(ws: Any, frame_index: int, model_name: str, morph: float = 1.0) -> str:
+    """Changes when the destination, its alignments, the model's checkpoints or (AMP) the morph change."""
     dst = ws.source("dst")
     alignments = ws.alignments_path("dst")
     parts = [model_name, frame_index, _files_stamp(ws.model_dir(model_name)),
              [dst.name, dst.stat().st_size, int(dst.stat().st_mtime)] if dst and dst.is_file() else str(dst),
              [alignments.stat().st_size, int(alignments.stat().st_mtime)] if alignments.exists() else None,
-             _masks_stamp(ws)]
+             _masks_stamp(ws)] + ([] if morph == 1.0 else [round(morph, 4)])
     return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
@@ -150,9 +150,10 @@ def _decode(ws: Any, frame_index: int) -> np.ndarray:
 
 
 def load_frame(ws: Any, frame_index: int, model_name: str = "default", device: str = "auto",
-               model: Any = None) -> CachedFrame:
-    """The frame with its predictions: from memory, from the disk cache, or computed and cached."""
-    key = cache_key(ws, frame_index, model_name)
+               model: Any = None, morph: float = 1.0) -> CachedFrame:
+    """The frame with its predictions: from memory, from the disk cache, or computed and cached
+    (``morph``: ``[merge] morph``, which only an AMP model's prediction depends on)."""
+    key = cache_key(ws, frame_index, model_name, morph)
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
         return _MEMORY[key]
@@ -160,6 +161,8 @@ def load_frame(ws: Any, frame_index: int, model_name: str = "default", device: s
     cached = _load(path) if path.exists() else None
     if cached is None:
         model = model or _model(ws, model_name, device)
+        if hasattr(model, "morph"):
+            model.morph = morph
         frame = _decode(ws, frame_index)
         faces = target_faces(ws, getattr(model, "face_type", None)).get(frame_index, [])
         crops = [crop_face(frame, face, model.resolution) for face in faces]
@@ -220,7 +223,7 @@ def preview_frame(ws: Any, frame_index: int, settings: MergeSettings, model_name
                   device: str = "auto") -> Path:
     """Merge one destination frame with ``settings``; returns the PNG's path (cached prediction)."""
     started = time.perf_counter()
-    cached = load_frame(ws, frame_index, model_name, device)
+    cached = load_frame(ws, frame_index, model_name, device, morph=settings.morph)
     png, _ = write_preview(ws, merge_cached(cached, settings))
     preview_frame.last_ms = (time.perf_counter() - started) * 1000.0  # type: ignore[attr-defined]
     return png

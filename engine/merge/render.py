@@ -124,6 +124,8 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
     audio = audio_source(ws, settings, info)  # a missing audio file is found now, not after the merge
     if model is None:
         model = load_model(ws.model_dir(model_name), device=device, warn=report.warning)
+    if hasattr(model, "morph"):
+        model.morph = settings.morph  # AMP: how far toward the source (other models ignore it)
     credentials = content_credentials.for_workspace(
         ws, report, enabled=c2pa, cert=c2pa_cert, key=c2pa_key,
         models=[{"name": model_name, "iteration": int(getattr(model, "iteration", 0))}])

@@ -29,7 +29,7 @@ import torch
 from engine.errors import UserError
 from engine.train.checkpoint import CheckpointStore
 from engine.train.device import autocast, autocast_dtype, pick_device
-from engine.train.models import SwapAutoencoder
+from engine.train.models import SwapAutoencoder, build_model
 from engine.train.options import ModelOptions, from_dict
 
 
@@ -55,6 +55,17 @@ class SwapModel:
         self.iteration = iteration
         self.batch_size = batch_size
         self._dtype = autocast_dtype(device)
+
+    @property
+    def morph(self) -> float:
+        """AMP: how far toward the source the face goes (``[merge] morph``, 0..1); others ignore it."""
+        return float(getattr(self.network, "morph", 1.0))
+
+    @morph.setter
+    def morph(self, value: float) -> None:
+        if not 0.0 <= value <= 1.0:
+            raise UserError(f"morph = {value} is out of range.", "Use 0 to 1.")
+        self.network.morph = float(value)
 
     @property
     def resolution(self) -> int:
@@ -91,7 +102,7 @@ def load_model(model_dir: str | os.PathLike[str], device: str = "auto", which: s
     if loaded is None:
         raise UserError(f"There is no trained model in {model_dir}.", "Train one first: swapwizard train WS.")
     options = from_dict(ModelOptions, loaded.state["model_options"])
-    network = SwapAutoencoder(options)
+    network = build_model(options)
     weights = {k[len("model."):]: v for k, v in loaded.model.items() if k.startswith("model.")}
     network.load_state_dict(weights, strict=True)
     dev = pick_device(device)

@@ -4,6 +4,11 @@ DeepFaceLab's published DeepFakeArchi.
 - DF: a shared encoder and inter, one decoder per side; swap = decoder_src(inter(encoder(dst))).
 - LIAE: a shared encoder, inter_AB and inter_B, one decoder; src code = [AB(src), AB(src)],
   dst code = [B(dst), AB(dst)], swap code = [AB(dst), AB(dst)].
+- AMP (DeepFaceLab's "amplifier"): a shared encoder, inter_src and inter_dst, one decoder. While
+  training, a src face's code takes a random ``morph_factor`` share of its channels from inter_src and
+  the rest from inter_dst; a dst face's code is all inter_dst. At merge time ``swap(dst, morph)`` takes
+  the first ``morph`` share of the channels from inter_src(dst): 0 is the destination's own face, 1 the
+  source's look on the destination's shape.
 - U: pixel-norm on the encoder's code. D: the decoder outputs double its internal resolution
   (a depth-to-space output head), so a 256 px model costs about what a 128 px one does.
 - Every decoder has a learned mask branch.
@@ -17,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.train.cnn import FaceSwapCNN
 from engine.train.options import ModelOptions
 
 
@@ -124,15 +130,52 @@ class SwapAutoencoder(nn.Module):
             self.inter = Inter(code_in, o.ae_dims, o.ae_dims, lowest)
             self.decoder_src = Decoder(o.ae_dims, o.d_dims, o.d_mask_dims, double_res)
             self.decoder_dst = Decoder(o.ae_dims, o.d_dims, o.d_mask_dims, double_res)
+        elif o.base == "amp":
+            self.inter_src = Inter(code_in, o.ae_dims, o.ae_dims * 2, lowest)
+            self.inter_dst = Inter(code_in, o.ae_dims, o.ae_dims * 2, lowest)
+            self.decoder = Decoder(o.ae_dims * 2, o.d_dims, o.d_mask_dims, double_res)
         else:
             self.inter_ab = Inter(code_in, o.ae_dims, o.ae_dims * 2, lowest)
             self.inter_b = Inter(code_in, o.ae_dims, o.ae_dims * 2, lowest)
             self.decoder = Decoder(o.ae_dims * 4, o.d_dims, o.d_mask_dims, double_res)
+        #: AMP: the merge-time morph (``[merge] morph``) used by ``swap`` and the previews.
+        self.morph = 1.0
         init_weights(self)
 
     def inter_modules(self) -> list[str]:
         """Names of the inter layers (re-initialised when pretraining ends, as DeepFaceLab does)."""
-        return ["inter"] if self.options.base == "df" else ["inter_ab", "inter_b"]
+        return {"df": ["inter"], "amp": ["inter_src", "inter_dst"]}.get(self.options.base, ["inter_ab", "inter_b"])
+
+    @staticmethod
+    def morphed(src_code: torch.Tensor, dst_code: torch.Tensor, morph: float) -> torch.Tensor:
+        """AMP at merge time: the first ``morph`` share of the channels from ``src_code``, the rest from ``dst_code``."""
+        cut = int(round(src_code.shape[1] * min(max(morph, 0.0), 1.0)))
+        return torch.cat([src_code[:, :cut], dst_code[:, cut:]], 1)
+
+    def _amp_forward(self, src: torch.Tensor, dst: torch.Tensor, with_swap: bool) -> tuple[torch.Tensor, ...]:
+        enc = self.encoder(torch.cat([src, dst]))
+        src_enc, dst_enc = enc.chunk(2)
+        to_src = self.inter_src(torch.cat([src_enc, dst_enc]) if with_swap else src_enc)
+        to_dst = self.inter_dst(enc)
+        src_as_src = to_src[: len(src)]
+        src_as_dst, dst_as_dst = to_dst.chunk(2)
+        if self.training:
+            # Each src sample takes a random morph_factor share of its channels from inter_src
+            # (DeepFaceLab's binomial mix): any prefix of the channels works at merge time.
+            n, ch = src_as_src.shape[:2]
+            keep = int(ch * self.options.morph_factor)
+            picks = torch.rand(n, ch, device=src.device).argsort(1) < keep
+            picks = picks.to(src_as_src.dtype).view(n, ch, 1, 1)
+            src_code = src_as_src * picks + src_as_dst * (1 - picks)
+        else:
+            src_code = src_as_src
+        codes = [src_code, dst_as_dst]
+        if with_swap:
+            codes.append(self.morphed(to_src[len(src):], dst_as_dst, self.morph))
+        out, outm = self.decoder(torch.cat(codes))
+        faces, masks = out.chunk(len(codes)), outm.chunk(len(codes))
+        result = (faces[0], masks[0], faces[1], masks[1])
+        return result + (faces[2], masks[2]) if with_swap else result
 
     def forward(self, src: torch.Tensor, dst: torch.Tensor, with_swap: bool = False) -> tuple[torch.Tensor, ...]:
         """(src->src, its mask, dst->dst, its mask), plus (dst->src swap, its mask) with ``with_swap``.
@@ -140,6 +183,8 @@ class SwapAutoencoder(nn.Module):
         Training leaves the swap out: the loss does not use it, and it would cost a third of the
         decoder's work (previews ask for it).
         """
+        if self.options.base == "amp":
+            return self._amp_forward(src, dst, with_swap)
         if self.options.base == "df":
             # One encoder pass over both sides: a bigger batch uses the device better.
             code = self.inter(self.encoder(torch.cat([src, dst])))
@@ -163,8 +208,17 @@ class SwapAutoencoder(nn.Module):
         result = (faces[0], masks[0], faces[1], masks[1])
         return result + (faces[2], masks[2]) if with_swap else result
 
-    def swap(self, dst: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """For merging: (dst->src face, the swap decoder's mask, the dst reconstruction's mask)."""
+    def swap(self, dst: torch.Tensor, morph: float | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """For merging: (dst->src face, the swap decoder's mask, the dst reconstruction's mask).
+
+        ``morph`` (AMP only; None: ``self.morph``, 1 unless set) is how far toward the source the face goes.
+        """
+        if self.options.base == "amp":
+            enc = self.encoder(dst)
+            to_dst = self.inter_dst(enc)
+            code = self.morphed(self.inter_src(enc), to_dst, self.morph if morph is None else morph)
+            out, outm = self.decoder(torch.cat([code, to_dst]))
+            return out[: len(dst)], outm[: len(dst)], outm[len(dst):]
         if self.options.base == "df":
             code = self.inter(self.encoder(dst))
             face, mask_src = self.decoder_src(code)
@@ -176,3 +230,10 @@ class SwapAutoencoder(nn.Module):
             face, mask_dst = out[: len(dst)], outm[len(dst):]
             mask_src = outm[: len(dst)]
         return face, mask_src, mask_dst
+
+
+def build_model(options: ModelOptions) -> nn.Module:
+    """The network ``options`` describes: an autoencoder (df, liae, amp) or the CNN of Korshunova et al.
+    (engine.train.cnn); both answer ``forward(src, dst, with_swap)`` and ``swap(dst)``."""
+    options.validate()
+    return FaceSwapCNN(options) if options.base == "cnn" else SwapAutoencoder(options)

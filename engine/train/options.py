@@ -5,6 +5,8 @@ Presets follow DeepFaceLab's SAEHD defaults where they exist:
 - ``saehd``: 128 px, liae-ud, ae/e/d/d_mask dims 256/64/64/22 (the well-known defaults).
 - ``quick``: 96 px, df-ud, small dims: a first usable result within about an hour on one GPU.
 - ``tiny``: 64 px, df-ud, very small dims: for CPU tests and the learning check.
+- ``amp``: 128 px, amp-ud (DeepFaceLab's AMP: one decoder, inter_src/inter_dst, the morph knob at merge).
+- ``cnn``: 128 px, the multi-scale CNN of Korshunova et al. 2017 (engine.train.cnn; needs VGG-19 weights).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from engine import settings
 from engine.errors import UserError
 
-ARCHS = ("df", "liae")
+ARCHS = ("df", "liae", "amp", "cnn")
 
 
 @dataclass
@@ -37,9 +39,14 @@ class ModelOptions(settings.values_class("ModelShape", "train", group="model", m
         return self.arch.split("-")[1] if "-" in self.arch else ""
 
     def validate(self) -> ModelOptions:
-        if self.base not in ARCHS or any(v not in "ud" for v in self.variants):
+        if self.base not in ARCHS or any(v not in "ud" for v in self.variants) or (self.base == "cnn" and self.variants):
             raise UserError(f"{self.arch!r} is not an architecture swapwizard knows.",
-                            "Use df or liae, optionally with -u, -d or -ud (for example liae-ud).")
+                            "Use df, liae or amp, optionally with -u, -d or -ud (for example liae-ud), or cnn.")
+        if self.base == "cnn":
+            if self.resolution < 64 or self.resolution % 16:
+                raise UserError(f"Resolution {self.resolution} does not suit cnn.",
+                                "Use a multiple of 16 of at least 64 (128 is the paper's).")
+            return self
         step = 32 if "d" in self.variants else 16
         if self.resolution < step * 2 or self.resolution % step:
             raise UserError(f"Resolution {self.resolution} does not suit {self.arch}.",
@@ -91,6 +98,11 @@ class Preset:
 PRESETS: dict[str, Preset] = {
     "saehd": Preset(ModelOptions("liae-ud", 128, 256, 64, 64, 22), TrainOptions(batch_size=16, lr=5e-5), 100_000),
     "quick": Preset(ModelOptions("df-ud", 96, 128, 48, 48, 16), TrainOptions(batch_size=16, lr=1e-4), 20_000),
+    "amp": Preset(ModelOptions("amp-ud", 128, 256, 64, 64, 22), TrainOptions(batch_size=16, lr=5e-5), 100_000),
+    # Korshunova et al. train about 10^4 steps; the style set of each dst face is src faces of like pose.
+    "cnn": Preset(ModelOptions("cnn", 128, 256, 32, 32, 22),
+                  TrainOptions(batch_size=8, lr=1e-3, src_sampling="expression", random_warp=False,
+                               masked_training=True), 10_000),
     "tiny": Preset(ModelOptions("df-ud", 64, 64, 16, 16, 8),
                    TrainOptions(batch_size=8, lr=3e-4, warmup_iters=20, channels_last=False), 300),
 }

@@ -22,6 +22,7 @@ from typing import Any
 from engine import settings
 from engine.errors import UserError
 from engine.train.checkpoint import STATE_FILE, CheckpointStore
+from engine.train.cnn import require_weights
 from engine.train.options import ModelOptions, RunConfig, TrainOptions, preset
 from engine.workspace import Workspace
 
@@ -60,6 +61,8 @@ def resolve(ws: Workspace, request: Mapping[str, Any], *, pretrain_faces: str = 
                 raise UserError(f"Model {name!r} already exists with {key} = {saved['model_options'].get(key)}.",
                                 "A model's shape is fixed when it is created: train a new one with --model NAME.")
     model_options = dataclasses.replace(base.model, **shape).validate()
+    if ((saved or {}).get("model_options") or {}).get("arch", model_options.arch) == "cnn":
+        require_weights()  # said before any face is loaded, not after: no VGG-19, no cnn training
     last_run = saved["train_options"] if saved else None
     train_options = TrainOptions(**settings.layered(
         "train", (LAST_RUN, last_run), (TOML, toml), (REQUEST, request), group="options",

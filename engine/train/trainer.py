@@ -19,9 +19,10 @@ from engine.errors import UserError
 from engine.train import gan
 from engine.train.augment import Batch
 from engine.train.checkpoint import Loaded, flatten_optimizer, unflatten_optimizer
+from engine.train.cnn import CNNLoss
 from engine.train.device import autocast, autocast_dtype
 from engine.train.losses import reconstruction_loss
-from engine.train.models import SwapAutoencoder
+from engine.train.models import build_model
 from engine.train.options import ModelOptions, TrainOptions
 from engine.train.perceptual import PerceptualLoss
 
@@ -42,12 +43,14 @@ class Trainer:
         self.options = options
         self.device = device
         self.distributed = distributed
-        self.model = SwapAutoencoder(model_options).to(device)
+        self.model = build_model(model_options).to(device)
         self.channels_last = options.channels_last and device.type == "cuda"
         if self.channels_last:
             self.model.to(memory_format=torch.channels_last)
         self.disc = gan.PatchDiscriminator(model_options.resolution).to(device) if options.gan_power > 0 else None
         self.perceptual = None
+        #: The cnn model's VGG-19 losses (engine.train.cnn) in place of the reconstruction loss.
+        self.cnn_loss = CNNLoss(device) if model_options.base == "cnn" else None
         if options.perceptual_power > 0:
             self.perceptual = PerceptualLoss("vgg19", device)
         self.optimizer = make_optimizer(self.model.parameters(), options, device)
@@ -83,6 +86,8 @@ class Trainer:
 
     def losses(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
         o, res = self.options, self.model_options.resolution
+        if self.cnn_loss is not None:
+            return self._cnn_losses(batch)
         with autocast(self.device, self.dtype):
             out = self.forward_model(self.prepare(batch.src_in), self.prepare(batch.dst_in))
         src_src, src_srcm, dst_dst, dst_dstm = out
@@ -94,6 +99,16 @@ class Trainer:
             loss_src = loss_src + o.perceptual_power * self.perceptual(src_src, batch.src_target, batch.src_mask)
             loss_dst = loss_dst + o.perceptual_power * self.perceptual(dst_dst, batch.dst_target, batch.dst_mask)
         return loss_src, loss_dst, out
+
+    def _cnn_losses(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """The cnn model: its swap of the (unwarped) dst faces styled after the batch's src faces;
+        ``out[0]`` is the swap, so the GAN (if on) judges it against real src faces."""
+        dst = self.prepare(batch.dst_target)
+        with autocast(self.device, self.dtype):
+            swapped = self.forward_model(dst[:0], dst)[2]  # no src faces through the network: only the swap
+        loss_style, loss_content = self.cnn_loss(swapped.float(), batch.dst_target, batch.src_target)
+        ones = torch.ones_like(swapped[:, :1])
+        return loss_style, loss_content, (swapped, ones, swapped, ones)
 
     def step(self, batch: Batch, iteration: int, poison: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimisation step; ``poison`` makes the loss NaN (the forced-NaN test switch)."""
