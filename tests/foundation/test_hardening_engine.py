@@ -125,7 +125,7 @@ def test_ten_subscribers_that_never_read_keep_the_engine_small(workspace):
         with EngineClient(workspace, timeout=10) as client:
             assert client.status()["clients"] >= 10
         grown = rss_mb(pid) - base
-        assert grown < 100, f"10 non-reading subscribers grew the engine by {grown:.0f} MB"
+        assert grown < 60, f"10 non-reading subscribers grew the engine by {grown:.0f} MB"  # was 127-175 MB
         for sock in held:
             sock.close()
     finally:
