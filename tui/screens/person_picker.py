@@ -63,8 +63,10 @@ class PersonPickerScreen(ModalScreen[dict[str, Any] | None]):
         if index is None or not 0 <= index < len(self.people) or self.side_dir is None:
             return
         thumb = self.people[index].get("thumb")
-        path = self.side_dir / thumb if thumb else None
-        self.query_one(Picture).show(path if path is not None and path.is_file() else None)
+        path = (self.side_dir / str(thumb)).resolve() if thumb else None
+        # The header is read as plain JSON here: a thumbnail outside the side folder is not shown.
+        inside = path is not None and path.is_relative_to(self.side_dir.resolve()) and path.is_file()
+        self.query_one(Picture).show(path if inside else None)
 
     @on(OptionList.OptionHighlighted)
     def highlighted(self, event: OptionList.OptionHighlighted) -> None:
