@@ -48,6 +48,12 @@ def check(workspace: str = typer.Argument(..., help="The workspace folder."),
         hist = info["pitch_histogram"]
         out.print("  pitch " + "  ".join(f"{lo:+d}:{n}" for lo, n in zip(hist["edges"], hist["counts"]) if n),
                   highlight=False)
+        ident = info.get("identity") or {}
+        if ident.get("faces_measured"):
+            out.print(f"  identity: {ident.get('people') or '?'} people on this side; target person "
+                      f"{ident.get('target_person', '-')}; {'about ' if ident.get('estimated') else ''}"
+                      f"{ident.get('other_person_faces', 0)} of its faces look like someone else "
+                      f"(median distance {ident.get('median_distance')})", highlight=False, markup=False)
         occ = info.get("occluders") or {}
         if occ:
             by_mask = (f"; the segmenter's masks show an occluder on {occ['occluded_by_mask']} of {occ['masked_faces']}"
