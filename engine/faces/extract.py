@@ -27,6 +27,7 @@ from engine import settings as declared
 from engine.atomic import atomic_write_json, read_json
 from engine.errors import UserError
 from engine.faces.records import FaceRecord, read_alignments, write_alignments
+from engine.faces.workers import SEGMENTS, extract_segments, workers_for
 from engine.media.probe import MediaInfo, probe
 from engine.report import Reporter
 from engine.workspace import Workspace
@@ -78,7 +79,9 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
     info = probe(source)
     side_dir = ws.side_dir(side)
     work_dir = side_dir / ".extract"
-    wanted = {"settings": asdict(settings), "source": _fingerprint(source, info)}
+    # How many workers extract it does not change the result: not part of what the side was made with.
+    wanted = {"settings": {k: v for k, v in asdict(settings).items() if k != "workers"},
+              "source": _fingerprint(source, info)}
     stage = f"extract_{side}"
 
     if not force and ws.alignments_path(side).is_file():
@@ -106,12 +109,14 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
                             "old settings back in workspace.toml.")
 
     resume = read_json(work_dir / "checkpoint.json")
-    if force or read_json(work_dir / "settings.json") != wanted or not isinstance(resume, dict):
+    segmented = (work_dir / SEGMENTS).is_file()  # a run split among workers (engine.faces.workers)
+    if force or read_json(work_dir / "settings.json") != wanted or not (isinstance(resume, dict) or segmented):
         _clear(side_dir)
         work_dir.mkdir(parents=True)
         atomic_write_json(work_dir / "settings.json", wanted)
         resume = None
-    else:
+        segmented = workers_for(settings.workers, info.kind, info.frame_count) > 1
+    elif not segmented:
         report.log(f"{side}: resuming at frame {resume['next_frame']} of {info.frame_count}.")
 
     # Heavy imports only now: mediapipe takes a second to load.
@@ -134,10 +139,15 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
         counts = dict(resume["counts"])
         start, partial_bytes = resume["next_frame"], resume["partial_bytes"]
     try:
-        timing = run_pipeline(source, side_dir, work_dir, tracker,
-                              WriteOptions(settings.face_type, settings.size, settings.crop_format,
-                                           settings.jpeg_quality, settings.write_frames),
-                              start, info.frame_count, 25.0, counts, report, stage, partial_bytes, hands)
+        if segmented:
+            timing = extract_segments(source, side_dir, work_dir, settings, tracker.options.max_gap, info.frame_count,
+                                      workers_for(settings.workers, info.kind, info.frame_count), counts, report,
+                                      stage)
+        else:
+            timing = run_pipeline(source, side_dir, work_dir, tracker,
+                                  WriteOptions(settings.face_type, settings.size, settings.crop_format,
+                                               settings.jpeg_quality, settings.write_frames),
+                                  start, info.frame_count, 25.0, counts, report, stage, partial_bytes, hands)
     finally:
         finder.close()
         if hands is not None:
@@ -158,7 +168,7 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
         "face_type": settings.face_type, "size": settings.size, "crop_format": settings.crop_format,
         "settings": wanted["settings"], "frames_with": counts,
         "smoothing": {"enabled": settings.smooth, "min_cutoff": settings.min_cutoff, "beta": settings.beta},
-        "jitter": tracker.jitter.result(), "hands": timing["hands"], "complete": True,
+        "jitter": timing.get("jitter") or tracker.jitter.result(), "hands": timing["hands"], "complete": True,
     }
     try:
         result = _finish(ws, side, header, records, choice, images=info.kind == "images")
@@ -166,6 +176,7 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
         if ws.alignments_path(side).is_file():  # written (a reference that matched nobody still writes it)
             shutil.rmtree(work_dir, ignore_errors=True)
     result.update({"fps": timing["fps"], "cpu_ms_per_frame": timing["cpu_ms_per_frame"],
+                   "workers": timing.get("workers", 1),
                    "resumed_from": start, "jitter": header["jitter"],
                    "frames_with": counts, "skipped_files": timing["skipped"], "hands": timing["hands"],
                    "faces_with_hands": sum(1 for r in records if r.occluders)})

@@ -140,8 +140,11 @@ class Writer(threading.Thread):
 
 def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker, options: WriteOptions,
                  start: int, total: int, fps: float, counts: dict[str, int], report: Reporter,
-                 stage: str, partial_bytes: int = 0, hands: Any = None) -> dict[str, Any]:
-    """Extract frames ``start``.. of ``source``; returns timing figures. Raises what a stage raised.
+                 stage: str, partial_bytes: int = 0, hands: Any = None, end: int | None = None,
+                 record_from: int = 0) -> dict[str, Any]:
+    """Extract frames ``start``.. of ``source`` (up to ``end``, exclusive, if given: one segment of a
+    split run, ``engine.faces.workers``, whose tracker first follows the frames before ``record_from``
+    without recording them); returns timing figures. Raises what a stage raised.
 
     ``hands`` (an ``engine.faces.hands.HandWatcher``, or None) records the hands near each face."""
     import cv2
@@ -161,9 +164,13 @@ def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker,
     faces = 0
     try:
         for index, timestamp, frame in decoded:
+            if end is not None and index >= end:
+                break
             if writer.error is not None:
                 raise writer.error
             found = tracker.step(index, timestamp, frame)
+            if index < record_from:
+                continue  # warming the tracker up on the frames before a segment
             faces += len(found)
             key = "0" if not found else ("1" if len(found) == 1 else "2+")
             counts[key] = counts.get(key, 0) + 1
