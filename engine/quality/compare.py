@@ -119,7 +119,9 @@ def _check_names(ws: Workspace, names: list[str]) -> None:
 
 
 def compare(ws: Workspace, names: list[str], report: Reporter | None = None, frames: int = 50,
-            device: str = "auto", c2pa: bool = True, c2pa_cert: str = "", c2pa_key: str = "") -> dict[str, Any]:
+            device: str = "auto", c2pa: bool = True, c2pa_cert: str = "", c2pa_key: str = "",
+            out_dir: str = OUT_DIR) -> dict[str, Any]:
+    """``out_dir`` (workspace-relative): where the files go (the study, engine.jobs.study, uses its own)."""
     report = report or NullReporter()
     started = time.time()
     _check_names(ws, names)
@@ -145,7 +147,7 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
                                                 limit=len(held_dst.crops), samples=samples[name]))
     report.progress("reconstruct", len(models), len(models), unit="models")
 
-    out = ws.root / OUT_DIR
+    out = ws.root / out_dir
     out.mkdir(parents=True, exist_ok=True)
     label = synthetic_label()
     captions = ["destination"] + [f"{name} (it {model.iteration})" for name, model in zip(names, models)]
@@ -196,12 +198,12 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
         entries.append({"name": name, "iteration": model.iteration, "cost": cost, "unseen": unseen,
                         "metrics": values[name], "verdicts": [{"level": v.level, "text": v.text, "topic": v.topic}
                                                               for v in verdicts(values[name], model.network.options.arch)]})
-    outputs = {"video": f"{OUT_DIR}/side_by_side.mp4", "json": f"{OUT_DIR}/compare.json"}
+    outputs = {"video": f"{out_dir}/side_by_side.mp4", "json": f"{out_dir}/compare.json"}
     if sheet_rows:
         image = sheet.contact_sheet(sheet_rows, captions, row_labels)
         atomic_write_bytes(out / "contact_sheet.png", png_with_text(image, label, credentials=credentials,
                                                                     title="contact_sheet.png"))
-        outputs["contact_sheet"] = f"{OUT_DIR}/contact_sheet.png"
+        outputs["contact_sheet"] = f"{out_dir}/contact_sheet.png"
     result = {"models": entries, "table": metric_table(entries, samples), "frames": chosen.frames,
               "held_out": chosen.held_out, "frames_note": chosen.note, "outputs": outputs,
               "label": label["comment"], "content_credentials": content_credentials.result_line(credentials),
