@@ -50,10 +50,11 @@ def check(workspace: str = typer.Argument(..., help="The workspace folder."),
                   highlight=False)
         ident = info.get("identity") or {}
         if ident.get("faces_measured"):
-            out.print(f"  identity: {ident.get('people') or '?'} people on this side; target person "
-                      f"{ident.get('target_person', '-')}; {'about ' if ident.get('estimated') else ''}"
-                      f"{ident.get('other_person_faces', 0)} of its faces look like someone else "
-                      f"(median distance {ident.get('median_distance')})", highlight=False, markup=False)
+            people = ident.get("people") or 0
+            out.print(f"  identity: {people} {'person' if people == 1 else 'people'} found; target person "
+                      f"{ident.get('target_person', '-')}, whose faces hold {ident.get('face_set_people')} identities: "
+                      f"{'about ' if ident.get('estimated') else ''}{ident.get('other_person_faces', 0)} look like "
+                      f"someone else (median distance {ident.get('median_distance')})", highlight=False, markup=False)
         occ = info.get("occluders") or {}
         if occ:
             by_mask = (f"; the segmenter's masks show an occluder on {occ['occluded_by_mask']} of {occ['masked_faces']}"
