@@ -25,6 +25,8 @@ from tui.quality_tables import compare_table, value_text, verdict_lines
 from tui.widgets.picture import Picture
 
 COMPARE_JSON = "output/compare/compare.json"
+#: The model study (engine.jobs.study: swapwizard study WS ...), shown under the latest comparison.
+STUDY_JSON = "output/study/report.json"
 #: Metrics shown in the quality-over-training lines (the trainer measures these every few hundred iterations).
 TRAINING_KEYS = ("ssim_dst", "ssim_src", "id_closer_src", "expr_mouth_ratio")
 
@@ -62,6 +64,7 @@ class CompareScreen(Screen[None]):
         with Horizontal(id="compare-main"):
             with VerticalScroll(id="compare-report", classes="panel"):
                 yield Static(id="compare-table")
+                yield Static(id="compare-study")
                 yield Static(id="compare-history")
                 yield Static(id="compare-status")
             yield Picture(caption="the contact sheet appears here", id="compare-sheet", classes="panel",
@@ -80,7 +83,7 @@ class CompareScreen(Screen[None]):
         ws = self.ws
         if ws is None:
             return []
-        return [ws.root / COMPARE_JSON, *(ws.model_dir(n) / "quality_history.json" for n in ws.model_names())]
+        return [ws.root / COMPARE_JSON, ws.root / STUDY_JSON, *(ws.model_dir(n) / "quality_history.json" for n in ws.model_names())]
 
     def reload(self) -> None:
         """Redraw when a file changed (or a compare job's status did)."""
@@ -120,6 +123,7 @@ class CompareScreen(Screen[None]):
             table.update("No comparison yet. Train two or more models (train --model NAME), then press r,\n"
                          "or run: swapwizard compare WS --models A B")
             sheet.path = None
+        self.show_study(ws, sheet)
         lines = [training_line(name, read_json(ws.model_dir(name) / "quality_history.json",
                                                default={}).get("points", []))
                  for name in ws.model_names()]
@@ -135,6 +139,22 @@ class CompareScreen(Screen[None]):
             status.update(f"[red]{job.error}[/]\nhint: {job.hint}")
         else:
             status.update("")
+
+    def show_study(self, ws: Any, sheet: Picture) -> None:
+        """The study's table (output/study/report.json), if one was run; its contact sheet when there is
+        no comparison's."""
+        study = read_json(ws.root / STUDY_JSON, default=None)
+        shown = self.query_one("#compare-study", Static)
+        if not isinstance(study, dict) or not study.get("configurations"):
+            shown.update("")
+            return
+        as_result = {"models": study["configurations"], "table": study.get("table", [])}
+        budget = study.get("budget", {}).get("words", "")
+        shown.update(Group(Text(""), compare_table(as_result, title=f"Model study ({budget} each)"),
+                           Text(f"{study.get('command', '')}  ->  output/study/report.md", style="dim")))
+        contact = study.get("outputs", {}).get("contact_sheet")
+        if sheet.path is None and contact:
+            sheet.path = ws.root / contact
 
     # -- actions ---------------------------------------------------------------------------------
     def action_close(self) -> None:
