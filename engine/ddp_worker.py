@@ -22,7 +22,7 @@ from engine.errors import JobCancelled, UserError
 from engine.quality.training import TrainingQuality
 from engine.report import NullReporter, Reporter
 from engine.train.dist import Dist
-from engine.train.launch import PREFIX
+from engine.train.launch import PREFIX, share_run
 from engine.train.loop import TrainingRun
 from engine.train.options import RunConfig
 from engine.train.signals import stop_on_sigterm
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     report = StdoutReporter(Path(args.control)) if dist.main else NullReporter()
     try:
         ws = Workspace.open(args.ws)
-        config = RunConfig.from_json(json.loads(args.config))
+        config = share_run(dist, RunConfig.from_json(json.loads(args.config)), ws)  # several machines: rank 0's
         with stop_on_sigterm() as stopped:
             try:
                 result = TrainingRun(ws, config, report, dist, stopped, watch=TrainingQuality).run()

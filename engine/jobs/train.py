@@ -35,6 +35,11 @@ class Params(settings.overrides_class("TrainSettings", "train", module=__name__)
 
     #: GPUs to train on together (DistributedDataParallel).
     gpus: int = 1
+    #: Several machines (engine.train.launch): how many, this one's number (0 holds the model), and node
+    #: 0's HOST:PORT for torchrun's rendezvous.
+    nnodes: int = 1
+    node_rank: int = 0
+    master: str = ""
     #: A folder of aligned faces (or a workspace) to pretrain on; both sides come from it.
     pretrain_faces: str = ""
     #: Test switches: force a NaN loss / an out-of-memory error once at this iteration (-1 never).
@@ -45,6 +50,10 @@ class Params(settings.overrides_class("TrainSettings", "train", module=__name__)
         super().__post_init__()
         if self.gpus < 1:
             raise UserError(f"gpus = {self.gpus} (the request) is out of range.", "Use 1 or more, e.g. --gpus 2.")
+        if self.nnodes > 1:
+            from engine.train.launch import launcher_args
+
+            launcher_args(self.gpus, self.nnodes, self.node_rank, self.master)  # one sentence if wrong
 
 
 def config(ws: Workspace, params: Params):
@@ -57,10 +66,10 @@ def config(ws: Workspace, params: Params):
 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     resolved = config(ws, params)  # bad parameters fail here, with the user's message, before any spawn
-    if params.gpus > 1:
+    if params.gpus > 1 or params.nnodes > 1:
         from engine.train.launch import run_distributed
 
-        return run_distributed(ws, resolved, params.gpus, report)
+        return run_distributed(ws, resolved, params.gpus, report, params.nnodes, params.node_rank, params.master)
     from engine.train.loop import TrainingRun
 
     with stop_on_sigterm() as stopped:

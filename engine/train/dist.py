@@ -67,6 +67,23 @@ class Dist:
         torch_dist.all_gather(chunks, padded)
         return [json.loads(bytes(c[: int(s.item())].tolist()).decode("utf-8")) for c, s in zip(chunks, sizes)]
 
+    def broadcast_bytes(self, data: bytes | None, device: torch.device) -> bytes:
+        """Rank 0's ``data`` on every rank (others pass None), as a uint8 tensor: no pickle."""
+        if not self.enabled:
+            return data or b""
+        size = torch.tensor([len(data) if self.main and data is not None else 0], dtype=torch.long, device=device)
+        torch_dist.broadcast(size, 0)
+        buffer = (torch.frombuffer(bytearray(data), dtype=torch.uint8).to(device) if self.main and data
+                  else torch.zeros(int(size.item()), dtype=torch.uint8, device=device))
+        if int(size.item()):
+            torch_dist.broadcast(buffer, 0)
+        return bytes(buffer.cpu().numpy().tobytes())
+
+    def broadcast_json(self, value: object, device: torch.device) -> object:
+        """Rank 0's JSON ``value`` on every rank."""
+        data = self.broadcast_bytes(json.dumps(value).encode("utf-8") if self.main else None, device)
+        return json.loads(data.decode("utf-8"))
+
     def close(self) -> None:
         if self.enabled and torch_dist.is_initialized():
             torch_dist.destroy_process_group()

@@ -28,6 +28,9 @@ def train(
     workspace: str = typer.Argument(..., help="The workspace folder."),
     gpus: int = typer.Option(1, "--gpus", help="GPUs to train on together (DistributedDataParallel)."),
     pretrain: str = typer.Option("", "--pretrain", help="Pretrain on this folder of aligned faces (or workspace)."),
+    nnodes: int = typer.Option(1, "--nnodes", help="Machines training together (the same command on each)."),
+    node_rank: int = typer.Option(0, "--node-rank", help="This machine's number: 0 holds the model, 1.. help."),
+    master: str = typer.Option("", "--master", help="Node 0's HOST:PORT, reachable from every machine."),
     detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once."),
     settings: Optional[dict] = None,
 ) -> None:
@@ -36,7 +39,15 @@ def train(
     check_workspace(ws, "train")
     if gpus < 1:
         fail("--gpus must be at least 1.", "For example: --gpus 2.")
+    if nnodes < 1 or (nnodes > 1 and not (0 <= node_rank < nnodes)):
+        fail(f"--node-rank must be between 0 and {nnodes - 1}, and --nnodes at least 1.",
+             "Number the machines 0, 1, ... with node 0 the one whose workspace holds the model.")
+    if nnodes > 1 and ":" not in master:
+        fail("Training on several machines needs --master HOST:PORT (node 0's address).",
+             "For example: --nnodes 2 --node-rank 1 --master 10.0.0.5:29500.")
     params = {**(settings or {}), "gpus": gpus, "pretrain_faces": pretrain or None}
+    if nnodes > 1:
+        params.update({"nnodes": nnodes, "node_rank": node_rank, "master": master})
     if not params.get("model"):
         params.pop("model", None)
     run_job(ws, "train", {k: v for k, v in params.items() if v is not None}, detach=detach)
