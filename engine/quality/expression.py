@@ -27,7 +27,9 @@ destination with it: ratio 1, correlation 1).
 Keys (all None when nothing could be measured): ``expr_mouth_ratio``, ``expr_eyes_ratio``,
 ``expr_pose_ratio``, ``expr_mouth_corr``, ``expr_mouth_swap``/``expr_mouth_recon`` (the errors
 themselves), the same for eyes and pose, ``expr_mouth_open_swap``/``expr_mouth_open_dst`` (mean
-openings), ``expr_faces`` (faces measured on all three images).
+openings), ``expr_mouth_corr_recon`` (the reconstruction's own mouth-opening correlation: low early in
+training, when the model draws no expression on either path, so a ratio near 1 means little yet),
+``expr_faces`` (faces measured on all three images).
 """
 
 from __future__ import annotations
@@ -87,6 +89,7 @@ def measure_crops(finder: Any, destination: np.ndarray, swapped: np.ndarray, rec
     errors: dict[str, dict[str, list[float]]] = {path: {f: [] for f in FEATURES} for path in ("swap", "recon")}
     open_swap: list[float] = []
     open_dst: list[float] = []
+    open_recon: list[float] = []
     eyes_swap: list[float] = []
     eyes_dst: list[float] = []
     frames = list(frames) if frames is not None else list(range(len(destination)))
@@ -104,15 +107,16 @@ def measure_crops(finder: Any, destination: np.ndarray, swapped: np.ndarray, rec
                 if samples is not None:
                     samples.setdefault(f"expr_{feature}_{path}", {})[frames[i]] = error[_PARTS[feature]]
         (m_swap, e_swap), (m_dst, e_dst) = openings(found_swap), openings(found_dst)
+        open_recon.append(openings(found_recon)[0])
         open_swap.append(m_swap)
         open_dst.append(m_dst)
         eyes_swap.append(e_swap)
         eyes_dst.append(e_dst)
-    return summarise(errors, open_swap, open_dst, eyes_swap, eyes_dst)
+    return summarise(errors, open_swap, open_dst, eyes_swap, eyes_dst, open_recon)
 
 
 def summarise(errors: dict[str, dict[str, list[float]]], open_swap: list[float], open_dst: list[float],
-              eyes_swap: list[float], eyes_dst: list[float]) -> dict[str, Any]:
+              eyes_swap: list[float], eyes_dst: list[float], open_recon: list[float] | None = None) -> dict[str, Any]:
     faces = len(open_swap)
     result: dict[str, Any] = {"expr_faces": faces}
     for feature in FEATURES:
@@ -125,6 +129,7 @@ def summarise(errors: dict[str, dict[str, list[float]]], open_swap: list[float],
     corr = correlation(open_swap, open_dst)
     result["expr_mouth_corr"] = _round(corr, 3)
     result["expr_eyes_corr"] = _round(correlation(eyes_swap, eyes_dst), 3)
+    result["expr_mouth_corr_recon"] = _round(correlation(open_recon or [], open_dst), 3)
     result["expr_mouth_open_swap"] = _round(float(np.mean(open_swap)) if faces else None)
     result["expr_mouth_open_dst"] = _round(float(np.mean(open_dst)) if faces else None)
     return result

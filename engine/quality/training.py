@@ -42,7 +42,7 @@ COST_FILE = "training_cost.json"
 #: A gap between two sync points longer than this is a pause (machine asleep, debugger), not training.
 PAUSE_S = 300.0
 #: Expression figures carried by the metrics events (all of them go to quality_history.json).
-LIVE_EXPRESSION = ("expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr")
+LIVE_EXPRESSION = ("expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr", "expr_mouth_corr_recon")
 
 
 def device_name(device: Any) -> str:
