@@ -39,7 +39,8 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
                    {"arch": "liae-ud", "src_sampling": "expression"}),
 }
 KEYS = ("ssim_dst", "ssim_src", "expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr",
-        "expr_mouth_swap", "expr_mouth_recon", "expr_mouth_open_swap", "expr_mouth_open_dst", "expr_faces",
+        "expr_mouth_corr_recon", "expr_mouth_swap", "expr_mouth_recon", "expr_mouth_open_swap", "expr_mouth_open_dst",
+        "expr_faces",
         "id_closer_src", "id_src", "id_dst")
 
 
