@@ -29,7 +29,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from engine.atomic import atomic_open
+from engine.atomic import atomic_open, atomic_write_json
 from engine.errors import UserError
 from engine.workspace import CONFIG_NAME, STATE_DIR_NAME, Workspace
 
@@ -301,6 +301,13 @@ def unpack(archive: Path, target: Path, max_bytes: int = MAX_UNPACK_BYTES,
             placed = []
             for child in sorted((staging / top).iterdir()):
                 placed.append(destination_parent / renamed.get(child.name, child.name))
+                summary = child / "model.json"  # a renamed model says its new name
+                if child.name != placed[-1].name and summary.is_file():
+                    try:
+                        atomic_write_json(summary, {**json.loads(summary.read_text(encoding="utf-8")),
+                                                    "name": placed[-1].name})
+                    except (ValueError, TypeError):
+                        pass  # not ours to repair: the weights are what matter
                 os.replace(child, placed[-1])
             return placed[0] if len(placed) == 1 else destination_parent
         except (tarfile.TarError, EOFError, OSError) as exc:

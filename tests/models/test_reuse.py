@@ -81,7 +81,8 @@ def test_unpack_a_model_into_an_existing_workspace_and_say_so(trained, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     said = done.stdout + done.stderr
     assert "model 'copied'" in said and "iteration 4" in said and "swapwizard merge" in said
-    assert json.loads((other.model_dir("copied") / "model.json").read_text())["iteration"] == 4
+    moved = json.loads((other.model_dir("copied") / "model.json").read_text())
+    assert moved["iteration"] == 4 and moved["name"] == "copied"
     # A workspace archive is not a model: --model says so; unpacking the model again refuses to overwrite.
     again = cli("unpack", str(archive), str(other.root), "--model", "copied")
     assert again.returncode != 0 and "already has a model named 'copied'" in again.stderr
