@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from tui.job_board import JobRecord
 from tui.probe import read_label
+from tui.screens.file_picker import FilePickerScreen
 from tui.screens.step import StepScreen
 from tui.widgets.job_progress import JobProgress
 
@@ -83,6 +84,7 @@ class ExportScreen(StepScreen):
     BINDINGS = [
         Binding("r", "export", "Export", id="export-start"),
         Binding("x", "stop", "Stop", id="export-stop"),
+        Binding("o", "export_other", "Another clip", id="export-other"),
     ]
 
     def body(self) -> ComposeResult:
@@ -125,3 +127,21 @@ class ExportScreen(StepScreen):
             self.notify("The export is already running.")
             return
         await self.wizard.submit_job("merge", {})
+
+    def action_export_other(self) -> None:
+        """Merge another clip with this model (merge --dst): extracted and merged in extra_dst/<name>/,
+        the workspace's own destination untouched."""
+        if self.wizard.board.active("merge"):
+            self.notify("An export is already running.")
+            return
+
+        async def chosen(path: Path | None) -> None:
+            if path is None:
+                return
+            if not path.is_file():
+                self.notify("Pick a video file (another clip to put this model's face into).", severity="warning")
+                return
+            if await self.wizard.submit_job("merge", {"dst": str(path.resolve())}):
+                self.notify(f"Merging {path.name}: its result goes to extra_dst/ in the workspace.")
+
+        self.app.push_screen(FilePickerScreen("Pick another clip to merge with this model", Path.cwd()), chosen)
