@@ -42,3 +42,25 @@ def test_compare_view_shows_the_study(tmp_path) -> None:
         assert app.screen.query_one(Picture).path == folder / "contact_sheet.png"
 
     drive(app, script, size=(140, 40))
+
+
+@pytest.mark.timeout(60)
+def test_export_step_offers_another_clip(tmp_path) -> None:
+    from tui.screens.file_picker import FilePickerScreen
+
+    ws = make_workspace(tmp_path / "ws")
+    ws.record_consent("tests")
+    app = make_app(ws.root, connect=False, recent=RecentWorkspaces(tmp_path / "recent.json"))
+
+    async def script(pilot) -> None:
+        await wait_for(pilot, lambda: app.step_screen() is not None, what="a step screen")
+        app.go_to("export")
+        await pilot.pause(0.3)
+        assert "Another clip" in app.export_screenshot().replace("&#160;", " ")
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, FilePickerScreen), what="the file picker")
+        assert "Pick another clip" in app.export_screenshot().replace("&#160;", " ")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, FilePickerScreen), what="back")
+
+    drive(app, script, size=(120, 36))
