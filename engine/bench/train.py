@@ -2,7 +2,7 @@
 sample pipeline's own ceiling.
 
     swapwizard bench train [--preset saehd|quick|tiny] [--json] [--iters N] [--device D]
-                           [--workspace WS] [--batch N] [--threads N] [--peak-tflops T]
+                           [--workspace WS | --faces N] [--batch N] [--threads N] [--peak-tflops T]
     python -m engine.bench train --preset tiny --json
 
 Faces: a workspace's extracted sets (``--workspace``), else both shipped sample clips extracted
@@ -22,6 +22,17 @@ into a temporary workspace (75 faces a side). After a warm-up, four measurements
 * ``pipeline_samples_per_s``: sampling + augmentation alone, as fast as it goes; compared with what
   the model consumes (``pipeline_headroom``; should be 2 or more). A sample is one face (a training
   iteration uses ``batch`` src and ``batch`` dst faces per process).
+* Memory: ``rss_mb`` (the process's resident memory while training), ``faces_src``/``faces_dst``, the
+  on-disk store's size (``store_mb``, built in ``store_build_s``) and ``in_memory_rss_mb``: what
+  loading both sets into memory instead (the way before the store) adds to the resident memory. With
+  ``--faces N`` each side of the temporary workspace grows to N faces: copies of the sample crops with
+  photometric augmentation (brightness, contrast, colour, noise, blur; the geometry and so the
+  records stay valid), to measure a big set's memory and pipeline headroom.
+* ``--probe-batch``: the automatic batch-size probe (``engine.train.batchprobe``) from the run's batch up
+  to ``--batch-cap`` (default 1024 on a GPU, 32 on the CPU), leaving 20 % of the memory free:
+  ``probe_batch`` (the batch it would choose), ``probe_curve`` (batch, samples/s, peak memory) and why
+  it stopped. Its figures on a GPU (with MFU at the chosen batch: rerun with ``--batch`` set to it)
+  are what a larger default batch on big cards must come from; on the CPU it only shows the probe works.
 * GPU only: ``flops_per_iter`` (counted by torch.utils.flop_counter over one step, forward and
   backward), ``achieved_tflops`` and ``mfu`` against the card's dense bf16/fp16 peak (known cards, or
   ``--peak-tflops``).
@@ -53,7 +64,7 @@ def peak_tflops(name: str) -> float | None:
     return None
 
 
-def _workspace(path: str | None, tmp: Path, size: int):
+def _workspace(path: str | None, tmp: Path, size: int, faces: int | None = None):
     from engine.faces.extract import ExtractSettings, extract_side
     from engine.report import NullReporter
     from engine.workspace import Workspace
@@ -63,7 +74,54 @@ def _workspace(path: str | None, tmp: Path, size: int):
     ws = Workspace.create(tmp / "ws", SAMPLES / "src.mp4", SAMPLES / "dst.mp4")
     for side in ("src", "dst"):
         extract_side(ws, side, ExtractSettings(size=size, crop_format="png"), NullReporter())
+        if faces:
+            grow_side(ws, side, faces)
     return ws
+
+
+def grow_side(ws, side: str, count: int, seed: int = 0) -> int:
+    """Make ``side`` hold ``count`` faces: the extracted crops and copies of them with photometric
+    augmentation (the geometry is untouched, so each copy's record is the original's with a new file
+    and frame number). Returns the number of faces."""
+    import dataclasses
+
+    import cv2
+    import numpy as np
+
+    from engine.faces.records import read_alignments, save_records
+
+    header, records = read_alignments(ws.alignments_path(side))
+    originals = [r for r in records if r.file and (ws.side_dir(side) / r.file).is_file()]
+    if not originals:
+        raise UserError(f"There are no {side} crops to copy.", "Extract the side first.")
+    rng = np.random.default_rng(seed)
+    span = max(r.frame for r in records) + 1
+    grown = list(records)
+    images = {r.file: cv2.imread(str(ws.side_dir(side) / r.file), cv2.IMREAD_COLOR) for r in originals}
+    for k in range(len(originals), count):
+        base = originals[k % len(originals)]
+        copy = k // len(originals)
+        image = images[base.file].astype(np.float32)
+        image = image * rng.uniform(0.75, 1.25) + rng.uniform(-25, 25)  # contrast, brightness
+        image = image * rng.uniform(0.9, 1.1, size=3) + rng.normal(0, rng.uniform(0, 6), image.shape)
+        if rng.random() < 0.3:
+            image = cv2.GaussianBlur(image, (0, 0), rng.uniform(0.5, 1.5))
+        name = f"grown/{copy:05d}-{Path(base.file).name}"
+        path = ws.side_dir(side) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(path), np.clip(image, 0, 255).astype(np.uint8))
+        grown.append(dataclasses.replace(base, file=name, frame=base.frame + copy * span))
+    save_records(ws, side, header, grown)
+    return len(grown)
+
+
+def _rss_mb() -> float:
+    """This process's resident memory now (MB)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _sync(device) -> None:
@@ -90,7 +148,8 @@ def _plain_step(trainer, batch) -> None:
 
 
 def measure(preset_name: str, iters: int | None, device: str, workspace: str | None, batch: int | None,
-            threads: int | None, peak: float | None) -> dict:
+            threads: int | None, peak: float | None, faces: int | None = None, probe: bool = False,
+            batch_cap: int | None = None) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -100,19 +159,23 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
     from engine.train.loop import TrainingRun
     from engine.train.options import preset
     from engine.train.resolve import resolve
+    from engine.train.samples import load_side, store_dir
+    from engine.train.store import describe
 
     if threads:
         torch.set_num_threads(threads)
     res = preset(preset_name).model.resolution
     with tempfile.TemporaryDirectory(prefix="swapwizard-bench-") as tmp:
-        ws = _workspace(workspace, Path(tmp), max(128, res * 2))
+        ws = _workspace(workspace, Path(tmp), max(128, res * 2), faces)
         model = f"bench-{preset_name}-{int(time.time())}"
         params = Params(model=model, preset=preset_name, device=device or "", batch_size=batch, iters=1)
         config = resolve(ws, params.overrides())
         sent: list[int] = []
         run = TrainingRun(ws, config, CallbackReporter(lambda e: sent.append(len(json.dumps(e)))),
                           watch=TrainingQuality)
+        t0 = time.perf_counter()
         run.setup()
+        setup_s = time.perf_counter() - t0
         dev = run.device
         n = iters or (200 if dev.type == "cuda" else 30)
         warm = 20 if dev.type == "cuda" else 5
@@ -164,6 +227,19 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
             run.augmenter(run.samplers["src"].take(bs), run.samplers["dst"].take(bs))
         _sync(dev)
         pipeline_s = (time.perf_counter() - t0) / n
+        rss_mb = _rss_mb()  # after a pass over many random batches of the stores
+        stores = [s for s in describe(store_dir(ws)) if s["name"] in (f"src_{res}", f"dst_{res}")]
+        in_memory = {side: load_side(ws, side, res, in_memory=True) for side in ("src", "dst")}
+        in_memory_rss_mb = _rss_mb() - rss_mb
+        del in_memory
+
+        probed = None
+        if probe:
+            from engine.train.batchprobe import probe_batch, trainer_step
+
+            step = trainer_step(run.model_options, config.train_options, dev, res,
+                                raw=lambda n: (run.samplers["src"].take(n), run.samplers["dst"].take(n)))
+            probed = probe_batch(step, dev, start=bs, cap=batch_cap or (1024 if dev.type == "cuda" else 32))
 
         flops = None
         if dev.type == "cuda":
@@ -188,7 +264,15 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
         "pipeline_samples_per_s": round(samples_per_iter / pipeline_s, 1),
         "pipeline_headroom": round(full_s / pipeline_s, 2),
         "events_per_iter": round(len(sent) / max(1, run.iteration), 3),
+        "faces_src": len(run.faces["src"]), "faces_dst": len(run.faces["dst"]), "resolution": res,
+        "faces_on_disk": type(run.faces["src"].data).__name__ == "StoredFaces",
+        "setup_s": round(setup_s, 1), "rss_mb": round(rss_mb, 1),
+        "store_mb": round(sum(s["bytes"] for s in stores) / 2**20, 1),
+        "in_memory_rss_mb": round(in_memory_rss_mb, 1),
     }
+    if probed is not None:
+        result.update({"probe_batch": probed["batch"], "probe_stopped": probed["stopped"],
+                       "probe_curve": probed["curve"]})
     if flops is not None:
         achieved = flops / bare_s / 1e12
         card_peak = peak or peak_tflops(result["device_name"])
@@ -205,6 +289,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--iters", type=int, default=None, help="timed iterations (default 200 on GPU, 30 on CPU)")
     parser.add_argument("--device", default="", help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--workspace", default=None, help="use this workspace's extracted faces")
+    parser.add_argument("--probe-batch", action="store_true", help="run the automatic batch-size probe too")
+    parser.add_argument("--batch-cap", type=int, default=None, help="the probe's largest batch")
+    parser.add_argument("--faces", type=int, default=None,
+                        help="grow each side of the temporary workspace to N faces (augmented copies)")
     parser.add_argument("--batch", type=int, default=None)
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the card's dense bf16 peak, if unknown")
@@ -212,7 +300,11 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.iters is not None and args.iters < 1:
         raise UserError("--iters must be at least 1.", "For example: --iters 50.")
-    result = measure(args.preset, args.iters, args.device, args.workspace, args.batch, args.threads, args.peak_tflops)
+    if args.faces is not None and (args.faces < 1 or args.workspace):
+        raise UserError("--faces grows the temporary workspace's sets: give a count of 1 or more, without "
+                        "--workspace.", "For example: swapwizard bench train --faces 50000.")
+    result = measure(args.preset, args.iters, args.device, args.workspace, args.batch, args.threads, args.peak_tflops,
+                     args.faces, args.probe_batch, args.batch_cap)
     if args.json:
         print(json.dumps(result))
         return 0
@@ -225,6 +317,12 @@ def main(argv: list[str]) -> int:
           f"save {result['checkpoint_s']:.2f} s, preview {result['preview_s']:.2f} s amortised)")
     print(f"  pipeline      {result['pipeline_samples_per_s']:9.1f} samples/s  ({result['pipeline_headroom']:.1f}x "
           f"what the loop consumes; augmentation {result['augment_ms_per_batch']:.2f} ms/batch)")
+    print(f"  memory        {result['rss_mb']:9.0f} MB resident with {result['faces_src']} + {result['faces_dst']} "
+          f"faces at {result['resolution']} px (store on disk {result['store_mb']:.0f} MB; loading them into "
+          f"memory instead adds {result['in_memory_rss_mb']:.0f} MB)")
+    if "probe_batch" in result:
+        curve = ", ".join(f"{p['batch']}: {p['samples_per_s']:.0f}/s" for p in result["probe_curve"])
+        print(f"  batch probe   {result['probe_batch']:9d}     (stopped: {result['probe_stopped']}; {curve})")
     if "flops_per_iter" in result:
         mfu = f"{result['mfu'] * 100:.1f} %" if result["mfu"] is not None else "unknown peak (use --peak-tflops)"
         print(f"  compute       {result['achieved_tflops']:9.2f} TFLOP/s  MFU {mfu} "
