@@ -129,7 +129,7 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
     if settings.hands:
         from engine.faces.hands import HandWatcher
 
-        hands = HandWatcher(settings.hands_every)
+        hands = HandWatcher(settings.hands_every, images=info.kind == "images")
     tracker = Tracker(finder, TrackOptions(**asdict(settings), max_gap=max(5, round((info.fps or 25) * 1.0)),
                                            images=info.kind == "images"))
     counts: dict[str, int] = {}

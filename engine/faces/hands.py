@@ -48,11 +48,12 @@ def _near(outline: np.ndarray, box: np.ndarray) -> bool:
 
 
 class HandWatcher:
-    def __init__(self, every: int = 5) -> None:
+    def __init__(self, every: int = 5, images: bool = False) -> None:
+        """``images``: the frames are unrelated pictures (an image folder): each is looked at on its own."""
         import mediapipe as mp
 
-        self.every = max(1, int(every))
-        self.hands = mp.solutions.hands.Hands(static_image_mode=False, max_num_hands=2, model_complexity=0,
+        self.every = 1 if images else max(1, int(every))
+        self.hands = mp.solutions.hands.Hands(static_image_mode=images, max_num_hands=2, model_complexity=0,
                                               min_detection_confidence=0.5, min_tracking_confidence=0.5)
         self.since_check = self.every  # check the first frame with a face
         self.since_seen = self.every

@@ -21,6 +21,8 @@ Line 1, the header (a JSON object with ``"kind": "header"``)::
                      "thumb" (side-relative path of a crop)}]   most important first
     frames_with    {"0": n, "1": n, "2+": n}     frames by number of faces found
     smoothing      {"min_cutoff", "beta"}       One Euro filter applied to the landmarks
+    hands          {"frames", "checked", "frames_with_hands", "ms_per_check", "ms_per_frame", "every"}
+                   what looking for hands near the faces cost (engine.faces.hands); null when off
     complete       true
 
 Every other line is one face (``FaceRecord``), in frame order::
