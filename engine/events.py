@@ -4,8 +4,11 @@ A client that connects later, or after the engine restarted, replays it from any
 short by a crash is skipped on replay and never breaks the sequence.
 
 The log stays under a fixed size however long the engine runs (``[engine] events_max_mb``): when it
-grows past that, it is compacted into a new file that atomically replaces it (a crash at any moment
-leaves the old log or the new one, never a part). Compaction keeps seq numbers (the sequence gets
+grows past three quarters of that, it is compacted into a new file that atomically replaces it (a
+crash at any moment leaves the old log or the new one, never a part). The work (reading and thinning
+tens of MB: seconds) runs on a thread while the engine goes on appending; the events written
+meanwhile are copied after the compacted ones when the new file takes the old one's place. Should
+the log reach the bound before the thread is done, appending waits for it. Compaction keeps seq numbers (the sequence gets
 gaps, which replay and clients take as they come) and keeps, per job:
 
 - its start (``job_started``, or ``job_queued`` for a job that never started) and how it ended (every
@@ -21,15 +24,18 @@ finished jobs are summarised in one ``log`` event (how many finished, failed, we
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
+import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import atomic_open
+from engine.atomic import default_mode, fsync_dir
 from engine.protocol import END_EVENTS, Event, make_event
 
 log = logging.getLogger("engine.events")
@@ -63,10 +69,15 @@ class EventLog:
         self._index: list[tuple[int, int]] = [(0, 0)]
         self._recover()
         self._indexed = (_inode(self.path), self._index)
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):  # a compaction killed midway
+            stale.unlink(missing_ok=True)
         self._file = open(self.path, "ab")
         self.write_errors = 0
         self.compactions = 0
-        self._compact_at = self.max_bytes
+        self._start_at = self.max_bytes * 3 // 4
+        self._compact_at = self._start_at
+        self._worker: threading.Thread | None = None
+        self._done: dict[str, Any] = {}
 
     def _recover(self) -> None:
         """Find the last seq and build the seek index; end a torn last line so appends start clean."""
@@ -104,13 +115,11 @@ class EventLog:
                 log.error("cannot write the event log (%s); events still go to connected clients", exc)
             self._reopen()
             return event, line
-        if offset + len(line) > self._compact_at:
-            try:
-                self.compact()
-            except (OSError, ValueError) as exc:  # no room for the new file: the old one stays, whole
-                self._compact_at = 2 * (offset + len(line))
-                log.error("cannot compact the event log (%s); it keeps growing until there is room", exc)
-                self._reopen()
+        size = offset + len(line)
+        if self._worker is not None and (not self._worker.is_alive() or size >= self.max_bytes):
+            self._finish()  # done, or the bound is reached: wait for it
+        elif self._worker is None and size > self._compact_at and self._start() and size >= self.max_bytes:
+            self._finish()  # at the bound already: compact before the next event
         return event, line
 
     def _reopen(self) -> None:
@@ -124,29 +133,94 @@ class EventLog:
             self._file = open(os.devnull, "ab")
 
     def compact(self) -> bool:
-        """Rewrite the log smaller (see the module's doc), atomically; False if it was left as it is."""
+        """Compact now and wait for it (see the module's doc); False if the log was left as it is."""
+        if self._worker is None and not self._start():
+            return False
+        return self._finish()
+
+    def _start(self) -> bool:
+        """Start compacting what the log holds now on a thread; appends go on meanwhile."""
         if self.path.is_symlink() or not self.path.is_file():
             return False  # never replace what the path points to
-        self._file.flush()
-        with open(self.path, "rb") as handle:
-            lines = [line for line in handle if line.endswith(b"\n")]
-        kept = compact_lines(lines, self.max_bytes // 2)
-        index: list[tuple[int, int]] = [(0, 0)]
-        offset = 0
-        with atomic_open(self.path) as out:
-            for line in kept:
-                seq = seq_of(line) or 0
-                if seq // INDEX_EVERY > index[-1][0] // INDEX_EVERY:
-                    index.append((seq, offset))
-                out.write(line)
-                offset += len(line)
-        self._file.close()
-        self._file = open(self.path, "ab")
+        try:
+            self._file.flush()
+            cut = self._file.tell()
+        except OSError:
+            return False
+        self._done = {}
+        self._worker = threading.Thread(target=self._compact_to_temp, args=(cut,), name="events-compaction",
+                                        daemon=True)
+        self._worker.start()
+        return True
+
+    def _compact_to_temp(self, cut: int) -> None:
+        """The thread: the compacted first ``cut`` bytes of the log, in a temp file beside it."""
+        tmp = None
+        try:
+            with open(self.path, "rb") as handle:
+                data = handle.read(cut)
+            lines = [line for line in data.splitlines(keepends=True) if line.endswith(b"\n")]
+            del data
+            kept = compact_lines(lines, self.max_bytes // 2)
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+            index: list[tuple[int, int]] = [(0, 0)]
+            offset = 0
+            with os.fdopen(fd, "wb") as out:
+                for line in kept:
+                    seq = seq_of(line) or 0
+                    if seq // INDEX_EVERY > index[-1][0] // INDEX_EVERY:
+                        index.append((seq, offset))
+                    out.write(line)
+                    offset += len(line)
+            self._done = {"tmp": tmp, "cut": cut, "index": index, "size": offset, "before": len(lines),
+                          "after": len(kept)}
+        except BaseException as exc:  # noqa: BLE001 - said in the log; the old file stays, whole
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            self._done = {"error": exc, "cut": cut}
+
+    def _finish(self) -> bool:
+        """On the appending thread: put the compacted file (and what was appended meanwhile) in place."""
+        assert self._worker is not None
+        self._worker.join()
+        self._worker = None
+        done, self._done = self._done, {}
+        tmp = done.get("tmp")
+        try:
+            if "error" in done:
+                raise done["error"]
+            self._file.flush()
+            index, offset = done["index"], done["size"]
+            with open(self.path, "rb") as handle, open(tmp, "ab") as out:
+                handle.seek(done["cut"])
+                for line in handle:  # the events appended while the thread worked (whole lines: ours)
+                    seq = seq_of(line) or 0
+                    if seq // INDEX_EVERY > index[-1][0] // INDEX_EVERY:
+                        index.append((seq, offset))
+                    out.write(line)
+                    offset += len(line)
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, default_mode())
+            os.replace(tmp, self.path)
+            fsync_dir(self.path.parent)
+        except (OSError, ValueError) as exc:  # no room for the new file: the old one stays, whole
+            if tmp is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            with contextlib.suppress(OSError):
+                self._compact_at = 2 * self.path.stat().st_size
+            log.error("cannot compact the event log (%s); it keeps growing until there is room", exc)
+            return False
+        self._reopen()
         self._index = index
         self._indexed = (_inode(self.path), index)
         self.compactions += 1
-        self._compact_at = max(self.max_bytes, 2 * offset)
-        log.info("compacted the event log: %d events -> %d, %d bytes", len(lines), len(kept), offset)
+        # Next time: at three quarters of the bound, or halfway from here to it if compaction could not
+        # bring the log that far down (so that it never runs after every event).
+        self._compact_at = max(self._start_at, (offset + self.max_bytes) // 2)
+        log.info("compacted the event log: %d events -> %d, %d bytes", done["before"], done["after"], offset)
         return True
 
     def replay(self, from_seq: int, to_seq: int) -> Iterator[bytes]:
@@ -187,6 +261,8 @@ class EventLog:
         return lines, next_seq
 
     def close(self) -> None:
+        if self._worker is not None:
+            self._finish()
         try:
             self._file.close()
         except OSError:
