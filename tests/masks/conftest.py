@@ -26,7 +26,7 @@ def occluder_at(index: int, shape: tuple[int, int]) -> np.ndarray:
     t = (index - OCCLUDED.start) / (len(OCCLUDED) - 1)
     centre = (int(215 + 80 * t), 330)
     cv2.circle(alpha, centre, 46, 1.0, -1, cv2.LINE_AA)
-    cv2.line(alpha, centre, (centre[0] + 30, 512), 1.0, 36, cv2.LINE_AA)
+    cv2.line(alpha, centre, (centre[0] + 30, 512), 1.0, 72, cv2.LINE_AA)
     return alpha
 
 

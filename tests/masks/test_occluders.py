@@ -22,7 +22,9 @@ from engine.segment import store
 from tests.helpers import SAMPLES, cli, make_workspace, run_job, stop_engine
 from tests.masks.conftest import OCCLUDED, occluder_at
 
-TINY_TRAIN = {"ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims": 4, "batch_size": 4, "threads": 1,
+# The face model at 128 px (not the tiny preset's 64): at 64 one crop pixel is 8 pixels of this frame, too
+# coarse a mask for a microphone's edge.
+TINY_TRAIN = {"resolution": 128, "ae_dims": 32, "e_dims": 8, "d_dims": 8, "d_mask_dims": 4, "batch_size": 4, "threads": 1,
               "warmup_iters": 2, "preview_every_min": 60.0, "save_every_min": 60.0}
 SEGMENT = {"resolution": 64, "iters": 700, "threads": 1}
 CHECKED = (22, 30, 38, 46)
@@ -43,6 +45,17 @@ def occ_ws(tmp_path_factory, occluded_video):
         stop_engine(ws)
 
 
+def test_run_trains_the_segmenter_when_the_mask_needs_it(occ_ws):
+    from engine.jobs.pipeline import Params, plan
+
+    assert "segment" not in [kind for kind, _, _ in plan(occ_ws, Params())]
+    occ_ws.update_settings("merge", {"mask": "hull*segment"})
+    try:
+        assert [kind for kind, _, _ in plan(occ_ws, Params())] == ["check", "segment", "train", "merge"]
+    finally:
+        occ_ws.update_settings("merge", {"mask": "hull"})
+
+
 @pytest.fixture(scope="module")
 def segmented(occ_ws):
     end, events = run_job(occ_ws, "segment", {}, timeout=600)
@@ -52,24 +65,29 @@ def segmented(occ_ws):
 
 
 def _merged(ws, mask: str) -> dict[int, np.ndarray]:
-    end, _ = run_job(ws, "merge", {"mask": mask, "colour": "none", "blur": 8, "c2pa": False, "restart": True},
+    end, _ = run_job(ws, "merge", {"mask": mask, "colour": "none", "blur": 4, "crf": 12, "c2pa": False, "restart": True},
                      timeout=300)
     assert end.TYPE == "job_finished", end
     return {i: f for i, _, f in iter_frames(ws.output_dir / "result.mp4") if i in CHECKED}
 
 
-def _regions(ws, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """(the microphone's core, the face around it) in frame ``index``, as boolean frame masks."""
+def _regions(ws, index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the microphone's core over the face, the face around it, the microphone's core far below the face
+    where no merge touches it: the codec's own error on its texture) in frame ``index``."""
     targets = target_track_ids(load_header(ws, "dst"))
     record = next(r for r in load_records(ws, "dst") if r.frame == index and r.track in targets)
     alpha = occluder_at(index, (512, 512))
-    core = cv2.erode((alpha > 0.99).astype(np.uint8), np.ones((25, 25), np.uint8)) > 0
+    # 20 px in from its edge: 5 pixels of the 128-pixel model crop, where the merge blurs the mask edge
+    core = cv2.erode((alpha > 0.99).astype(np.uint8), np.ones((41, 41), np.uint8)) > 0
     face = np.zeros((512, 512), np.uint8)
     cv2.fillConvexPoly(face, cv2.convexHull(record.landmarks.astype(np.int32)), 1)
     face = cv2.erode(face, np.ones((31, 31), np.uint8)) > 0
     around = face & ~(cv2.dilate((alpha > 0.01).astype(np.uint8), np.ones((41, 41), np.uint8)) > 0)
-    # the microphone's core inside the face crop (its handle runs down out of the face)
-    return core & (cv2.dilate(face.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0), around
+    hull = np.zeros((512, 512), np.uint8)
+    cv2.fillConvexPoly(hull, cv2.convexHull(record.landmarks.astype(np.int32)), 1)
+    untouched = core & ~(cv2.dilate(hull, np.ones((61, 61), np.uint8)) > 0)
+    # the microphone's core over the face (its handle runs down out of it)
+    return core & (cv2.dilate(face.astype(np.uint8), np.ones((31, 31), np.uint8)) > 0), around, untouched
 
 
 @pytest.mark.timeout(900)
@@ -85,11 +103,15 @@ def test_hull_times_segment_keeps_the_microphone_in_front(occ_ws, segmented, occ
     kept = _merged(ws, "hull*segment")
     painted_over = _merged(ws, "hull")
     for index in CHECKED:
-        core, around = _regions(ws, index)
-        assert core.sum() > 500 and around.sum() > 2000
+        core, around, untouched = _regions(ws, index)
+        assert core.sum() > 500 and around.sum() > 2000 and untouched.sum() > 100, \
+            (index, core.sum(), around.sum(), untouched.sum())
         with_segment = np.abs(kept[index].astype(int) - original[index])
         with_hull = np.abs(painted_over[index].astype(int) - original[index])
-        assert with_segment[core].mean() < 4.0, f"frame {index}: the microphone changed by {with_segment[core].mean():.1f}"
+        codec = with_segment[untouched].mean()  # re-encoding alone changes the microphone's fine mesh this much
+        assert codec < 6.0
+        assert with_segment[core].mean() < codec + 1.5, \
+            f"frame {index}: the microphone changed by {with_segment[core].mean():.1f} (codec {codec:.1f})"
         assert with_segment[around].mean() > 6.0, f"frame {index}: the face changed by only {with_segment[around].mean():.1f}"
         # the same check fails without the segmenter: the hull pastes the new face over the microphone
         assert with_hull[core].mean() > 8.0, f"frame {index}: hull left the microphone ({with_hull[core].mean():.1f})"
@@ -123,7 +145,7 @@ def test_painted_masks_are_checked_then_outrank_and_retrain(occ_ws, segmented, t
         shutil.copytree(tmp_path / "out", folder)
         change(folder)
         result = cli("masks", "import", str(ws.root), str(folder), "--side", "dst", "--no-retrain")
-        assert result.returncode == 2, result.stdout + result.stderr
+        assert result.returncode == 1, result.stdout + result.stderr  # the job failed: nothing was changed
         assert "Traceback" not in result.stderr
         assert not (ws.side_dir("dst") / store.USER).exists(), "a bad folder imported something"
         return result.stderr
@@ -155,7 +177,7 @@ def test_a_segmenter_moves_between_workspaces_as_safetensors_and_json(occ_ws, se
     folder = tmp_path / "exported"
     end, _ = run_job(ws, "segment", {"side": "dst", "train": False, "apply": False, "export_to": str(folder)})
     assert end.TYPE == "job_finished", end
-    assert sorted(p.name for p in folder.iterdir()) == [store.WEIGHTS, store.CONFIG]
+    assert sorted(p.name for p in folder.iterdir()) == sorted([store.WEIGHTS, store.CONFIG])
     assert json.loads((folder / store.CONFIG).read_text())["format"] == "swapwizard-segmenter"
 
     def refused(change) -> str:
@@ -188,7 +210,8 @@ def test_segment_before_extraction_is_one_sentence(tmp_path):
     result = cli("segment", str(ws.root), "--side", "dst")
     try:
         assert result.returncode == 1, result.stdout + result.stderr
-        assert "have not been extracted yet" in result.stderr and "swapwizard extract" in result.stderr
+        assert "have been extracted yet, so there is nothing to segment" in result.stderr
+        assert "hint: Run: swapwizard extract" in result.stderr
         assert "Traceback" not in result.stderr
     finally:
         stop_engine(ws)
