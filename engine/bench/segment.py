@@ -48,7 +48,7 @@ def _inference(segmenter, faces) -> dict:
     crops = faces.crops[: min(256, len(faces))]
     out = {}
     previous = torch.get_num_threads()
-    for key, threads in (("faces_per_s", 1), ("faces_per_s_all_threads", previous)):
+    for key, threads in (("faces_per_s", 1), ("faces_per_s_all_threads", os.cpu_count() or 1)):
         torch.set_num_threads(threads)
         segmenter.predict(crops[:8])
         t0 = time.perf_counter()
@@ -122,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--iters", type=int, default=0, help="training iterations (default: [segment] iters)")
     parser.add_argument("--frames", type=int, default=75, help="frames of the 1080p merge pass")
     parser.add_argument("--keep", default="", help="keep the scratch workspace in this folder")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for training (default 1: on a "
+                        "busy 2-core machine two threads contend and run several times slower; 0 = torch's choice)")
     args = parser.parse_args(argv)
 
     from engine import settings as declared
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         extracted = {side: extract_side(ws, side, ExtractSettings(size=256), NullReporter()) for side in ("src", "dst")}
         extract_s = time.perf_counter() - t0
         options = Options(resolution=defaults["resolution"], width=defaults["width"], iters=iters,
-                          batch=defaults["batch_size"])
+                          batch=defaults["batch_size"], threads=args.threads)
         t0 = time.perf_counter()
         trained = train(ws, ["src", "dst"], options)
         train_s = time.perf_counter() - t0
@@ -159,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
               "merge_1080_fps_hull": merge["hull"]["fps"], "merge_1080_fps_segment": merge["hull*segment"]["fps"],
               "merge_1080": merge, "extract_s": round(extract_s, 1),
               "hands": {side: r.get("hands") for side, r in extracted.items()},
-              "clips": [src.name, dst.name], "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
+              "clips": [src.name, dst.name], "train_threads": args.threads, "load_average": round(os.getloadavg()[0], 2), "cpus": os.cpu_count()}
     if args.json:
         print(json.dumps(result))
     else:
