@@ -54,6 +54,7 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
 
     from engine.segment import store
     from engine.segment.apply import apply_side, up_to_date
+    from engine.segment.exchange import review_sheet
     from engine.segment.model import Segmenter
     from engine.segment.trainer import Options, labels_fingerprint, train
 
@@ -112,6 +113,11 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
             report.log(f"{side}: {done['faces']} masks written to data_{side}/masks/; {done['occluded']} faces "
                        "have an occluder.")
             result["masks"][side] = done
+        for side in sides:  # the faces it doubts most, mask over them: what to paint first
+            sheet = review_sheet(ws, side)
+            if sheet:
+                report.preview(sheet, side=side)
+                result["masks"][side]["review"] = sheet
     if params.export_to:
         target = Path(params.export_to).expanduser()
         target = target if target.is_absolute() else ws.root / target

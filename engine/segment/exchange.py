@@ -176,3 +176,38 @@ def import_masks(ws: Any, side: str, folder: Path) -> dict[str, Any]:
     fsync_dir(side_dir)
     shutil.rmtree(old, ignore_errors=True)
     return {"side": side, "imported": len(painted), "painted": len(list(final.glob("*.png")))}
+
+
+REVIEW_PATH = ".swapwizard/previews/masks_review_{side}.jpg"
+
+
+def review_sheet(ws: Any, side: str, count: int = 24, thumb: int = 112) -> str | None:
+    """A JPEG of the ``count`` faces the segmenter doubts most (worst first), each with its mask over it
+    (red: not face) and its frame number, for the wizard and the job's preview; returns its workspace path."""
+    side_dir = ws.side_dir(side)
+    faces = store.index(side_dir)["faces"]
+    if not faces:
+        return None
+    records = worst_first(side_dir, side_records(ws, side))[:count]
+    columns = 6
+    rows = max(1, -(-len(records) // columns))
+    sheet = np.full((rows * thumb, columns * thumb, 3), 32, np.uint8)
+    for i, record in enumerate(records):
+        crop = cv2.imread(str(side_dir / record.file), cv2.IMREAD_COLOR)
+        if crop is None:
+            continue
+        crop = cv2.resize(crop, (thumb, thumb), interpolation=cv2.INTER_AREA)
+        mask = cv2.resize(current_mask(side_dir, record), (thumb, thumb), interpolation=cv2.INTER_AREA)
+        hidden = (255 - mask).astype(np.float32)[..., None] / 255.0 * 0.55
+        tile = (crop * (1 - hidden) + np.array([40, 40, 230], np.float32) * hidden).astype(np.uint8)
+        info = faces.get(store.stem(record.file), {})
+        cv2.putText(tile, f"{record.frame} u{info.get('uncertainty', 0):.2f}", (3, thumb - 5),
+                    cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 255, 255), 1, cv2.LINE_AA)
+        y, x = (i // columns) * thumb, (i % columns) * thumb
+        sheet[y:y + thumb, x:x + thumb] = tile
+    ok, data = cv2.imencode(".jpg", sheet, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    if not ok:
+        raise OSError("could not encode the mask review sheet")
+    relative = REVIEW_PATH.format(side=side)
+    atomic_write_bytes(Path(ws.root) / relative, data.tobytes())
+    return relative

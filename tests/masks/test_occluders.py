@@ -121,6 +121,8 @@ def test_check_counts_the_occluded_destination_faces(occ_ws, segmented):
     end, _ = run_job(occ_ws, "check", {}, timeout=300)
     assert end.TYPE == "job_finished", end
     assert end.result["dst_occluded"] >= len(OCCLUDED) // 2
+    # the segment job's review sheet: the faces it doubts most first, mask over them
+    assert (occ_ws.root / segmented["masks"]["dst"]["review"]).is_file()
     report = json.loads((occ_ws.root / "check" / "report.json").read_text())
     assert report["sides"]["dst"]["occluders"]["masked_faces"] >= 70
     assert report["sides"]["src"]["occluders"]["occluded_by_mask"] < 10
