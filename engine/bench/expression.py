@@ -78,10 +78,11 @@ def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out:
             target = min(iters, done + every)
             load = os.getloadavg()[0]
             started = time.monotonic()
-            job.module.run(ws, job.parse_params({"preset": "tiny", **params, "model": model, "iters": target,
-                                                 "device": "cpu", "threads": threads, "seed": 1}), NullReporter())
+            result = job.module.run(ws, job.parse_params({"preset": "tiny", **params, "model": model, "iters": target,
+                                                          "device": "cpu", "threads": threads, "seed": 1}),
+                                    NullReporter())
             seconds = time.monotonic() - started
-            done = target
+            done = int(result["iteration"])  # a stop (SIGTERM) ends the step early: measured where it stopped
             point = {"iteration": done, "train_s": round(seconds, 1), "load_before": round(load, 2),
                      "load_after": round(os.getloadavg()[0], 2),
                      **measure(ws, ws.model_dir(model), finder, likeness)}
@@ -90,6 +91,8 @@ def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out:
 
             atomic_write_json(out / f"{name}.json", record)
             print(json.dumps(point), flush=True)
+            if result.get("stopped") != "target":
+                break
     finally:
         finder.close()
     return record
