@@ -9,6 +9,7 @@ picks the target person of one side (the ids and thumbnails are in ``data_<side>
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from engine import settings as declared
@@ -18,6 +19,7 @@ from engine.workspace import Workspace
 
 KIND = "extract"
 
+
 @dataclass
 class Params(declared.overrides_class("ExtractKnobs", "extract", module=__name__)):
     """Every [extract] setting (engine/settings.py; None: the workspace's value), plus the job's own."""
@@ -25,6 +27,10 @@ class Params(declared.overrides_class("ExtractKnobs", "extract", module=__name__
     side: Literal["src", "dst", "both"] = "both"
     #: Target track (person) of the side; needs side "src" or "dst".
     track: int | None = None
+    #: Target person by id (data_<side>/people/person_N.jpg); needs side "src" or "dst".
+    person: int | None = None
+    #: Target the person most like this photo (a path), or a frame number of the side's footage.
+    reference: str | None = None
     #: Redo sides that are already extracted (their crops and records are replaced).
     force: bool = False
 
@@ -50,13 +56,19 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
 
     from engine.faces.extract import extract_side
 
-    if params.track is not None and params.side == "both":
-        raise UserError("--track needs one side.", "Add --side src or --side dst.")
+    for name in ("track", "person", "reference"):
+        if getattr(params, name) is not None and params.side == "both":
+            raise UserError(f"--{name} needs one side (the source and destination are different people).",
+                            "Add --side src or --side dst.")
+    if params.reference is not None and not str(params.reference).strip().isdigit():
+        path = Path(params.reference).expanduser()
+        params.reference = str(path if path.is_absolute() else ws.root / path)
     settings = settings_from(ws, params)
     results = {}
     for side in sides(params):
         report.check_cancelled()
-        results[side] = extract_side(ws, side, settings, report, force=params.force, track=params.track)
+        results[side] = extract_side(ws, side, settings, report, force=params.force, track=params.track,
+                                     person=params.person, reference=params.reference)
         # Saved once a side is done with them, so a refused or failed run leaves workspace.toml alone.
         ws.update_settings("extract", asdict(settings))
     summary = {f"{side}_faces": r.get("target_faces", r["faces"]) for side, r in results.items()}
