@@ -98,7 +98,8 @@ class Setting:
             raise UserError(f"{shown} is not one of the choices.", f"Use one of: {', '.join(map(str, self.choices))}.")
         if self.range is not None and not self.range[0] <= value <= self.range[1]:
             low, high = self.range
-            raise UserError(f"{shown} is out of range.", f"Use {_show(low)} to {_show(high)}.")
+            show = (lambda x: repr(float(x))) if kind is float else _show  # a float range reads 0.0 to 1.0
+            raise UserError(f"{shown} is out of range.", f"Use {show(low)} to {show(high)}.")
         return value
 
 
