@@ -51,6 +51,10 @@ def test_socket_is_owner_only(engine_ws):
     mode = stat.S_IMODE(os.stat(engine_ws.socket_path).st_mode)
     assert mode == 0o600
     assert stat.S_IMODE(os.stat(engine_ws.socket_dir).st_mode) == 0o700
+    # The pid file is written just after the socket listens: a very fast client can be first.
+    deadline = time.monotonic() + 10
+    while not engine_ws.pid_path.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert int(engine_ws.pid_path.read_text()) == engine_pid(engine_ws)
 
 
