@@ -85,7 +85,7 @@ def test_a_new_user_goes_from_nothing_to_a_result_and_survives_a_lost_terminal(t
         term.kill()  # the terminal (or the SSH connection) is gone, mid-training
 
         term.open()  # come back: the recent list has the workspace, Enter opens it
-        term.wait(r"Recent workspaces")
+        term.wait(r"Recent workspaces", 150)  # starts beside a training run that holds both cores
         term.keys("Enter")
         shown = term.wait(r"running · iteration (\d+) / 40", 60)
         assert int(shown.group(1)) >= before, "still training, not started over"
