@@ -17,7 +17,6 @@ Work files live in ``data_<side>/.extract/`` (``settings.json``, ``partial.jsonl
 
 from __future__ import annotations
 
-import json
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 from engine import settings as declared
 from engine.atomic import atomic_write_json, read_json
 from engine.errors import UserError
-from engine.faces.records import FaceRecord, read_alignments, write_alignments
+from engine.faces.records import DamagedRecords, FaceRecord, read_alignments, read_partial, write_alignments
 from engine.faces.workers import SEGMENTS, extract_segments, workers_for
 from engine.media.probe import MediaInfo, probe
 from engine.report import Reporter
@@ -152,7 +151,11 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
         finder.close()
         if hands is not None:
             hands.close()
-    records = _read_partial(work_dir / "partial.jsonl")
+    try:
+        records = read_partial(work_dir / "partial.jsonl")
+    except DamagedRecords:
+        (work_dir / "checkpoint.json").unlink(missing_ok=True)  # the next run extracts it again
+        raise
     if not records:
         shutil.rmtree(work_dir, ignore_errors=True)
         what = "images" if info.kind == "images" else "video"
@@ -196,19 +199,6 @@ def _clear(side_dir: Path) -> None:
     for name in ("alignments.jsonl", "sort.json", "identity.safetensors"):
         if (side_dir / name).exists():
             (side_dir / name).unlink()
-
-
-def _read_partial(path: Path) -> list[FaceRecord]:
-    records = []
-    if not path.is_file():
-        return records
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                records.append(FaceRecord.from_json(json.loads(line)))
-            except (ValueError, KeyError, TypeError):
-                break  # a torn last line after a crash; everything before it is whole
-    return records
 
 
 def summarise_tracks(records: list[FaceRecord]) -> list[dict[str, Any]]:

@@ -183,6 +183,36 @@ def _check_header_paths(path: Path, number: int, header: dict[str, Any]) -> None
                 check_name(entry["thumb"], f"{path} (line {number}, {key} thumb)", _UNSAFE_HINT)
 
 
+class DamagedRecords(UserError):
+    """A partial records file with a bad line that whole lines follow: damaged, not torn by a crash."""
+
+
+def read_partial(path: Path) -> list[FaceRecord]:
+    """The records an extraction appended to ``path`` (JSON lines, no header), in file order.
+
+    A crash mid-append can tear only the last line: it is dropped (the run resumes before it). A bad
+    line with whole lines after it means the file was damaged some other way: ``DamagedRecords`` is
+    raised rather than any frame skipped, and the caller extracts that part again.
+    """
+    records: list[FaceRecord] = []
+    if not path.is_file():
+        return records
+    with open(path, "rb") as handle:
+        bad = 0
+        for number, line in enumerate(handle, 1):
+            if bad:
+                if line.strip():
+                    raise DamagedRecords(f"{path} is damaged at line {bad} (whole records follow it, so a "
+                                         "crash did not tear it).",
+                                         "Run the extraction again: the damaged part is extracted again.")
+                continue
+            try:
+                records.append(FaceRecord.from_json(json.loads(line)))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                bad = number
+    return records
+
+
 def write_alignments(path: Path, header: dict[str, Any], records: list[FaceRecord]) -> None:
     """Write header + records atomically (a reader sees the old file or the whole new one)."""
     header = {**header, "kind": "header", "version": VERSION}

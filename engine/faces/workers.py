@@ -23,6 +23,7 @@ import json
 import multiprocessing
 import os
 import queue as queue_module
+import shutil
 import time
 import traceback
 from dataclasses import asdict
@@ -31,7 +32,7 @@ from typing import Any
 
 from engine.atomic import atomic_write_json, read_json
 from engine.errors import UserError
-from engine.faces.records import FaceRecord
+from engine.faces.records import DamagedRecords, FaceRecord, read_partial
 from engine.report import Reporter
 
 SEGMENTS = "segments.json"
@@ -101,7 +102,7 @@ def extract_segments(source: Path, side_dir: Path, work_dir: Path, settings: Any
         ranges = plan(0, total, workers, min_frames or MIN_SEGMENT_FRAMES)
         atomic_write_json(segments_path, {"total": total, "ranges": ranges})
     values = asdict(settings)
-    pending = [i for i in range(len(ranges)) if not _done(work_dir, i)]
+    pending = [i for i in range(len(ranges)) if not _finished(work_dir, i, report)]
     if len(pending) < len(ranges):
         report.log(f"resuming: {len(ranges) - len(pending)} of {len(ranges)} segments were already extracted.")
     began = time.monotonic()
@@ -172,6 +173,21 @@ def _done(work_dir: Path, i: int) -> bool:
     return isinstance(read_json(work_dir / f"seg-{i:02d}" / "done.json"), dict)
 
 
+def _finished(work_dir: Path, i: int, report: Reporter) -> bool:
+    """Whether segment ``i`` was finished earlier and its records read whole; a finished segment whose
+    records were damaged since is cleared, to be extracted again (never joined with frames missing)."""
+    if not _done(work_dir, i):
+        return False
+    seg_dir = work_dir / f"seg-{i:02d}"
+    try:
+        read_partial(seg_dir / "partial.jsonl")
+    except DamagedRecords as exc:
+        report.log(f"segment {i + 1}: {exc.message} It is extracted again.", level="warning")
+        shutil.rmtree(seg_dir)
+        return False
+    return True
+
+
 def _last_error(messages: Any) -> tuple[str, str] | None:
     found = None
     while True:
@@ -229,20 +245,6 @@ def _add_hands(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, 
         n = merged[weight] or 1
         merged[key] = round((total.get(key, 0) * total.get(weight, 0) + part.get(key, 0) * part.get(weight, 0)) / n, 2)
     return merged
-
-
-def read_partial(path: Path) -> list[FaceRecord]:
-    """The records of a partial file, skipping a torn last line."""
-    records = []
-    if not path.is_file():
-        return records
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            try:
-                records.append(FaceRecord.from_json(json.loads(line)))
-            except (ValueError, KeyError, TypeError):
-                continue
-    return records
 
 
 def _box_iou(a: list[float], b: list[float]) -> float:
