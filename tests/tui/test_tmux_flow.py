@@ -7,64 +7,28 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import sys
-import time
-import uuid
 
 import pytest
 
 from engine.workspace import Workspace
 from tests.helpers import REPO, stop_engine
+from tests.tui.terminal import Terminal
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
 BRAILLE_DOTS = re.compile("[\u2801-\u28ff]")
-
-
-class Terminal:
-    """One tmux session at 80x24 running the ``swapwizard`` command."""
-
-    def __init__(self, cwd, config_home) -> None:
-        self.name = f"swapwizard-flow-{uuid.uuid4().hex[:8]}"
-        self.cwd, self.config_home = cwd, config_home
-
-    def open(self) -> None:
-        command = (f"cd {self.cwd} && XDG_CONFIG_HOME={self.config_home} PYTHONPATH={REPO} {sys.executable} "
-                   f"-c 'from tui.cli import main; main()'")
-        self.tmux("new-session", "-d", "-s", self.name, "-x", "80", "-y", "24", command)
-
-    def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", *args], capture_output=True, text=True, timeout=10).stdout
-
-    def keys(self, *keys: str) -> None:
-        for key in keys:
-            self.tmux("send-keys", "-t", self.name, key)
-            time.sleep(0.15)
-
-    def text(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", self.name)
-
-    def wait(self, pattern: str, timeout: float = 60.0) -> re.Match:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = re.search(pattern, self.text())
-            if found:
-                return found
-            time.sleep(0.25)
-        raise AssertionError(f"{pattern!r} never appeared; the screen was:\n{self.text()}")
-
-    def kill(self) -> None:
-        self.tmux("kill-session", "-t", self.name)
 
 
 @pytest.mark.timeout(330)
 def test_a_new_user_goes_from_nothing_to_a_result_and_survives_a_lost_terminal(tmp_path, config_home):
     cwd = tmp_path / "home"
     cwd.mkdir()
-    term = Terminal(cwd, config_home)
+    term = Terminal()
+    command = (f"cd {cwd} && XDG_CONFIG_HOME={config_home} PYTHONPATH={REPO} {sys.executable} "
+               f"-c 'from tui.cli import main; main()'")
     ws = Workspace(cwd / "swapwizard-demo")
     try:
-        term.open()
+        term.open(command)
         term.wait(r"No workspace open")
         term.keys("d")  # the demo workspace from the sample clips
         term.wait(r"Press y to confirm")
@@ -84,7 +48,7 @@ def test_a_new_user_goes_from_nothing_to_a_result_and_survives_a_lost_terminal(t
         before = int(term.wait(r"iteration (\d+) / 40", 120).group(1))
         term.kill()  # the terminal (or the SSH connection) is gone, mid-training
 
-        term.open()  # come back: the recent list has the workspace, Enter opens it
+        term.open(command)  # come back: the recent list has the workspace, Enter opens it
         term.wait(r"Recent workspaces", 150)  # starts beside a training run that holds both cores
         term.keys("Enter")
         shown = term.wait(r"running · iteration (\d+) / 40", 60)
@@ -98,7 +62,7 @@ def test_a_new_user_goes_from_nothing_to_a_result_and_survives_a_lost_terminal(t
         term.wait(r"Label: synthetic media", 150)
         assert re.search(r"Result: .*output/result\.mp4", term.text().replace("\n", ""))
     finally:
-        term.kill()
+        term.close()
         if ws.config_path.exists():
             stop_engine(ws)
     assert (ws.output_dir / "result.mp4").stat().st_size > 10_000
