@@ -20,18 +20,15 @@ tests bound how much).
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
-import queue as queue_module
 import shutil
 import time
-import traceback
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from engine import workerpool
 from engine.atomic import atomic_write_json, read_json
-from engine.errors import UserError
 from engine.faces.records import DamagedRecords, FaceRecord, read_partial
 from engine.report import Reporter
 
@@ -50,22 +47,8 @@ STITCH_IOU = 0.3
 
 def default_workers() -> int:
     """Workers for this machine: one per two cores (a pipeline keeps about 1.7 busy), as many as the
-    available memory holds, at most 16."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    available = _available_memory()
-    by_memory = max(1, available // WORKER_BYTES) if available else cores
-    return int(max(1, min(cores // 2, by_memory, 16)))
-
-
-def _available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    available memory holds, at most 16 (``engine.workerpool.default_workers``)."""
+    return workerpool.default_workers(WORKER_BYTES)
 
 
 def plan(start: int, total: int, workers: int, min_frames: int) -> list[tuple[int, int]]:
@@ -80,12 +63,7 @@ def plan(start: int, total: int, workers: int, min_frames: int) -> list[tuple[in
 def workers_for(requested: int, kind: str, frames: int, min_frames: int | None = None) -> int:
     """How many workers a side gets: ``requested`` (0: ``default_workers()``; never more than the available
     memory holds), 1 for a folder of images or a clip too short to split."""
-    min_frames = min_frames or MIN_SEGMENT_FRAMES
-    available = _available_memory()
-    wanted = min(requested or default_workers(), max(1, available // WORKER_BYTES) if available else 64)
-    if kind != "video" or frames < 2 * min_frames:
-        return 1
-    return max(1, min(wanted, frames // min_frames))
+    return workerpool.workers_for(requested, kind, frames, min_frames or MIN_SEGMENT_FRAMES, WORKER_BYTES)
 
 
 def extract_segments(source: Path, side_dir: Path, work_dir: Path, settings: Any, max_gap: int, total: int,
@@ -106,65 +84,24 @@ def extract_segments(source: Path, side_dir: Path, work_dir: Path, settings: Any
     if len(pending) < len(ranges):
         report.log(f"resuming: {len(ranges) - len(pending)} of {len(ranges)} segments were already extracted.")
     began = time.monotonic()
-    context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
-    cancel = context.Event()
-    running: dict[int, Any] = {}
-    done_frames = {i: ranges[i][1] - ranges[i][0] for i in range(len(ranges)) if i not in pending}
-    failure: tuple[str, str] | None = None
-    try:
-        while pending or running:
-            while pending and len(running) < max(1, workers) and failure is None:
-                i = pending.pop(0)
-                seg_dir = work_dir / f"seg-{i:02d}"
-                seg_dir.mkdir(exist_ok=True)
-                checkpoint = read_json(seg_dir / "checkpoint.json")
-                if isinstance(checkpoint, dict):
-                    report.log(f"segment {i + 1} of {len(ranges)}: resuming at frame {checkpoint.get('next_frame')}.")
-                proc = context.Process(target=_segment_main, name=f"extract-seg-{i}", daemon=False,
-                                       args=(i, str(source), str(side_dir), str(seg_dir), values, max_gap,
-                                             ranges[i][0], ranges[i][1], total, stage, messages, cancel,
-                                             os.getpid()))
-                proc.start()
-                running[i] = proc
-            try:
-                message = messages.get(timeout=0.2)
-            except queue_module.Empty:
-                message = None
-            if message is not None:
-                kind, i, *rest = message
-                if kind == "progress":
-                    done_frames[i] = rest[0] - ranges[i][0]
-                    report.progress(stage, sum(done_frames.values()), total, unit="frames")
-                elif kind == "log":
-                    report.log(rest[1], level=rest[0])
-                elif kind == "error":
-                    failure = failure or (rest[0], rest[1])
-            for i, proc in list(running.items()):
-                if not proc.is_alive():
-                    proc.join()
-                    del running[i]
-                    if not _done(work_dir, i) and failure is None:
-                        failure = _last_error(messages) or (
-                            f"An extraction worker (frames {ranges[i][0]}-{ranges[i][1] - 1}) died unexpectedly "
-                            f"(exit code {proc.exitcode}).", "It may have run out of memory: use fewer --workers.")
-                    else:
-                        done_frames[i] = ranges[i][1] - ranges[i][0]
-            if failure is not None and not running:
-                raise UserError(*failure)
-            if failure is not None:
-                cancel.set()
-            report.check_cancelled()
-    finally:
-        if running:
-            cancel.set()
-            deadline = time.monotonic() + 30
-            for proc in running.values():
-                proc.join(max(0.1, deadline - time.monotonic()))
-                if proc.is_alive():
-                    proc.kill()
-                    proc.join()
-        messages.close()
+    tasks = []
+    for i in pending:
+        seg_dir = work_dir / f"seg-{i:02d}"
+        seg_dir.mkdir(exist_ok=True)
+        tasks.append(workerpool.Task(i, ranges[i][0], ranges[i][1],
+                                     (i, str(source), str(side_dir), str(seg_dir), values, max_gap, ranges[i][0],
+                                      ranges[i][1], total, stage)))
+
+    def resumed(task: workerpool.Task) -> None:
+        checkpoint = read_json(work_dir / f"seg-{task.index:02d}" / "checkpoint.json")
+        if isinstance(checkpoint, dict):
+            report.log(f"segment {task.index + 1} of {len(ranges)}: resuming at frame {checkpoint.get('next_frame')}.")
+
+    workerpool.run_tasks(_segment_main, tasks, workers, report, stage, total,
+                         is_done=lambda task: _done(work_dir, task.index),
+                         done_before=sum(b - a for i, (a, b) in enumerate(ranges) if i not in pending),
+                         what="An extraction worker", again="run the extraction again to resume",
+                         on_start=resumed)
     elapsed = time.monotonic() - began
     return _join(work_dir, ranges, max_gap, counts, elapsed, workers)
 
@@ -186,17 +123,6 @@ def _finished(work_dir: Path, i: int, report: Reporter) -> bool:
         shutil.rmtree(seg_dir)
         return False
     return True
-
-
-def _last_error(messages: Any) -> tuple[str, str] | None:
-    found = None
-    while True:
-        try:
-            kind, _, *rest = messages.get(timeout=0.5)
-        except (queue_module.Empty, OSError, ValueError, EOFError):
-            return found
-        if kind == "error":
-            found = (rest[0], rest[1])
 
 
 def _join(work_dir: Path, ranges: list[tuple[int, int]], max_gap: int, counts: dict[str, int], elapsed: float,
@@ -300,43 +226,11 @@ def stitch(parts: list[list[FaceRecord]], ranges: list[tuple[int, int]], max_gap
     return joined
 
 
-class _QueueReporter(Reporter):
-    """A worker's reporter: progress and logs to the parent's queue; cancelled when the parent asks or dies."""
-
-    def __init__(self, index: int, messages: Any, cancel: Any, parent: int) -> None:
-        super().__init__()
-        self.index, self.messages, self.cancel, self.parent = index, messages, cancel, parent
-
-    def emit(self, event: dict[str, Any]) -> None:
-        if event.get("type") == "progress":
-            self.messages.put(("progress", self.index, event["done"]))
-        elif event.get("type") == "log":
-            self.messages.put(("log", self.index, event.get("level", "info"), event.get("message", "")))
-
-    @property
-    def cancelled(self) -> bool:
-        return self.cancel.is_set() or os.getppid() != self.parent
-
-
-def _segment_main(index: int, source: str, side_dir: str, seg_dir: str, values: dict[str, Any], max_gap: int,
-                  start: int, end: int, total: int, stage: str, messages: Any, cancel: Any, parent: int) -> None:
-    """One worker: extract frames ``start..end-1`` into ``seg_dir`` (resuming from its checkpoint)."""
-    from engine.errors import JobCancelled
-
-    report = _QueueReporter(index, messages, cancel, parent)
-    try:
-        _segment(index, Path(source), Path(side_dir), Path(seg_dir), values, max_gap, start, end, total, stage,
-                 report)
-    except JobCancelled:
-        pass
-    except UserError as exc:
-        messages.put(("error", index, exc.message, exc.hint))
-        raise SystemExit(1) from None
-    except BaseException as exc:  # noqa: BLE001 - said to the parent, which fails the job in one sentence
-        messages.put(("log", index, "error", traceback.format_exc()))
-        messages.put(("error", index, f"An extraction worker failed ({type(exc).__name__}: {exc}).",
-                      "See the job's log; run the extraction again to resume."))
-        raise SystemExit(1) from None
+def _segment_main(report: Reporter, index: int, source: str, side_dir: str, seg_dir: str, values: dict[str, Any],
+                  max_gap: int, start: int, end: int, total: int, stage: str) -> None:
+    """One worker (``engine.workerpool``): extract frames ``start..end-1`` into ``seg_dir`` (resuming from
+    its checkpoint)."""
+    _segment(index, Path(source), Path(side_dir), Path(seg_dir), values, max_gap, start, end, total, stage, report)
 
 
 def _segment(index: int, source: Path, side_dir: Path, seg_dir: Path, values: dict[str, Any], max_gap: int,
