@@ -24,25 +24,16 @@ Three measurements, each the median of ``--repeat`` runs, with the local identit
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from engine.bench.timing import Stopwatch, median_time, show
+
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "dst.mp4"
-
-
-def _median_time(action, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
 
 
 def main(argv: list[str]) -> int:
@@ -63,21 +54,21 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="swapwizard-bench-c2pa-") as tmp:
         folder = Path(tmp)
         os.environ["SWAPWIZARD_C2PA_DIR"] = str(folder / "identity")
-        started = time.perf_counter()
-        identity = cr.local_identity()
-        figures["identity_create_s"] = round(time.perf_counter() - started, 4)
+        with Stopwatch() as watch:
+            identity = cr.local_identity()
+        figures["identity_create_s"] = round(watch.seconds, 4)
         credentials = cr.Credentials(identity, models=[{"name": "default", "iteration": 100000}],
                                      consent_date="2026-01-01T00:00:00+0000")
-        figures["check_s"] = round(_median_time(credentials.check, args.repeat), 4)
+        figures["check_s"] = round(median_time(credentials.check, args.repeat), 4)
         label = synthetic_label()
 
         # 1. The sample's export step, without and with signing.
         segment = folder / "segment.mp4"
         subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(SAMPLE), "-an",
                         "-c:v", "copy", str(segment)], check=True)
-        plain = _median_time(lambda: join_segments([segment], folder / "plain.mp4", audio_source=SAMPLE,
+        plain = median_time(lambda: join_segments([segment], folder / "plain.mp4", audio_source=SAMPLE,
                                                    label=label), args.repeat)
-        signed = _median_time(lambda: join_segments([segment], folder / "signed.mp4", audio_source=SAMPLE,
+        signed = median_time(lambda: join_segments([segment], folder / "signed.mp4", audio_source=SAMPLE,
                                                     label=label, credentials=credentials), args.repeat)
         exported = (folder / "plain.mp4").read_bytes()
 
@@ -85,10 +76,10 @@ def main(argv: list[str]) -> int:
             (folder / "work.mp4").write_bytes(exported)
             credentials.sign_file(folder / "work.mp4", folder / "sample_signed.mp4", title="result.mp4")
 
-        copy_only = _median_time(lambda: (folder / "work.mp4").write_bytes(exported), args.repeat)
+        copy_only = median_time(lambda: (folder / "work.mp4").write_bytes(exported), args.repeat)
         figures.update({"sample_bytes": len(exported), "sample_export_s": round(plain, 4),
                         "sample_export_signed_s": round(signed, 4),
-                        "sample_sign_s": round(_median_time(sign_sample, args.repeat) - copy_only, 4)})
+                        "sample_sign_s": round(median_time(sign_sample, args.repeat) - copy_only, 4)})
 
         # 2. One PNG frame, at the sample's size and at 1080p.
         rng = np.random.default_rng(0)
@@ -96,8 +87,8 @@ def main(argv: list[str]) -> int:
             image = np.clip(rng.normal(128, 40, shape), 0, 255).astype(np.uint8)
             bare, with_c2pa = [], []
             for _ in range(5 * args.repeat):
-                bare.append(_median_time(lambda image=image: png_with_text(image, label), 1))
-                with_c2pa.append(_median_time(lambda image=image, name=name: png_with_text(
+                bare.append(median_time(lambda image=image: png_with_text(image, label), 1))
+                with_c2pa.append(median_time(lambda image=image, name=name: png_with_text(
                     image, label, credentials=credentials, title=f"{name}.png"), 1))
             figures[f"{name}_s"] = round(statistics.median(bare), 4)
             figures[f"{name}_signed_s"] = round(statistics.median(with_c2pa), 4)
@@ -116,8 +107,8 @@ def main(argv: list[str]) -> int:
             work.write_bytes(clip.read_bytes())  # sign_file appends the XMP box to its source
             credentials.sign_file(work, folder / "clip_signed.mp4", title="result.mp4")
 
-        copy_only = _median_time(lambda: (folder / "work.mp4").write_bytes(clip.read_bytes()), args.repeat)
-        clip_sign = _median_time(sign_clip, args.repeat) - copy_only
+        copy_only = median_time(lambda: (folder / "work.mp4").write_bytes(clip.read_bytes()), args.repeat)
+        clip_sign = median_time(sign_clip, args.repeat) - copy_only
         per_mb = clip_sign / (size / 1e6)
         minute_bytes = size * 60.0 / args.seconds
         figures.update({"clip_seconds": args.seconds, "clip_bytes": size,
@@ -127,14 +118,10 @@ def main(argv: list[str]) -> int:
                         "min_1080p_sign_s_at_50mbps": round(per_mb * 50 / 8 * 60, 3)})
         found = cr.read_credentials(folder / "clip_signed.mp4")
         figures["clip_verified"] = bool(found["signed"] and found["content_intact"])
-        figures["verify_1080p_clip_s"] = round(_median_time(
+        figures["verify_1080p_clip_s"] = round(median_time(
             lambda: cr.read_credentials(folder / "clip_signed.mp4"), args.repeat), 4)
 
-    if args.json:
-        print(json.dumps(figures, indent=2))
-    else:
-        for key, value in figures.items():
-            print(f"{key:>24}: {value}")
+    show(figures, args.json, "{key:>24}: {value}")
     return 0
 
 

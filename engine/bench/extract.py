@@ -32,9 +32,9 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
+from engine.bench.timing import Stopwatch
 from engine.errors import UserError
 
 DEFAULT_CLIP = Path(__file__).resolve().parent.parent / "samples" / "src.mp4"
@@ -51,23 +51,23 @@ def measure(clip: Path, max_frames: int = 300, small_faces: bool = False) -> dic
     from engine.workspace import Workspace
 
     info = probe(clip)
-    start = time.perf_counter()
     frames = []
-    for _, _, frame in iter_frames(clip):
-        if len(frames) < max_frames:
-            frames.append(frame)
-    decode_fps = info.frame_count / (time.perf_counter() - start)
+    with Stopwatch() as decoding:
+        for _, _, frame in iter_frames(clip):
+            if len(frames) < max_frames:
+                frames.append(frame)
+    decode_fps = info.frame_count / decoding.seconds
 
     cv2.setNumThreads(1)
     finder = FaceFinder()
     for det in finder.detect(frames[0]):  # warm up both graphs before timing
         finder.landmarks(frames[0], roi_from_detection(det))
-    start = time.perf_counter()
     faces = 0
-    for frame in frames:
-        for det in finder.detect(frame):
-            faces += finder.landmarks(frame, roi_from_detection(det)) is not None
-    bare_fps = len(frames) / (time.perf_counter() - start)
+    with Stopwatch() as finding:
+        for frame in frames:
+            for det in finder.detect(frame):
+                faces += finder.landmarks(frame, roi_from_detection(det)) is not None
+    bare_fps = len(frames) / finding.seconds
     finder.close()
     cv2.setNumThreads(os.cpu_count() or 1)
 
@@ -124,9 +124,9 @@ def measure_workers(clip: Path, repeat: int, workers: int) -> dict:
             ws = Workspace.create(tmp / f"ws{n}")
             ws.set_source("src", source, link=True)
             before = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-            start = time.perf_counter()
-            result = extract_side(ws, "src", ExtractSettings(workers=n), NullReporter())
-            seconds = time.perf_counter() - start
+            with Stopwatch() as watch:
+                result = extract_side(ws, "src", ExtractSettings(workers=n), NullReporter())
+            seconds = watch.seconds
             after = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
             cpu = sum((a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime) for a, b in zip(after, before))
             records = read_alignments(ws.alignments_path("src"))[1]

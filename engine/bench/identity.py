@@ -16,13 +16,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from engine.bench.timing import Stopwatch, show
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -60,10 +60,10 @@ def main(argv: list[str]) -> int:
     chips = [np.random.default_rng(i).integers(0, 255, (150, 150, 3), dtype=np.uint8) for i in range(32)]
     times, cpu = [], []
     for _ in range(3):
-        started, started_cpu = time.perf_counter(), time.process_time()
-        embedder.embed_chips(chips)
-        times.append((time.perf_counter() - started) / len(chips) * 1000)
-        cpu.append((time.process_time() - started_cpu) / len(chips) * 1000)
+        with Stopwatch() as watch:
+            embedder.embed_chips(chips)
+        times.append(watch.seconds / len(chips) * 1000)
+        cpu.append(watch.cpu_seconds / len(chips) * 1000)
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -78,10 +78,10 @@ def main(argv: list[str]) -> int:
         _ffmpeg("-i", str(clip_a), "-vf", f"select=eq(n\\,{frames_a - 1})", "-frames:v", "1", str(photo))
         ws = Workspace.create(root / "ws", clip_a, joined)
         job = get_kind("extract")
-        started = time.perf_counter()
-        result = job.module.run(ws, job.parse_params({"side": "dst", "reference": str(photo)}),
-                                NullReporter())["sides"]["dst"]
-        seconds = time.perf_counter() - started
+        with Stopwatch() as watch:
+            result = job.module.run(ws, job.parse_params({"side": "dst", "reference": str(photo)}),
+                                    NullReporter())["sides"]["dst"]
+        seconds = watch.seconds
         header, records = read_alignments(ws.alignments_path("dst"))
         truth = {r.frame: ("A" if r.frame < segment or r.frame >= 2 * segment else "B") for r in records}
         majority = {who: max({r.person for r in records if truth[r.frame] == who},
@@ -107,9 +107,5 @@ def main(argv: list[str]) -> int:
             "target_recall": round(sum(1 for r in chosen if truth[r.frame] == "A") / max(1, len(a_faces)), 4),
             "reference_distance": result.get("distance"),
         }
-    if args.json:
-        print(json.dumps(figures, indent=2))
-    else:
-        for key, value in figures.items():
-            print(f"{key:<30} {value}")
+    show(figures, args.json)
     return 0

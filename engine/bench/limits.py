@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import address
+from engine.bench.timing import Stopwatch
 from engine.client import EngineClient
 from engine.launcher import engine_pid, start_engine
 from engine.protocol import PROTOCOL_VERSION
@@ -75,6 +76,25 @@ def _greeted(ws: Workspace) -> socket.socket:
     return sock
 
 
+def _subscribed_rss(ws: Workspace, from_seq: int, load: Any = None) -> list[float]:
+    """The engine's resident MB before and after ten clients subscribe from ``from_seq`` and never read
+    (``load(ws)`` runs while they are subscribed), the engine stopped after."""
+    pid = start_engine(ws)[0]
+    try:
+        before = _rss_mb(pid)
+        socks = [_greeted(ws) for _ in range(10)]
+        for sock in socks:
+            sock.sendall(b'{"type": "subscribe", "id": 1, "from_seq": %d}\n' % from_seq)
+        if load is not None:
+            load(ws)
+        after = _rss_mb(pid)
+        for sock in socks:
+            sock.close()
+    finally:
+        _stop(ws)
+    return [before, after]
+
+
 def replay(top: Path) -> dict[str, Any]:
     ws = _workspace(top, "replay")
     ws.state_dir.mkdir(mode=0o700, exist_ok=True)
@@ -82,41 +102,20 @@ def replay(top: Path) -> dict[str, Any]:
         for seq in range(1, 120_001):
             handle.write(json.dumps({"type": "log", "seq": seq, "time": 0.0, "job_id": None, "level": "info",
                                      "message": "x" * 150}) + "\n")
-    pid = start_engine(ws)[0]
-    try:
-        before = _rss_mb(pid)
-        socks = [_greeted(ws) for _ in range(10)]
-        for sock in socks:
-            sock.sendall(b'{"type": "subscribe", "id": 1, "from_seq": 0}\n')
-        time.sleep(6)
-        after = _rss_mb(pid)
-        for sock in socks:
-            sock.close()
-    finally:
-        _stop(ws)
-    return {"replay_rss_mb": [before, after]}
+    return {"replay_rss_mb": _subscribed_rss(ws, 0, lambda ws: time.sleep(6))}
+
+
+def _echo_load(ws: Workspace) -> None:
+    with EngineClient(ws, timeout=60) as client:
+        for _ in range(30):
+            client.submit("diagnostic_echo", {"text": "y" * 400_000})
+        while client.status()["interactive"]["running"] or client.status()["interactive"]["queue"]:
+            time.sleep(0.2)
+    time.sleep(1)
 
 
 def live(top: Path) -> dict[str, Any]:
-    ws = _workspace(top, "live")
-    pid = start_engine(ws)[0]
-    try:
-        before = _rss_mb(pid)
-        socks = [_greeted(ws) for _ in range(10)]
-        for sock in socks:
-            sock.sendall(b'{"type": "subscribe", "id": 1, "from_seq": 999999999}\n')
-        with EngineClient(ws, timeout=60) as client:
-            for _ in range(30):
-                client.submit("diagnostic_echo", {"text": "y" * 400_000})
-            while client.status()["interactive"]["running"] or client.status()["interactive"]["queue"]:
-                time.sleep(0.2)
-        time.sleep(1)
-        after = _rss_mb(pid)
-        for sock in socks:
-            sock.close()
-    finally:
-        _stop(ws)
-    return {"live_rss_mb": [before, after]}
+    return {"live_rss_mb": _subscribed_rss(_workspace(top, "live"), 999999999, _echo_load)}
 
 
 def log_bytes(top: Path) -> dict[str, Any]:
@@ -168,10 +167,10 @@ def flood(top: Path) -> dict[str, Any]:
             process.start()
         time.sleep(2)
         for _ in range(20):
-            start = time.perf_counter()
-            result = subprocess.run([sys.executable, "-c", "from tui.cli import main; main()", "status", str(ws.root)],
-                                    capture_output=True, text=True, timeout=120, cwd=REPO)
-            times.append(time.perf_counter() - start)
+            with Stopwatch() as watch:
+                result = subprocess.run([sys.executable, "-c", "from tui.cli import main; main()", "status",
+                                         str(ws.root)], capture_output=True, text=True, timeout=120, cwd=REPO)
+            times.append(watch.seconds)
             text = result.stdout + result.stderr
             answers.append("traceback" if "Traceback" in text else "stopped" if "engine: stopped" in text
                            else "running" if "engine: running" in text else "busy" if "engine: busy" in text

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from engine.bench.timing import Stopwatch
+
 ROOT = Path(__file__).resolve().parent.parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
@@ -51,9 +53,9 @@ def _inference(segmenter, faces) -> dict:
     for key, threads in (("faces_per_s", 1), ("faces_per_s_all_threads", os.cpu_count() or 1)):
         torch.set_num_threads(threads)
         segmenter.predict(crops[:8])
-        t0 = time.perf_counter()
-        segmenter.predict(crops)
-        out[key] = round(len(crops) / (time.perf_counter() - t0), 1)
+        with Stopwatch() as watch:
+            segmenter.predict(crops)
+        out[key] = round(len(crops) / watch.seconds, 1)
     torch.set_num_threads(previous)
     return out
 
@@ -139,14 +141,15 @@ def main(argv: list[str] | None = None) -> int:
     tmp = tempfile.mkdtemp(prefix="swapwizard-bench-segment-")
     try:
         ws = Workspace.create(Path(tmp) / "ws", src=src, dst=dst)
-        t0 = time.perf_counter()
-        extracted = {side: extract_side(ws, side, ExtractSettings(size=256), NullReporter()) for side in ("src", "dst")}
-        extract_s = time.perf_counter() - t0
+        with Stopwatch() as extracting:
+            extracted = {side: extract_side(ws, side, ExtractSettings(size=256), NullReporter())
+                         for side in ("src", "dst")}
+        extract_s = extracting.seconds
         options = Options(resolution=defaults["resolution"], width=defaults["width"], iters=iters,
                           batch=defaults["batch_size"], threads=args.threads)
-        t0 = time.perf_counter()
-        trained = train(ws, ["src", "dst"], options)
-        train_s = time.perf_counter() - t0
+        with Stopwatch() as training:
+            trained = train(ws, ["src", "dst"], options)
+        train_s = training.seconds
         segmenter = trained.pop("segmenter")
         faces = load_faces(ws, ["src", "dst"], options.resolution)
         speed = _inference(segmenter, faces)
