@@ -4,39 +4,25 @@ from __future__ import annotations
 
 import pytest
 
-from engine.atomic import atomic_write_json
 from engine.quality.compare import metric_table
 from tests.helpers import make_workspace
-from tests.quality.test_compare_screen import models
+from tests.quality.helpers import models, open_compare, with_report, wizard
 from tests.tui.conftest import drive, wait_for
 from tui.app import make_app
 from tui.recent import RecentWorkspaces
-from tui.screens.compare import CompareScreen
 from tui.widgets.picture import Picture
 
 
 @pytest.mark.timeout(60)
 def test_compare_view_shows_the_study(tmp_path) -> None:
-    from PIL import Image
-
-    ws = make_workspace(tmp_path / "ws")
-    ws.record_consent("tests")
     entries = models({"study-df-gan0": 0.41, "study-amp-gan0.1": 0.47})
-    folder = ws.root / "output" / "study"
-    folder.mkdir(parents=True)
-    Image.new("RGB", (96, 64), (30, 200, 30)).save(folder / "contact_sheet.png")
-    atomic_write_json(folder / "report.json", {
+    ws, folder = with_report(tmp_path, "study", "report.json", {
         "configurations": entries, "table": metric_table(entries), "budget": {"words": "300 iterations"},
-        "command": "swapwizard study WS --models df,amp --gan 0,0.1 --budget 300",
-        "outputs": {"contact_sheet": "output/study/contact_sheet.png"}})
-    app = make_app(ws.root, connect=False, recent=RecentWorkspaces(tmp_path / "recent.json"))
+        "command": "swapwizard study WS --models df,amp --gan 0,0.1 --budget 300"}, (30, 200, 30))
+    app = wizard(ws, tmp_path)
 
     async def script(pilot) -> None:
-        await wait_for(pilot, lambda: app.step_screen() is not None, what="a step screen")
-        await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), what="the compare view")
-        await pilot.pause(0.2)
-        shown = app.export_screenshot().replace("&#160;", " ")
+        shown = await open_compare(pilot, app)
         assert "Model study (300 iterations each)" in shown
         assert "study-amp-gan0.1" in shown and "0.4700 *" in shown
         assert app.screen.query_one(Picture).path == folder / "contact_sheet.png"
