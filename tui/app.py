@@ -40,6 +40,7 @@ from tui.screens.compare import CompareScreen
 from tui.screens.consent import ConsentScreen
 from tui.screens.export import ExportScreen
 from tui.screens.extract import ExtractScreen
+from tui.screens.mask_review import MaskReviewScreen
 from tui.screens.merge import MergeScreen
 from tui.screens.picture_view import copy_picture_path, open_pictures
 from tui.screens.sources import SourcesScreen
@@ -65,6 +66,7 @@ class SwapWizardApp(App[None]):
     }
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
                 Binding("c", "compare", "Compare models", id="compare", show=False),
+                Binding("m", "mask_review", "Mask review", id="mask-review", show=False),
                 Binding("z", "full_picture", "Full size", id="picture-full", show=False),
                 Binding("w", "picture_path", "Picture path", id="picture-path", show=False)]
 
@@ -279,6 +281,11 @@ class SwapWizardApp(App[None]):
         """The Compare view (model comparison and quality over training), from any step screen."""
         if self.ws is not None and isinstance(self.screen, StepScreen):
             self.push_screen(CompareScreen())
+
+    def action_mask_review(self) -> None:
+        """The mask review (the segmenter's masks worst first: accept, reject, retrain), from any step screen."""
+        if self.ws is not None and isinstance(self.screen, StepScreen):
+            self.push_screen(MaskReviewScreen())
 
     # -- what screens call ---------------------------------------------------------------------
     async def submit_job(self, kind: str, params: dict[str, Any] | None = None) -> str | None:

@@ -1,6 +1,6 @@
 """Job ``masks_export``: a side's face crops and current masks as PNG pairs in a folder, for editing
-(engine.segment.exchange). ``frames`` ("10-50,80") or ``worst`` (the N faces the segmenter doubts most)
-choose which."""
+(engine.segment.exchange). ``frames`` ("10-50,80"), ``worst`` (the N faces the segmenter doubts most)
+or ``marked`` (``rejected``: the faces rejected in the wizard's mask review) choose which."""
 
 from __future__ import annotations
 
@@ -21,6 +21,8 @@ class Params:
     folder: str = "masks_edit"
     frames: str = ""
     worst: int = 0
+    #: "rejected", "accepted" or "unmarked": only faces with that mark in the mask review ("": any).
+    marked: Literal["", "rejected", "accepted", "unmarked"] = ""
 
 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
@@ -33,7 +35,8 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     folder = Path(params.folder).expanduser()
     folder = folder if folder.is_absolute() else ws.root / folder
     result = export_masks(ws, params.side, folder, params.frames, params.worst,
-                          lambda done, total: report.progress("masks_export", done, total, unit="faces"))
+                          lambda done, total: report.progress("masks_export", done, total, unit="faces"),
+                          marked=params.marked)
     report.log(f"Wrote {result['faces']} crop + mask pairs to {folder}; edit the *_mask.png files, then: "
                f"swapwizard masks import {ws.root} {folder} --side {params.side}")
     return result

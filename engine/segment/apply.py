@@ -4,7 +4,7 @@ Masks are written at the crop's size into ``data_<side>/.masks_work/`` and, when
 one, moved into ``data_<side>/masks/`` in one rename (the old folder goes only after the new one is in
 place), with ``index.json``: per face its uncertainty (mean 4p(1-p) over the face's neighbourhood),
 its IoU with the landmark hull and the hull's occluded fraction (how much of the hull the segmenter
-calls not-face), and which segmenter made them. An interrupted run keeps the work folder and
+calls not-face), its frame and crop file, and which segmenter made them. An interrupted run keeps the work folder and
 continues where it stopped, as long as the segmenter is the same.
 """
 
@@ -101,7 +101,8 @@ def apply_side(ws: Any, side: str, segmenter: Segmenter, progress: Callable[[int
             probabilities = segmenter.predict(crops) if crops else []
             for record, probability in zip(kept, probabilities):
                 name = store.stem(record.file)
-                info = face_stats(probability, face_mask(record, res))
+                info = {**face_stats(probability, face_mask(record, res)), "frame": int(record.frame),
+                        "file": record.file}
                 size = int(record.size)
                 full = cv2.resize(probability, (size, size), interpolation=cv2.INTER_LINEAR) if size != res \
                     else probability

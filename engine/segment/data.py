@@ -5,6 +5,7 @@ Per face (the target person's crops still on disk, ``engine.faces.records.presen
 - ``label``: the mask the user painted (``masks_user/``) when there is one, else the automatic label:
   the record's face outline (``face_mask``) minus the occluders recorded at extraction;
 - ``painted``: whether the label was painted (those faces are drawn more often in training);
+- faces the user rejected in the mask review (``store.rejected``) and did not paint are left out;
 - ``eyes``: the two eye centres (for glasses), from the landmarks;
 - ``trust``: where the automatic label is believed (255) or left unsupervised (0). An occluder
   nobody recorded (a microphone, a cup) sits inside the landmark outline, so the automatic label
@@ -118,6 +119,17 @@ def eye_centres(record: FaceRecord, size: int) -> np.ndarray:
     return np.array([(points[a] + points[b]) / 2 for a, b in EYE_CORNERS], np.float64)
 
 
+def read_mask(path: Path, size: int | None = None) -> np.ndarray | None:
+    """A mask PNG as uint8 (size x size when given), or None when it cannot be read."""
+    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+    if mask is None:
+        return None
+    if size is not None and mask.shape[:2] != (size, size):
+        interp = cv2.INTER_AREA if mask.shape[0] > size else cv2.INTER_LINEAR
+        mask = cv2.resize(mask, (size, size), interpolation=interp)
+    return mask
+
+
 def _load(side_dir: Path, record: FaceRecord, res: int) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray] | None:
     crop = cv2.imread(str(side_dir / record.file), cv2.IMREAD_COLOR)
     if crop is None:
@@ -125,7 +137,7 @@ def _load(side_dir: Path, record: FaceRecord, res: int) -> tuple[np.ndarray, np.
     interp = cv2.INTER_AREA if crop.shape[0] > res else cv2.INTER_LINEAR
     crop = cv2.resize(crop, (res, res), interpolation=interp)
     painted = store.user_path(side_dir, record.file)
-    label = store.read_mask(painted, res) if painted.is_file() else None
+    label = read_mask(painted, res) if painted.is_file() else None
     if label is not None:
         return crop, label, True, np.full(label.shape, 255, np.uint8)
     label = auto_label(record, res)
@@ -149,6 +161,13 @@ def load_faces(ws: Any, sides: list[str], res: int, limit: int = 0,
     jobs: list[tuple[str, FaceRecord]] = []
     for side in sides:
         records = side_records(ws, side)
+        # A face whose mask the user rejected in the review and has not painted: its automatic label is
+        # not taught (export it with masks export --marked rejected and paint it).
+        side_dir = ws.side_dir(side)
+        rejected = store.rejected(side_dir)
+        if rejected:
+            records = [r for r in records if store.stem(r.file) not in rejected
+                       or store.user_path(side_dir, r.file).is_file()]
         if limit and len(records) > limit:
             records = [records[i] for i in np.linspace(0, len(records) - 1, limit).round().astype(int)]
         jobs += [(side, r) for r in records]
@@ -159,6 +178,9 @@ def load_faces(ws: Any, sides: list[str], res: int, limit: int = 0,
             if progress is not None:
                 progress(len(results), len(jobs))
     kept = [(job, r) for job, r in zip(jobs, results) if r is not None]
+    if not jobs:
+        raise UserError("Every face's mask was rejected in the mask review, so the segmenter has no label to learn.",
+                        f"Paint some: swapwizard masks export {ws.root} --marked rejected, then masks import.")
     if not kept:
         raise UserError("None of the face crops could be read.", "Extract again: swapwizard extract WS --force")
     crops = np.stack([r[0] for _, r in kept])

@@ -25,8 +25,8 @@ import numpy as np
 from engine.atomic import atomic_write_bytes, fsync_dir
 from engine.errors import UserError
 from engine.faces.records import FaceRecord, face_mask
-from engine.segment import store
-from engine.segment.data import side_records
+from engine.segment import review, store
+from engine.segment.data import read_mask, side_records
 
 SUFFIX = "_mask.png"
 README = """Face crops and their masks from swapwizard (side {side}).
@@ -61,24 +61,34 @@ def parse_frames(text: str) -> set[int] | None:
 def current_mask(side_dir: Path, record: FaceRecord) -> np.ndarray:
     """The mask a face uses now (painted > segmenter's > the landmark outline), at its crop size."""
     path = store.mask_for(side_dir, record.file)
-    mask = store.read_mask(path, record.size) if path is not None else None
+    mask = read_mask(path, record.size) if path is not None else None
     return mask if mask is not None else face_mask(record, record.size)
 
 
 def worst_first(side_dir: Path, records: list[FaceRecord]) -> list[FaceRecord]:
-    """Faces ordered by how much the segmenter doubts them: uncertainty plus disagreement with the hull."""
+    """Faces ordered by how much the segmenter doubts them (``store.doubt``), worst first."""
     faces = store.index(side_dir)["faces"]
+    return sorted(records, key=lambda r: -store.doubt(faces.get(store.stem(r.file), {})))
 
-    def doubt(record: FaceRecord) -> float:
-        info = faces.get(store.stem(record.file), {})
-        return float(info.get("uncertainty", 0.0)) + (1.0 - float(info.get("hull_iou", 1.0)))
 
-    return sorted(records, key=lambda r: -doubt(r))
+MARKED = ("", "rejected", "accepted", "unmarked")
 
 
 def export_masks(ws: Any, side: str, folder: Path, frames: str = "", worst: int = 0,
-                 progress: Any = None) -> dict[str, Any]:
+                 progress: Any = None, marked: str = "") -> dict[str, Any]:
+    """Write crop + mask pairs; ``marked`` keeps only the faces with that mark in the wizard's mask review
+    (``rejected``: the ones to paint)."""
     records = side_records(ws, side)
+    if marked not in MARKED:
+        raise UserError(f"--marked {marked} is not one of rejected, accepted, unmarked.", "For example: --marked rejected")
+    if marked:
+        side_dir = ws.side_dir(side)
+        kinds = {name: mark.get("mark") for name, mark in store.marks(side_dir).items()}
+        want = {"rejected": store.REJECT, "accepted": store.ACCEPT, "unmarked": None}[marked]
+        records = [r for r in records if kinds.get(store.stem(r.file)) == want]
+        if not records:
+            raise UserError(f"No {side} face is marked {marked} in the mask review.",
+                            "Mark faces in the wizard's mask review (m), or leave out --marked.")
     wanted = parse_frames(frames)
     if wanted is not None:
         records = [r for r in records if r.frame in wanted]
@@ -175,7 +185,8 @@ def import_masks(ws: Any, side: str, folder: Path) -> dict[str, Any]:
     os.rename(staging, final)
     fsync_dir(side_dir)
     shutil.rmtree(old, ignore_errors=True)
-    return {"side": side, "imported": len(painted), "painted": len(list(final.glob("*.png")))}
+    settled = review.painted_over(ws, side, set(painted))  # a rejected face painted now is no longer rejected
+    return {"side": side, "imported": len(painted), "painted": len(list(final.glob("*.png"))), "unrejected": settled}
 
 
 REVIEW_PATH = ".swapwizard/previews/masks_review_{side}.jpg"

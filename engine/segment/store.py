@@ -10,12 +10,16 @@
                                          background); values between are its certainty
     WS/data_<side>/masks/index.json      per crop: uncertainty, agreement with the hull, occluded
                                          fraction; and which segmenter made them
-    WS/data_<side>/masks_user/<crop>.png masks the user painted (swapwizard masks import): they
-                                         outrank the segmenter's, in training the segmenter, in
-                                         training the face model and in merging
+    WS/data_<side>/masks_user/<crop>.png masks the user painted (swapwizard masks import, or accepted
+                                         in the wizard's mask review): they outrank the segmenter's,
+                                         in training the segmenter, in training the face model and
+                                         in merging
+    WS/data_<side>/masks_marks.json      the mask review's marks per crop (engine.segment.review):
+                                         "accept" or "reject"
 
 ``mask_for(side_dir, crop_file)`` is the mask a face uses: the painted one if any, else the
-segmenter's, else None.
+segmenter's unless the user rejected it, else None (the landmark hull). No OpenCV or torch here:
+the wizard reads masks and marks through this module.
 """
 
 from __future__ import annotations
@@ -56,26 +60,67 @@ def user_path(side_dir: Path, crop_file: str) -> Path:
 
 
 def mask_for(side_dir: Path, crop_file: str) -> Path | None:
-    """The mask file a face uses (painted > segmenter's), or None."""
+    """The mask file a face uses (painted > segmenter's, unless rejected in the review), or None."""
     if not crop_file:
         return None
-    for path in (user_path(side_dir, crop_file), mask_path(side_dir, crop_file)):
-        if path.is_file():
-            return path
-    return None
-
-
-def read_mask(path: Path, size: int | None = None) -> np.ndarray | None:
-    """A mask PNG as uint8 (size x size when given), or None when it cannot be read."""
-    import cv2
-
-    mask = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-    if mask is None:
+    painted = user_path(side_dir, crop_file)
+    if painted.is_file():
+        return painted
+    if stem(crop_file) in rejected(side_dir):
         return None
-    if size is not None and mask.shape[:2] != (size, size):
-        interp = cv2.INTER_AREA if mask.shape[0] > size else cv2.INTER_LINEAR
-        mask = cv2.resize(mask, (size, size), interpolation=interp)
-    return mask
+    path = mask_path(side_dir, crop_file)
+    return path if path.is_file() else None
+
+
+MARKS = "masks_marks.json"
+ACCEPT, REJECT = "accept", "reject"
+_marks_cache: dict[str, tuple[tuple[int, int, int], dict[str, Any]]] = {}
+
+
+def marks(side_dir: Path) -> dict[str, Any]:
+    """The review's marks ``{stem: {"mark": "accept" | "reject", ...}}`` (cached until the file changes)."""
+    path = Path(side_dir) / MARKS
+    try:
+        st = path.stat()
+    except OSError:
+        return {}
+    stamp = (st.st_mtime_ns, st.st_ino, st.st_size)
+    cached = _marks_cache.get(str(path))
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    data = read_json(path, default=None)
+    faces = data.get("faces") if isinstance(data, dict) else None
+    faces = {k: v for k, v in faces.items() if isinstance(k, str) and isinstance(v, dict)} \
+        if isinstance(faces, dict) else {}
+    _marks_cache[str(path)] = (stamp, faces)
+    return faces
+
+
+def rejected(side_dir: Path) -> set[str]:
+    """The faces whose segmenter mask the user rejected (stems)."""
+    return {name for name, mark in marks(side_dir).items() if mark.get("mark") == REJECT}
+
+
+def doubt(info: dict[str, Any]) -> float:
+    """How much the segmenter doubts a face (its ``index`` entry): uncertainty plus disagreement with the
+    hull. Worst first everywhere (``masks export --worst``, the review sheet, the wizard's review)."""
+    return float(info.get("uncertainty", 0.0)) + (1.0 - float(info.get("hull_iou", 1.0)))
+
+
+def masks_identity(side_dir: Path) -> dict[str, Any]:
+    """What a side's masks are now, for caches and resumes: the segmenter that made them, the painted
+    labels (names, sizes, times) and the rejected faces, each as a short digest."""
+    import hashlib
+
+    side_dir = Path(side_dir)
+    painted = hashlib.sha1()
+    folder = side_dir / USER
+    if folder.is_dir():
+        for path in sorted(folder.glob("*.png")):
+            st = path.stat()
+            painted.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+    return {"segmenter": index(side_dir).get("segmenter"), "painted": painted.hexdigest()[:16],
+            "rejected": hashlib.sha1("\n".join(sorted(rejected(side_dir))).encode()).hexdigest()[:16]}
 
 
 #: The segmenter's probability is its certainty, not a blend weight: masks that cut a face use it through a

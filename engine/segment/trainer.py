@@ -146,7 +146,8 @@ def evaluate(segmenter: Segmenter, faces: Faces, indices: np.ndarray) -> dict[st
 
 
 def labels_fingerprint(ws: Any, sides: list[str]) -> dict[str, Any]:
-    """The painted labels: how many, and the newest one's time (a change means retraining)."""
+    """The painted labels (how many, the newest one's time) and the faces rejected in the mask review:
+    a change means retraining."""
     count, newest = 0, 0.0
     for side in sides:
         folder = ws.side_dir(side) / store.USER
@@ -154,7 +155,13 @@ def labels_fingerprint(ws: Any, sides: list[str]) -> dict[str, Any]:
             for path in folder.glob("*.png"):
                 count += 1
                 newest = max(newest, path.stat().st_mtime)
-    return {"painted": count, "newest": round(newest, 3)}
+    fingerprint: dict[str, Any] = {"painted": count, "newest": round(newest, 3)}
+    rejected = sorted(f"{side}/{name}" for side in sides for name in store.rejected(ws.side_dir(side)))
+    if rejected:  # faces left out of the labels in the mask review: a change means retraining too
+        import hashlib
+
+        fingerprint["rejected"] = [len(rejected), hashlib.sha1("\n".join(rejected).encode()).hexdigest()[:12]]
+    return fingerprint
 
 
 def train(ws: Any, sides: list[str], options: Options, progress: Callable[[int, int], None] | None = None,

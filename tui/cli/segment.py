@@ -57,11 +57,16 @@ def masks_export(
     folder: str = typer.Option("masks_edit", "--to", help="Folder to write (relative to the workspace)."),
     frames: str = typer.Option("", "--frames", help="Only these frames, e.g. 10-50,80."),
     worst: int = typer.Option(0, "--worst", help="Only the N faces the segmenter doubts most (worst first)."),
+    marked: str = typer.Option("", "--marked", help="Only the faces marked so in the wizard's mask review: "
+                               "rejected (to paint), accepted or unmarked."),
     detach: bool = typer.Option(False, "--detach", help="Queue the job and return at once."),
 ) -> None:
     """Write face crops and their current masks as PNG pairs (NAME.png, NAME_mask.png) to paint."""
     ws = open_workspace(workspace)
-    params = {"side": _side(side, ("dst", "src")), "folder": folder, "frames": frames, "worst": worst}
+    if marked not in ("", "rejected", "accepted", "unmarked"):
+        fail(f"--marked {marked} is not one of rejected, accepted, unmarked.", "For example: --marked rejected")
+    params = {"side": _side(side, ("dst", "src")), "folder": folder, "frames": frames, "worst": worst,
+              "marked": marked}
     run_job(ws, "masks_export", params, detach=detach)
 
 
