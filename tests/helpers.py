@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,34 @@ def run_job(ws: Workspace, kind: str, params: dict[str, Any] | None = None, time
             if event.TYPE in END_EVENTS:
                 return event, seen
     raise TimeoutError(f"{kind} did not end within {timeout} s")
+
+
+def kill_job_when(ws: Workspace, kind: str, params: dict[str, Any], when: Callable[[Event], bool],
+                  timeout: float = 600.0) -> tuple[bool, Event | None]:
+    """Submit a job to the (started) engine, kill its process with SIGKILL at the first of its events
+    ``when`` accepts, and wait for its end; returns (killed, its end event, None if it did not end)."""
+    start_engine(ws)
+    pid, killed, event = None, False, None
+    with EngineClient(ws, timeout=120) as client:
+        last = client.status()["last_seq"]
+        job_id = client.submit(kind, params)["job_id"]
+        client.subscribe(last + 1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                event = client.next_event(timeout=60)
+            except TimeoutError:
+                continue
+            if getattr(event, "job_id", None) != job_id:
+                continue
+            if event.TYPE == "job_started":
+                pid = event.pid
+            if not killed and pid is not None and when(event):
+                os.kill(pid, signal.SIGKILL)
+                killed = True
+            if event.TYPE in END_EVENTS:
+                return killed, event
+    return killed, None
 
 
 def cli(*args: str, timeout: float = 120.0, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

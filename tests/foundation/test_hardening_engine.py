@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -230,56 +231,54 @@ def test_repeated_log_lines_are_rate_limited(tmp_path):
 
 
 # -- 18.3: a busy engine is not a stopped one ------------------------------------------------------------
-def test_a_frozen_engine_with_a_full_accept_queue_reads_busy_not_stopped(engine_ws):
-    pid = engine_pid(engine_ws)
-    flood = []
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        while len(flood) < 5000:  # fill the accept queue until the kernel says EAGAIN
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            try:
-                sock.connect(str(engine_ws.socket_path))
-            except BlockingIOError:
-                sock.close()
-                break
-            flood.append(sock)
-        assert 100 < len(flood) < 5000
-        commands = [subprocess.Popen([sys.executable, "-c", "from tui.cli import main; main()", *args],
-                                     cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-                    for args in (("status", str(engine_ws.root)), ("cancel", str(engine_ws.root)))]
-        time.sleep(2.5)  # they find the queue full and retry
-    finally:
-        os.kill(pid, signal.SIGCONT)
-    status, cancel = (c.communicate(timeout=60)[0] for c in commands)
-    for sock in flood:
+@pytest.fixture
+def flood():
+    """Connections that fill an engine's accept queue; closed when the test ends."""
+    held: list[socket.socket] = []
+    yield held
+    for sock in held:
         sock.close()
-    assert "engine: running" in status and "stopped" not in status, status
-    assert "No job is running" in cancel and "Traceback" not in cancel, cancel
 
 
-def test_a_client_retries_a_full_queue_then_says_busy_without_a_traceback(engine_ws):
-    pid = engine_pid(engine_ws)
-    flood = []
+@contextmanager
+def frozen_with_full_queue(ws, flood):
+    """The engine stopped (SIGSTOP) and its accept queue filled with ``flood`` connections until the kernel
+    says EAGAIN; it goes on (SIGCONT) on leaving."""
+    pid = engine_pid(ws)
     os.kill(pid, signal.SIGSTOP)
     try:
         while len(flood) < 5000:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.setblocking(False)
             try:
-                sock.connect(str(engine_ws.socket_path))
+                sock.connect(str(ws.socket_path))
             except BlockingIOError:
                 sock.close()
                 break
             flood.append(sock)
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def test_a_frozen_engine_with_a_full_accept_queue_reads_busy_not_stopped(engine_ws, flood):
+    with frozen_with_full_queue(engine_ws, flood):
+        assert 100 < len(flood) < 5000
+        commands = [subprocess.Popen([sys.executable, "-c", "from tui.cli import main; main()", *args],
+                                     cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                    for args in (("status", str(engine_ws.root)), ("cancel", str(engine_ws.root)))]
+        time.sleep(2.5)  # they find the queue full and retry
+    status, cancel = (c.communicate(timeout=60)[0] for c in commands)
+    assert "engine: running" in status and "stopped" not in status, status
+    assert "No job is running" in cancel and "Traceback" not in cancel, cancel
+
+
+def test_a_client_retries_a_full_queue_then_says_busy_without_a_traceback(engine_ws, flood):
+    with frozen_with_full_queue(engine_ws, flood):
         start = time.monotonic()
         with pytest.raises(EngineUnavailable, match="busy"):
             EngineClient(engine_ws, connect_wait=1.5).connect()
         assert time.monotonic() - start >= 1.4
-    finally:
-        os.kill(pid, signal.SIGCONT)
-        for sock in flood:
-            sock.close()
 
 
 def test_five_concurrent_starts_make_one_engine(workspace):

@@ -7,27 +7,21 @@ merge, preview and pipeline jobs through the engine, including a kill -9 in the 
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import time
 
 import numpy as np
 import pytest
 
-from engine.client import EngineClient
 from engine.faces.records import read_alignments, write_alignments
-from engine.launcher import start_engine
 from engine.media.decode import iter_frames
 from engine.media.encode import png_text
 from engine.merge.blend import FaceGeometry
 from engine.merge.render import render
 from engine.merge.settings import MergeSettings
 from engine.merge.targets import target_faces
-from engine.protocol import END_EVENTS
 from engine.report import NullReporter
 from engine.workspace import STEPS
-from tests.helpers import cli, make_workspace, run_job, stop_engine
+from tests.helpers import cli, kill_job_when, make_workspace, run_job, stop_engine
 from tests.merge.test_encode import count_frames, describe
 
 #: Small shapes and one CPU thread so that training a few iterations takes seconds.
@@ -131,27 +125,9 @@ def test_kill_9_during_merge_leaves_the_old_result_then_resumes(done_ws):
     ws = done_ws
     result = ws.output_dir / "result.mp4"
     before = (result.stat().st_ino, result.stat().st_size)
-    start_engine(ws)
     params = {"blur": 24, "segment_frames": 10, "restart": True}
-    with EngineClient(ws, timeout=120) as client:
-        last = client.status()["last_seq"]
-        job_id = client.submit("merge", params)["job_id"]
-        client.subscribe(last + 1)
-        pid, killed, deadline = None, False, time.monotonic() + 150
-        while time.monotonic() < deadline:
-            try:
-                event = client.next_event(timeout=60)
-            except TimeoutError:
-                continue
-            if getattr(event, "job_id", None) != job_id:
-                continue
-            if event.TYPE == "job_started":
-                pid = event.pid
-            if event.TYPE == "progress" and event.stage == "merge" and event.done >= 35 and not killed:
-                os.kill(pid, signal.SIGKILL)
-                killed = True
-            if event.TYPE in END_EVENTS:
-                break
+    killed, event = kill_job_when(ws, "merge", params, timeout=150, when=lambda e: e.TYPE == "progress" and
+                                  e.stage == "merge" and e.done >= 35)
     assert killed and event.TYPE == "job_failed", event
     # The old result is untouched (same file), and finished segments wait for the resume.
     assert (result.stat().st_ino, result.stat().st_size) == before

@@ -5,17 +5,12 @@ the report, the contact sheet and the side-by-side video (labelled, signed)."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import time
 
 import pytest
 
-from engine.client import EngineClient
 from engine.errors import UserError
 from engine.jobs.study import parse_budget
-from engine.launcher import start_engine
-from tests.helpers import cli, run_job, stop_engine
+from tests.helpers import cli, kill_job_when, run_job, stop_engine
 from tests.models.conftest import TINY
 
 SHARED = {k: v for k, v in TINY.items() if k != "model"}
@@ -57,25 +52,10 @@ def test_bad_study_input_is_one_sentence(models_ws, tmp_path, monkeypatch):
 def test_a_killed_study_goes_on_with_the_next_configuration_and_writes_its_report(models_ws):
     ws = models_ws
     params = {**SHARED, "models": ["df", "amp"], "gan": [0.0, 0.1], "budget": "4", "frames": 6, "restart": True}
-    start_engine(ws)
     try:
-        with EngineClient(ws, timeout=120) as client:
-            last = client.status()["last_seq"]
-            job_id = client.submit("study", params)["job_id"]
-            client.subscribe(last + 1)
-            pid, killed, deadline = None, False, time.monotonic() + 600
-            while time.monotonic() < deadline and not killed:
-                try:
-                    event = client.next_event(timeout=60)
-                except TimeoutError:
-                    continue
-                if getattr(event, "job_id", None) != job_id:
-                    continue
-                if event.TYPE == "job_started":
-                    pid = event.pid
-                if event.TYPE == "progress" and event.stage == "study" and event.done == 1:
-                    os.kill(pid, signal.SIGKILL)  # the first configuration is finished, the second starting
-                    killed = True
+        # killed once the first configuration is finished and the second starting
+        killed, _ = kill_job_when(ws, "study", params, timeout=600, when=lambda e: e.TYPE == "progress" and
+                                  e.stage == "study" and e.done == 1)
         assert killed
         progress = json.loads((ws.root / "output/study/progress.json").read_text())
         assert list(progress["done"]) == ["study-df-gan0"]
