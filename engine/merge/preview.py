@@ -70,9 +70,11 @@ def _files_stamp(folder: Path) -> list[Any]:
 
 
 def _masks_stamp(ws: Any) -> list[int] | None:
-    """When the destination's segmenter masks (or painted ones) were last written (engine.segment.store)."""
+    """When the destination's segmenter masks (or painted ones, or the review's marks) were last written
+    (engine.segment.store)."""
     stamps = [int(p.stat().st_mtime_ns) for p in (ws.side_dir("dst") / store.MASKS / store.INDEX,
-                                                  ws.side_dir("dst") / store.USER) if p.exists()]
+                                                  ws.side_dir("dst") / store.USER,
+                                                  ws.side_dir("dst") / store.MARKS) if p.exists()]
     return stamps or None
 
 

@@ -37,6 +37,7 @@ from engine.merge.segments import SegmentedVideo, prepare_folder
 from engine.merge.settings import MergeSettings
 from engine.merge.targets import target_faces
 from engine.report import NullReporter, Reporter
+from engine.segment.store import masks_identity
 from engine.train.api import load_model
 
 RESULT_NAME = "result.mp4"
@@ -76,7 +77,9 @@ def _fingerprint(ws: Any, settings: MergeSettings, model_name: str, model: Any, 
     return {"settings": knobs, "model": model_name, "iteration": int(getattr(model, "iteration", 0)),
             "dst": [dst.name, dst.stat().st_size if dst.is_file() else 0, int(dst.stat().st_mtime)],
             "alignments": [alignments.stat().st_size, int(alignments.stat().st_mtime)],
-            "segment_frames": segment_frames}
+            "segment_frames": segment_frames,
+            # the segmenter's masks, painted labels and review marks: re-segmenting mid-merge starts over
+            **({"masks": masks_identity(ws.side_dir("dst"))} if "segment" in settings.mask else {})}
 
 
 class _Threads:
