@@ -24,7 +24,6 @@ from engine.errors import JobCancelled, UserError
 from engine.jobs import get_kind
 from engine.jobs.steps import CANCELLED, FAILED, FINISHED, StepRecorder, describe_failure
 from engine.report import Reporter
-from engine.segment import store
 from engine.workspace import STEPS as WORKSPACE_STEPS
 from engine.workspace import Workspace
 
@@ -66,6 +65,8 @@ def plan(ws: Workspace, params: Params) -> list[tuple[str, list[str], dict[str, 
         stages.append(("extract", [f"extract_{s}" for s in sides], {"side": sides[0] if len(sides) == 1 else "both"}))
     if "check" not in done:
         stages.append(("check", ["check"], {}))
+    from engine.segment import store  # numpy: not on the engine's start path (docs/architecture.md)
+
     if ("train" not in done or "merge" not in done) and "segment" in settings.read(ws, "merge")["mask"] \
             and not store.has_masks(ws, "dst"):
         # The merge's mask needs the segmenter's masks: made before training, whose masked loss uses them too.
