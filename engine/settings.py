@@ -319,6 +319,10 @@ SETTINGS: tuple[Setting, ...] = (
     S("merge", "png", bool, False, "Also write output/frames/NNNNNN.png (labelled).", group="export"),
     S("merge", "mask_video", bool, False, "Also write output/result_mask.mp4 (the mask per frame).",
       group="export"),
+    S("merge", "workers", int, 0, "Worker processes merging a long destination, each a range of frames written "
+      "as its own segments (the result is the same frames). 0 = automatic: one per two cores, as many as the "
+      "memory holds, up to 16; clips under 500 frames use one.", range=(0, 64), group="export", label="Workers",
+      step=1),
 
     # -- [segment] (engine/segment) -----------------------------------------------------------------
     S("segment", "resolution", int, 128, "Segmenter input size in pixels (a multiple of 16); a new size trains a "

@@ -130,6 +130,7 @@ def run_tasks(target: Callable[..., None], tasks: Sequence[Task], workers: int, 
                             f"{proc.exitcode}).", "It may have run out of memory: use fewer --workers.")
                     else:
                         done_frames[i] = task.end - task.start
+                        report.progress(stage, done_before + sum(done_frames.values()), total, unit="frames")
             if failure is not None and not running:
                 raise UserError(*failure)
             if failure is not None:

@@ -24,16 +24,17 @@ from typing import Any
 
 import numpy as np
 
-from engine.atomic import atomic_write_bytes
+from engine.atomic import atomic_write_bytes, atomic_write_json, read_json
 from engine.errors import UserError
 from engine.media import credentials as content_credentials
 from engine.media.decode import iter_frames
 from engine.media.encode import draw_mark, join_segments, png_with_text, synthetic_label
 from engine.media.probe import probe
 from engine.merge import settings as merge_settings
+from engine.merge import workers as merge_workers
 from engine.merge.masks import require_segment
-from engine.merge.merger import merge_frames
-from engine.merge.segments import SegmentedVideo, prepare_folder
+from engine.merge.merger import MergeStats, merge_frames
+from engine.merge.segments import SegmentedVideo, prepare_folder, whole_segments
 from engine.merge.settings import MergeSettings
 from engine.merge.targets import target_faces
 from engine.report import NullReporter, Reporter
@@ -71,9 +72,10 @@ def png_name(info: Any, index: int) -> str:
 
 def _fingerprint(ws: Any, settings: MergeSettings, model_name: str, model: Any, dst: Path,
                  segment_frames: int) -> dict[str, Any]:
-    """What the segments depend on; export-only knobs (audio, png) are left out on purpose."""
+    """What the segments depend on; export-only knobs (audio, png) and how many workers merge are left out
+    on purpose (a merge resumes with any number of workers)."""
     alignments = ws.alignments_path("dst")
-    knobs = {k: v for k, v in settings.to_dict().items() if k not in ("audio", "png")}
+    knobs = {k: v for k, v in settings.to_dict().items() if k not in ("audio", "png", "workers")}
     return {"settings": knobs, "model": model_name, "iteration": int(getattr(model, "iteration", 0)),
             "dst": [dst.name, dst.stat().st_size if dst.is_file() else 0, int(dst.stat().st_mtime)],
             "alignments": [alignments.stat().st_size, int(alignments.stat().st_mtime)],
@@ -109,6 +111,143 @@ def _cpu_threads_for(model: Any) -> _Threads:
     return _Threads(torch, previous)
 
 
+def _streams(work: Path, info: Any, settings: MergeSettings, segment_frames: int) -> dict[str, SegmentedVideo]:
+    """The segmented outputs: the video, and the mask video when asked for."""
+    fps = info.fps or 25.0
+    streams = {"video": SegmentedVideo(work, "video", info.width, info.height, fps, settings.crf,
+                                       settings.preset, segment_frames)}
+    if settings.mask_video:
+        streams["mask"] = SegmentedVideo(work, "mask", info.width, info.height, fps, settings.crf,
+                                         settings.preset, segment_frames, gray=True)
+    return streams
+
+
+def _frames_in(dst: Path, start: int, end: int | None, fps: float):
+    """Frames ``start..end-1`` of the destination (to its end when ``end`` is None)."""
+    for item in iter_frames(dst, start=start, fps=fps):
+        if end is not None and item[0] >= end:
+            return
+        yield item
+
+
+def merge_range(ws: Any, settings: MergeSettings, model: Any, faces: dict[int, Any], info: Any,
+                streams: dict[str, SegmentedVideo], start: int, end: int | None, report: Reporter,
+                credentials: Any, batch_frames: int, done_before: int = 0,
+                preview_every_s: float = PREVIEW_EVERY_S) -> MergeStats:
+    """Merge frames ``start..end-1`` into whole segments of ``streams`` (a range's open segment is
+    thrown away if it stops early: segments are whole or absent)."""
+    import cv2
+
+    label = synthetic_label()
+    png_dir = ws.output_dir / "frames"
+    last_preview = [0.0]
+
+    def sink(index: int, frame: np.ndarray, mask: np.ndarray | None) -> None:
+        if (frame.shape[1], frame.shape[0]) != (info.width, info.height):
+            raise UserError(f"Frame {index} of the destination is {frame.shape[1]}x{frame.shape[0]}, "
+                            f"not {info.width}x{info.height} like the first.",
+                            "Resize the destination images to one size." if info.kind == "images"
+                            else "Re-encode the destination to one frame size.")
+        if settings.mark:
+            draw_mark(frame)
+        streams["video"].write(frame)
+        if mask is not None and "mask" in streams:
+            streams["mask"].write(mask)
+        if settings.png:
+            name = png_name(info, index)
+            atomic_write_bytes(png_dir / name, png_with_text(frame, label, credentials=credentials, title=name))
+        now = time.monotonic()
+        if now - last_preview[0] >= preview_every_s:
+            last_preview[0] = now
+            ok, jpg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
+            if ok:
+                atomic_write_bytes(ws.root / PREVIEW_PATH, jpg.tobytes())
+                report.preview(PREVIEW_PATH, frame=index)
+
+    for stream in streams.values():
+        stream.begin(start)
+    try:
+        stats = merge_frames(_frames_in(ws.source("dst"), start, end, info.fps or 25.0), faces, model.predict,
+                             model.resolution, settings, sink, report, total=info.frame_count,
+                             done_before=done_before, batch_frames=batch_frames, with_mask="mask" in streams)
+        for stream in streams.values():
+            stream.close()
+    except BaseException:
+        for stream in streams.values():
+            stream.abort()
+        raise
+    return stats
+
+
+def _add_stats(total: MergeStats, part: MergeStats) -> MergeStats:
+    for key in ("frames", "faces", "predict_s", "merge_s", "sink_s"):
+        setattr(total, key, getattr(total, key) + getattr(part, key))
+    return total
+
+
+def _merge_in_workers(ws: Any, settings: MergeSettings, model_name: str, device: str, segment_frames: int,
+                      info: Any, runs: list[tuple[int, int | None]], before: int, workers: int, batch_frames: int,
+                      report: Reporter, signing: tuple[Any, ...]) -> dict[str, Any]:
+    """Merge ``runs`` with ``workers`` processes (engine.merge.workers); returns the summed timing."""
+    from engine import workerpool
+    from engine.merge.other import OtherDestination
+
+    total = info.frame_count
+    pieces = merge_workers.plan([(a, b or total) for a, b in runs], workers, segment_frames)
+    work = ws.output_dir / WORK_NAME
+    for old in work.glob("timing-*.json"):
+        old.unlink()
+    other = ws.name if isinstance(ws, OtherDestination) else ""
+    tasks = [workerpool.Task(i, a, b, (str(ws.root), other, settings.to_dict(), model_name, device, segment_frames,
+                                       a, None if b == total else b, batch_frames, workers, signing))
+             for i, (a, b) in enumerate(pieces)]
+    report.log(f"Merging {sum(b - a for a, b in pieces)} frames with {workers} worker processes "
+               f"({len(pieces)} ranges of about {pieces[0][1] - pieces[0][0]} frames).")
+    started = time.perf_counter()
+
+    def whole(task: workerpool.Task) -> bool:
+        done = merge_workers.cells_done(work, ["video", "mask"] if settings.mask_video else ["video"],
+                                        segment_frames)
+        return all(a in done for a in range(task.start, task.end, segment_frames))
+
+    workerpool.run_tasks(merge_worker, tasks, workers, report, "merge", total, is_done=whole, done_before=before,
+                         what="A merge worker", again="run the merge again to resume")
+    parts = [read_json(path) for path in sorted(work.glob("timing-*.json"))]
+    timing = merge_workers.add_timing([p for p in parts if isinstance(p, dict)])
+    timing["wall_s"] = round(time.perf_counter() - started, 3)
+    return timing
+
+
+def merge_worker(report: Reporter, root: str, other: str, values: dict[str, Any], model_name: str, device: str,
+                 segment_frames: int, start: int, end: int | None, batch_frames: int, workers: int,
+                 signing: tuple[Any, ...]) -> None:
+    """One merge worker (``engine.workerpool``): load the model once, merge frames ``start..end-1``."""
+    import cv2
+    import torch
+
+    from engine.merge.other import OtherDestination
+    from engine.workspace import Workspace
+
+    ws: Any = Workspace(root)
+    if other:
+        ws = OtherDestination(ws, other)
+    settings = MergeSettings(**values)
+    model = load_model(ws.model_dir(model_name), device=device)
+    if hasattr(model, "morph"):
+        model.morph = settings.morph
+    torch.set_num_threads(merge_workers.torch_threads(workers))
+    cv2.setNumThreads(merge_workers.cv2_threads(workers))
+    info = probe(ws.source("dst"))
+    faces = target_faces(ws, getattr(model, "face_type", None))
+    enabled, cert, key, models = signing
+    credentials = content_credentials.for_workspace(ws, None, enabled=enabled, cert=cert, key=key, models=models) \
+        if settings.png else None
+    streams = _streams(ws.output_dir / WORK_NAME, info, settings, segment_frames)
+    stats = merge_range(ws, settings, model, faces, info, streams, start, end, report, credentials, batch_frames,
+                        done_before=start, preview_every_s=PREVIEW_EVERY_S * workers)
+    atomic_write_json(ws.output_dir / WORK_NAME / f"timing-{start:08d}.json", {**stats.as_dict(), "faces": stats.faces})
+
+
 def render(ws: Any, settings: MergeSettings, model_name: str = "default", report: Reporter | None = None,
            model: Any = None, restart: bool = False, segment_frames: int = 250, device: str = "auto",
            batch_frames: int | None = None, c2pa: bool = True, c2pa_cert: str = "",
@@ -125,6 +264,7 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
         report.warning(f"{dst.name} has a variable frame rate; the result keeps every frame at a constant "
                        f"{info.fps} fps, so its sound may drift slightly out of sync.")
     audio = audio_source(ws, settings, info)  # a missing audio file is found now, not after the merge
+    loaded_here = model is None  # workers load the model from disk: only when it is the one on disk
     if model is None:
         model = load_model(ws.model_dir(model_name), device=device, warn=report.warning)
     if hasattr(model, "morph"):
@@ -144,68 +284,63 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
     work = out_dir / WORK_NAME
     kept = prepare_folder(work, _fingerprint(ws, settings, model_name, model, dst, segment_frames), restart)
     fps = info.fps or 25.0
-    streams = {"video": SegmentedVideo(work, "video", info.width, info.height, fps, settings.crf,
-                                       settings.preset, segment_frames)}
-    if settings.mask_video:
-        streams["mask"] = SegmentedVideo(work, "mask", info.width, info.height, fps, settings.crf,
-                                         settings.preset, segment_frames, gray=True)
-    done = min(s.frames_done() for s in streams.values())
-    for stream in streams.values():
-        stream.truncate(done)
-        stream.begin(done)
-    if kept and done:
-        report.log(f"Resuming the merge at frame {done} (frames before it were merged earlier).")
+    streams = _streams(work, info, settings, segment_frames)
     total = info.frame_count
-    label = synthetic_label()
-    png_dir = out_dir / "frames"
+    if total:
+        runs = merge_workers.pending(merge_workers.cells_done(work, list(streams), segment_frames), total,
+                                     segment_frames)
+        before = total - sum(b - a for a, b in runs)
+        if runs and runs[-1][1] == total:
+            runs[-1] = (runs[-1][0], None)  # the last range runs to the end of the stream, whatever its header says
+    else:  # a frame count the header does not give: one process, on from the last whole segment
+        before = min(s.frames_done() for s in streams.values())
+        runs = [(before, None)]
+    if kept and before:
+        report.log(f"Resuming the merge: {before} of {total} frames were merged earlier." if len(runs) > 1
+                   or (runs and runs[0][0] != before) else
+                   f"Resuming the merge at frame {before} (frames before it were merged earlier).")
     if settings.png:
-        png_dir.mkdir(parents=True, exist_ok=True)
-    last_preview = [0.0]
-
-    def sink(index: int, frame: np.ndarray, mask: np.ndarray | None) -> None:
-        import cv2
-
-        if (frame.shape[1], frame.shape[0]) != (info.width, info.height):
-            raise UserError(f"Frame {index} of the destination is {frame.shape[1]}x{frame.shape[0]}, "
-                            f"not {info.width}x{info.height} like the first.",
-                            "Resize the destination images to one size." if info.kind == "images"
-                            else "Re-encode the destination to one frame size.")
-        if settings.mark:
-            draw_mark(frame)
-        streams["video"].write(frame)
-        if mask is not None and "mask" in streams:
-            streams["mask"].write(mask)
-        if settings.png:
-            name = png_name(info, index)
-            atomic_write_bytes(png_dir / name, png_with_text(frame, label, credentials=credentials, title=name))
-        now = time.monotonic()
-        if now - last_preview[0] >= PREVIEW_EVERY_S:
-            last_preview[0] = now
-            ok, jpg = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
-            if ok:
-                atomic_write_bytes(ws.root / PREVIEW_PATH, jpg.tobytes())
-                report.preview(PREVIEW_PATH, frame=index)
+        (out_dir / "frames").mkdir(parents=True, exist_ok=True)
 
     if batch_frames is None:
         # A GPU predicts a batch of 32 faces about as fast as one; a CPU gains little from batching.
         batch_frames = 32 if getattr(getattr(model, "device", None), "type", "cpu") == "cuda" else 8
-    stats = None
-    if done < total or total == 0:
+    workers = 1
+    if runs and loaded_here:
+        workers = merge_workers.workers_for(settings.workers, info.kind, sum((b or total) - a for a, b in runs))
+    stats: dict[str, Any] | None = None
+    if runs and workers > 1:
+        stats = _merge_in_workers(ws, settings, model_name, device, segment_frames, info, runs, before, workers,
+                                  batch_frames, report, (c2pa, c2pa_cert, c2pa_key,
+                                  [{"name": model_name, "iteration": int(getattr(model, "iteration", 0))}]))
+        streams = _streams(work, info, settings, segment_frames)
+        missing = merge_workers.pending(merge_workers.cells_done(work, list(streams), segment_frames), total,
+                                        segment_frames)
+        if missing:
+            raise UserError(f"The merge workers left frames {missing[0][0]}-{missing[0][1] - 1} unmerged.",
+                            "Run the merge again: it resumes with what is missing.")
+    elif runs:
         threads = _cpu_threads_for(model)
         try:
-            stats = merge_frames(iter_frames(dst, start=done, fps=fps), faces, model.predict,
-                                 model.resolution, settings, sink, report, total=total, done_before=done,
-                                 batch_frames=batch_frames, with_mask="mask" in streams)
-            for stream in streams.values():
-                stream.close()
-        except BaseException:
-            for stream in streams.values():
-                stream.abort()
-            raise
+            merged = MergeStats()
+            started = time.perf_counter()
+            for a, b in runs:
+                part = merge_range(ws, settings, model, faces, info, streams, a, b, report, credentials,
+                                   batch_frames, done_before=before + merged.frames)
+                merged = _add_stats(merged, part)
+            merged.wall_s = time.perf_counter() - started
+            stats = {**merged.as_dict(), "faces": merged.faces}
         finally:
             threads.restore()
     report.check_cancelled()
+    label = synthetic_label()
+    png_dir = out_dir / "frames"
     written = streams["video"].frames_done()
+    if written < sum(count for _, count in whole_segments(work, "video")):
+        raise UserError(f"The merged segments stop continuing each other after frame {written} (a range ended "
+                        "early: the destination may be damaged there).",
+                        "Run the merge again with --restart; if it stops at the same frame, re-encode the "
+                        "destination.")
     if written == 0:
         raise UserError("The destination gave no frames to merge.", "Check that the destination video plays.")
     if total and abs(written - total) > 1:
@@ -228,8 +363,8 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
     shutil.rmtree(work, ignore_errors=True)
     report.progress("export", 1, 1, unit="files")
     summary = {"output": outputs["video"], "outputs": outputs, "frames": written, "fps": fps,
-               "faces_merged": stats.faces if stats else None, "resumed_from": done,
-               "timing": stats.as_dict() if stats else {},
+               "faces_merged": stats["faces"] if stats else None, "resumed_from": before, "workers": workers,
+               "timing": stats or {},
                "credentials": credentials.summary() if credentials is not None
                else {"signed": False, "reason": "turned off with --no-c2pa"},
                "content_credentials": content_credentials.result_line(credentials)}

@@ -37,6 +37,16 @@ def prepare_folder(folder: Path, fingerprint: dict[str, Any], restart: bool = Fa
     return False
 
 
+def whole_segments(folder: Path, prefix: str) -> list[tuple[int, int]]:
+    """(start frame, frame count) of every whole segment of ``prefix`` in ``folder``, by start."""
+    found = []
+    for path in Path(folder).glob(f"{prefix}-*.mp4"):
+        match = _NAME.match(path.name)
+        if match and match["prefix"] == prefix:
+            found.append((int(match["start"]), int(match["count"])))
+    return sorted(found)
+
+
 class SegmentedVideo:
     """Frames in, whole MP4 segments out; knows how many frames earlier runs already finished."""
 
