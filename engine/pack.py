@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 
 from engine.atomic import atomic_open, atomic_write_json
 from engine.errors import UserError
+from engine.paths import UnsafePath, check_name
 from engine.workspace import CONFIG_NAME, STATE_DIR_NAME, Workspace
 
 #: Machine-local files never packed (and the consent reminder's marker: whoever unpacks is reminded once too).
@@ -232,6 +233,20 @@ def _safe_members(tar: tarfile.TarFile, max_bytes: int, max_entries: int) -> lis
     return members
 
 
+def _check_shared_settings(ws: Workspace) -> None:
+    """An archive's workspace.toml may name no file outside the workspace: ``[merge] audio`` is "", "none"
+    or a path inside it (the merge resolves it there, links followed); anything else refuses the archive."""
+    audio = ws.section("merge").get("audio", "")
+    if isinstance(audio, str) and audio.strip().lower() in ("", "none"):
+        return
+    what = "The archive's workspace.toml ([merge] audio)"
+    hint = ("Nothing was unpacked. Ask for an archive whose [merge] audio is a file inside the workspace "
+            "(a relative path) or \"\" (the destination's sound).")
+    if isinstance(audio, str) and audio.startswith("~"):  # the merge would read it from the home folder
+        raise UnsafePath(f"{what} names {audio!r}, a path outside its folder; refusing it.", hint)
+    check_name(audio, what, hint)
+
+
 def unpack(archive: Path, target: Path, max_bytes: int = MAX_UNPACK_BYTES,
            max_entries: int = MAX_UNPACK_ENTRIES, model: str | None = None) -> Path:
     """Unpack a workspace archive to ``target`` (a new folder), or a model archive into the workspace
@@ -291,6 +306,8 @@ def unpack(archive: Path, target: Path, max_bytes: int = MAX_UNPACK_BYTES,
         try:
             for member in members:
                 tar.extract(member, staging, set_attrs=False, filter="data")
+            if final is not None:
+                _check_shared_settings(Workspace(staging / top))
             # Private whatever the umask: the unpacked workspace's own [workspace] share, or the target's.
             (Workspace(staging / top) if final is not None else ws).restrict(staging / top)
             if final is not None:

@@ -37,6 +37,7 @@ from engine.merge.merger import MergeStats, merge_frames
 from engine.merge.segments import SegmentedVideo, prepare_folder, whole_segments
 from engine.merge.settings import MergeSettings
 from engine.merge.targets import target_faces
+from engine.paths import inside
 from engine.report import NullReporter, Reporter
 from engine.segment.store import masks_identity
 from engine.train.api import load_model
@@ -48,16 +49,27 @@ PREVIEW_PATH = ".swapwizard/previews/merge.jpg"
 PREVIEW_EVERY_S = 2.0
 
 
+_AUDIO_HINT = ("Copy the audio file into the workspace and give its path relative to it (--audio NAME), or "
+               "audio = \"\" for the destination's sound.")
+
+
 def audio_source(ws: Any, settings: MergeSettings, info: Any) -> Path | None:
     """The audio to copy: the destination's, a chosen file, or none."""
     if settings.audio.strip().lower() == "none":
         return None
     if settings.audio:
         chosen = Path(settings.audio).expanduser()
-        chosen = chosen if chosen.is_absolute() else ws.root / chosen
+        absolute = chosen.is_absolute()
+        if not absolute:  # inside the workspace, links followed (workspace.toml may come from anyone)
+            chosen = inside(ws.root, settings.audio, "[merge] audio", _AUDIO_HINT, resolve=True)
         if not chosen.is_file():
             raise UserError(f"The audio file {settings.audio} does not exist.",
                             "Give a path relative to the workspace, or audio = \"\" for the destination's sound.")
+        if absolute and chosen.stat().st_uid != os.getuid():
+            # An absolute path is one this user chose on this machine (an unpacked archive's is refused), so
+            # it names a file this user owns: never another user's readable file on a shared server.
+            raise UserError(f"The audio file {settings.audio} belongs to another user; it is not used.",
+                            _AUDIO_HINT)
         return chosen
     return Path(info.path) if getattr(info, "audio", None) else None
 
@@ -243,9 +255,11 @@ def merge_worker(report: Reporter, root: str, other: str, values: dict[str, Any]
     credentials = content_credentials.for_workspace(ws, None, enabled=enabled, cert=cert, key=key, models=models) \
         if settings.png else None
     streams = _streams(ws.output_dir / WORK_NAME, info, settings, segment_frames)
+    startup_s = merge_workers.process_age()  # spawn, imports, model, faces: what a worker costs before its first frame
     stats = merge_range(ws, settings, model, faces, info, streams, start, end, report, credentials, batch_frames,
                         done_before=start, preview_every_s=PREVIEW_EVERY_S * workers)
-    atomic_write_json(ws.output_dir / WORK_NAME / f"timing-{start:08d}.json", {**stats.as_dict(), "faces": stats.faces})
+    atomic_write_json(ws.output_dir / WORK_NAME / f"timing-{start:08d}.json",
+                      {**stats.as_dict(), "faces": stats.faces, "startup_s": round(startup_s, 2)})
 
 
 def render(ws: Any, settings: MergeSettings, model_name: str = "default", report: Reporter | None = None,
