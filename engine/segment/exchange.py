@@ -27,8 +27,8 @@ from engine.errors import UserError
 from engine.faces.records import FaceRecord, face_mask
 from engine.segment import review, store
 from engine.segment.data import read_mask, side_records
+from engine.segment.painted import SUFFIX, check_folder
 
-SUFFIX = "_mask.png"
 README = """Face crops and their masks from swapwizard (side {side}).
 
 <name>.png is the aligned face; <name>_mask.png is its mask: white = face, black = not face (a hand,
@@ -116,51 +116,10 @@ def export_masks(ws: Any, side: str, folder: Path, frames: str = "", worst: int 
     return {"side": side, "faces": len(records), "folder": str(folder)}
 
 
-def _read_grey(path: Path, size: int) -> np.ndarray:
-    """A painted mask as uint8 (size x size); ``UserError`` when it cannot be one."""
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    hint = f"Save {path.name} as a greyscale PNG of {size} x {size} pixels (white = face, black = not face)."
-    if image is None:
-        raise UserError(f"{path.name} is not a readable PNG image.", hint)
-    if image.dtype != np.uint8:
-        image = (image / 257).astype(np.uint8) if image.dtype == np.uint16 else None
-        if image is None:
-            raise UserError(f"{path.name} has pixels of a kind a mask cannot have.", hint)
-    if image.shape[0] != size or image.shape[1] != size:
-        raise UserError(f"{path.name} is {image.shape[1]} x {image.shape[0]} pixels, but its face crop is "
-                        f"{size} x {size}.", hint)
-    if image.ndim == 3:
-        colour = image[..., :3]
-        if not (np.array_equal(colour[..., 0], colour[..., 1]) and np.array_equal(colour[..., 1], colour[..., 2])):
-            raise UserError(f"{path.name} is not greyscale (it has colours).", hint)
-        image = colour[..., 0]
-    return np.ascontiguousarray(image)
-
-
 def import_masks(ws: Any, side: str, folder: Path) -> dict[str, Any]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"There is no folder {folder}.", "Give the folder that swapwizard masks export wrote.")
     records = {store.stem(r.file): r for r in side_records(ws, side)}
-    masks: list[tuple[str, Path]] = []
-    unknown: list[str] = []
-    for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() != ".png":
-            continue  # README.txt, editor backups
-        if path.name.endswith(SUFFIX):
-            name = path.name[: -len(SUFFIX)]
-            (masks.append((name, path)) if name in records else unknown.append(path.name))
-        elif path.stem not in records:
-            unknown.append(path.name)
-    if unknown:
-        shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
-        raise UserError(f"{folder} holds images that match no {side} face: {shown}; nothing was imported.",
-                        f"Keep the names swapwizard masks export --side {side} wrote (NAME.png and NAME_mask.png), "
-                        "or remove the others.")
-    if not masks:
-        raise UserError(f"{folder} holds no masks (files named NAME{SUFFIX}).",
-                        f"Export some first: swapwizard masks export {ws.root} --side {side} --to {folder}")
-    painted = {name: _read_grey(path, records[name].size) for name, path in masks}  # all checked first
+    # all checked first (the CLI ran the same check on the crops before submitting this job)
+    painted = check_folder(Path(folder), side, {name: int(r.size) for name, r in records.items()}, ws.root)
     side_dir = ws.side_dir(side)
     final = side_dir / store.USER
     staging = side_dir / (store.USER + ".new")

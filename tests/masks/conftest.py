@@ -60,3 +60,23 @@ def make_occluded(out: Path) -> Path:
 @pytest.fixture(scope="session")
 def occluded_video(tmp_path_factory) -> Path:
     return make_occluded(tmp_path_factory.mktemp("occluded") / "dst_occluded.mp4")
+
+
+#: A segmenter small and quick enough for the review's tests (its masks only need to exist and differ).
+QUICK_SEGMENT = {"resolution": 64, "iters": 60, "threads": 1}
+
+
+def segmented_workspace(root: Path, dst: Path | None = None):
+    """A workspace with the destination extracted (128-pixel PNG crops) and segmented by a quick segmenter,
+    through a real engine (left running: stop it with tests.helpers.stop_engine)."""
+    from tests.helpers import make_workspace, run_job
+
+    ws = make_workspace(root, src=None, dst=dst or SAMPLES / "dst.mp4")
+    ws.record_consent("tests")
+    ws.update_settings("extract", {"size": 128, "crop_format": "png"})
+    ws.update_settings("segment", QUICK_SEGMENT)
+    end, _ = run_job(ws, "extract", {"side": "dst"}, timeout=300)
+    assert end.TYPE == "job_finished", end
+    end, _ = run_job(ws, "segment", {"side": "dst"}, timeout=300)
+    assert end.TYPE == "job_finished", end
+    return ws

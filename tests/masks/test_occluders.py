@@ -147,7 +147,7 @@ def test_painted_masks_are_checked_then_outrank_and_retrain(occ_ws, segmented, t
         shutil.copytree(tmp_path / "out", folder)
         change(folder)
         result = cli("masks", "import", str(ws.root), str(folder), "--side", "dst", "--no-retrain")
-        assert result.returncode == 1, result.stdout + result.stderr  # the job failed: nothing was changed
+        assert result.returncode == 2, result.stdout + result.stderr  # the user's input: refused before any job
         assert "Traceback" not in result.stderr
         assert not (ws.side_dir("dst") / store.USER).exists(), "a bad folder imported something"
         return result.stderr

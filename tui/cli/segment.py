@@ -7,10 +7,13 @@ The ``[segment]`` settings (engine/settings.py) are options of ``segment``.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
 
+from engine.errors import UserError
+from engine.segment.painted import check_folder, crop_sizes
 from tui.cli.app import app
 from tui.cli.common import EXIT_DONE, fail, open_workspace
 from tui.cli.follow import run_job, submit_and_follow
@@ -80,7 +83,18 @@ def masks_import(
 ) -> None:
     """Read painted masks back as labels that outrank the automatic ones; then retrain the segmenter."""
     ws = open_workspace(workspace)
-    code = submit_and_follow(ws, "masks_import", {"side": _side(side, ("dst", "src")), "folder": folder})
+    _side(side, ("dst", "src"))
+    if not ws.alignments_path(side).is_file():
+        fail(f"The {side} faces have not been extracted yet, so there are no masks to import.",
+             f"Run: swapwizard extract {ws.root} --side {side}")
+    # The folder is the user's input: checked here as the job will (names, sizes, greyscale), so a bad
+    # one is a usage error (exit 2) before anything is queued; the job checks again against the records.
+    path = Path(folder).expanduser()
+    try:
+        check_folder(path if path.is_absolute() else ws.root / path, side, crop_sizes(ws.side_dir(side)), ws.root)
+    except UserError as exc:
+        fail(exc.message, exc.hint)
+    code = submit_and_follow(ws, "masks_import", {"side": side, "folder": folder})
     if code != EXIT_DONE or not retrain:
         raise typer.Exit(code)
     run_job(ws, "segment", {"side": side})
