@@ -34,7 +34,7 @@ from engine.errors import UserError
 from tui.widgets.job_progress import JobProgress
 from tui.widgets.picture import Picture
 
-MARK_TEXT = {"accept": "[green]✓ accepted[/]", "reject": "[red]✗ rejected[/]", None: ""}
+MARK_TEXT = {"accept": "[green]✓ accept[/]", "reject": "[red]✗ reject[/]", None: ""}
 #: What each mark does, said under the picture.
 MARK_MEANS = {
     "accept": "accepted: this mask is a painted label now; it outranks the segmenter's and is taught when it retrains (t).",
@@ -45,15 +45,19 @@ MARK_MEANS = {
 JOB_KINDS = ("segment", "masks_export", "masks_import")
 
 
+#: The list's column heads, over ``face_line``'s columns.
+LIST_HEAD = "      #  frame  doubt  hidden"
+
+
 def face_line(rank: int, face: dict[str, Any]) -> str:
-    """``   3 frame    31  doubt 0.61  hidden  12%  ✓ accepted`` (fits the list's 60 columns)."""
+    """``   3     31   0.61    12%  ✓ accepted``: rank, frame, doubt (worst first), share of the hull the
+    mask calls not face, mark."""
     occluded = face.get("occluded")
     hidden = f"{100 * occluded:3.0f}%" if isinstance(occluded, (int, float)) else "   ?"
     frame = face.get("frame")
     painted = face.get("painted") and face.get("mark") != "accept"  # painted in an editor: outranks a mark
     mark = "[cyan]painted[/]" if painted else MARK_TEXT.get(face.get("mark"), "")
-    return (f"{rank:4d} frame {frame if frame is not None else '?':>5}  doubt {face['doubt']:.2f}  "
-            f"hidden {hidden}  {mark}")
+    return f"{rank:5d}  {frame if frame is not None else '?':>5}  {face['doubt']:5.2f}  {hidden:>6}  {mark}"
 
 
 class MaskReviewScreen(Screen[None]):
@@ -61,8 +65,9 @@ class MaskReviewScreen(Screen[None]):
     MaskReviewScreen { padding: 0 1; }
     #review-main { height: 1fr; }
     #review-picture { width: 1fr; }
-    #review-faces { width: 60; height: 1fr; }
-    #review-side { width: 60; }
+    #review-side { width: 46; }
+    #review-head { height: 1; color: $text-muted; }
+    #review-faces { height: 1fr; }
     #review-face { height: auto; min-height: 2; }
     #review-job { height: auto; }
     """
@@ -89,6 +94,7 @@ class MaskReviewScreen(Screen[None]):
         with Horizontal(id="review-main"):
             yield Picture(caption="", id="review-picture", classes="panel", title="face and its mask")
             with Vertical(id="review-side"):
+                yield Static(LIST_HEAD, id="review-head")
                 yield OptionList(id="review-faces")
         yield Static(id="review-face")
         yield JobProgress(id="review-job")
@@ -146,13 +152,11 @@ class MaskReviewScreen(Screen[None]):
         self.show_face()
 
     def _title(self, counts: dict[str, int]) -> None:
-        other = "src" if self.side == "dst" else "dst"
         if not counts["faces"]:
-            text = f"Mask review · {self.side}: no segmenter masks yet"
+            text = f"Mask review ({self.side}): no segmenter masks yet"
         else:
-            text = (f"Mask review · {self.side} faces, worst first · {counts['faces']} faces: "
-                    f"{counts['accepted']} accepted, {counts['rejected']} rejected, {counts['painted']} painted"
-                    f"  [dim](s: {other})[/]")
+            text = (f"Mask review ({self.side}, worst first): {counts['faces']} faces, {counts['accepted']} accepted, "
+                    f"{counts['rejected']} rejected, {counts['painted']} painted")
         self.query_one("#review-title", Static).update(text)
 
     def current(self) -> dict[str, Any] | None:
@@ -175,11 +179,11 @@ class MaskReviewScreen(Screen[None]):
         path = review.overlay(ws, self.side, face)
         picture.caption = f"cannot draw {face['file']}"
         picture.show(path)
-        figures = (f"[b]frame {face['frame']}[/b] · {face['file']} · uncertainty {face['uncertainty']:.2f} · "
+        figures = (f"[b]frame {face['frame']}[/b] · uncertainty {face['uncertainty']:.2f} · "
                    f"agrees with the hull {face['hull_iou']:.2f} · hidden {100 * (face['occluded'] or 0):.0f}%")
         means = MARK_MEANS.get(face.get("mark"), "")
         if face.get("painted") and face.get("mark") != "accept":
-            means = "painted (masks import): this label outranks the segmenter's mask. " + means
+            means = "painted (masks import): this label outranks the segmenter's mask and any mark."
         said.update(f"{figures}\n{means}")
 
     @on(OptionList.OptionHighlighted)
