@@ -2,6 +2,7 @@
 
     python -m engine.bench merge [--json] [--preset saehd] [--frames 75] [--device auto]
     swapwizard bench merge --json
+    swapwizard bench merge --workers 2 --repeat 20 --preset tiny --json   (1 worker against N: merge_workers.py)
 
 Input: the shipped destination sample (512x512, 25 fps, with audio) and, made at bench time with
 ffmpeg, a 1080p version of it (scaled to 1080 high, padded to 1920 wide). The face geometry is a
@@ -160,7 +161,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=75, help="frames per size (the sample has 75)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--verbose", action="store_true", help="print every figure (per-frame costs)")
+    parser.add_argument("--workers", type=int, default=0,
+                        help="measure the merge split among worker processes: 1 worker against N (frames/s, CPU "
+                        "ms/frame, scaling; engine/bench/merge_workers.py)")
+    parser.add_argument("--repeat", type=int, default=20, help="with --workers: the clip repeated K times in a row")
+    parser.add_argument("--runs", type=int, default=3, help="with --workers: runs of each worker count (medians)")
+    parser.add_argument("--input", type=Path, default=SAMPLE, help="with --workers: the destination clip")
     args = parser.parse_args(argv)
+    if args.workers:
+        from engine.bench import merge_workers
+        from engine.errors import UserError
+
+        if args.workers < 2 or args.repeat < 1 or args.runs < 1 or not args.input.is_file():
+            raise UserError("--workers takes 2 or more, --repeat and --runs 1 or more, --input a video file.",
+                            "For example: swapwizard bench merge --workers 2 --repeat 20 --preset tiny.")
+        figures = merge_workers.measure(args.input, args.repeat, args.workers, args.preset, args.runs, args.device)
+        if args.json:
+            print(json.dumps(figures))
+        else:
+            merge_workers.report(figures)
+        return 0
 
     import torch
 

@@ -24,6 +24,7 @@ blend, encode) runs in parallel, which is what a CPU-bound merge needs.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -101,10 +102,24 @@ def cv2_threads(workers: int, cores: int | None = None) -> int:
 
 
 def add_timing(parts: list[dict[str, Any]]) -> dict[str, Any]:
-    """The workers' timing figures summed (``MergeStats.as_dict`` each)."""
+    """The workers' timing figures summed (``MergeStats.as_dict`` each); ``startup_s`` is the slowest start."""
     total: dict[str, Any] = {}
     for part in parts:
         for key, value in part.items():
-            if isinstance(value, (int, float)):
+            if key == "startup_s":
+                total[key] = max(total.get(key, 0.0), value)
+            elif isinstance(value, (int, float)):
                 total[key] = round(total.get(key, 0) + value, 3)
     return total
+
+
+def process_age() -> float:
+    """Seconds since this process started (Linux: /proc; 0 elsewhere)."""
+    try:
+        with open("/proc/self/stat") as handle:
+            started = int(handle.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as handle:
+            uptime = float(handle.read().split()[0])
+        return max(0.0, uptime - started / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return 0.0
