@@ -178,3 +178,25 @@ def test_train_screen_without_colour(snap_compare, snap_ws, monkeypatch):
     app = wizard(snap_ws)
     assert app.no_color
     assert snap_compare(app, terminal_size=SIZE, run_before=going_to("train", events))
+
+
+def test_mask_review_screen(snap_compare, snap_ws):
+    """``m``: the faces worst first (one accepted, one rejected), the first with its mask over it."""
+    side_dir = snap_ws.side_dir("dst")
+    faces = {}
+    for i in range(6):
+        name = f"{i:06d}_0"
+        gradient_png(side_dir / "aligned" / f"{name}.png", 64, 64, tint=30 * i)
+        gradient_png(side_dir / "masks" / f"{name}.png", 64, 64, tint=60 * i)
+        faces[name] = {"uncertainty": round(0.1 + 0.05 * ((i * 7) % 6), 4), "hull_iou": 0.9, "occluded": 0.02 * i,
+                       "frame": i, "file": f"aligned/{name}.png"}
+    atomic_write_json(side_dir / "masks" / "index.json", {"segmenter": {"weights": "0"}, "faces": faces})
+    atomic_write_json(side_dir / "masks_marks.json", {"version": 1, "faces": {"000001_0": {"mark": "accept"},
+                                                                              "000002_0": {"mark": "reject"}}})
+
+    async def run_before(pilot) -> None:
+        await going_to("check")(pilot)
+        await pilot.press("m")
+        await pilot.pause(0.3)
+
+    assert snap_compare(wizard(snap_ws), terminal_size=SIZE, run_before=run_before)
