@@ -104,7 +104,7 @@ def set_mark(ws: Any, side: str, name: str, mark: str | None) -> dict[str, Any]:
     if mark not in (*MARKS, None):
         raise UserError(f"{mark!r} is not a mask review mark.", "Use accept, reject or clear.")
     side_dir = ws.side_dir(side)
-    if name not in store.index(side_dir)["faces"]:
+    if Path(name).name != name or name.startswith(".") or name not in store.index(side_dir)["faces"]:
         raise UserError(f"The {side} side has no masked face {name}.", f"Write the masks first: swapwizard segment {ws.root}")
     marks = dict(store.marks(side_dir))
     before = marks.get(name) or {}
