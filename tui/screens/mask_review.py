@@ -134,13 +134,13 @@ class MaskReviewScreen(Screen[None]):
         if self._files_stamp() != self._stamp:
             self.reload()
 
-    def reload(self) -> None:
-        """Read the faces again (worst first) and redraw, keeping the face shown."""
+    def reload(self, keep: bool = True) -> None:
+        """Read the faces again (worst first) and redraw, keeping the face shown (``keep``) or from the top."""
         from engine.segment import review
 
         ws = self.ws
         options = self.query_one(OptionList)
-        shown = self.current()
+        shown = self.current() if keep else None
         self._stamp = self._files_stamp()
         self.faces = review.faces(ws, self.side) if ws is not None else []
         options.clear_options()
@@ -221,7 +221,7 @@ class MaskReviewScreen(Screen[None]):
 
     def action_switch_side(self) -> None:
         self.side = "src" if self.side == "dst" else "dst"
-        self.reload()
+        self.reload(keep=False)
 
     def _busy(self) -> bool:
         board = getattr(self.app, "board", None)
