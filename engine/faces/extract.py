@@ -12,18 +12,21 @@
    a thumbnail per track and per person, write ``alignments.jsonl`` atomically, drop the work folder.
 
 Work files live in ``data_<side>/.extract/`` (``settings.json``, ``partial.jsonl``,
-``checkpoint.json``); an alignments file exists only once a side is complete.
+``checkpoint.json``); an alignments file exists only once a side is complete. A new extraction writes
+its crops, thumbnails and records in ``.extract/new/``: the side's earlier faces stay usable (also when
+the new extraction is cancelled or killed) until the new one is complete and replaces them.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine import settings as declared
-from engine.atomic import atomic_write_json, read_json
+from engine.atomic import atomic_write_json, fsync_dir, read_json
 from engine.errors import UserError
 from engine.faces.records import DamagedRecords, FaceRecord, read_alignments, read_partial, write_alignments
 from engine.faces.workers import SEGMENTS, extract_segments, workers_for
@@ -33,6 +36,14 @@ from engine.workspace import Workspace
 
 #: The [extract] settings (declared, with ranges and help, in engine/settings.py), checked when made.
 ExtractSettings = declared.values_class("ExtractSettings", "extract", module=__name__)
+
+#: Where a (re-)extraction writes its crops, thumbnails and records (in the side's ``.extract/``) until it
+#: is complete; the side's current faces stay usable until then (``_swap_in``).
+NEW = "new"
+#: What an extraction writes beside its records (moved in together), and what was made from the old crops
+#: (removed with them).
+_RESULTS = ("aligned", "tracks", "people", "frames")
+_STALE = ("aligned_trash", "sort.json", "identity.safetensors")
 
 
 @dataclass
@@ -78,6 +89,9 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
     info = probe(source)
     side_dir = ws.side_dir(side)
     work_dir = side_dir / ".extract"
+    new_dir = work_dir / NEW
+    if (new_dir / "alignments.jsonl").is_file():  # an extraction finished but was stopped while moving in
+        _swap_in(side_dir)
     # How many workers extract it does not change the result: not part of what the side was made with.
     wanted = {"settings": {k: v for k, v in asdict(settings).items() if k != "workers"},
               "source": _fingerprint(source, info)}
@@ -109,9 +123,11 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
 
     resume = read_json(work_dir / "checkpoint.json")
     segmented = (work_dir / SEGMENTS).is_file()  # a run split among workers (engine.faces.workers)
-    if force or read_json(work_dir / "settings.json") != wanted or not (isinstance(resume, dict) or segmented):
-        _clear(side_dir)
-        work_dir.mkdir(parents=True)
+    if force or read_json(work_dir / "settings.json") != wanted or not (isinstance(resume, dict) or segmented) \
+            or not new_dir.is_dir():  # (an extraction begun before NEW existed wrote its crops beside the old)
+        # The side's current faces stay as they are until the new extraction is complete (_swap_in).
+        shutil.rmtree(work_dir, ignore_errors=True)
+        new_dir.mkdir(parents=True)
         atomic_write_json(work_dir / "settings.json", wanted)
         resume = None
         segmented = workers_for(settings.workers, info.kind, info.frame_count) > 1
@@ -139,11 +155,11 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
         start, partial_bytes = resume["next_frame"], resume["partial_bytes"]
     try:
         if segmented:
-            timing = extract_segments(source, side_dir, work_dir, settings, tracker.options.max_gap, info.frame_count,
+            timing = extract_segments(source, new_dir, work_dir, settings, tracker.options.max_gap, info.frame_count,
                                       workers_for(settings.workers, info.kind, info.frame_count), counts, report,
                                       stage)
         else:
-            timing = run_pipeline(source, side_dir, work_dir, tracker,
+            timing = run_pipeline(source, new_dir, work_dir, tracker,
                                   WriteOptions(settings.face_type, settings.size, settings.crop_format,
                                                settings.jpeg_quality, settings.write_frames),
                                   start, info.frame_count, 25.0, counts, report, stage, partial_bytes, hands)
@@ -174,10 +190,10 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
         "jitter": timing.get("jitter") or tracker.jitter.result(), "hands": timing["hands"], "complete": True,
     }
     try:
-        result = _finish(ws, side, header, records, choice, images=info.kind == "images")
+        result = _finish(ws, side, header, records, choice, images=info.kind == "images", side_dir=new_dir)
     finally:
-        if ws.alignments_path(side).is_file():  # written (a reference that matched nobody still writes it)
-            shutil.rmtree(work_dir, ignore_errors=True)
+        if (new_dir / "alignments.jsonl").is_file():  # written (a reference that matched nobody still writes it)
+            _swap_in(side_dir)
     result.update({"fps": timing["fps"], "cpu_ms_per_frame": timing["cpu_ms_per_frame"],
                    "workers": timing.get("workers", 1),
                    "resumed_from": start, "jitter": header["jitter"],
@@ -191,14 +207,32 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
     return result
 
 
-def _clear(side_dir: Path) -> None:
-    """Remove what an earlier extraction of this side wrote (our own files only)."""
-    shutil.rmtree(side_dir / ".extract", ignore_errors=True)
-    for folder in ("aligned", "aligned_trash", "tracks", "people", "frames"):
-        shutil.rmtree(side_dir / folder, ignore_errors=True)
-    for name in ("alignments.jsonl", "sort.json", "identity.safetensors"):
-        if (side_dir / name).exists():
+def _swap_in(side_dir: Path) -> None:
+    """Replace the side's faces with the finished extraction in ``.extract/NEW``: the old records go first
+    (from then on nothing names the old crops), then the old folders and what was made from the old crops,
+    the new folders move in, and the new records last. Killed half-way, the next extraction of the side
+    finishes it (the new extraction is complete); until it starts, the side has no records, never records
+    naming the other extraction's crops."""
+    work_dir = side_dir / ".extract"
+    new_dir = work_dir / NEW
+    plan = read_json(new_dir / "swap.json")
+    if not isinstance(plan, dict):
+        plan = {"move": [name for name in _RESULTS if (new_dir / name).exists()]}
+        atomic_write_json(new_dir / "swap.json", plan)
+    (side_dir / "alignments.jsonl").unlink(missing_ok=True)
+    for name in _RESULTS + _STALE:
+        moving = name in plan["move"]
+        if moving and not (new_dir / name).exists():
+            continue  # moved in before the stop
+        if (side_dir / name).is_dir():
+            shutil.rmtree(side_dir / name)
+        elif (side_dir / name).exists():
             (side_dir / name).unlink()
+        if moving:
+            os.replace(new_dir / name, side_dir / name)
+    os.replace(new_dir / "alignments.jsonl", side_dir / "alignments.jsonl")
+    fsync_dir(side_dir)
+    shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def summarise_tracks(records: list[FaceRecord]) -> list[dict[str, Any]]:
@@ -237,12 +271,12 @@ def _thumbnail(side_dir: Path, faces: list[FaceRecord], path: Path) -> None:
 
 
 def _link(ws: Workspace, side: str, header: dict[str, Any], records: list[FaceRecord],
-          images: bool) -> dict[str, Any]:
+          images: bool, side_dir: Path | None = None) -> dict[str, Any]:
     """Split tracks at identity changes, link them into people, write the thumbnails; returns the
     header with ``tracks``, ``people`` and ``identity`` (what linking cost) set."""
     from engine.faces import identity
 
-    side_dir = ws.side_dir(side)
+    side_dir = side_dir or ws.side_dir(side)
     linked = identity.link_people(records, side_dir, images=images, limit=identity.threshold(ws))
     tracks = summarise_tracks(records)
     for info in tracks:
@@ -265,14 +299,14 @@ def _target_fields(header: dict[str, Any], person: int) -> dict[str, Any]:
 
 
 def _choose_person(ws: Workspace, side: str, header: dict[str, Any], records: list[FaceRecord],
-                   choice: TargetChoice) -> int:
+                   choice: TargetChoice, side_dir: Path | None = None) -> int:
     people = header["people"]
     if choice.reference is not None:
         from engine.faces import identity
 
         text = str(choice.reference).strip()
         if text.isdigit():
-            ref = identity.reference_from_frame(records, ws.side_dir(side), int(text))
+            ref = identity.reference_from_frame(records, side_dir or ws.side_dir(side), int(text))
         else:
             choice.read_photo()
             ref = choice.photo
@@ -305,18 +339,20 @@ def _choice_words(choice: TargetChoice) -> str:
 
 
 def _finish(ws: Workspace, side: str, header: dict[str, Any], records: list[FaceRecord],
-            choice: TargetChoice, images: bool = False) -> dict[str, Any]:
-    header = _link(ws, side, header, records, images)
+            choice: TargetChoice, images: bool = False, side_dir: Path | None = None) -> dict[str, Any]:
+    """Link people, choose the target, write the records: into ``side_dir`` (the side's folder by default)."""
+    side_dir = side_dir or ws.side_dir(side)
+    header = _link(ws, side, header, records, images, side_dir)
     try:
-        person = _choose_person(ws, side, header, records, choice)
+        person = _choose_person(ws, side, header, records, choice, side_dir)
     except UserError as exc:
         # The extraction itself is done and kept: the most important person is the target meanwhile.
-        write_alignments(ws.alignments_path(side), {**header, **_target_fields(header, header["people"][0]["id"])},
+        write_alignments(side_dir / "alignments.jsonl", {**header, **_target_fields(header, header["people"][0]["id"])},
                          records)
         raise UserError(exc.message, f"{exc.hint} The faces are extracted; until you choose, the target is "
                                      f"person {header['people'][0]['id']}.") from None
     header = {**header, **_target_fields(header, person)}
-    write_alignments(ws.alignments_path(side), header, records)
+    write_alignments(side_dir / "alignments.jsonl", header, records)
     return _result(side, header, records, choice)
 
 
