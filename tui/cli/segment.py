@@ -13,7 +13,6 @@ from typing import Optional
 import typer
 
 from engine.errors import UserError
-from engine.segment.painted import check_folder, crop_sizes
 from tui.cli.app import app
 from tui.cli.common import EXIT_DONE, fail, open_workspace
 from tui.cli.follow import run_job, submit_and_follow
@@ -89,6 +88,8 @@ def masks_import(
              f"Run: swapwizard extract {ws.root} --side {side}")
     # The folder is the user's input: checked here as the job will (names, sizes, greyscale), so a bad
     # one is a usage error (exit 2) before anything is queued; the job checks again against the records.
+    from engine.segment.painted import check_folder, crop_sizes  # numpy: not at the CLI's start
+
     path = Path(folder).expanduser()
     try:
         check_folder(path if path.is_absolute() else ws.root / path, side, crop_sizes(ws.side_dir(side)), ws.root)
