@@ -19,7 +19,9 @@ other way round.
 
 from __future__ import annotations
 
+import json
 import math
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,7 +34,16 @@ from engine.workspace import Workspace
 MIN_FACES = 20
 MIN_HELD = 3
 FILE_NAME = "holdout.json"
-_CACHE: dict[str, Any] = {}
+#: path -> (file key, header, weak reference to the records): the records stay cached only while a caller
+#: still holds them, so a long training run does not keep every face's record (about 10 KB each: 468
+#: landmarks, the mask outline) after its set-up has read them (measured: README, Training).
+_CACHE: dict[str, tuple[Any, dict[str, Any], Any]] = {}
+#: path -> (file key, header): what ``held_out`` needs when it is given the records.
+_HEADERS: dict[str, tuple[Any, dict[str, Any]]] = {}
+
+
+class _Records(list):
+    """The records of one alignments file (a list the cache can refer to weakly)."""
 
 
 @dataclass
@@ -70,16 +81,48 @@ def _key(header: dict[str, Any], fraction: float, faces: int) -> dict[str, Any]:
             "source": source.get("fingerprint") or [source.get("name"), source.get("frame_count")]}
 
 
-def read_alignments_cached(path: Path) -> tuple[dict[str, Any], list[Any]]:
-    """``engine.faces.records.read_alignments``, read again only when the file changed (treat as read-only)."""
+def _file_key(path: Path) -> tuple[str, int, int] | None:
     try:
         stat = path.stat()
-        key = (str(path), stat.st_mtime_ns, stat.st_size)
     except OSError:
+        return None
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def read_alignments_cached(path: Path) -> tuple[dict[str, Any], list[Any]]:
+    """``engine.faces.records.read_alignments``, not read again while the file is unchanged and a caller
+    still holds the records it returned (treat them as read-only)."""
+    key = _file_key(path)
+    if key is None:
         return read_alignments(path)  # raises the user-facing error
-    if _CACHE.get(key[0], (None,))[0] != key:
-        _CACHE[key[0]] = (key, read_alignments(path))
-    return _CACHE[key[0]][1]
+    cached = _CACHE.get(key[0])
+    if cached is not None and cached[0] == key:
+        records = cached[2]()
+        if records is not None:
+            return cached[1], records
+    header, found = read_alignments(path)
+    records = _Records(found)
+    _CACHE[key[0]] = (key, header, weakref.ref(records))
+    _HEADERS[key[0]] = (key, header)
+    return header, records
+
+
+def _header(path: Path) -> dict[str, Any]:
+    """The alignments file's header (its first line), cached while the file is unchanged."""
+    key = _file_key(path)
+    cached = _HEADERS.get(key[0]) if key is not None else None
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    try:
+        with open(path, encoding="utf-8") as handle:
+            header = json.loads(handle.readline())
+    except (OSError, ValueError):
+        header = None
+    if not isinstance(header, dict) or header.get("kind") != "header":
+        return read_alignments_cached(path)[0]  # the whole file: its own error, in one sentence
+    if key is not None:
+        _HEADERS[key[0]] = (key, header)
+    return header
 
 
 def held_out(ws: Workspace, side: str, records: list[Any] | None = None) -> Holdout:
@@ -88,10 +131,12 @@ def held_out(ws: Workspace, side: str, records: list[Any] | None = None) -> Hold
     ``records`` (the side's target-track records) saves filtering them again.
     """
     fraction = holdout_fraction(ws)
-    header, all_records = read_alignments_cached(ws.alignments_path(side))
     if records is None:
+        header, all_records = read_alignments_cached(ws.alignments_path(side))
         targets = target_track_ids(header)
         records = [r for r in all_records if r.track in targets]
+    else:
+        header = _header(ws.alignments_path(side))
     frames = sorted({int(r.frame) for r in records})
     key = _key(header, fraction, len(frames))
     path = ws.side_dir(side) / FILE_NAME
