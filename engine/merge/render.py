@@ -213,8 +213,9 @@ def _merge_in_workers(ws: Any, settings: MergeSettings, model_name: str, device:
     tasks = [workerpool.Task(i, a, b, (str(ws.root), other, settings.to_dict(), model_name, device, segment_frames,
                                        a, None if b == total else b, batch_frames, workers, signing))
              for i, (a, b) in enumerate(pieces)]
-    report.log(f"Merging {sum(b - a for a, b in pieces)} frames with {workers} worker processes "
-               f"({len(pieces)} ranges of about {pieces[0][1] - pieces[0][0]} frames).")
+    sizes = sorted(b - a for a, b in pieces)
+    report.log(f"Merging {sum(sizes)} frames with {workers} worker processes ({len(pieces)} ranges of "
+               f"{sizes[0]}{'' if sizes[0] == sizes[-1] else f' to {sizes[-1]}'} frames).")
     started = time.perf_counter()
 
     def whole(task: workerpool.Task) -> bool:

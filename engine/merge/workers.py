@@ -72,19 +72,25 @@ def pending(done: set[int], total: int, segment_frames: int) -> list[tuple[int, 
 
 
 def plan(runs: list[tuple[int, int]], workers: int, segment_frames: int) -> list[tuple[int, int]]:
-    """``runs`` cut into pieces of whole cells for ``workers`` processes: about equal in length, a run
-    never joined to another (the cells between are done)."""
-    frames = sum(b - a for a, b in runs)
-    if workers <= 1 or not frames:
+    """``runs`` cut into pieces of whole cells for ``workers`` processes: the cells shared out as evenly as
+    whole cells allow (one cell more or less), a run never joined to another (the cells between are done:
+    a share that crosses one is two pieces)."""
+    cells = sum(-(-(b - a) // segment_frames) for a, b in runs)
+    if workers <= 1 or not cells:
         return list(runs)
-    cells = max(1, -(-frames // (workers * segment_frames)))  # cells per piece, rounded up
-    size = cells * segment_frames
-    pieces = []
+    count = min(workers, cells)
+    base, extra = divmod(cells, count)
+    shares = [base + (1 if i < extra else 0) for i in range(count)]
+    pieces, share, budget = [], 0, shares[0]
     for a, b in runs:
-        while b - a > size:
-            pieces.append((a, a + size))
-            a += size
-        pieces.append((a, b))
+        while a < b:
+            take = min(budget, -(-(b - a) // segment_frames))
+            end = min(b, a + take * segment_frames)
+            pieces.append((a, end))
+            a, budget = end, budget - take
+            if budget == 0 and share + 1 < count:
+                share += 1
+                budget = shares[share]
     return pieces
 
 

@@ -130,8 +130,9 @@ def test_workers_only_for_clips_long_enough():
 def test_plan_cuts_missing_cells_into_whole_segments():
     runs = merge_workers.pending({0, 10, 40}, 75, 10)
     assert runs == [(20, 40), (50, 75)]
-    assert merge_workers.plan(runs, 2, 10) == [(20, 40), (50, 75)]
-    assert merge_workers.plan([(0, 100)], 3, 10) == [(0, 40), (40, 80), (80, 100)]
+    assert merge_workers.plan(runs, 2, 10) == [(20, 40), (50, 60), (60, 75)]  # 3 cells and 2 cells
+    assert merge_workers.plan([(0, 100)], 3, 10) == [(0, 40), (40, 70), (70, 100)]
+    assert merge_workers.plan([(0, 1000)], 4, 250) == [(0, 250), (250, 500), (500, 750), (750, 1000)]
     assert merge_workers.plan([(0, 75)], 2, 5) == [(0, 40), (40, 75)]
     assert merge_workers.plan([(0, 75)], 1, 5) == [(0, 75)]
     assert merge_workers.torch_threads(2, cores=2) == 1 and merge_workers.torch_threads(1, cores=16) == 14
