@@ -5,6 +5,10 @@ Each segment is a complete, independently playable MP4 of ``segment_frames`` fra
 whole segments (plus at most one ``.part`` file, ignored and overwritten). The segments are joined
 with a stream copy at the end (``encode.join_segments``), which costs seconds, not a re-encode.
 
+Segments sit on a grid: segment k starts at frame ``k * segment_frames``. One process writes them in
+order; merge workers (``engine.merge.workers``) each write a range of them, the same files one process
+would; ``whole_segments`` lists what exists, so a resume does only the missing ones.
+
 A ``manifest.json`` in the folder records what the segments were made from (settings, model,
 destination); when that changes, old segments are thrown away rather than mixed into the result.
 """
