@@ -56,8 +56,8 @@ class OneEuro:
         return self.x.copy()
 
     def state(self) -> dict:
-        return {"x": None if self.x is None else np.round(self.x, 4).tolist(),
-                "dx": None if self.dx is None else np.round(self.dx, 6).tolist(), "t": self.t}
+        return {"x": None if self.x is None else self.x.tolist(),
+                "dx": None if self.dx is None else self.dx.tolist(), "t": self.t}
 
     @classmethod
     def from_state(cls, state: dict, min_cutoff: float, beta: float) -> OneEuro:

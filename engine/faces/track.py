@@ -62,8 +62,11 @@ class Track:
     filter: OneEuro = field(default_factory=OneEuro)
 
     def state(self) -> dict:
-        return {"id": self.id, "last_frame": self.last_frame, "raw": np.round(self.raw, 3).tolist(),
-                "smooth": np.round(self.smooth, 3).tolist(), "filter": self.filter.state()}
+        # Exact values (a float32 or float64 written by json reads back the same): a resumed tracker
+        # then gives the landmarks an uninterrupted one gives. Rounded, the mesh's regions moved by a
+        # fraction of a pixel and a face at the edge of the mesh's confidence could be lost after a resume.
+        return {"id": self.id, "last_frame": self.last_frame, "raw": self.raw.tolist(),
+                "smooth": self.smooth.tolist(), "filter": self.filter.state()}
 
 
 def bounds(points: np.ndarray) -> np.ndarray:
@@ -94,7 +97,9 @@ class Tracker:
     # -- resumable state -----------------------------------------------------------------------
     def state(self) -> dict:
         return {"tracks": [t.state() for t in self.tracks], "next_id": self.next_id,
-                "last_detect": self.last_detect, "last_rotated": self.last_rotated, "jitter": {"sums": self.jitter.sums, "pairs": self.jitter.pairs}}
+                "last_detect": self.last_detect, "last_rotated": self.last_rotated,
+                "rejected": [(box.tolist(), until) for box, until in self.rejected],
+                "jitter": {"sums": self.jitter.sums, "pairs": self.jitter.pairs}}
 
     def restore(self, state: dict) -> None:
         o = self.options
@@ -104,6 +109,7 @@ class Tracker:
         self.next_id = state["next_id"]
         self.last_detect = state["last_detect"]
         self.last_rotated = state.get("last_rotated", -10**9)
+        self.rejected = [(np.asarray(box, dtype=np.float32), int(until)) for box, until in state.get("rejected", [])]
         self.jitter.sums = dict(state["jitter"]["sums"])
         self.jitter.pairs = state["jitter"]["pairs"]
 

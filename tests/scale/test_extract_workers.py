@@ -141,9 +141,6 @@ extract_side(ws, "src", ExtractSettings(size=128, crop_format="jpg", hands=False
 """
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known bug, issue 16 left open: on an idle machine the resumed run can hold ~20 fewer records than "
-    "its frames_with counts (records after the checkpoint lost on resume?); passed on the loaded machine"))
 def test_kill_9_resumes_segment_by_segment(runs, tmp_path, monkeypatch):
     monkeypatch.setattr(workers, "MIN_SEGMENT_FRAMES", 100)
     root = tmp_path / "ws"
@@ -169,7 +166,36 @@ def test_kill_9_resumes_segment_by_segment(runs, tmp_path, monkeypatch):
     header, records, result = extract(root, 2, CallbackReporter(lambda e: logs.append(e)))
     assert result["workers"] == 2
     assert any(e.get("type") == "log" and "resuming" in e.get("message", "") for e in logs)
-    # the records of an uninterrupted run, up to the detection rhythm (mediapipe's own tracking state is
-    # not in the checkpoint, as with one worker)
+    # The records of an uninterrupted run: the checkpoint holds the tracker's exact state, so the resumed
+    # tracker asks the mesh the same questions and gets the same faces. (Rounded to 3 decimals, the
+    # regions moved by a fraction of a pixel and a face at the edge of the mesh's confidence was lost
+    # for the rest of the clip: 23 faces fewer, frames_with unchanged.)
     header2, two, _ = runs[2]
-    assert_close(header2, two, header, records)
+    assert header["frames_with"] == header2["frames_with"]
+    assert [(r.frame, r.face, r.track) for r in records] == [(r.frame, r.face, r.track) for r in two]
+    assert max(float(np.abs(a.landmarks - b.landmarks).max()) for a, b in zip(records, two)) < 0.01
+
+
+def test_the_trackers_checkpoint_gives_back_its_exact_state():
+    """What a checkpoint holds reads back bit for bit (through JSON, as ``checkpoint.json`` stores it)."""
+    import json
+
+    from engine.faces.smooth import OneEuro
+    from engine.faces.track import Track, Tracker, TrackOptions
+
+    rng = np.random.default_rng(1)
+    tracker = Tracker(None, TrackOptions(max_gap=30))
+    track = Track(3, 41, rng.normal(300, 80, (478, 3)).astype(np.float32), rng.normal(300, 80, (478, 2)),
+                  OneEuro(tracker.options.min_cutoff, tracker.options.beta))
+    track.filter(track.smooth, 1.234567, 91.3)
+    track.filter(track.smooth + rng.normal(0, 1, track.smooth.shape), 1.2679, 91.3)
+    tracker.tracks, tracker.next_id, tracker.last_detect = [track], 4, 40
+    tracker.rejected = [(np.array([1.1, 2.2, 33.3, 44.4], dtype=np.float32), 50)]
+    state = json.loads(json.dumps(tracker.state()))
+    again = Tracker(None, tracker.options)
+    again.restore(state)
+    assert json.dumps(again.state()) == json.dumps(tracker.state())
+    restored = again.tracks[0]
+    assert np.array_equal(restored.raw, track.raw) and np.array_equal(restored.smooth, track.smooth)
+    assert np.array_equal(restored.filter.x, track.filter.x) and np.array_equal(restored.filter.dx, track.filter.dx)
+    assert np.array_equal(again.rejected[0][0], tracker.rejected[0][0]) and again.rejected[0][1] == 50
