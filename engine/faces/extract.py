@@ -157,12 +157,13 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
         if segmented:
             timing = extract_segments(source, new_dir, work_dir, settings, tracker.options.max_gap, info.frame_count,
                                       workers_for(settings.workers, info.kind, info.frame_count), counts, report,
-                                      stage)
+                                      stage, seek=info.seekable)
         else:
             timing = run_pipeline(source, new_dir, work_dir, tracker,
                                   WriteOptions(settings.face_type, settings.size, settings.crop_format,
                                                settings.jpeg_quality, settings.write_frames),
-                                  start, info.frame_count, 25.0, counts, report, stage, partial_bytes, hands)
+                                  start, info.frame_count, 25.0, counts, report, stage, partial_bytes, hands,
+                                  seek=info.seekable)
     finally:
         finder.close()
         if hands is not None:

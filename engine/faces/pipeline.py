@@ -141,18 +141,19 @@ class Writer(threading.Thread):
 def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker, options: WriteOptions,
                  start: int, total: int, fps: float, counts: dict[str, int], report: Reporter,
                  stage: str, partial_bytes: int = 0, hands: Any = None, end: int | None = None,
-                 record_from: int = 0) -> dict[str, Any]:
+                 record_from: int = 0, seek: bool = False) -> dict[str, Any]:
     """Extract frames ``start``.. of ``source`` (up to ``end``, exclusive, if given: one segment of a
     split run, ``engine.faces.workers``, whose tracker first follows the frames before ``record_from``
     without recording them); returns timing figures. Raises what a stage raised.
 
-    ``hands`` (an ``engine.faces.hands.HandWatcher``, or None) records the hands near each face."""
+    ``hands`` (an ``engine.faces.hands.HandWatcher``, or None) records the hands near each face;
+    ``seek`` (``MediaInfo.seekable``) lets the decoder seek to ``start`` (``engine.media.decode``)."""
     import cv2
 
     # One OpenCV thread per stage: our three threads already fill the two cores.
     cv2.setNumThreads(1)
     skipped: list[str] = []
-    decoded = DecodeAhead(iter_frames(source, start=start, fps=fps, on_skip=skipped.append), depth=16,
+    decoded = DecodeAhead(iter_frames(source, start=start, fps=fps, on_skip=skipped.append, seek=seek), depth=16,
                           name="extract-decoder")
     writer = Writer(side_dir, work_dir, options, partial_bytes)
     writer.start()

@@ -68,10 +68,11 @@ def workers_for(requested: int, kind: str, frames: int, min_frames: int | None =
 
 def extract_segments(source: Path, side_dir: Path, work_dir: Path, settings: Any, max_gap: int, total: int,
                      workers: int, counts: dict[str, int], report: Reporter, stage: str,
-                     min_frames: int | None = None) -> dict[str, Any]:
+                     min_frames: int | None = None, seek: bool = False) -> dict[str, Any]:
     """Extract ``source`` in segments (planned once, resumed after any interruption) with up to ``workers``
     processes; writes the joined, stitched records to ``work_dir/partial.jsonl`` and returns the timing
-    figures ``run_pipeline`` returns, with ``jitter`` and ``workers``."""
+    figures ``run_pipeline`` returns, with ``jitter`` and ``workers``. ``seek`` (``MediaInfo.seekable``):
+    each worker seeks to its range instead of decoding the frames before it."""
     segments_path = work_dir / SEGMENTS
     stored = read_json(segments_path)
     if isinstance(stored, dict) and stored.get("total") == total:
@@ -90,7 +91,7 @@ def extract_segments(source: Path, side_dir: Path, work_dir: Path, settings: Any
         seg_dir.mkdir(exist_ok=True)
         tasks.append(workerpool.Task(i, ranges[i][0], ranges[i][1],
                                      (i, str(source), str(side_dir), str(seg_dir), values, max_gap, ranges[i][0],
-                                      ranges[i][1], total, stage)))
+                                      ranges[i][1], total, stage, seek)))
 
     def resumed(task: workerpool.Task) -> None:
         checkpoint = read_json(work_dir / f"seg-{task.index:02d}" / "checkpoint.json")
@@ -227,14 +228,15 @@ def stitch(parts: list[list[FaceRecord]], ranges: list[tuple[int, int]], max_gap
 
 
 def _segment_main(report: Reporter, index: int, source: str, side_dir: str, seg_dir: str, values: dict[str, Any],
-                  max_gap: int, start: int, end: int, total: int, stage: str) -> None:
+                  max_gap: int, start: int, end: int, total: int, stage: str, seek: bool = False) -> None:
     """One worker (``engine.workerpool``): extract frames ``start..end-1`` into ``seg_dir`` (resuming from
     its checkpoint)."""
-    _segment(index, Path(source), Path(side_dir), Path(seg_dir), values, max_gap, start, end, total, stage, report)
+    _segment(index, Path(source), Path(side_dir), Path(seg_dir), values, max_gap, start, end, total, stage, report,
+             seek)
 
 
 def _segment(index: int, source: Path, side_dir: Path, seg_dir: Path, values: dict[str, Any], max_gap: int,
-             start: int, end: int, total: int, stage: str, report: Reporter) -> None:
+             start: int, end: int, total: int, stage: str, report: Reporter, seek: bool = False) -> None:
     import cv2
 
     from engine.faces.detect import FaceFinder
@@ -262,7 +264,7 @@ def _segment(index: int, source: Path, side_dir: Path, seg_dir: Path, values: di
                               WriteOptions(values["face_type"], values["size"], values["crop_format"],
                                            values["jpeg_quality"], values["write_frames"]),
                               begin, total, 25.0, counts, report, stage, partial_bytes, hands, end=end,
-                              record_from=start)
+                              record_from=start, seek=seek)
     finally:
         finder.close()
         if hands is not None:

@@ -13,7 +13,12 @@
   8-bit BGR; EXIF orientation is applied. A file that is not a readable image is skipped with a
   warning through ``on_skip`` (the index of the files after it does not change: it counts files).
 
-``start`` skips frames before that index (resuming an interrupted extraction). Decoding runs in the
+``start`` skips frames before that index (resuming an interrupted extraction, a worker's range, a
+preview of one frame). By default the frames before it are decoded (``grab``, not converted): exact
+for any clip, but a worker starting at frame 150 000 of a film would decode for minutes first. With
+``seek=True`` (give ``MediaInfo.seekable``: every frame's time is index / fps) the decoder seeks to
+the frame's time instead and checks where it landed (the frame number and its time); a seek that
+lands anywhere else is dropped and the frames are decoded from the start as before. Decoding runs in the
 caller's thread; ``DecodeAhead`` moves it onto a thread of its own, a few frames ahead of the caller
 (extraction and merging both decode that way):
 
@@ -42,16 +47,34 @@ _END = object()
 
 
 def iter_frames(path: str | Path, start: int = 0, fps: float = 25.0,
-                on_skip: Callable[[str], None] | None = None) -> Iterator[Frame]:
-    """Yield ``(index, timestamp_s, frame_bgr)`` for every frame from ``start`` on."""
+                on_skip: Callable[[str], None] | None = None, seek: bool = False) -> Iterator[Frame]:
+    """Yield ``(index, timestamp_s, frame_bgr)`` for every frame from ``start`` on (``seek``: see the
+    module's notes; give ``MediaInfo.seekable``)."""
     path = Path(path)
     if path.is_dir():
         yield from _iter_images(path, start, fps, on_skip)
     else:
-        yield from _iter_video(path, start)
+        yield from _iter_video(path, start, seek)
 
 
-def _iter_video(path: Path, start: int) -> Iterator[Frame]:
+def _seek(capture: Any, start: int) -> np.ndarray | None:
+    """Seek an open capture (just past frame 0) to frame ``start`` and read it; None unless it landed
+    there: the capture's frame counter and the frame's time both say so (half a frame's tolerance)."""
+    import cv2
+
+    rate = capture.get(cv2.CAP_PROP_FPS)
+    first_ms = capture.get(cv2.CAP_PROP_POS_MSEC)
+    if not rate or rate <= 0 or not capture.set(cv2.CAP_PROP_POS_FRAMES, start):
+        return None
+    ok, frame = capture.read()
+    if not ok or frame is None or round(capture.get(cv2.CAP_PROP_POS_FRAMES)) != start + 1:
+        return None
+    if abs(capture.get(cv2.CAP_PROP_POS_MSEC) - first_ms - start * 1000.0 / rate) > 500.0 / rate:
+        return None
+    return frame
+
+
+def _iter_video(path: Path, start: int, seek: bool = False) -> Iterator[Frame]:
     import cv2
 
     capture = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
@@ -62,6 +85,13 @@ def _iter_video(path: Path, start: int) -> Iterator[Frame]:
             ok, frame = capture.read()
             if ok and frame is not None:
                 index = 0
+                if seek and start > 0:
+                    frame = _seek(capture, start)
+                    if frame is None:  # landed elsewhere: decode the frames before it after all
+                        capture.release()
+                        yield from _iter_video(path, start, seek=False)
+                        return
+                    index = start
                 while True:
                     if index >= start:
                         yield index, capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0, to_bgr8(frame)

@@ -52,6 +52,10 @@ class MediaInfo:
     video_start: float = 0.0
     audio_start: float | None = None
     pixel_format: str = ""
+    #: Every frame's presentation time is the first one's plus index / fps (checked on every packet):
+    #: a decoder may seek to frame N by its time (``decode.iter_frames(seek=True)``) instead of
+    #: decoding the N frames before it.
+    seekable: bool = False
     #: Image folders: the image files, sorted by name; names of files skipped as not images.
     images: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
@@ -73,14 +77,28 @@ def _ffmpeg(args: list[str], timeout: float = 120) -> str:
     return proc.stderr.decode("utf-8", "replace")
 
 
-def _count_packets(path: Path) -> int:
-    """Video packets of ``path``, counted without decoding: ``framecrc`` writes one line per packet.
+def _count_packets(path: Path) -> tuple[int, bool]:
+    """Video packets of ``path``, counted without decoding (``framecrc`` writes one line per packet:
+    stream, dts, pts, duration, size, checksum), and whether their presentation times, in order, are
+    evenly spaced (to a tick of the stream's time base: a 1 ms base rounds 33.37 ms to 33 or 34).
 
     (The ``frame=`` statistics line is no good here: ffmpeg 7 prints none when streams are copied.)
     """
     proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path),
                            "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], capture_output=True, timeout=600)
-    return sum(1 for line in proc.stdout.splitlines() if line and not line.startswith(b"#"))
+    times = []
+    for line in proc.stdout.splitlines():
+        if line and not line.startswith(b"#"):
+            fields = line.split(b",")
+            try:
+                times.append(int(fields[2]))
+            except (IndexError, ValueError):  # no presentation time: counted, but not evenly spaced
+                times.append(None)
+    if None in times or len(times) < 2:
+        return len(times), False
+    times.sort()
+    steps = [b - a for a, b in zip(times, times[1:])]
+    return len(times), min(steps) > 0 and max(steps) - min(steps) <= 1
 
 
 def _seconds(text: str) -> float | None:
@@ -107,6 +125,25 @@ def probe(path: str | Path) -> MediaInfo:
     if path.stat().st_size == 0:
         raise UserError(f"{path.name} is empty (0 bytes).", "Copy the video again; the copy was probably cut short.")
     return probe_video(path)
+
+
+_REMEMBERED: dict[tuple[str, int, int], MediaInfo] = {}
+
+
+def probe_cached(path: str | Path) -> MediaInfo:
+    """``probe``, remembered while the file keeps its size and modification time (a preview of one
+    frame asks for every frame it shows; counting a film's packets takes seconds)."""
+    path = Path(path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return probe(path)  # says what is wrong
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _REMEMBERED:
+        if len(_REMEMBERED) > 16:
+            _REMEMBERED.clear()
+        _REMEMBERED[key] = probe(path)
+    return _REMEMBERED[key]
 
 
 def probe_video(path: Path) -> MediaInfo:
@@ -150,7 +187,7 @@ def probe_video(path: Path) -> MediaInfo:
                                  start=float(a_start.group(1)) if a_start else (
                                      float(container_start.group(1)) if container_start else 0.0)))
 
-    frame_count = _count_packets(path)
+    frame_count, evenly_spaced = _count_packets(path)
     if frame_count == 0:
         raise UserError(f"{path.name} has no video frames.",
                         "The file may be cut short or audio-only; check it in a video player.")
@@ -166,7 +203,8 @@ def probe_video(path: Path) -> MediaInfo:
     return MediaInfo(path=str(path), kind="video", width=width, height=height, fps=round(fps, 3),
                      variable_fps=variable, duration=round(duration, 3), frame_count=frame_count, codec=codec,
                      rotation=rotation, audio=audio, video_start=video_start,
-                     audio_start=audio[0].start if audio else None, pixel_format=pix.group(1) if pix else "")
+                     audio_start=audio[0].start if audio else None, pixel_format=pix.group(1) if pix else "",
+                     seekable=evenly_spaced and not variable)
 
 
 def list_images(folder: Path) -> tuple[list[Path], list[str]]:

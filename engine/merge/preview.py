@@ -26,6 +26,7 @@ from engine.atomic import atomic_open, atomic_write_bytes
 from engine.errors import UserError
 from engine.media.decode import iter_frames
 from engine.media.encode import draw_mark, png_with_text, synthetic_label
+from engine.media.probe import probe_cached
 from engine.merge.blend import FaceGeometry, crop_face
 from engine.merge.merger import merge_one
 from engine.merge.settings import MergeSettings
@@ -144,7 +145,9 @@ def _decode(ws: Any, frame_index: int) -> np.ndarray:
     if dst is None:
         raise UserError("The workspace has no destination video.",
                         f"Add one with: swapwizard sources {ws.root} --dst VIDEO")
-    for index, _, frame in iter_frames(dst, start=frame_index):
+    # A frame late in a film: seek there rather than decode every frame before it (minutes at 1080p).
+    seek = frame_index > 0 and dst.is_file() and probe_cached(dst).seekable
+    for index, _, frame in iter_frames(dst, start=frame_index, seek=seek):
         if index == frame_index:
             return frame
         break

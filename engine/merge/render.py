@@ -134,9 +134,10 @@ def _streams(work: Path, info: Any, settings: MergeSettings, segment_frames: int
     return streams
 
 
-def _frames_in(dst: Path, start: int, end: int | None, fps: float):
-    """Frames ``start..end-1`` of the destination (to its end when ``end`` is None)."""
-    for item in iter_frames(dst, start=start, fps=fps):
+def _frames_in(dst: Path, start: int, end: int | None, fps: float, seek: bool = False):
+    """Frames ``start..end-1`` of the destination (to its end when ``end`` is None; ``seek``:
+    ``MediaInfo.seekable``, a range late in a film starts without decoding the frames before it)."""
+    for item in iter_frames(dst, start=start, fps=fps, seek=seek):
         if end is not None and item[0] >= end:
             return
         yield item
@@ -179,7 +180,8 @@ def merge_range(ws: Any, settings: MergeSettings, model: Any, faces: dict[int, A
     for stream in streams.values():
         stream.begin(start)
     try:
-        stats = merge_frames(_frames_in(ws.source("dst"), start, end, info.fps or 25.0), faces, model.predict,
+        stats = merge_frames(_frames_in(ws.source("dst"), start, end, info.fps or 25.0,
+                                        getattr(info, "seekable", False)), faces, model.predict,
                              model.resolution, settings, sink, report, total=info.frame_count,
                              done_before=done_before, batch_frames=batch_frames, with_mask="mask" in streams)
         for stream in streams.values():

@@ -13,8 +13,9 @@ whole segment; after a kill -9 of the parent or of a worker, the next merge plan
 (with any number of workers, one included).
 
 Each worker loads the model once (``load_model``), reads the destination's faces, decodes its range
-(``iter_frames(start=...)``: the frames before it are skipped with ``grab``, decoded but not converted,
-a small cost beside merging them), merges and encodes. On a CPU each worker gets
+(``iter_frames(start=..., seek=...)``: in a clip whose frame times are evenly spaced, the decoder
+seeks to the range's first frame; otherwise the frames before it are decoded, not converted), merges
+and encodes. On a CPU each worker gets
 ``torch_threads(N)`` threads for the model and ``cv2_threads(N)`` for OpenCV, so that N workers with
 their decoder threads and ffmpeg encoders do not oversubscribe the cores. On a GPU the workers share
 the device: each has its own copy of the model on it and its own CUDA context (the model is small beside

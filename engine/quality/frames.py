@@ -23,6 +23,7 @@ from engine.errors import UserError
 from engine.faces.records import target_track_ids
 from engine.faces.split import held_out, read_alignments_cached
 from engine.media.decode import iter_frames
+from engine.media.probe import probe_cached
 from engine.merge.blend import crop_face
 from engine.merge.merger import merge_one
 from engine.merge.targets import target_faces
@@ -65,15 +66,30 @@ def records_by_frame(ws: Workspace) -> dict[int, Any]:
     return found
 
 
+#: Frames apart beyond which ``frames_at`` seeks to the next wanted frame instead of decoding on.
+SEEK_GAP = 250
+
+
 def frames_at(path: Path, frames: list[int]) -> Iterator[tuple[int, np.ndarray]]:
-    """The frames with these indices (sorted) from a video or image folder."""
-    wanted = set(frames)
-    last = max(frames)
-    for index, _, frame in iter_frames(path, start=min(frames)):
-        if index in wanted:
-            yield index, frame
-        if index >= last:
-            return
+    """The frames with these indices (sorted) from a video or image folder; in a clip that can be
+    seeked (``MediaInfo.seekable``), each run of nearby frames is decoded from a seek to its first."""
+    ordered = sorted(set(frames))
+    if not ordered:
+        return
+    seek = Path(path).is_file() and probe_cached(path).seekable
+    runs = [[ordered[0]]]
+    for index in ordered[1:]:
+        if seek and index - runs[-1][-1] > SEEK_GAP:
+            runs.append([index])
+        else:
+            runs[-1].append(index)
+    for run in runs:
+        wanted, last = set(run), run[-1]
+        for index, _, frame in iter_frames(path, start=run[0], seek=seek):
+            if index in wanted:
+                yield index, frame
+            if index >= last:
+                break
 
 
 def swapped_frames(ws: Workspace, frames: list[int], models: list[Any], settings: Any,

@@ -151,3 +151,28 @@ def test_leaving_early_stops_the_decoder_and_closes_the_video():
                 break
     assert not any(t.name == "test-early" for t in threading.enumerate()), "the decoder thread ended"
     assert frames.gi_frame is None, "the frame generator was closed (the capture released)"
+
+
+def test_seeking_gives_the_frame_decoding_from_the_start_gives(tmp_path):
+    """A worker or a preview starting at frame N seeks there instead of decoding the N frames before it:
+    on clips whose frame times are evenly spaced (long GOP with B-frames, a rotated phone clip) the
+    frame and its time are those of decoding from the start; where they are not (a clip joined from
+    parts, with a gap in its times: OpenCV's seek lands 25 frames off there, measured), the clip is
+    not seekable and ``seek=True`` is never given for it."""
+    even = tmp_path / "long gop.mp4"
+    ffmpeg("-stream_loop", "2", "-i", str(SAMPLES / "src.mp4"), "-an", "-c:v", "libx264", "-preset", "veryfast",
+           "-g", "120", "-bf", "3", "-x264-params", "open-gop=1", str(even))
+    rotated = tmp_path / "phone.mp4"
+    ffmpeg("-display_rotation", "90", "-i", str(even), "-c", "copy", str(rotated))
+    for clip in (even, rotated, SAMPLES / "hamilton.mp4"):
+        info = probe(clip)
+        assert info.seekable, clip.name
+        every = list(iter_frames(clip))
+        for start in (1, 37, len(every) // 2 + 7, len(every) - 1):
+            index, stamp, frame = next(iter_frames(clip, start=start, seek=True))
+            assert index == start and stamp == every[start][1] and np.array_equal(frame, every[start][2]), \
+                (clip.name, start)
+        assert list(iter_frames(clip, start=len(every) + 5, seek=True)) == []
+    joined = tmp_path / "joined.avi"
+    ffmpeg("-stream_loop", "2", "-i", str(SAMPLES / "hamilton.mp4"), "-an", "-c:v", "mpeg4", "-g", "30", str(joined))
+    assert not probe(joined).seekable
