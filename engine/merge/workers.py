@@ -73,25 +73,32 @@ def pending(done: set[int], total: int, segment_frames: int) -> list[tuple[int, 
 
 
 def plan(runs: list[tuple[int, int]], workers: int, segment_frames: int) -> list[tuple[int, int]]:
-    """``runs`` cut into pieces of whole cells for ``workers`` processes: the cells shared out as evenly as
-    whole cells allow (one cell more or less), a run never joined to another (the cells between are done:
-    a share that crosses one is two pieces)."""
-    cells = sum(-(-(b - a) // segment_frames) for a, b in runs)
+    """``runs`` cut into pieces of whole cells for ``workers`` processes, the frames shared out as evenly
+    as whole cells allow: each cut is the cell border nearest to an even share (a 525-frame clip in cells
+    of 250 is 250 + 275, not 500 + 25); a run is never joined to another (the cells between are done: a
+    share that crosses one is two pieces)."""
+    cells = [(a, min(b, a + segment_frames)) for first, b in runs for a in range(first, b, segment_frames)]
     if workers <= 1 or not cells:
         return list(runs)
-    count = min(workers, cells)
-    base, extra = divmod(cells, count)
-    shares = [base + (1 if i < extra else 0) for i in range(count)]
-    pieces, share, budget = [], 0, shares[0]
-    for a, b in runs:
-        while a < b:
-            take = min(budget, -(-(b - a) // segment_frames))
-            end = min(b, a + take * segment_frames)
-            pieces.append((a, end))
-            a, budget = end, budget - take
-            if budget == 0 and share + 1 < count:
-                share += 1
-                budget = shares[share]
+    count = min(workers, len(cells))
+    ends, total = [], 0
+    for a, b in cells:
+        total += b - a
+        ends.append(total)  # frames up to the end of each cell
+    groups, first = [], 0
+    for i in range(1, count):
+        share = total * i / count
+        # the last cell of share i: at least one cell each for it and for the shares after it
+        last = min(range(first, len(cells) - (count - i)), key=lambda j: abs(ends[j] - share))
+        groups.append(cells[first:last + 1])
+        first = last + 1
+    groups.append(cells[first:])
+    pieces: list[tuple[int, int]] = []
+    for group in groups:
+        joined = [group[0]]
+        for a, b in group[1:]:
+            joined[-1:] = [(joined[-1][0], b)] if joined[-1][1] == a else [joined[-1], (a, b)]
+        pieces += joined
     return pieces
 
 

@@ -130,11 +130,20 @@ def test_workers_only_for_clips_long_enough():
 def test_plan_cuts_missing_cells_into_whole_segments():
     runs = merge_workers.pending({0, 10, 40}, 75, 10)
     assert runs == [(20, 40), (50, 75)]
-    assert merge_workers.plan(runs, 2, 10) == [(20, 40), (50, 60), (60, 75)]  # 3 cells and 2 cells
-    assert merge_workers.plan([(0, 100)], 3, 10) == [(0, 40), (40, 70), (70, 100)]
+    assert merge_workers.plan(runs, 2, 10) == [(20, 40), (50, 75)]  # 20 and 25 frames (by cells: 30 and 15)
+    assert merge_workers.plan([(0, 100)], 3, 10) == [(0, 30), (30, 70), (70, 100)]
     assert merge_workers.plan([(0, 1000)], 4, 250) == [(0, 250), (250, 500), (500, 750), (750, 1000)]
-    assert merge_workers.plan([(0, 75)], 2, 5) == [(0, 40), (40, 75)]
+    assert merge_workers.plan([(0, 75)], 2, 5) == [(0, 35), (35, 75)]
     assert merge_workers.plan([(0, 75)], 1, 5) == [(0, 75)]
+    # a clip just over two cells: the short last cell joins a full one (was 500 + 25)
+    assert merge_workers.plan([(0, 525)], 2, 250) == [(0, 250), (250, 525)]
+    assert merge_workers.plan([(0, 525)], 3, 250) == [(0, 250), (250, 500), (500, 525)]  # 3 cells, 3 workers
+    # many cells: every share within one cell of the even share, every frame once, in order
+    for runs, workers in (([(0, 180_000)], 16), ([(0, 1000), (1500, 9_999)], 5), ([(250, 260)], 4)):
+        pieces = merge_workers.plan(runs, workers, 250)
+        frames = [f for a, b in pieces for f in range(a, b)]
+        assert frames == [f for a, b in runs for f in range(a, b)]
+        assert all(a % 250 == 0 or a in {r[0] for r in runs} for a, _ in pieces)
     assert merge_workers.torch_threads(2, cores=2) == 1 and merge_workers.torch_threads(1, cores=16) == 14
     assert merge_workers.torch_threads(4, cores=16) == 2
 
