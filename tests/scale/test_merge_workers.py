@@ -119,6 +119,32 @@ def test_two_workers_give_the_frames_of_one(base, one, tmp_path, monkeypatch):
     assert masks.shape == frames_of(one[0].output_dir / "result_mask.mp4").shape
 
 
+def test_png_frames_with_two_workers_are_every_frame_labelled_and_signed(base, one, tmp_path, monkeypatch):
+    """``--png`` with workers: each worker writes the PNGs of its range; together every frame once, each
+    the merged frame (the reference video's, up to its encoder) with the label and signed credentials."""
+    import cv2
+
+    from engine.media.encode import png_text
+
+    monkeypatch.setattr(merge_workers, "MIN_RANGE_FRAMES", MIN_RANGE)
+    _, _, reference = one
+    ws = _copy(base, tmp_path / "ws")
+    summary = merge(ws, 2, png=True)
+    assert summary["workers"] == 2
+    pngs = sorted((ws.output_dir / "frames").glob("*.png"))
+    assert [p.name for p in pngs] == [f"{i:06d}.png" for i in range(len(reference))]
+    for index in (0, len(pngs) // 2, len(pngs) - 1):  # a frame of each worker's range
+        frame = cv2.imread(str(pngs[index])).astype(np.int16)
+        # its own frame of the reference video (2.5 here: the encoder's loss), not a neighbour (3.8-13.7)
+        near = {j: float(np.abs(frame - reference[j]).mean()) for j in range(max(0, index - 2),
+                                                                              min(len(reference), index + 3))}
+        assert near[index] < 4.0 and min(near, key=near.get) == index, near
+        assert png_text(pngs[index].read_bytes())["synthetic_media"] == "true"
+        found = cr.read_credentials(pngs[index])
+        assert found["signed"] and found["content_intact"] and found["signature_valid"], cr.verdict(found)
+    assert not list((ws.output_dir / "frames").glob("*.tmp*"))
+
+
 def test_workers_only_for_clips_long_enough():
     assert merge_workers.workers_for(2, "video", 499) == 1  # under two ranges of 250 frames
     assert merge_workers.workers_for(2, "video", 500) == 2
