@@ -39,7 +39,17 @@ def held_out_faces(ws: Workspace, side: str, resolution: int, limit: int = MAX_F
     """The side's held-out aligned crops at ``resolution``, with their face masks (may be empty)."""
     records = target_records(ws, side)
     held = held_out_frames(ws, side, records)
-    chosen = [r for r in records if r.frame in held and r.file and (ws.side_dir(side) / r.file).is_file()]
+    return _faces(ws, side, resolution, [r for r in records if r.frame in held], limit)
+
+
+def clip_faces(ws: Workspace, side: str, resolution: int, limit: int = 100_000) -> HeldOutFaces:
+    """Every target face of the side, training faces included (what a merge of the whole clip shows),
+    evenly thinned to ``limit``; the same shape as ``held_out_faces``."""
+    return _faces(ws, side, resolution, target_records(ws, side), limit)
+
+
+def _faces(ws: Workspace, side: str, resolution: int, records: list[Any], limit: int) -> HeldOutFaces:
+    chosen = [r for r in records if r.file and (ws.side_dir(side) / r.file).is_file()]
     if len(chosen) > limit:
         chosen = [chosen[round(i * (len(chosen) - 1) / (limit - 1))] for i in range(limit)]
     crops, masks, frames, points = [], [], [], []
