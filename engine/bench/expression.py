@@ -3,6 +3,7 @@
     swapwizard bench expression --workspace WS [--candidates df,liae] [--iters 2000] [--every 500]
                                 [--threads 1] [--out DIR] [--json]
     python -m engine.bench expression --table DIR        # the README table from earlier runs
+    swapwizard bench expression --workspace WS --anchors # the verdict thresholds' anchors (README)
 
 Each candidate is a ``tiny`` model with some settings changed (``CANDIDATES``), trained from scratch
 in ``WS/model/bench-<name>/`` by the real train job in steps of ``--every`` iterations; after each step
@@ -109,6 +110,43 @@ def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out:
     return record
 
 
+def anchors(ws: Any) -> list[dict[str, Any]]:
+    """The figures the verdict thresholds are read against, on the workspace's held-out destination
+    faces: the destination itself (a soft copy as swap and as reconstruction: 1.00), the same drawn
+    4 % larger and off-centre (every expression followed, the shape changed), the same faces shuffled,
+    and the source's faces as the swap."""
+    import cv2
+    import numpy as np
+
+    from engine.faces.detect import FaceFinder
+    from engine.quality.expression import measure_crops
+    from engine.quality.reconstruct import held_out_faces
+
+    dst, src = held_out_faces(ws, "dst", 64), held_out_faces(ws, "src", 64)
+    if not len(dst.crops) or not len(src.crops):
+        from engine.errors import UserError
+
+        raise UserError("The anchors need held-out faces on both sides.",
+                        "Extract both sides first (swapwizard extract WS); [quality] holdout must be above 0.")
+    soft = np.stack([cv2.GaussianBlur(c, (3, 3), 0.8) for c in dst.crops])
+    grown = np.stack([cv2.warpAffine(c, np.float32([[1.04, 0, -1.5], [0, 1.04, 0.5]]), (64, 64),
+                                     borderMode=cv2.BORDER_REPLICATE) for c in soft])
+    picks = np.linspace(0, len(src.crops) - 1, len(soft)).round().astype(int)
+    sources = np.stack([cv2.GaussianBlur(c, (3, 3), 0.8) for c in src.crops[picks]])
+    order = np.random.default_rng(3).permutation(len(soft))
+    finder = FaceFinder(min_presence=0.0)
+    rows = []
+    try:
+        for name, swap in (("the destination itself", soft), ("drawn 4% larger, off-centre", grown),
+                           ("the same faces shuffled", soft[order]), ("the source's faces", sources)):
+            found = measure_crops(finder, dst.crops, swap, soft, dst.landmarks)
+            rows.append({"swap": name, **{k: found[k] for k in ("expr_faces", "expr_mouth_ratio", "expr_eyes_ratio",
+                                                                 "expr_pose_ratio", "expr_mouth_corr")}})
+    finally:
+        finder.close()
+    return rows
+
+
 def table(folder: Path) -> str:
     """A Markdown table of every candidate's last measured point (and the others, for the trend)."""
     rows = ["| budget (iters) | preset | method | identity closer to src | mouth / eyes / pose error ratio | "
@@ -139,6 +177,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="", help="folder for <candidate>.json (default WS/output/bench_expression)")
     parser.add_argument("--table", default="", help="print the table of the results in this folder and stop")
+    parser.add_argument("--anchors", action="store_true", help="measure the verdict thresholds' anchors and stop")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.table:
@@ -165,6 +204,10 @@ def main(argv: list[str]) -> int:
     from engine.workspace import Workspace
 
     ws = Workspace.open(args.workspace)
+    if args.anchors:
+        rows = anchors(ws)
+        print(json.dumps(rows) if args.json else "\n".join(json.dumps(row) for row in rows))
+        return 0
     out = Path(args.out) if args.out else ws.root / "output" / "bench_expression"
     out.mkdir(parents=True, exist_ok=True)
     results = [run_candidate(ws, name, args.iters, args.every, args.threads, out) for name in names]
