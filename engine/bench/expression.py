@@ -71,19 +71,20 @@ def measure(ws: Any, model_dir: Path, finder: Any, likeness: Any) -> dict[str, A
     return {**{k: values.get(k) for k in KEYS}, **{f"clip_{k}": whole.get(k) for k in CLIP_KEYS}}
 
 
-def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out: Path) -> dict[str, Any]:
+def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out: Path, seed: int = 1) -> dict[str, Any]:
     from engine.faces.detect import FaceFinder
     from engine.jobs import get_kind
     from engine.quality.likeness import likeness_meter
     from engine.report import NullReporter
 
     meaning, params = CANDIDATES[name]
-    model = f"bench-{name}"
+    label = name if seed == 1 else f"{name}-s{seed}"  # another seed: its own model and results file
+    model = f"bench-{label}"
     job = get_kind("train")
     finder = FaceFinder(min_presence=0.0)
     likeness = likeness_meter(ws, print)
     record: dict[str, Any] = {"candidate": name, "meaning": meaning, "params": params, "preset": "tiny",
-                              "threads": threads, "points": []}
+                              "threads": threads, "seed": seed, "points": []}
     try:
         done = 0
         while done < iters:
@@ -91,7 +92,7 @@ def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out:
             load = os.getloadavg()[0]
             started = time.monotonic()
             result = job.module.run(ws, job.parse_params({"preset": "tiny", **params, "model": model, "iters": target,
-                                                          "device": "cpu", "threads": threads, "seed": 1}),
+                                                          "device": "cpu", "threads": threads, "seed": seed}),
                                     NullReporter())
             seconds = time.monotonic() - started
             done = int(result["iteration"])  # a stop (SIGTERM) ends the step early: measured where it stopped
@@ -101,7 +102,7 @@ def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out:
             record["points"].append(point)
             from engine.atomic import atomic_write_json
 
-            atomic_write_json(out / f"{name}.json", record)
+            atomic_write_json(out / f"{label}.json", record)
             print(json.dumps(point), flush=True)
             if result.get("stopped") != "target":
                 break
@@ -175,6 +176,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--iters", type=int, default=2000)
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=1, help="training seed (another seed: bench-<name>-s<seed>)")
     parser.add_argument("--out", default="", help="folder for <candidate>.json (default WS/output/bench_expression)")
     parser.add_argument("--table", default="", help="print the table of the results in this folder and stop")
     parser.add_argument("--anchors", action="store_true", help="measure the verdict thresholds' anchors and stop")
@@ -210,7 +212,7 @@ def main(argv: list[str]) -> int:
         return 0
     out = Path(args.out) if args.out else ws.root / "output" / "bench_expression"
     out.mkdir(parents=True, exist_ok=True)
-    results = [run_candidate(ws, name, args.iters, args.every, args.threads, out) for name in names]
+    results = [run_candidate(ws, name, args.iters, args.every, args.threads, out, args.seed) for name in names]
     if args.json:
         print(json.dumps(results))
     else:

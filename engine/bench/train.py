@@ -41,7 +41,9 @@ into a temporary workspace (75 faces a side). After a warm-up, four measurements
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -165,9 +167,11 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
     if threads:
         torch.set_num_threads(threads)
     res = preset(preset_name).model.resolution
-    with tempfile.TemporaryDirectory(prefix="swapwizard-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="swapwizard-bench-") as tmp, contextlib.ExitStack() as cleanup:
         ws = _workspace(workspace, Path(tmp), max(128, res * 2), faces)
         model = f"bench-{preset_name}-{int(time.time())}"
+        if workspace:  # the user's workspace: the throwaway model does not stay among its models
+            cleanup.callback(shutil.rmtree, ws.model_dir(model), True)
         params = Params(model=model, preset=preset_name, device=device or "", batch_size=batch, iters=1)
         config = resolve(ws, params.overrides())
         sent: list[int] = []
