@@ -261,7 +261,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("train", "colour_transfer", str, "none", "rct: src samples take the colours of random dst samples.",
       choices=("none", "rct"), group="options", flags=("--colour-transfer", "--ct"), template="commented"),
     S("train", "src_sampling", str, "shuffle", "shuffle (every src face once per epoch) or expression (each dst "
-      "face in a batch gets a src face of like mouth/eye opening and pose: engine.train.augment).",
+      "face in a batch gets a src face of like mouth/eye opening and pose: engine.train.augment; the tiny "
+      "and cnn presets' choice).",
       choices=("shuffle", "expression"), group="options", template="commented"),
     S("train", "precision", str, "auto", "auto (bf16 where the GPU has it, else fp16; fp32 on CPU), fp32, bf16, "
       "fp16.", choices=("auto", "fp32", "bf16", "fp16"), group="options", template="commented"),
