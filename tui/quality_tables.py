@@ -7,6 +7,7 @@ from typing import Any
 
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from engine.quality.verdict import verdicts
 
@@ -91,12 +92,13 @@ def compare_table(result: dict[str, Any], title: str = "Models compared on the s
         table.add_column(name, justify="right")
     table.add_column("better")
     for row in result.get("table", []):
-        cells = []
+        cells: list[str | Text] = []
         for name in names:
             text = value_text(row["metric"], row["values"].get(name))
-            if name in row.get("best", []):
-                text = f"[bold green]{text} *[/]" if row.get("clear", True) else f"{text} (*)"
-            cells.append(text)
+            if name in row.get("best", []):  # styled, not markup: the CLI's consoles print markup as text
+                cells.append(Text(f"{text} *", style="bold green") if row.get("clear", True) else f"{text} (*)")
+            else:
+                cells.append(text)
         table.add_row(row["metric"], *cells, row.get("better", ""))
     costs = [m.get("cost", {}) for m in result.get("models", [])]
     table.add_section()

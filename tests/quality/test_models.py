@@ -105,6 +105,8 @@ def test_compare_writes_the_table_video_and_contact_sheet(trained_ws) -> None:
     shown = cli("compare", str(trained_ws.root), "--models", "short", "long", "--frames", "2", "--device", "cpu",
                 timeout=280, env=FAST_ENV)
     assert shown.returncode == 0 and "ssim_dst" in shown.stdout and "*" in shown.stdout
+    # each model's verdicts in their colours, not as markup text
+    assert "short: " in shown.stdout and "[/]" not in shown.stdout and "[green]" not in shown.stdout
 
 
 @pytest.mark.timeout(200)
@@ -114,6 +116,12 @@ def test_quality_command_prints_json_and_refuses_a_missing_model(trained_ws) -> 
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert result["model"] == "long" and result["iteration"] == LONG_ITERS and len(result["frames"]) == 3
+    shown = cli("quality", str(trained_ws.root), "--model", "long", "--frames", "3", "--device", "cpu",
+                timeout=180, env=FAST_ENV)
+    assert shown.returncode == 0, shown.stderr[-2000:]
+    said = [v["text"] for v in result["verdicts"]]
+    assert said and all(text in shown.stdout.replace("\n", " ") or text[:40] in shown.stdout for text in said)
+    assert "[/]" not in shown.stdout and "[green]" not in shown.stdout and "[yellow]" not in shown.stdout
     missing = cli("quality", str(trained_ws.root), "--model", "nope", timeout=120, env=FAST_ENV)
     assert missing.returncode == 1
     assert "no trained model 'nope'" in missing.stderr and "Traceback" not in missing.stderr

@@ -59,7 +59,7 @@ def print_quality(result: dict[str, Any]) -> None:
     if metrics.get("faces_lost"):
         out.print(f"The face mesh found no face in {metrics['faces_lost']} of {metrics['faces']} swapped frames.")
     for line in verdict_lines(result):
-        out.print(line)
+        out.print(line, markup=True)  # the verdict's text is escaped inside its colour
 
 
 def print_compare(result: dict[str, Any]) -> None:
@@ -72,7 +72,7 @@ def print_compare(result: dict[str, Any]) -> None:
         out.print(f"{what}: {path}")
     for model in result.get("models", []):
         for line in verdict_lines(model):
-            out.print(f"{escape(model['name'])}: {line}")
+            out.print(f"{escape(model['name'])}: {line}", markup=True)
 
 
 @app.command()
