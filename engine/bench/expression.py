@@ -36,9 +36,11 @@ from typing import Any
 
 #: name -> (what it is, the train job's parameters on top of the tiny preset).
 CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
-    "df": ("tiny as it was: df-ud", {"arch": "df-ud"}),
-    "liae": ("tiny with liae-ud", {"arch": "liae-ud"}),
-    "df-match": ("df-ud, src faces sampled to match the dst batch's expression", {"arch": "df-ud", "src_sampling": "expression"}),
+    # Each says its sampling: the preset's own choice changed (tiny samples by expression since issue 17).
+    "df": ("df-ud, shuffled src (tiny before issue 17)", {"arch": "df-ud", "src_sampling": "shuffle"}),
+    "liae": ("liae-ud, shuffled src", {"arch": "liae-ud", "src_sampling": "shuffle"}),
+    "df-match": ("df-ud, src faces sampled to match the dst batch's expression (tiny's default)",
+                 {"arch": "df-ud", "src_sampling": "expression"}),
     "liae-match": ("liae-ud, src faces sampled to match the dst batch's expression",
                    {"arch": "liae-ud", "src_sampling": "expression"}),
 }
