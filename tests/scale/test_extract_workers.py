@@ -128,16 +128,29 @@ def test_workers_for_splits_only_long_videos():
     assert plan(0, 1000, 3, 100) == [(0, 333), (333, 666), (666, 1000)]
 
 
+# A script file, not ``-c``: the spawned workers import it (as ``__mp_main__``) to find ``often``. Each
+# worker checkpoints every 0.1 s instead of 2 s, so that a checkpoint is there to kill after however fast
+# the machine runs the segments (a segment can take under 2 s: a run ended before its first checkpoint).
 KILLED = """
 import sys
 from pathlib import Path
-from engine.faces import workers
+from engine.faces import pipeline, workers
 from engine.faces.extract import ExtractSettings, extract_side
 from engine.report import NullReporter
 from engine.workspace import Workspace
-workers.MIN_SEGMENT_FRAMES = 100
-ws = Workspace.open(Path(sys.argv[1]))
-extract_side(ws, "src", ExtractSettings(size=128, crop_format="jpg", hands=False, workers=2), NullReporter())
+
+
+def often(*args):
+    pipeline.CHECKPOINT_EVERY_S = 0.1
+    segment(*args)
+
+
+segment = workers._segment_main
+if __name__ == "__main__":
+    workers.MIN_SEGMENT_FRAMES = 100
+    workers._segment_main = often
+    ws = Workspace.open(Path(sys.argv[1]))
+    extract_side(ws, "src", ExtractSettings(size=128, crop_format="jpg", hands=False, workers=2), NullReporter())
 """
 
 
@@ -146,13 +159,16 @@ def test_kill_9_resumes_segment_by_segment(runs, tmp_path, monkeypatch):
     root = tmp_path / "ws"
     Workspace.create(root, CLIP, REPO / "engine" / "samples" / "src.mp4")
     work = root / "data_src" / ".extract"
-    proc = subprocess.Popen([sys.executable, "-c", KILLED, str(root)], cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    script = tmp_path / "killed.py"
+    script.write_text(KILLED)
+    proc = subprocess.Popen([sys.executable, str(script), str(root)], cwd=REPO, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(REPO)})
+    ranges = plan(0, sum(runs[1][0]["frames_with"].values()), 2, 100)
     deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and proc.poll() is None:  # a segment under way and checkpointed
-        if any((work / f"seg-{i:02d}" / "checkpoint.json").is_file() for i in range(2)):
+    while time.monotonic() < deadline and proc.poll() is None:  # a segment under way, 20 frames checkpointed
+        if any(at_least(work / f"seg-{i:02d}" / "checkpoint.json", start, 20) for i, (start, _) in enumerate(ranges)):
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     assert proc.poll() is None, "the extraction ended before it could be killed"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -174,6 +190,16 @@ def test_kill_9_resumes_segment_by_segment(runs, tmp_path, monkeypatch):
     assert header["frames_with"] == header2["frames_with"]
     assert [(r.frame, r.face, r.track) for r in records] == [(r.frame, r.face, r.track) for r in two]
     assert max(float(np.abs(a.landmarks - b.landmarks).max()) for a, b in zip(records, two)) < 0.01
+
+
+def at_least(checkpoint: Path, start: int, frames: int) -> bool:
+    """The segment starting at frame ``start`` has checkpointed ``frames`` or more of its frames."""
+    import json
+
+    try:
+        return json.loads(checkpoint.read_text()).get("next_frame", 0) >= start + frames
+    except (OSError, ValueError):  # not there yet (written atomically: never half)
+        return False
 
 
 def test_the_trackers_checkpoint_gives_back_its_exact_state():
