@@ -84,6 +84,11 @@ class Dist:
         data = self.broadcast_bytes(json.dumps(value).encode("utf-8") if self.main else None, device)
         return json.loads(data.decode("utf-8"))
 
-    def close(self) -> None:
+    def close(self, finished: bool = False) -> None:
+        """Leave the process group. ``finished``: every rank ended the run normally, so they first wait
+        for each other (rank 0 saves and measures after the last step while the others are done): no
+        rank tears its connections down while another still works."""
         if self.enabled and torch_dist.is_initialized():
+            if finished:
+                torch_dist.barrier()
             torch_dist.destroy_process_group()

@@ -32,3 +32,22 @@ def test_two_ranks_with_gloo_train_and_save_together(train_ws):
     assert all(torch.isfinite(t).all() for t in saved.model.values())
     history = json.loads((train_ws.model_dir("ddp") / "loss_history.json").read_text())["points"]
     assert [p[0] for p in history] == [2, 4, 6]
+
+
+@pytest.mark.timeout(180)
+def test_two_ranks_stop_together_when_cancelled(train_ws):
+    """Cancel reaches rank 0 through the control file; both ranks stop at the same iteration, wait for
+    each other and leave: the job ends cancelled, with a checkpoint at the iteration it stopped."""
+    from engine.errors import JobCancelled
+
+    seen: list[int] = []
+
+    def note(event: dict) -> None:
+        if event["type"] == "metrics":
+            seen.append(event["values"]["iter"])
+
+    with pytest.raises(JobCancelled):
+        run(train_ws, tiny_params("ddp-cancel", iters=0, gpus=2),
+            CallbackReporter(note, cancel=lambda: bool(seen) and seen[-1] >= 3))
+    saved = CheckpointStore(train_ws.model_dir("ddp-cancel")).load()
+    assert saved.state["world_size"] == 2 and saved.state["iteration"] >= 3
