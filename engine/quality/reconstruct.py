@@ -51,7 +51,7 @@ def clip_faces(ws: Workspace, side: str, resolution: int, limit: int = 100_000) 
 def _faces(ws: Workspace, side: str, resolution: int, records: list[Any], limit: int) -> HeldOutFaces:
     chosen = [r for r in records if r.file and (ws.side_dir(side) / r.file).is_file()]
     if len(chosen) > limit:
-        chosen = [chosen[round(i * (len(chosen) - 1) / (limit - 1))] for i in range(limit)]
+        chosen = [chosen[round(i * (len(chosen) - 1) / max(1, limit - 1))] for i in range(limit)]
     crops, masks, frames, points = [], [], [], []
     for record in chosen:
         image = cv2.imread(str(ws.side_dir(side) / record.file), cv2.IMREAD_COLOR)

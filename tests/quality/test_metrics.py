@@ -84,3 +84,13 @@ def test_a_lead_within_the_frame_to_frame_noise_is_not_called_better() -> None:
     assert clear["best"] == ["a"] and clear["clear"]
     noisy = row(["b", "c"])
     assert len(noisy["best"]) == 1 and not noisy["clear"]
+
+
+def test_the_clips_faces_thin_evenly_down_to_one(extracted_ws) -> None:
+    from engine.quality.reconstruct import clip_faces
+
+    every = clip_faces(extracted_ws, "dst", 32).frames
+    n = len(every)
+    assert n > 3
+    assert clip_faces(extracted_ws, "dst", 32, limit=3).frames == [every[0], every[round((n - 1) / 2)], every[-1]]
+    assert clip_faces(extracted_ws, "dst", 32, limit=1).frames == [every[0]]  # divided by zero before
