@@ -32,8 +32,11 @@ async def probe(path: Path, timeout: float = 60.0) -> dict[str, Any]:
     try:
         stdout, stderr = await asyncio.wait_for(process.communicate(), timeout)
     except asyncio.TimeoutError:
-        process.kill()
+        await _end(process)
         raise UserError(f"Probing {path.name} took longer than {timeout:.0f} s.", "Check that the file is a video.") from None
+    except asyncio.CancelledError:  # the screen (or the app) went away: no probe left running, nor its pipes
+        await _end(process)
+        raise
     if process.returncode != 0:
         lines = stderr.decode("utf-8", "replace").strip().splitlines()
         message = next((line[7:] for line in lines if line.startswith("error: ")), f"Cannot read {path.name}.")
@@ -42,6 +45,16 @@ async def probe(path: Path, timeout: float = 60.0) -> dict[str, Any]:
     info = json.loads(stdout)
     _cache[key] = info
     return info
+
+
+async def _end(process: asyncio.subprocess.Process) -> None:
+    """Kill the probe and reap it, so its transport closes while the event loop still runs."""
+    if process.returncode is None:
+        try:
+            process.kill()
+        except ProcessLookupError:
+            pass
+    await asyncio.shield(process.wait())
 
 
 def describe(info: dict[str, Any]) -> str:

@@ -81,3 +81,48 @@ def test_an_unreadable_file_is_refused_and_the_footage_kept(workspace, recent, t
     drive(app, script)
     assert "not a readable video" in errors[0] or "cannot" in errors[0].lower(), errors
     assert ws.source("dst").read_bytes() == before
+
+
+def _children() -> set[int]:
+    import os
+
+    found: set[int] = set()
+    for task in os.listdir(f"/proc/{os.getpid()}/task"):
+        try:
+            with open(f"/proc/{os.getpid()}/task/{task}/children") as handle:
+                found.update(int(p) for p in handle.read().split())
+        except OSError:
+            pass
+    return found
+
+
+@pytest.mark.timeout(60)
+def test_a_probe_cancelled_midway_leaves_no_process_behind():
+    """The Sources screen closed (or the app quit) while a probe runs: the probe is killed and reaped."""
+    import asyncio
+    import gc
+    import warnings
+
+    from tui import probe
+
+    async def cancel_midway() -> set[int]:
+        before = _children()
+        task = asyncio.create_task(probe.probe(SAMPLES / "dst.mp4"))
+        for _ in range(200):  # until the probe's process is there
+            await asyncio.sleep(0.01)
+            if _children() - before:
+                break
+        started = _children() - before
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return started
+
+    probe._cache.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        started = asyncio.run(cancel_midway())
+        gc.collect()
+    assert started, "the probe's process started"
+    assert not (started & _children()), "the probe's process is gone (killed and reaped)"
+    assert not [w for w in caught if "loop is closed" in str(w.message).lower()]
