@@ -84,7 +84,7 @@ def run_distributed(ws: Workspace, config: RunConfig, gpus: int, report: Reporte
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env.setdefault("OMP_NUM_THREADS", "1")
     where = f" on node {node_rank} of {nnodes} (rendezvous {master})" if nnodes > 1 else ""
-    report.log(f"Starting {gpus} training processes{where} (DistributedDataParallel).")
+    report.log(f"Starting {gpus} training process{'es' if gpus > 1 else ''}{where} (DistributedDataParallel).")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=None, text=True, cwd=PROJECT_ROOT, env=env)
     outcome: dict[str, Any] = {}
 
