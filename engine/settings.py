@@ -264,10 +264,6 @@ SETTINGS: tuple[Setting, ...] = (
       "face in a batch gets a src face of like mouth/eye opening and pose: engine.train.augment; the tiny "
       "and cnn presets' choice).",
       choices=("shuffle", "expression"), group="options", template="commented"),
-    S("train", "expression_power", float, 0.0, "Weight of the expression loss: the swap of each dst face is "
-      "asked to open its mouth and eyes as the dst face does (read by a small regressor fitted on the "
-      "workspace's own faces and saved with the model: engine.train.expression_loss); 0 = off.",
-      range=(0.0, 100.0), group="options", template="commented"),
     S("train", "precision", str, "auto", "auto (bf16 where the GPU has it, else fp16; fp32 on CPU), fp32, bf16, "
       "fp16.", choices=("auto", "fp32", "bf16", "fp16"), group="options", template="commented"),
     S("train", "channels_last", bool, True, "Channels-last memory layout (CUDA only).", group="options", cli=False,

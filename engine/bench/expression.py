@@ -43,10 +43,6 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
                  {"arch": "df-ud", "src_sampling": "expression"}),
     "liae-match": ("liae-ud, src faces sampled to match the dst batch's expression",
                    {"arch": "liae-ud", "src_sampling": "expression"}),
-    "df-match-eloss1": ("df-ud, matched src, expression loss (power 1)",
-                        {"arch": "df-ud", "src_sampling": "expression", "expression_power": 1.0}),
-    "df-match-eloss4": ("df-ud, matched src, expression loss (power 4)",
-                        {"arch": "df-ud", "src_sampling": "expression", "expression_power": 4.0}),
 }
 KEYS = ("ssim_dst", "ssim_src", "expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr",
         "expr_mouth_corr_recon", "expr_mouth_swap", "expr_mouth_recon", "expr_mouth_open_swap", "expr_mouth_open_dst",

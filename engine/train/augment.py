@@ -41,8 +41,6 @@ class Batch:
     dst_target: torch.Tensor
     dst_mask: torch.Tensor
     dst_em: torch.Tensor
-    #: The dst faces' indices in their face set (the expression loss looks up their labels by them).
-    dst_index: torch.Tensor | None = None
 
 
 class Sampler:

@@ -40,7 +40,6 @@ from engine.train.augment import Augmenter, MatchingSampler, Sampler, expression
 from engine.train.checkpoint import CheckpointStore, Loaded, decode_bytes, encode_bytes
 from engine.train.device import pick_device, tune_for
 from engine.train.dist import Dist
-from engine.train.expression_loss import ExpressionLoss
 from engine.train.history import LossHistory
 from engine.train.models import init_weights
 from engine.train.options import ModelOptions, RunConfig, from_dict
@@ -161,8 +160,6 @@ class TrainingRun:
         elif loaded:
             self._restore(loaded)
             self.log(f"Resumed {self.cfg.model_dir.name} at iteration {self.iteration}.")
-        if cfg.train_options.expression_power > 0 and not pretraining:
-            self._start_expression_loss(seed + 4)
         self.preview_faces = (self.faces["src"].data[: preview.ROWS], self.faces["dst"].data[: preview.ROWS])
         self.quality: Watcher | None = None
         if self.watch is not None and self.dist.main and not pretraining:
@@ -175,36 +172,11 @@ class TrainingRun:
         """Shuffled epochs, or (``src_sampling = "expression"``) src faces matched to each dst batch."""
         if self.cfg.train_options.src_sampling != "expression" or pretraining:
             return Sampler(self.faces["src"], self.device, seed)
-        features = self._features()
-        if features is None:
+        features = {side: expression_features(self.ws, side, self.faces[side]) for side in ("src", "dst")}
+        if features["src"] is None or features["dst"] is None:
             self.warn("Expression-matched sampling needs every face's landmarks: src faces are shuffled instead.")
             return Sampler(self.faces["src"], self.device, seed)
         return MatchingSampler(self.faces["src"], self.device, seed, features["src"], features["dst"])
-
-    def _features(self) -> dict[str, Any] | None:
-        """Each side's faces' expression (engine.train.augment.expression_features); None when a face
-        has no record."""
-        if not hasattr(self, "_expression_features"):
-            found = {side: expression_features(self.ws, side, self.faces[side]) for side in ("src", "dst")}
-            self._expression_features = None if any(v is None for v in found.values()) else found
-        return self._expression_features
-
-    def _start_expression_loss(self, seed: int) -> None:
-        """The expression loss: the model's own regressor (saved with it), or one fitted now."""
-        if self.model_options.base == "cnn":
-            self.warn("The expression loss is for the autoencoders (df, liae, amp): the cnn model trains without it.")
-            return
-        features = self._features()
-        if features is None:
-            self.warn("The expression loss needs every face's landmarks (extraction records): training without it.")
-            return
-        carried = self.trainer.carried
-        loss = ExpressionLoss.from_tensors(carried, features["dst"], self.device)
-        if loss is None:
-            with torch.random.fork_rng(devices=[]):  # the run's own random state stays as it was
-                loss = ExpressionLoss.fit([self.faces["src"].data, self.faces["dst"].data],
-                                          [features["src"], features["dst"]], self.device, seed, self.log)
-        self.trainer.expression = loss
 
     def _restore(self, loaded: Loaded, with_optimizer: bool = True) -> None:
         state = loaded.state
@@ -346,7 +318,6 @@ class TrainingRun:
             bs = self.trainer.options.batch_size
             dst_faces = self.samplers["dst"].take(bs)
             batch = self.augmenter(self.samplers["src"].take(bs, like=self.samplers["dst"].last), dst_faces)
-            batch.dst_index = self.samplers["dst"].last
             poison = self.iteration == self.cfg.debug_nan_at and not self.nan_injected
             out_of_memory = False
             try:

@@ -21,7 +21,6 @@ from engine.train.augment import Batch
 from engine.train.checkpoint import Loaded, flatten_optimizer, unflatten_optimizer
 from engine.train.cnn import CNNLoss
 from engine.train.device import autocast, autocast_dtype
-from engine.train.expression_loss import ExpressionLoss
 from engine.train.losses import reconstruction_loss
 from engine.train.models import build_model
 from engine.train.options import ModelOptions, TrainOptions
@@ -61,9 +60,6 @@ class Trainer:
         self.lr_scale = 1.0
         #: Discriminator weights kept from a checkpoint while the GAN is off, so they are not lost.
         self.carried: dict[str, torch.Tensor] = {}
-        #: The expression loss (``expression_power`` > 0; set up by the training run), and its last value.
-        self.expression: ExpressionLoss | None = None
-        self.expression_loss: torch.Tensor | None = None
         self.forward_model: Callable = self.model
         if distributed:
             self.forward_model = torch.nn.parallel.DistributedDataParallel(
@@ -93,9 +89,8 @@ class Trainer:
         if self.cnn_loss is not None:
             return self._cnn_losses(batch)
         with autocast(self.device, self.dtype):
-            out = self.forward_model(self.prepare(batch.src_in), self.prepare(batch.dst_in),
-                                     with_swap=self.expression is not None)
-        src_src, src_srcm, dst_dst, dst_dstm = out[:4]
+            out = self.forward_model(self.prepare(batch.src_in), self.prepare(batch.dst_in))
+        src_src, src_srcm, dst_dst, dst_dstm = out
         loss_src = reconstruction_loss(src_src, batch.src_target, src_srcm, batch.src_mask, batch.src_em,
                                        res, o.masked_training, o.eyes_mouth_prio)
         loss_dst = reconstruction_loss(dst_dst, batch.dst_target, dst_dstm, batch.dst_mask, batch.dst_em,
@@ -103,9 +98,6 @@ class Trainer:
         if self.perceptual is not None:
             loss_src = loss_src + o.perceptual_power * self.perceptual(src_src, batch.src_target, batch.src_mask)
             loss_dst = loss_dst + o.perceptual_power * self.perceptual(dst_dst, batch.dst_target, batch.dst_mask)
-        self.expression_loss = None
-        if self.expression is not None and batch.dst_index is not None:
-            self.expression_loss = self.expression(out[4], batch.dst_mask, batch.dst_index)
         return loss_src, loss_dst, out
 
     def _cnn_losses(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
@@ -123,8 +115,6 @@ class Trainer:
         self._set_lr(iteration)
         loss_src, loss_dst, out = self.losses(batch)
         total = loss_src + loss_dst
-        if self.expression_loss is not None:
-            total = total + self.options.expression_power * self.expression_loss
         fake_src = None
         if self.disc is not None:
             weight = batch.src_mask if self.options.masked_training else 1.0
@@ -166,11 +156,7 @@ class Trainer:
         if self.disc is not None:
             model.update({f"disc.{k}": v for k, v in self.disc.state_dict().items()})
         else:
-            model.update({k: v for k, v in self.carried.items() if k.startswith("disc.")})
-        if self.expression is not None:
-            model.update(self.expression.tensors())
-        else:
-            model.update({k: v for k, v in self.carried.items() if k.startswith("expr")})
+            model.update(self.carried)
         opt_tensors, structures = {}, {}
         for name, opt in (("model", self.optimizer), ("disc", self.disc_optimizer)):
             if opt is not None:
@@ -197,8 +183,6 @@ class Trainer:
             log("The GAN discriminator starts fresh: this model had no GAN training yet.")
         else:
             self.carried = {f"disc.{k}": v for k, v in disc.items()}
-        # the expression loss's regressor: kept while the loss is off, taken up by the run when it is on
-        self.carried.update({k: v for k, v in loaded.model.items() if k.startswith("expr")})
         self.lr_scale = float(loaded.state.get("lr_scale", 1.0))
         if not with_optimizer:
             return
