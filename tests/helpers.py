@@ -25,6 +25,23 @@ def make_workspace(root: Path, src: Path | None = SAMPLES / "src.mp4", dst: Path
     return Workspace.create(root, src=src, dst=dst)
 
 
+def child_pids(pid: int) -> set[int]:
+    """The processes ``pid`` started, from any of its threads (Linux /proc; empty elsewhere), reaped
+    or not: a zombie is still listed until its parent waits for it."""
+    found: set[int] = set()
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found.update(int(p) for p in handle.read().split())
+        except OSError:
+            pass
+    return found
+
+
 def stop_engine(ws: Workspace, timeout: float = 30.0) -> None:
     """Shut the engine down (politely, then by force) and wait until it is gone."""
     # The pid file, not engine_pid(): an engine too slow to answer on a loaded machine must still stop.

@@ -27,6 +27,7 @@ from engine.merge.render import render
 from engine.merge.settings import MergeSettings
 from engine.report import CallbackReporter, NullReporter
 from engine.workspace import Workspace
+from tests.helpers import child_pids
 from tests.merge.test_encode import count_frames, describe
 
 REPO = Path(__file__).resolve().parents[2]
@@ -187,17 +188,9 @@ render(Workspace.open(sys.argv[1]), MergeSettings(workers=2), report=NullReporte
 """
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as handle:
-            return [int(p) for p in handle.read().split()]
-    except OSError:
-        return []
-
-
 def _python_children(pid: int) -> list[int]:
     found = []
-    for child in _children(pid):
+    for child in sorted(child_pids(pid)):
         try:
             with open(f"/proc/{child}/cmdline", "rb") as handle:
                 if b"spawn_main" in handle.read():  # not the resource tracker

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import SAMPLES
+from tests.helpers import SAMPLES, child_pids
 from tests.tui.conftest import drive, wait_for
 from tui.app import make_app
 from tui.screens.choice import ChoiceScreen
@@ -83,36 +83,24 @@ def test_an_unreadable_file_is_refused_and_the_footage_kept(workspace, recent, t
     assert ws.source("dst").read_bytes() == before
 
 
-def _children() -> set[int]:
-    import os
-
-    found: set[int] = set()
-    for task in os.listdir(f"/proc/{os.getpid()}/task"):
-        try:
-            with open(f"/proc/{os.getpid()}/task/{task}/children") as handle:
-                found.update(int(p) for p in handle.read().split())
-        except OSError:
-            pass
-    return found
-
-
 @pytest.mark.timeout(60)
 def test_a_probe_cancelled_midway_leaves_no_process_behind():
     """The Sources screen closed (or the app quit) while a probe runs: the probe is killed and reaped."""
     import asyncio
     import gc
+    import os
     import warnings
 
     from tui import probe
 
     async def cancel_midway() -> set[int]:
-        before = _children()
+        before = child_pids(os.getpid())
         task = asyncio.create_task(probe.probe(SAMPLES / "dst.mp4"))
         for _ in range(200):  # until the probe's process is there
             await asyncio.sleep(0.01)
-            if _children() - before:
+            if child_pids(os.getpid()) - before:
                 break
-        started = _children() - before
+        started = child_pids(os.getpid()) - before
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -124,5 +112,5 @@ def test_a_probe_cancelled_midway_leaves_no_process_behind():
         started = asyncio.run(cancel_midway())
         gc.collect()
     assert started, "the probe's process started"
-    assert not (started & _children()), "the probe's process is gone (killed and reaped)"
+    assert not (started & child_pids(os.getpid())), "the probe's process is gone (killed and reaped)"
     assert not [w for w in caught if "loop is closed" in str(w.message).lower()]
