@@ -397,21 +397,32 @@ def test_a_checkpoint_temp_folder_left_by_a_kill_mid_save_is_cleaned(tmp_path):
     from engine.train.checkpoint import CheckpointStore
     from tests.helpers import REPO
 
-    model = tmp_path / "model"
-    saver = subprocess.Popen([sys.executable, "-c", SAVER, str(model)], cwd=REPO)
-    folder = model / "checkpoints"
-    deadline = time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:  # kill it while a save is half written
+    def half_written(folder):
+        """A temp folder with something in it, beside a whole save; it may be renamed away while we look."""
+        try:
             temps = list(folder.glob(".tmp-*")) if folder.is_dir() else []
-            if temps and any(folder.glob("it*")) and any(temps[0].iterdir()):
-                saver.send_signal(signal.SIGKILL)
-                break
-            time.sleep(0.002)
-    finally:
-        saver.kill()
-        saver.wait()
-    left = list(folder.glob(".tmp-*"))
+            return bool(temps) and any(folder.glob("it*")) and any(temps[0].iterdir())
+        except FileNotFoundError:
+            return False
+
+    model = tmp_path / "model"
+    folder = model / "checkpoints"
+    left: list = []
+    for _attempt in range(5):  # the kill can land just after a save completes: then try again
+        saver = subprocess.Popen([sys.executable, "-c", SAVER, str(model)], cwd=REPO)
+        deadline = time.monotonic() + 120
+        try:
+            while time.monotonic() < deadline:  # kill it while a save is half written
+                if half_written(folder):
+                    saver.send_signal(signal.SIGKILL)
+                    break
+                time.sleep(0.002)
+        finally:
+            saver.kill()
+            saver.wait()
+        left = list(folder.glob(".tmp-*"))
+        if left:
+            break
     assert left, "the kill missed every save"
     store = CheckpointStore(model, keep=1)
     assert store.load(with_optimizer=False) is not None  # the last whole save is still there
