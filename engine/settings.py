@@ -97,10 +97,14 @@ class Setting:
         if self.choices and value not in self.choices:
             raise UserError(f"{shown} is not one of the choices.", f"Use one of: {', '.join(map(str, self.choices))}.")
         if self.range is not None and not self.range[0] <= value <= self.range[1]:
-            low, high = self.range
-            show = (lambda x: repr(float(x))) if kind is float else _show  # a float range reads 0.0 to 1.0
-            raise UserError(f"{shown} is out of range.", f"Use {show(low)} to {show(high)}.")
+            raise UserError(f"{shown} is out of range.", f"Use {self.range_words()}.")
         return value
+
+    def range_words(self) -> str:
+        """The range as people read it: ``0.0 to 1.0`` for a float, ``0 to 4294967295`` for an int."""
+        assert self.range is not None
+        show = (lambda x: repr(float(x))) if self.type is float else _show
+        return f"{show(self.range[0])} to {show(self.range[1])}"
 
 
 _TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}

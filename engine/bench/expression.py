@@ -1,7 +1,7 @@
 """Expression fidelity of training recipes at a fixed iteration budget (issue 17).
 
     swapwizard bench expression --workspace WS [--candidates df,liae] [--iters 2000] [--every 500]
-                                [--threads 1] [--out DIR] [--json]
+                                [--threads 1] [--seed S] [--pretrained MODEL] [--out DIR] [--json]
     python -m engine.bench expression --table DIR        # the README table from earlier runs
     swapwizard bench expression --workspace WS --anchors # the verdict thresholds' anchors (README)
 
@@ -17,6 +17,11 @@ its checkpoint is loaded and measured on the held-out faces:
 - ``clip_*``: the expression and identity figures again over every destination face of the clip,
   training faces included (``engine.quality.reconstruct.clip_faces``): what a merge of the whole clip
   shows, the issue's "over the clip", where the held-out figures say how the model generalises.
+
+``--pretrained MODEL`` starts each candidate from a copy of the workspace's model ``MODEL``, pretrained on
+other faces (``swapwizard train WS --model MODEL --pretrain FACES``): the train job's own transition
+(iteration 0, inter layers re-initialised) then trains it on the pair for the same budget; its results
+are ``<candidate>-pre``. Pretraining is paid once per machine, not per pair, so it is not in the budget.
 
 Iterations, not wall time, are the budget: on a shared machine wall time says more about the
 neighbours than about the recipe. The seconds each step took are recorded anyway (``train_s``), with
@@ -73,20 +78,42 @@ def measure(ws: Any, model_dir: Path, finder: Any, likeness: Any) -> dict[str, A
     return {**{k: values.get(k) for k in KEYS}, **{f"clip_{k}": whole.get(k) for k in CLIP_KEYS}}
 
 
-def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out: Path, seed: int = 1) -> dict[str, Any]:
+def start_from(ws: Any, pretrained: str, model: str) -> None:
+    """Copy the pretrained model ``pretrained`` to the candidate's ``model`` unless that one has started."""
+    import shutil
+
+    from engine.errors import UserError
+    from engine.train.checkpoint import CheckpointStore
+
+    source, target = ws.model_dir(pretrained), ws.model_dir(model)
+    loaded = CheckpointStore(source).load(with_optimizer=False)
+    if loaded is None or not loaded.state.get("pretraining"):
+        raise UserError(f"The model {pretrained!r} has no pretrained checkpoint.",
+                        f"Pretrain it first: swapwizard train WS --model {pretrained} --pretrain FACES --preset tiny.")
+    if CheckpointStore(target).load(with_optimizer=False) is None:
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("previews", "backups", "best"))
+
+
+def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out: Path, seed: int = 1,
+                  pretrained: str = "") -> dict[str, Any]:
     from engine.faces.detect import FaceFinder
     from engine.jobs import get_kind
     from engine.quality.likeness import likeness_meter
     from engine.report import NullReporter
 
     meaning, params = CANDIDATES[name]
-    label = name if seed == 1 else f"{name}-s{seed}"  # another seed: its own model and results file
+    label = name + ("-pre" if pretrained else "") + ("" if seed == 1 else f"-s{seed}")  # each its own model and file
     model = f"bench-{label}"
+    if pretrained:
+        start_from(ws, pretrained, model)
     job = get_kind("train")
     finder = FaceFinder(min_presence=0.0)
     likeness = likeness_meter(ws, print)
+    if pretrained:
+        meaning += f", started from the pretrained model {pretrained!r}"
     record: dict[str, Any] = {"candidate": name, "meaning": meaning, "params": params, "preset": "tiny",
-                              "threads": threads, "seed": seed, "points": []}
+                              "threads": threads, "seed": seed, "pretrained": pretrained, "points": []}
     try:
         done = 0
         while done < iters:
@@ -179,6 +206,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--every", type=int, default=500)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1, help="training seed (another seed: bench-<name>-s<seed>)")
+    parser.add_argument("--pretrained", default="", help="start each candidate from a copy of this pretrained model")
     parser.add_argument("--out", default="", help="folder for <candidate>.json (default WS/output/bench_expression)")
     parser.add_argument("--table", default="", help="print the table of the results in this folder and stop")
     parser.add_argument("--anchors", action="store_true", help="measure the verdict thresholds' anchors and stop")
@@ -214,7 +242,8 @@ def main(argv: list[str]) -> int:
         return 0
     out = Path(args.out) if args.out else ws.root / "output" / "bench_expression"
     out.mkdir(parents=True, exist_ok=True)
-    results = [run_candidate(ws, name, args.iters, args.every, args.threads, out, args.seed) for name in names]
+    results = [run_candidate(ws, name, args.iters, args.every, args.threads, out, args.seed, args.pretrained)
+               for name in names]
     if args.json:
         print(json.dumps(results))
     else:

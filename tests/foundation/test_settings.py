@@ -52,6 +52,16 @@ def test_each_command_has_one_option_per_declared_setting(command, section):
             assert not set(flags) & options, f"{setting.name} is declared cli=False but is an option"
 
 
+def test_option_help_gives_ranges_as_written_and_the_out_of_range_hint_agrees():
+    seed = declared.get("train", "seed")
+    help_text = " ".join(next(p for p in _command("train").params if "--seed" in p.opts).help.split())
+    assert f"Range {seed.range_words()}." in help_text and "e+" not in help_text  # was 'Range 0 to 4.29497e+09'
+    assert seed.range_words() == f"0 to {seed.range[1]}"
+    with pytest.raises(UserError) as refused:
+        seed.check(seed.range[1] + 1)
+    assert refused.value.hint == f"Use {seed.range_words()}."
+
+
 @pytest.mark.parametrize("kind, section", [("merge", "merge"), ("train", "train"), ("extract", "extract")])
 def test_job_parameters_are_the_declared_settings(kind, section):
     import dataclasses

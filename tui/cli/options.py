@@ -42,7 +42,7 @@ def _help(setting: Setting) -> str:
     if setting.choices and not all(str(c) in text for c in setting.choices):
         text += f" One of: {', '.join(map(str, setting.choices))}."
     if setting.range is not None:
-        text += f" Range {setting.range[0]:g} to {setting.range[1]:g}."
+        text += f" Range {setting.range_words()}."
     default = f", default {declared.toml_value(setting.default)}" if setting.template == "set" else ""
     return f"{text} ([{setting.section}] {setting.key} in workspace.toml{default}.)"
 
