@@ -41,3 +41,15 @@ def test_train_screen_status_shows_held_out_quality() -> None:
     text = stats_text(None, {"iter": 500, "loss_src": 0.5, "loss_dst": 0.4, "quality_ssim_dst": 0.61234,
                              "quality_ssim_src": 0.5})
     assert "held-out SSIM dst 0.612 src 0.500" in text
+
+
+def test_train_screen_says_when_it_pretrains() -> None:
+    from tui.job_board import JobRecord
+    from tui.screens.train import stats_text
+
+    job = JobRecord("job-1", "train", {"model": "pre", "pretrain_faces": "/data/faces/[all]"}, status="running")
+    values = {"iter": 50, "target": 100, "loss_src": 0.5, "loss_dst": 0.4, "iters_per_s": 2.0, "eta_s": 25}
+    assert "pretraining on /data/faces/\\[all]" in stats_text(job, values)  # the folder, escaped for markup
+    long = JobRecord("job-3", "train", {"pretrain_faces": "/" + "x" * 60 + "/faces"}, status="running")
+    assert "pretraining on …" + "x" * 33 + "/faces ·" in stats_text(long, values)
+    assert "pretraining" not in stats_text(JobRecord("job-2", "train", {"model": "pre"}, status="running"), values)

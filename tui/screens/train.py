@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -63,6 +64,10 @@ def stats_text(job: JobRecord | None, values: dict[str, Any]) -> str:
     if job is not None and job.status == "running":
         parts.append(f"{values.get('iters_per_s', 0):.2f} it/s  ETA {format_duration(values.get('eta_s'))}")
     status = STATUS_WORDS.get(job.status, job.status) if job is not None else "stopped"
+    faces = job.params.get("pretrain_faces") if job is not None else None
+    if faces:  # not the pair: say so, and on what
+        shown = str(faces) if len(str(faces)) <= 40 else "…" + str(faces)[-39:]
+        parts.insert(0, f"pretraining on {escape(shown)}")
     return f"[b]{status}[/b] · " + " · ".join(parts)
 
 
@@ -184,7 +189,10 @@ class TrainScreen(StepScreen):
         quality_line = self.query_one(QualityLine)
         quality_line.span = chart.shown_range()
         quality_line.quality = self.saved_quality + [v for v in live if v.get("quality_ssim_dst") is not None]
+        pretraining = job is not None and bool(job.params.get("pretrain_faces"))
         self.query_one("#train-expression", Static).update(
+            "[dim]quality: not measured while pretraining (measured on your pair's held-out faces once the "
+            "model trains on them)[/dim]" if pretraining else
             expression_text(latest_expression(self.saved_quality, live), self.arch))
         ws = self.wizard.ws
         picture = self.query_one("#train-preview", Picture)
