@@ -1,8 +1,8 @@
 """Faces linked across frames into tracks, with landmarks followed from frame to frame.
 
 Per frame: every live track looks for its face where the previous frame's landmarks put it (the
-mesh alone, about 3 ms); the detector (about 6 ms) runs only every ``detect_every`` frames, when a
-track was lost, or when there is no face yet. A detection that lands on a tracked face is dropped;
+mesh alone, about 3 ms); the detector (about 6 ms) runs only on every ``detect_every``-th frame of
+the clip, when a track was lost, or when there is no face yet. A detection that lands on a tracked face is dropped;
 one near where a track was lost a moment ago (``max_gap`` frames) revives that track; any other
 starts a new one. When nothing is found, the detector retries on the frame turned by 90, 270 and
 180 degrees (a phone clip with wrong rotation metadata, a person lying down).
@@ -127,7 +127,10 @@ class Tracker:
                 lost = True
             else:
                 hits.append((track, *result))
-        if not hits or lost or index - self.last_detect >= self.options.detect_every:
+        # The periodic detection falls on frame numbers, not on a count from the last detection: a
+        # worker that starts mid-clip then detects on the frames one tracker running through does,
+        # and after its warm-up holds the same faces (records of N workers equal one's).
+        if not hits or lost or index % self.options.detect_every == 0:
             self.last_detect = index
             hits += self._detect_new(frame, hits, index)
         hits = self._drop_duplicates(hits)
