@@ -32,3 +32,24 @@ def test_pretrain_on_a_folder_then_continue_on_the_pair(train_ws, tmp_path):
     assert saved.state["pretraining"] is False and saved.state["iteration"] == 2
     with pytest.raises(UserError, match="pretraining it now"):
         run(train_ws, tiny_params("pre", iters=6, pretrain_faces=str(faces)), CallbackReporter(lambda e: None))
+
+
+@pytest.mark.timeout(120)
+def test_the_expression_bench_starts_candidates_from_a_copy_of_a_pretrained_model(train_ws, tmp_path):
+    from engine.bench.expression import start_from
+
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for path in sorted(train_ws.aligned_dir("src").iterdir())[:10]:
+        shutil.copy(path, faces / path.name)
+    run(train_ws, tiny_params("base", iters=3, pretrain_faces=str(faces)), CallbackReporter(lambda e: None))
+    start_from(train_ws, "base", "bench-copy")
+    events = []
+    result = run(train_ws, tiny_params("bench-copy", iters=2), CallbackReporter(events.append))
+    assert any("Pretraining ended at iteration 3" in e.get("message", "") for e in events)
+    assert result["iteration"] == 2
+    assert CheckpointStore(train_ws.model_dir("base")).load().state["pretraining"] is True  # the original is untouched
+    start_from(train_ws, "base", "bench-copy")  # a candidate that has started is not copied over again
+    assert CheckpointStore(train_ws.model_dir("bench-copy")).load().state["iteration"] == 2
+    with pytest.raises(UserError, match="no pretrained checkpoint"):
+        start_from(train_ws, "bench-copy", "bench-other")  # trained on the pair: not a pretrained model
