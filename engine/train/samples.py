@@ -146,6 +146,8 @@ def load_items(items: list[FaceItem], name: str, res: int, where: str,
     covers, such as the extraction records)."""
     if not items:
         raise UserError(f"There are no {name} faces to train on in {where}.",
+                        "Give a folder of aligned face crops (such as a workspace's data_src/aligned) or an extracted "
+                        "workspace." if name == "pretraining" else
                         "Run extraction first (swapwizard extract WS), or check the folder.")
     if store is not None:
         key = store_key([(str(item.path), item.mask_file) for item in items], res, key_extra)

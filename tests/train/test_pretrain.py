@@ -53,3 +53,12 @@ def test_the_expression_bench_starts_candidates_from_a_copy_of_a_pretrained_mode
     assert CheckpointStore(train_ws.model_dir("bench-copy")).load().state["iteration"] == 2
     with pytest.raises(UserError, match="no pretrained checkpoint"):
         start_from(train_ws, "bench-copy", "bench-other")  # trained on the pair: not a pretrained model
+
+
+def test_train_refuses_a_pretraining_folder_that_is_not_there(train_ws, tmp_path):
+    from tests.helpers import cli
+
+    result = cli("train", str(train_ws.root), "--model", "pre", "--pretrain", str(tmp_path / "nope"))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert f"There is no folder {tmp_path / 'nope'} to pretrain on." in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr and "started" not in result.stdout  # refused before any job

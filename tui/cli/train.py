@@ -9,6 +9,7 @@ until stopped). Ctrl-C detaches: the job keeps training; ``swapwizard attach WS`
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -45,6 +46,13 @@ def train(
     if nnodes > 1 and ":" not in master:
         fail("Training on several machines needs --master HOST:PORT (node 0's address).",
              "For example: --nnodes 2 --node-rank 1 --master 10.0.0.5:29500.")
+    if pretrain:
+        # The engine runs elsewhere (its own process and folder): it gets the folder as this shell means it.
+        folder = Path(pretrain).expanduser().resolve()
+        if not folder.is_dir():
+            fail(f"There is no folder {pretrain} to pretrain on.",
+                 "Give a folder of aligned face crops (such as a workspace's data_src/aligned) or an extracted workspace.")
+        pretrain = str(folder)
     params = {**(settings or {}), "gpus": gpus, "pretrain_faces": pretrain or None}
     if nnodes > 1:
         params.update({"nnodes": nnodes, "node_rank": node_rank, "master": master})
