@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -191,6 +193,13 @@ def test_a_segmenter_moves_between_workspaces_as_safetensors_and_json(occ_ws, se
     assert end.TYPE == "job_finished", end
     assert sorted(p.name for p in folder.iterdir()) == sorted([store.WEIGHTS, store.CONFIG])
     assert json.loads((folder / store.CONFIG).read_text())["format"] == "swapwizard-segmenter"
+    # Through the CLI, a relative folder is where the user stands, not in the workspace (where the engine runs).
+    here = tmp_path / "here"
+    here.mkdir()
+    typed = subprocess.run([sys.executable, "-c", "from tui.cli import main; main()", "segment", str(ws.root), "--side",
+                            "dst", "--no-train", "--export", "mine"], cwd=here, capture_output=True, text=True, timeout=300)
+    assert typed.returncode == 0, typed.stderr
+    assert (here / "mine" / store.WEIGHTS).is_file() and not (ws.root / "mine").exists()
 
     def refused(change) -> str:
         copy = tmp_path / f"copy{len(list(tmp_path.iterdir()))}"

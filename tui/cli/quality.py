@@ -80,7 +80,7 @@ def quality(
     workspace: str = typer.Argument(..., help="The workspace folder."),
     model: str = typer.Option("", "--model", help="Which model (model/<name>/; default: the workspace's)."),
     frames: int = typer.Option(50, "--frames", help="At most this many held-out destination frames."),
-    video: str = typer.Option("", "--video", help="Measure this merged video instead (e.g. output/result.mp4)."),
+    video: str = typer.Option("", "--video", help="Measure this merged video instead (a file here, or in the workspace: output/result.mp4)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or cuda:N."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -90,6 +90,8 @@ def quality(
         fail("--frames must be at least 2.", "For example: --frames 50.")
     name = ws.model_name(model)  # as the quality job resolves it
     result_file = ws.root / VIDEO_JSON if video else ws.model_dir(name) / "quality.json"
+    if video and Path(video).expanduser().is_file():  # a file here, as this shell means it; else the workspace's
+        video = str(Path(video).expanduser().absolute())
     params = {"model": name, "frames": frames, "video": video, "device": device}
     result = _run(ws, "quality", params, result_file, quiet=as_json)
     if result is None:

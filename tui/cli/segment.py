@@ -47,6 +47,8 @@ def segment(
     """Train the segmenter (the visible face: hands, microphones, hair stay out) and write a mask per face."""
     ws = open_workspace(workspace)
     check_workspace(ws, "segment")
+    # The engine runs in the workspace: folders typed here are made absolute here, as this shell means them.
+    import_from, export_to = (str(Path(p).expanduser().absolute()) if p else "" for p in (import_from, export_to))
     params = {"side": _side(side), "train": train, "import_from": import_from, "export_to": export_to,
               **(settings or {})}
     run_job(ws, "segment", params, detach=detach)
