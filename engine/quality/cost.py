@@ -38,13 +38,17 @@ def training_cost(model_dir: Path) -> dict[str, Any]:
             "train_seconds_estimated": estimated, "device": recorded.get("device") or "not recorded",
             "preset": summary.get("preset"), "arch": shape.get("arch"), "resolution": shape.get("resolution"),
             "gan_power": options.get("gan_power"), "batch_size": options.get("batch_size"),
-            "never_trained_on": recorded.get("never_trained_on")}
+            "never_trained_on": recorded.get("never_trained_on"),
+            # Started from a model pretrained on other faces (engine.train.loop archives it there).
+            "pretrained": (model_dir / "pretrained").is_dir()}
 
 
 def unseen_check(cost: dict[str, Any], frames: list[int]) -> str:
     """Whether the model never trained on these destination frames: "yes", "no (N of them)" or "unknown"."""
     recorded = cost.get("never_trained_on")
     if not isinstance(recorded, dict) or "dst" not in recorded:
+        if cost.get("pretrained"):
+            return "unknown (pretrained on other faces first, which may include these frames)"
         return "unknown (trained before swapwizard recorded its held-out frames)"
     seen = [f for f in frames if f not in set(recorded["dst"])]
     return "yes" if not seen else f"no ({len(seen)} of the {len(frames)} measured frames were trained on)"

@@ -142,6 +142,9 @@ def test_a_model_trained_before_costs_were_recorded_is_not_claimed_unseen(extrac
     quality.every = 0  # record the cost without measuring (no network here)
     quality.saved(None, 8)
     cost = training_cost(old)
-    assert cost["train_seconds_estimated"] and unseen_check(cost, [70, 71]).startswith("unknown")
+    assert cost["train_seconds_estimated"] and unseen_check(cost, [70, 71]).startswith("unknown (trained before")
+    (old / "pretrained").mkdir()  # where the train job keeps the pretrained weights a model started from
+    assert unseen_check(training_cost(old), [70, 71]) == \
+        "unknown (pretrained on other faces first, which may include these frames)"
     fresh = TrainingQuality(extracted_ws, tmp_path / "new-model", 32, torch.device("cpu"))
     assert fresh.never_trained_on["dst"] == read_json(extracted_ws.side_dir("dst") / "holdout.json")["frames"]
