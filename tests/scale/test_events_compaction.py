@@ -85,7 +85,10 @@ def check_replay(events: list[dict], want: dict) -> None:
     assert iters[0] <= want["last_iter"] // 50 and iters[-1] == want["last_iter"]
     assert 50 <= len(curve) <= 4000
     losses = [v["loss_src"] for v in curve]
-    assert losses[0] > 0.9 and abs(losses[-1] - 1.0 / (1.0 + want["last_iter"] / 10 / 1000)) < 1e-6
+    # The first point averages the run's first stretch (how long a stretch is depends on when the compaction
+    # thread ran): at least the loss at its own iteration, which the line above holds early.
+    assert losses[0] >= 1.0 / (1.0 + iters[0] / 10 / 1000) - 1e-6
+    assert abs(losses[-1] - 1.0 / (1.0 + want["last_iter"] / 10 / 1000)) < 1e-6
     assert all(a >= b for a, b in zip(losses, losses[1:])), "merging neighbours keeps a falling curve falling"
     started = {e["job_id"] for e in events if e["type"] == "job_started"}
     assert {job for job, o in want["outcomes"].items() if o != "job_cancelled" or job == "job-train"} <= started
