@@ -13,12 +13,18 @@ from engine.train.checkpoint import CheckpointStore
 from tests.train.conftest import tiny_params
 
 
-@pytest.mark.timeout(120)
-def test_pretrain_on_a_folder_then_continue_on_the_pair(train_ws, tmp_path):
-    faces = tmp_path / "faces"
-    faces.mkdir()
+@pytest.fixture
+def faces(train_ws, tmp_path):
+    """A plain folder of ten of the workspace's aligned crops: a pretraining set."""
+    folder = tmp_path / "faces"
+    folder.mkdir()
     for path in sorted(train_ws.aligned_dir("src").iterdir())[:10]:
-        shutil.copy(path, faces / path.name)
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+@pytest.mark.timeout(120)
+def test_pretrain_on_a_folder_then_continue_on_the_pair(train_ws, faces):
     result = run(train_ws, tiny_params("pre", iters=4, pretrain_faces=str(faces)), CallbackReporter(lambda e: None))
     assert result["iteration"] == 4
     assert CheckpointStore(train_ws.model_dir("pre")).load().state["pretraining"] is True
@@ -35,13 +41,9 @@ def test_pretrain_on_a_folder_then_continue_on_the_pair(train_ws, tmp_path):
 
 
 @pytest.mark.timeout(120)
-def test_the_expression_bench_starts_candidates_from_a_copy_of_a_pretrained_model(train_ws, tmp_path):
+def test_the_expression_bench_starts_candidates_from_a_copy_of_a_pretrained_model(train_ws, faces):
     from engine.bench.expression import start_from
 
-    faces = tmp_path / "faces"
-    faces.mkdir()
-    for path in sorted(train_ws.aligned_dir("src").iterdir())[:10]:
-        shutil.copy(path, faces / path.name)
     run(train_ws, tiny_params("base", iters=3, pretrain_faces=str(faces)), CallbackReporter(lambda e: None))
     start_from(train_ws, "base", "bench-copy")
     events = []
