@@ -70,8 +70,10 @@ class Setting:
     keys: str = ""
     step: float | None = None
     template: str = "set"
-    #: The value shown in the template when it differs from ``default`` (a preset's, for example).
-    example: Any = None
+    #: What the value reaches beyond the workspace's own numbers: "path" (names a file: in an unpacked
+    #: archive only a path inside the workspace stays) or "url" (contacts a server: never kept from an
+    #: archive). engine.pack drops the others from an archive's workspace.toml, saying so.
+    reaches: str = ""
 
     @property
     def name(self) -> str:
@@ -210,13 +212,14 @@ SETTINGS: tuple[Setting, ...] = (
       "to 16; clips under 1000 frames use one.", range=(0, 64)),
 
     # -- [train] -----------------------------------------------------------------------------------
-    S("train", "preset", str, "saehd", "saehd (128 px liae-ud 256/64/64/22), quick (96 px df-ud), tiny "
-      "(64 px, CPU), amp (128 px amp-ud) or cnn (128 px multi-scale CNN); used when the model is created.",
+    S("train", "preset", str, "saehd", "The preset a new model is created from: saehd, quick, tiny, amp or cnn "
+      "(each one's shape, batch size and target are declared in engine/train/options.py and listed in the "
+      "docs' settings reference). The [train] defaults below are saehd's.",
       choices=TRAIN_PRESETS, group="job", template="commented"),
     S("train", "model", str, "default", "Model name: several models can live in one workspace (model/<name>/).",
       group="job", template="commented"),
     S("train", "iters", int, 100_000, "Target iteration (absolute); 0 trains until stopped. Unset: the preset's "
-      "(saehd 100000, quick 20000, tiny 300).", range=(0, 100_000_000), group="job", template="commented"),
+      "target.", range=(0, 100_000_000), group="job", template="commented"),
     S("train", "device", str, "auto", "auto (first GPU, else CPU), cpu, cuda or cuda:N; CUDA_VISIBLE_DEVICES "
       "applies.", group="run", template="commented"),
     S("train", "arch", str, "liae-ud", "New models only: df, liae or amp (with -u, -d or -ud), or cnn (the "
@@ -234,8 +237,8 @@ SETTINGS: tuple[Setting, ...] = (
     S("train", "morph_factor", float, 0.5, "New amp models only: the share of the code taken from the source's "
       "inter while training (DeepFaceLab's AMP morph factor, 0.1-0.5).", range=(0.1, 0.5), group="model",
       template="commented"),
-    S("train", "batch_size", int, 8, "Batch size per GPU; halved automatically when the GPU runs out of memory.",
-      range=(1, 1024), group="options", flags=("--batch",), template="commented", example=16),
+    S("train", "batch_size", int, 16, "Batch size per GPU; halved automatically when the GPU runs out of memory.",
+      range=(1, 1024), group="options", flags=("--batch",), template="commented"),
     S("train", "lr", float, 5e-5, "Learning rate (AdamW); halved automatically after a non-finite loss.",
       range=(1e-9, 1.0), group="options", template="commented"),
     S("train", "optimizer", str, "adamw", "adamw or rmsprop.", choices=("adamw", "rmsprop"), group="options",
@@ -318,7 +321,7 @@ SETTINGS: tuple[Setting, ...] = (
     S("merge", "preset", str, "veryfast", "x264 speed preset: faster presets encode quicker, bigger files.",
       choices=X264_PRESETS, group="export", flags=("--encoder-preset",), label="Encoder speed"),
     S("merge", "audio", str, "", "Audio: \"\" copies the destination's (kept in sync); a file path uses that "
-      "file; \"none\" leaves it silent.", group="export"),
+      "file; \"none\" leaves it silent.", group="export", reaches="path"),
     S("merge", "mark", bool, False, "Burn a visible \"SYNTHETIC - face-swapped\" into the corner (every output "
       "is labelled as synthetic media in its metadata anyway).", group="face", label="Visible mark"),
     S("merge", "png", bool, False, "Also write output/frames/NNNNNN.png (labelled).", group="export"),
@@ -356,10 +359,11 @@ SETTINGS: tuple[Setting, ...] = (
     # -- [c2pa] (engine/media/credentials.py; --c2pa-cert/--c2pa-key/--no-c2pa are options of merge, run
     # and compare) ----------------------------------------------------------------------------------
     S("c2pa", "cert", str, "", "Signing certificate chain (PEM, the signing certificate first), relative to the "
-      "workspace or absolute. Empty: the local identity.", cli=False),
-    S("c2pa", "key", str, "", "The signing certificate's private key (PEM, no passphrase).", cli=False),
+      "workspace or absolute. Empty: the local identity.", cli=False, reaches="path"),
+    S("c2pa", "key", str, "", "The signing certificate's private key (PEM, no passphrase).", cli=False,
+      reaches="path"),
     S("c2pa", "timestamp_url", str, "", "RFC 3161 time-stamp server that dates each signature; empty: none "
-      "(a server without internet cannot reach one, and signing would fail).", cli=False),
+      "(a server without internet cannot reach one, and signing would fail).", cli=False, reaches="url"),
     S("c2pa", "consent_date", bool, True, "Put the date of this workspace's consent record in the credentials.",
       cli=False),
     S("c2pa", "model_info", bool, True, "Put the model's name and iteration in the credentials.", cli=False),
@@ -550,7 +554,7 @@ def template_section(section: str) -> str:
     """``[section]`` of workspace_template/workspace.toml, with every setting's help as its comment."""
     lines = [f"[{section}]", *_comment(SECTION_HELP[section]), "#"] if section in SECTION_HELP else [f"[{section}]"]
     for s in of(section):
-        line = f"{s.key} = {toml_value(s.default if s.example is None else s.example)}"
+        line = f"{s.key} = {toml_value(s.default)}"
         if s.template == "commented":  # the compact form, help beside the key, where it fits
             compact = f"# {line}".ljust(28) + f"# {s.help}"
             if len(compact) <= 110:

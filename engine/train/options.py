@@ -1,13 +1,8 @@
 """Model options (fixed when a model is created) and training options (may change between runs), with presets.
 
-Presets follow DeepFaceLab's SAEHD defaults where they exist:
-
-- ``saehd``: 128 px, liae-ud, ae/e/d/d_mask dims 256/64/64/22 (the well-known defaults).
-- ``quick``: 96 px, df-ud, small dims: a first usable result within about an hour on one GPU.
-- ``tiny``: 64 px, df-ud, very small dims, expression-matched src sampling: for CPUs, tests and the
-  learning check.
-- ``amp``: 128 px, amp-ud (DeepFaceLab's AMP: one decoder, inter_src/inter_dst, the morph knob at merge).
-- ``cnn``: 128 px, the multi-scale CNN of Korshunova et al. 2017 (engine.train.cnn; needs VGG-19 weights).
+``PRESETS`` below is the one place a preset is written: its shape, training options, target iteration
+and one-line description (saehd follows DeepFaceLab's SAEHD defaults, amp its AMP, cnn Korshunova et al.
+2017). Print them with ``python -m engine.train.options``.
 """
 
 from __future__ import annotations
@@ -90,36 +85,64 @@ class RunConfig(settings.values_class("RunSettings", "train", group="run", modul
 
 @dataclass
 class Preset:
+    """A preset: the one place its shape, training options, target and description are written. The CLI,
+    the wizard's new-model screen and the docs' settings reference all show these (``line()``)."""
+
     model: ModelOptions
     train: TrainOptions = field(default_factory=TrainOptions)
     #: Target iteration when none is given (``--iters`` or ``[train] iters``).
     iters: int = 100_000
+    #: What it is for, in one short sentence.
+    description: str = ""
+
+    def shape(self) -> str:
+        m = self.model
+        dims = f"e-dims {m.e_dims}" if m.base == "cnn" else f"{m.ae_dims}/{m.e_dims}/{m.d_dims}/{m.d_mask_dims}"
+        target = f"{self.iters:,}".replace(",", " ")
+        return f"{m.resolution} px {m.arch} {dims}, batch {self.train.batch_size}, target {target}"
+
+    def line(self, name: str) -> str:
+        """``tiny: 64 px df-ud 64/16/16/8, batch 8, target 300: minutes on a CPU; ...``"""
+        return f"{name}: {self.shape()}. {self.description}"
 
 
+#: Every preset, in the order a person meets them (smallest first). ``[train]``'s declared defaults
+#: (engine/settings.py) are saehd's, the default preset (a test holds them equal).
 PRESETS: dict[str, Preset] = {
-    "saehd": Preset(ModelOptions("liae-ud", 128, 256, 64, 64, 22), TrainOptions(batch_size=16, lr=5e-5), 100_000),
-    "quick": Preset(ModelOptions("df-ud", 96, 128, 48, 48, 16), TrainOptions(batch_size=16, lr=1e-4), 20_000),
-    "amp": Preset(ModelOptions("amp-ud", 128, 256, 64, 64, 22), TrainOptions(batch_size=16, lr=5e-5), 100_000),
+    # Expression-matched src sampling: at 20 minutes on 2 CPU cores (11 500 iterations) the mouth follows
+    # the destination better than with shuffled epochs on every figure (docs: benchmarks, recipes).
+    "tiny": Preset(ModelOptions("df-ud", 64, 64, 16, 16, 8),
+                   TrainOptions(batch_size=8, lr=3e-4, warmup_iters=20, channels_last=False,
+                                src_sampling="expression"), 300,
+                   "Minutes on a CPU: for trying the flow and for tests."),
+    "quick": Preset(ModelOptions("df-ud", 96, 128, 48, 48, 16), TrainOptions(batch_size=16, lr=1e-4), 20_000,
+                    "A first usable result in about an hour on one GPU."),
+    "saehd": Preset(ModelOptions("liae-ud", 128, 256, 64, 64, 22), TrainOptions(batch_size=16, lr=5e-5), 100_000,
+                    "DeepFaceLab's SAEHD defaults, full quality: a day or more on a GPU."),
+    "amp": Preset(ModelOptions("amp-ud", 128, 256, 64, 64, 22), TrainOptions(batch_size=16, lr=5e-5), 100_000,
+                  "DeepFaceLab's AMP (one decoder; the morph knob at merge time), on a GPU."),
     # Korshunova et al. train about 10^4 steps; the style set of each dst face is src faces of like pose.
     "cnn": Preset(ModelOptions("cnn", 128, 256, 32, 32, 22),
                   TrainOptions(batch_size=8, lr=1e-3, src_sampling="expression", random_warp=False,
-                               masked_training=True), 10_000),
-    # Expression-matched src sampling: at 20 minutes on 2 CPU cores (11 500 iterations) the mouth follows
-    # the destination better than with shuffled epochs on every figure (README, Training: recipes).
-    "tiny": Preset(ModelOptions("df-ud", 64, 64, 16, 16, 8),
-                   TrainOptions(batch_size=8, lr=3e-4, warmup_iters=20, channels_last=False,
-                                src_sampling="expression"), 300),
+                               masked_training=True), 10_000,
+                  "The multi-scale CNN of Korshunova et al. 2017; needs the VGG-19 weights."),
 }
+DEFAULT_PRESET = settings.get("train", "preset").default
 
 
 def preset(name: str) -> Preset:
     if name not in PRESETS:
         raise UserError(f"There is no preset {name!r}.", f"Presets: {', '.join(PRESETS)}.")
     found = PRESETS[name]
-    return Preset(dataclasses.replace(found.model), dataclasses.replace(found.train), found.iters)
+    return dataclasses.replace(found, model=dataclasses.replace(found.model), train=dataclasses.replace(found.train))
 
 
 def from_dict(cls: type, values: dict[str, Any]) -> Any:
     """Build a dataclass from a dict, ignoring unknown keys (older or newer checkpoints)."""
     names = {f.name for f in dataclasses.fields(cls)}
     return cls(**{k: v for k, v in values.items() if k in names})
+
+
+if __name__ == "__main__":
+    for _name, _preset in PRESETS.items():
+        print(_preset.line(_name))

@@ -23,7 +23,7 @@ from engine import settings
 from engine.errors import UserError
 from engine.train.checkpoint import STATE_FILE, CheckpointStore
 from engine.train.cnn import require_weights
-from engine.train.options import ModelOptions, RunConfig, TrainOptions, preset
+from engine.train.options import DEFAULT_PRESET, ModelOptions, RunConfig, TrainOptions, preset
 from engine.workspace import Workspace
 
 TOML, REQUEST, LAST_RUN = "workspace.toml", "the request", "the model's last run"
@@ -49,7 +49,7 @@ def resolve(ws: Workspace, request: Mapping[str, Any], *, pretrain_faces: str = 
     model_dir = ws.model_dir(name)
     saved = saved_state(CheckpointStore(model_dir))
     asked_preset = request.get("preset")
-    preset_name = given.get("preset") or (saved or {}).get("preset") or "saehd"
+    preset_name = given.get("preset") or (saved or {}).get("preset") or DEFAULT_PRESET
     if saved and asked_preset and saved.get("preset") and asked_preset != saved["preset"]:
         raise UserError(f"Model {name!r} was created with the {saved['preset']} preset, not {asked_preset}.",
                         f"Leave out --preset to go on training it, or train a new one with --model {asked_preset}.")

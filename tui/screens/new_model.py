@@ -7,18 +7,15 @@ from typing import Any
 
 from textual.app import App
 
+from engine.train.options import PRESETS
 from engine.workspace import Workspace
 from tui.screens.ask import AskScreen
 from tui.screens.choice import ChoiceScreen
 
-#: The presets a new model can start from, with what a person needs to choose (engine/train/options.py).
-PRESETS = [
-    ("tiny", "tiny: 64 px, minutes on a CPU; for trying the flow"),
-    ("quick", "quick: 96 px, a first usable result in about an hour on a GPU"),
-    ("saehd", "saehd: 128 px LIAE, full quality; a day or more on a GPU"),
-]
-#: A target to suggest per preset (0 trains until stopped).
-SUGGESTED_TARGET = {"tiny": 300, "quick": 50000, "saehd": 200000}
+#: The presets the wizard offers a new model (amp and cnn: from the CLI), each shown as declared in
+#: engine/train/options.py: shape, batch, target and what it is for.
+OFFERED = ("tiny", "quick", "saehd")
+PRESET_CHOICES = [(name, PRESETS[name].line(name)) for name in OFFERED]
 
 
 def model_exists(ws: Workspace) -> bool:
@@ -32,7 +29,7 @@ def ask_new_model(app: App, ws: Workspace, chosen: Callable[[dict[str, Any]], No
     def preset_chosen(preset: str | None) -> None:
         if preset is None:
             return
-        target = str(settings.get("iters") or SUGGESTED_TARGET.get(preset, 0))
+        target = str(settings.get("iters") or PRESETS[preset].iters)
 
         def target_chosen(answer: str | None) -> None:
             if answer is not None and answer.isdigit():
@@ -41,5 +38,5 @@ def ask_new_model(app: App, ws: Workspace, chosen: Callable[[dict[str, Any]], No
         app.push_screen(AskScreen("Train until iteration (0: until you stop it):", target, restrict=r"[0-9]*"),
                         target_chosen)
 
-    app.push_screen(ChoiceScreen("A new model: pick its preset", PRESETS, settings.get("preset") or "quick"),
+    app.push_screen(ChoiceScreen("A new model: pick its preset", PRESET_CHOICES, settings.get("preset") or "quick"),
                     preset_chosen)
