@@ -9,9 +9,11 @@ it is before anything is written.
 
 ``unpack`` refuses any entry that would land outside the target folder (absolute paths, ``..``,
 links, devices), archives bigger than ``MAX_UNPACK_BYTES`` (or the free disk space) or with more than
-``MAX_UNPACK_ENTRIES`` entries, and names that are both a file and a folder; it extracts into a
-temporary folder beside the target and renames it into place only when complete, and never
-overwrites an existing workspace or model.
+``MAX_UNPACK_ENTRIES`` entries, names that are both a file and a folder, and a model archive whose
+model is a file; it extracts into a temporary folder beside the target and renames it into place only
+when complete, and never overwrites an existing workspace or model. Settings of an unpacked
+workspace that would reach beyond it (``Setting.reaches``: a server, a file outside the workspace)
+are reset to their defaults, and the caller is told which (docs/archives.md).
 
 Light on purpose (standard library only: checkpoints are verified by size and sha256 from their
 ``state.json``, as ``engine.train.checkpoint`` does, without torch) so the CLI can import it.
@@ -26,12 +28,14 @@ import re
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from engine.atomic import atomic_open, atomic_write_json
 from engine.errors import UserError
 from engine.paths import UnsafePath, check_name
+from engine.settings import SETTINGS, Setting
 from engine.workspace import CONFIG_NAME, STATE_DIR_NAME, Workspace
 
 #: Machine-local files never packed (and the consent reminder's marker: whoever unpacks is reminded once too).
@@ -40,7 +44,8 @@ _SKIP = {f"{STATE_DIR_NAME}/run", f"{STATE_DIR_NAME}/engine.pid", f"{STATE_DIR_N
          f"{STATE_DIR_NAME}/faces"}  # the training faces' on-disk store: a cache, rebuilt when missing
 MODEL_MARKER = "swapwizard-model"
 #: Unpacking refuses archives that would write more than this, or hold more entries (a tar bomb).
-MAX_UNPACK_BYTES = 256 * 1024**3
+GIB = 1024**3
+MAX_UNPACK_BYTES = 256 * GIB
 MAX_UNPACK_ENTRIES = 1_000_000
 #: A model folder's checkpoint folders (see engine.train.checkpoint) and the one written by pretraining.
 _CHECKPOINT_FOLDERS = ("checkpoints", "backups", "best")
@@ -221,7 +226,7 @@ def _safe_members(tar: tarfile.TarFile, max_bytes: int, max_entries: int) -> lis
             raise UserError(f"The archive holds more than {max_entries:,} entries; nothing was unpacked.",
                             "A swapwizard archive with that many files is unusual: check where it came from.")
         if total > max_bytes:
-            limit = f"{max_bytes / 1e9:,.0f} GB" if max_bytes >= 1e9 else f"{max_bytes / 1e6:,.1f} MB"
+            limit = f"{max_bytes / GIB:,.0f} GiB" if max_bytes >= GIB else f"{max_bytes / 1e6:,.1f} MB"
             raise UserError(f"The archive would unpack to more than {limit}; nothing was unpacked.",
                             "Check where it came from; if you trust it, raise the limit with --max-gb.")
         (files if member.isfile() else folders).add(path)
@@ -233,24 +238,50 @@ def _safe_members(tar: tarfile.TarFile, max_bytes: int, max_entries: int) -> lis
     return members
 
 
-def _check_shared_settings(ws: Workspace) -> None:
-    """An archive's workspace.toml may name no file outside the workspace: ``[merge] audio`` is "", "none"
-    or a path inside it (the merge resolves it there, links followed); anything else refuses the archive."""
-    audio = ws.section("merge").get("audio", "")
-    if isinstance(audio, str) and audio.strip().lower() in ("", "none"):
-        return
-    what = "The archive's workspace.toml ([merge] audio)"
-    hint = ("Nothing was unpacked. Ask for an archive whose [merge] audio is a file inside the workspace "
-            "(a relative path) or \"\" (the destination's sound).")
-    if isinstance(audio, str) and audio.startswith("~"):  # the merge would read it from the home folder
-        raise UnsafePath(f"{what} names {audio!r}, a path outside its folder; refusing it.", hint)
-    check_name(audio, what, hint)
+def _stays(setting: Setting, value: object) -> bool:
+    """Whether an archive may bring ``value`` for ``setting``: a server never, a file only inside the
+    workspace ("" and "none" name none; the merge and the signer resolve a relative path there)."""
+    if value == "":
+        return True
+    if setting.reaches == "url" or not isinstance(value, str):
+        return False
+    if value.strip().lower() in ("", "none"):
+        return True
+    if value.startswith("~"):  # read from the home folder
+        return False
+    try:
+        check_name(value, setting.name)
+    except UnsafePath:
+        return False
+    return True
+
+
+def drop_reaching_settings(ws: Workspace) -> list[str]:
+    """Reset every setting of ``ws``'s workspace.toml that would reach beyond it (``Setting.reaches``: a
+    server, a file outside the workspace) to its default; returns them as ``[section] key = value``."""
+    dropped: list[str] = []
+    reset: dict[str, dict[str, object]] = {}
+    for setting in SETTINGS:
+        value = ws.section(setting.section).get(setting.key) if setting.reaches else None
+        if value is not None and not _stays(setting, value):
+            dropped.append(f"{setting.name} = {value!r}")
+            reset.setdefault(setting.section, {})[setting.key] = setting.default
+    for section, values in reset.items():
+        ws.update_settings(section, values)
+    # The sender's "last good copy" of workspace.toml is theirs: this one starts from what was kept.
+    ws.config_backup_path.unlink(missing_ok=True)
+    return dropped
 
 
 def unpack(archive: Path, target: Path, max_bytes: int = MAX_UNPACK_BYTES,
-           max_entries: int = MAX_UNPACK_ENTRIES, model: str | None = None) -> Path:
+           max_entries: int = MAX_UNPACK_ENTRIES, model: str | None = None,
+           notice: Callable[[str], None] | None = None) -> Path:
     """Unpack a workspace archive to ``target`` (a new folder), or a model archive into the workspace
-    ``target`` (returns the model's folder; ``model`` renames it, and refuses a workspace archive)."""
+    ``target`` (returns the model's folder; ``model`` renames it, and refuses a workspace archive).
+
+    A workspace archive's settings that would reach beyond it (a time-stamp server, a certificate, key
+    or sound file outside the workspace) are reset to their defaults; ``notice`` hears one sentence
+    naming them."""
     archive = archive.expanduser()
     if not archive.is_file():
         raise UserError(f"There is no archive at {archive}.", "Check the path.")
@@ -275,6 +306,11 @@ def unpack(archive: Path, target: Path, max_bytes: int = MAX_UNPACK_BYTES,
         if top == MODEL_MARKER:
             ws = Workspace.open(target)
             names = {PurePosixPath(m.name).parts[1] for m in members if len(PurePosixPath(m.name).parts) > 1}
+            loose = sorted(m.name for m in members if len(PurePosixPath(m.name).parts) == 2 and not m.isdir())
+            if loose or not names:
+                raise UserError(f"{archive.name} holds " + (f"a file ({loose[0]!r}) where a model's folder belongs"
+                                                            if loose else "no model") + "; nothing was unpacked.",
+                                "Make a model archive with: swapwizard pack WS FILE --model NAME")
             if model and len(names) != 1:
                 raise UserError("The archive does not hold exactly one model; nothing was unpacked.",
                                 "Make a model archive with: swapwizard pack WS FILE --model NAME")
@@ -307,7 +343,11 @@ def unpack(archive: Path, target: Path, max_bytes: int = MAX_UNPACK_BYTES,
             for member in members:
                 tar.extract(member, staging, set_attrs=False, filter="data")
             if final is not None:
-                _check_shared_settings(Workspace(staging / top))
+                dropped = drop_reaching_settings(Workspace(staging / top))
+                if dropped and notice is not None:
+                    notice(f"Left out of the archive's workspace.toml (an archive may not make swapwizard contact "
+                           f"a server or read a file outside the workspace): {'; '.join(dropped)}. Set "
+                           "them again if you trust them.")
             # Private whatever the umask: the unpacked workspace's own [workspace] share, or the target's.
             (Workspace(staging / top) if final is not None else ws).restrict(staging / top)
             if final is not None:

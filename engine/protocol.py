@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -289,19 +290,48 @@ def decode_dict(line: bytes | str) -> dict[str, Any]:
         except UnicodeDecodeError:
             raise ProtocolError("The line is not UTF-8.", "Send JSON text encoded as UTF-8.") from None
     try:
-        data = json.loads(line)
+        data = json.loads(line, parse_constant=_NonFinite, parse_float=_finite_float)
     except ValueError:
         raise ProtocolError("The line is not valid JSON.", "Send one JSON object per line.") from None
     except RecursionError:  # the decoder gave up at the interpreter's recursion limit
         data = _TOO_DEEP
     if data is _TOO_DEEP or _too_deep(data):
         raise ProtocolError("The message is nested too deeply.", f"Keep JSON nesting under {MAX_DEPTH} levels.")
+    where = _non_finite(data)
+    if where is not None:
+        field, value = where
+        raise ProtocolError(f"{field} is {value}, and a number must be finite.",
+                            "Send a finite number (NaN and Infinity are not JSON numbers).")
     if not isinstance(data, dict) or not isinstance(data.get("type"), str):
         raise ProtocolError("A message must be a JSON object with a \"type\".", "For example {\"type\": \"status\"}.")
     return data
 
 
 _TOO_DEEP = object()
+
+
+class _NonFinite(str):
+    """``NaN``, ``Infinity`` or ``-Infinity`` as Python's decoder accepts them (JSON has no such numbers):
+    kept as a marker, so the message can say which field held one (the engine could not send it back)."""
+
+
+def _finite_float(text: str) -> float | _NonFinite:
+    value = float(text)
+    return value if math.isfinite(value) else _NonFinite(f"{text} (too large)")
+
+
+def _non_finite(data: Any) -> tuple[str, str] | None:
+    """The dotted path and text of the first non-finite number in ``data`` (already checked shallow)."""
+    stack: list[tuple[Any, str]] = [(data, "")]
+    while stack:
+        value, path = stack.pop()
+        if isinstance(value, _NonFinite):
+            return path or "the message", str(value)
+        if isinstance(value, dict):
+            stack.extend((child, f"{path}.{key}" if path else str(key)) for key, child in reversed(value.items()))
+        elif isinstance(value, list):
+            stack.extend((child, f"{path}[{i}]") for i, child in reversed(list(enumerate(value))))
+    return None
 
 
 def _too_deep(data: Any) -> bool:

@@ -139,14 +139,14 @@ def test_cut_short_archive_is_one_sentence(tmp_path):
 
 
 @pytest.mark.parametrize("audio", ["/home/someone/voice.m4a", "~/voice.m4a", "../voice.m4a"])
-def test_an_archive_whose_audio_names_a_file_outside_is_refused(tmp_path, audio):
+def test_an_archive_whose_audio_names_a_file_outside_arrives_without_it(tmp_path, audio):
     ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
     ws.update_settings("merge", {"audio": audio})
-    archive = pack(ws, tmp_path / "ws.tar.gz")
-    with pytest.raises(UserError, match=r"\[merge\] audio.*outside its folder") as refused:
-        unpack(archive, tmp_path / "copy")
-    assert "Nothing was unpacked" in refused.value.hint
-    assert not (tmp_path / "copy").exists() and not list(tmp_path.glob(".unpack-*"))
+    heard: list[str] = []
+    moved = Workspace.open(unpack(pack(ws, tmp_path / "ws.tar.gz"), tmp_path / "copy", notice=heard.append))
+    assert moved.section("merge")["audio"] == ""  # the destination's sound, as a new workspace has
+    assert len(heard) == 1 and f"[merge] audio = {audio!r}" in heard[0]
+    assert not list(tmp_path.glob(".unpack-*"))
 
 
 def test_an_archive_whose_audio_is_inside_unpacks(tmp_path):

@@ -15,7 +15,7 @@ from engine.client import EngineClient
 from engine.errors import UserError
 from engine.jobs.steps import interrupted
 from engine.launcher import engine_pid
-from engine.pack import MAX_UNPACK_BYTES
+from engine.pack import GIB, MAX_UNPACK_BYTES
 from engine.pack import pack as pack_workspace
 from engine.pack import plan as plan_pack
 from engine.pack import unpack as unpack_archive
@@ -189,14 +189,27 @@ def status(workspace: str = typer.Argument(...), as_json: bool = typer.Option(Fa
         out.print(f"running: {report['running']['kind']} ({report['running']['job_id']})")
     for name, record in steps.items():
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record["updated"])) if record.get("updated") else ""
-        detail = record.get("error", "")
-        out.print(f"  {name:<12} {record.get('status', 'todo'):<8} {when} {detail}")
+        detail = _shorter(str(record.get("error", "")), ws)
+        out.print(f"  {name:<12} {record.get('status', 'todo'):<8} {when} {detail}", markup=False)
     for side in report["missing"]:
         out.print(f"missing: the {SIDE_NAMES[side]} (a video or a folder of images)", markup=False)
     if report["next_command"]:
         step = "" if report["missing"] or not report["next_step"] or report["running"] or report["queue"] \
             else f"{report['next_step']}, with: "
         out.print(f"next: {step}{report['next_command']}", markup=False)
+
+
+#: A step's error as ``status`` shows it: one line of at most this many characters.
+ERROR_SHOWN = 200
+
+
+def _shorter(error: str, ws: Workspace) -> str:
+    """A step's error cut to its first line and ``ERROR_SHOWN`` characters, saying where the whole one is."""
+    first = error.strip().split("\n", 1)[0]
+    if len(first) <= ERROR_SHOWN and first == error.strip():
+        return first
+    return (f"{first[:ERROR_SHOWN].rstrip()}... (cut from {len(error):,} characters; the whole error: "
+            f"swapwizard status {ws.root} --json, or the job's job_failed event in {ws.events_path})")
 
 
 def _missing_inputs(ws: Workspace, steps: dict[str, dict]) -> list[str]:
@@ -274,8 +287,9 @@ def pack(workspace: str = typer.Argument(...), archive: str = typer.Argument(...
 @app.command()
 def unpack(archive: str = typer.Argument(...),
            target: str = typer.Argument(..., help="New workspace folder, or an existing workspace for a model archive."),
-           max_gb: float = typer.Option(MAX_UNPACK_BYTES / 1e9, "--max-gb",
-                                        help="Refuse archives that unpack to more than this many GB."),
+           max_gb: float = typer.Option(MAX_UNPACK_BYTES / GIB, "--max-gb",
+                                        help="Refuse archives that unpack to more than this many GiB "
+                                             "(1 GiB = 1024^3 bytes)."),
            model: Optional[str] = typer.Option(None, "--model", help="A model archive (pack --model): unpack it "
                                                "into the existing workspace TARGET as model/NAME.")) -> None:
     """Unpack an archive made by pack; refuses unsafe entries and oversized archives, and never overwrites.
@@ -283,7 +297,8 @@ def unpack(archive: str = typer.Argument(...),
     A model archive goes into an existing workspace (its model/ folder), beside that workspace's own
     models; the workspace's footage, faces and other models are not touched."""
     try:
-        path = unpack_archive(Path(archive), Path(target), max_bytes=int(max_gb * 1e9), model=model)
+        path = unpack_archive(Path(archive), Path(target), max_bytes=int(max_gb * GIB), model=model,
+                              notice=lambda said: err.print(f"notice: {said}", markup=False))
     except UserError as exc:
         fail(exc.message, exc.hint)
     info_path = path / "model.json"

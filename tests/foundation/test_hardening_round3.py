@@ -1,0 +1,145 @@
+"""Issue 24, the third hardening round: archives that reach out, bombs, replay by bytes, small leaks.
+
+Each test reproduces what broke with the real engine, real sockets, real archives and images, and
+checks what happens now (each failed on the main of 2026-12-07).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from engine import address
+from engine.errors import UserError
+from engine.pack import pack, unpack
+from engine.protocol import PROTOCOL_VERSION
+from engine.settings import SETTINGS
+from engine.workspace import Workspace
+from tests.helpers import SAMPLES, cli
+
+pytestmark = pytest.mark.timeout(180)
+
+HELLO = json.dumps({"type": "hello", "version": PROTOCOL_VERSION, "id": 0}).encode() + b"\n"
+
+
+def connect(ws: Workspace, timeout: float = 10.0):
+    sock = address.connect(ws.socket_path, timeout=timeout)
+    reader = sock.makefile("rb")
+    sock.sendall(HELLO)
+    assert json.loads(reader.readline())["ok"] is True
+    return sock, reader
+
+
+def tar_of(path: Path, entries: list[tuple[str, bytes | None]]) -> Path:
+    """A tar.gz holding ``entries`` (name, bytes; None: a folder)."""
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+# -- 24.3: an archive may not make swapwizard contact a server or read a file outside ----------------
+def test_every_setting_that_names_a_file_or_a_server_is_declared_so():
+    """The audit: every text setting is a choice, a name, a device, a date, or is marked as reaching out."""
+    reaching = {s.name: s.reaches for s in SETTINGS if s.reaches}
+    assert reaching == {"[merge] audio": "path", "[c2pa] cert": "path", "[c2pa] key": "path",
+                        "[c2pa] timestamp_url": "url"}
+    for s in SETTINGS:
+        if s.type is str and not s.reaches and not s.choices:
+            assert s.name in {"[consent] date", "[consent] confirmed_by", "[train] model", "[train] device",
+                              "[train] arch", "[segment] device"}, f"audit {s.name}: does it name a file or a server?"
+
+
+def test_an_archive_that_reaches_out_unpacks_without_those_settings(tmp_path):
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4")
+    ws.update_settings("c2pa", {"timestamp_url": "http://attacker.example/tsa", "cert": "/home/someone/cert.pem",
+                                "key": "~/.ssh/id_ed25519"})
+    ws.update_settings("merge", {"audio": "../voice.m4a", "crf": 20})
+    heard: list[str] = []
+    moved = Workspace.open(unpack(pack(ws, tmp_path / "ws.tgz"), tmp_path / "copy", notice=heard.append))
+    c2pa, merge = moved.section("c2pa"), moved.section("merge")
+    assert (c2pa["timestamp_url"], c2pa["cert"], c2pa["key"], merge["audio"]) == ("", "", "", "")
+    assert merge["crf"] == 20  # the rest of the file travels as it was
+    assert len(heard) == 1 and "timestamp_url = 'http://attacker.example/tsa'" in heard[0]
+    assert "[merge] audio = '../voice.m4a'" in heard[0] and "[c2pa] key" in heard[0]
+    assert "http://attacker" not in moved.config_path.read_text()
+    assert not moved.config_backup_path.exists()
+
+
+def test_an_archive_whose_settings_stay_inside_keeps_them_and_says_nothing(tmp_path):
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4")
+    ws.update_settings("c2pa", {"cert": "keys/cert.pem", "key": "keys/key.pem"})
+    ws.update_settings("merge", {"audio": "none"})
+    heard: list[str] = []
+    moved = Workspace.open(unpack(pack(ws, tmp_path / "ws.tgz"), tmp_path / "copy", notice=heard.append))
+    assert moved.section("c2pa")["cert"] == "keys/cert.pem" and moved.section("merge")["audio"] == "none"
+    assert heard == []
+
+
+def test_the_cli_says_what_it_left_out(tmp_path):
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4")
+    ws.update_settings("c2pa", {"timestamp_url": "http://127.0.0.1:9/tsa"})
+    pack(ws, tmp_path / "ws.tgz")
+    done = cli("unpack", str(tmp_path / "ws.tgz"), str(tmp_path / "copy"))
+    assert done.returncode == 0, done.stderr
+    assert "notice: Left out" in done.stderr and "timestamp_url" in done.stderr and "Traceback" not in done.stderr
+    assert Workspace.open(tmp_path / "copy").section("c2pa")["timestamp_url"] == ""
+
+
+# -- 24.5: model archives, units ---------------------------------------------------------------------
+@pytest.mark.parametrize("entries", [
+    [("swapwizard-model", None), ("swapwizard-model/workspace.toml", b"[c2pa]\ntimestamp_url = 'http://x'\n")],
+    [("swapwizard-model", None)],
+])
+def test_a_model_archive_without_a_model_folder_is_refused(workspace, tmp_path, entries):
+    archive = tar_of(tmp_path / "model.tgz", entries)
+    with pytest.raises(UserError, match="nothing was unpacked") as refused:
+        unpack(archive, workspace.root)
+    assert "pack WS FILE --model NAME" in refused.value.hint
+    assert workspace.model_names() == [] and not list(workspace.models_root.glob(".unpack-*"))
+
+
+def test_the_size_limit_is_said_in_the_units_of_its_option(tmp_path):
+    # One header claiming a file a byte over 256 GiB (no data follows: the limit refuses it first).
+    info = tarfile.TarInfo("ws/huge")
+    info.size = (256 << 30) + 1
+    (tmp_path / "claims.tar").write_bytes(info.tobuf(format=tarfile.GNU_FORMAT))
+    with pytest.raises(UserError, match=r"more than 256 GiB; nothing was unpacked"):
+        unpack(tmp_path / "claims.tar", tmp_path / "u")
+    shown = " ".join(cli("unpack", "--help").stdout.split())
+    assert "many GiB" in shown and "[default: 256.0]" in shown
+
+
+# -- 24.5: NaN in a request, a long error in status ----------------------------------------------------
+@pytest.mark.parametrize(("params", "said"), [('{"lr": NaN}', "params.lr is NaN"),
+                                              ('{"a": [1, -Infinity]}', "params.a[1] is -Infinity"),
+                                              ('{"lr": 1e999}', "params.lr is 1e999 (too large)")])
+def test_a_non_finite_number_in_a_request_names_its_field(engine_ws, params, said):
+    sock, reader = connect(engine_ws)
+    sock.sendall(b'{"type": "submit", "id": 3, "kind": "train", "params": ' + params.encode() + b"}\n")
+    reply = json.loads(reader.readline())
+    assert reply["ok"] is False and reply["error"].startswith(said) and "finite" in reply["hint"], reply
+    sock.sendall(b'{"type": "status", "id": 4}\n')  # the connection is still good
+    assert json.loads(reader.readline())["id"] == 4
+    sock.close()
+    assert "Traceback" not in engine_ws.engine_log_path.read_text(errors="replace")
+
+
+def test_status_cuts_a_long_error_and_says_where_the_whole_one_is(workspace):
+    workspace.set_step("train", "failed", error="The train job failed: " + "[/x] " * 180_000)
+    done = cli("status", str(workspace.root))
+    assert done.returncode == 0, done.stderr
+    line = next(line for line in done.stdout.splitlines() if line.strip().startswith("train"))
+    assert len(line) < 600 and "cut from 900,022 characters" in line and "--json" in line, line
+    whole = json.loads(cli("status", str(workspace.root), "--json").stdout)
+    assert len(whole["steps"]["train"]["error"]) == 900_022
