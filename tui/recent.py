@@ -21,11 +21,25 @@ class RecentWorkspaces:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or recent_file()
+        #: Entries the last ``load`` skipped because they cannot be used (not text, unreadable folder).
+        self.skipped = 0
 
     def load(self) -> list[Path]:
+        """The usable entries; a bad one (a number, a NUL byte, a folder we may not look into) is skipped
+        and counted in ``skipped``: one bad entry must never stop the wizard."""
         data = read_json(self.path, default=[])
-        paths = [Path(item) for item in data if isinstance(item, str)] if isinstance(data, list) else []
-        return [path for path in paths if (path / CONFIG_NAME).is_file()]
+        found: list[Path] = []
+        self.skipped = 0 if isinstance(data, list) else 1
+        for item in data if isinstance(data, list) else []:
+            try:
+                if not isinstance(item, str):
+                    raise ValueError(item)
+                path = Path(item)
+                if (path / CONFIG_NAME).is_file():
+                    found.append(path)
+            except (OSError, ValueError):
+                self.skipped += 1
+        return found
 
     def add(self, root: Path) -> None:
         root = root.resolve()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -86,7 +87,7 @@ class CheckScreen(StepScreen):
         summary.update("\n".join(side_line(side, info) for side, info in (report.get("sides") or {}).items()))
         grid.report = report
         found = report.get("warnings") or []
-        warnings.update("\n".join(f"[yellow]⚠[/] {w}" for w in found) or "[green]No warnings.[/]")
+        warnings.update("\n".join(f"[yellow]⚠[/] {escape(str(w))}" for w in found) or "[green]No warnings.[/]")
 
     async def action_check(self) -> None:
         if not self.wizard.board.active("check"):

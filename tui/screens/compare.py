@@ -38,7 +38,7 @@ def training_line(name: str, points: list[dict[str, Any]], last: int = 4) -> str
         values = " ".join(f"{k} {value_text(k, point[k])}" for k in TRAINING_KEYS if point.get(k) is not None)
         if values:
             shown.append(f"it {point.get('iteration')} {values}")
-    return f"[b]{name}[/b]: " + (" · ".join(shown) if shown else "no measurement yet")
+    return f"[b]{escape(name)}[/b]: " + (" · ".join(shown) if shown else "no measurement yet")
 
 
 class CompareScreen(Screen[None]):
@@ -134,9 +134,9 @@ class CompareScreen(Screen[None]):
         elif job.status in ("queued", "running"):
             stage = job.stage("compare")
             where = f" frame {stage.done}/{stage.total}" if stage is not None and stage.total else ""
-            status.update(f"[yellow]Comparing...{where} the table updates when it ends.[/]")
+            status.update(Text(f"Comparing...{where} the table updates when it ends.", style="yellow"))
         elif job.status == "failed":
-            status.update(f"[red]{job.error}[/]\nhint: {job.hint}")
+            status.update(Text.assemble((job.error or "", "red"), f"\nhint: {job.hint}"))
         else:
             status.update("")
 

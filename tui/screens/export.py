@@ -54,7 +54,7 @@ def result_text(root: Path, result: dict[str, Any], label: dict[str, str] | None
                 credentials: dict[str, Any] | None = None) -> str:
     """Where the result is, how big, the synthetic-media label and the Content Credentials it carries."""
     full = result_path(root, result)
-    lines = [f"[b]Result:[/b] {full}"]
+    lines = [f"[b]Result:[/b] {escape(str(full))}"]
     try:
         lines.append(f"[b]Size:[/b] {size_text(full.stat().st_size)}")
     except OSError:
@@ -65,9 +65,9 @@ def result_text(root: Path, result: dict[str, Any], label: dict[str, str] | None
         lines.append("[b]Label:[/b] reading...")
     elif label.get("synthetic_media") == "true":
         lines.append(f"[b]Label:[/b] synthetic media ({label.get('synthetic_media_type', '')}), "
-                     f"{label.get('generator', '')}, {label.get('swap_date', '')}")
+                     + escape(f"{label.get('generator', '')}, {label.get('swap_date', '')}"))
         if label.get("comment"):
-            lines.append(f"  {label['comment']}")
+            lines.append("  " + escape(str(label['comment'])))
     else:
         lines.append("[b]Label:[/b] [red]missing: this file does not say it is synthetic[/red]")
     lines.append(credentials_text(credentials))
@@ -142,6 +142,6 @@ class ExportScreen(StepScreen):
                 self.notify("Pick a video file (another clip to put this model's face into).", severity="warning")
                 return
             if await self.wizard.submit_job("merge", {"dst": str(path.resolve())}):
-                self.notify(f"Merging {path.name}: its result goes to extra_dst/ in the workspace.")
+                self.notify(f"Merging {path.name}: its result goes to extra_dst/ in the workspace.", markup=False)
 
         self.app.push_screen(FilePickerScreen("Pick another clip to merge with this model", Path.cwd()), chosen)

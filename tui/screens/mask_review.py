@@ -22,6 +22,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -184,7 +185,7 @@ class MaskReviewScreen(Screen[None]):
         means = MARK_MEANS.get(face.get("mark"), "")
         if face.get("painted") and face.get("mark") != "accept":
             means = "painted (masks import): this label outranks the segmenter's mask and any mark."
-        said.update(f"{figures}\n{means}")
+        said.update(figures + "\n" + escape(means))
 
     @on(OptionList.OptionHighlighted)
     def highlighted(self, event: OptionList.OptionHighlighted) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen
@@ -64,7 +65,7 @@ class PictureView(ModalScreen[None]):
         except Exception:  # noqa: BLE001 - a file being rewritten: the picture says it cannot be read
             pass
         count = f"{self.index + 1}/{len(self.pictures)} · " if len(self.pictures) > 1 else ""
-        self.query_one("#picture-view-title", Static).update(f"[b]{count}{title}[/b]{size} · {path}")
+        self.query_one("#picture-view-title", Static).update(Text.assemble((f"{count}{title}", "bold"), f"{size} · {path}"))
         self.query_one(Picture).show(path)
 
     def action_move(self, delta: int) -> None:
@@ -82,7 +83,8 @@ class PictureView(ModalScreen[None]):
 def copy_path(node, path: Path) -> None:
     """Show ``path`` in a notice and put it on the clipboard (OSC 52)."""
     node.app.copy_to_clipboard(str(path))
-    node.notify(f"{path}\n(copied to the clipboard where the terminal allows it)", title="Picture path", timeout=10)
+    node.notify(f"{path}\n(copied to the clipboard where the terminal allows it)", title="Picture path", timeout=10,
+                markup=False)
 
 
 def pictures_of(screen) -> list[tuple[str, Path]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from rich.markup import escape
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -45,7 +46,7 @@ class SourcesScreen(StepScreen):
         self.action_probe()
 
     def show_side(self, side: str, text: str) -> None:
-        self.query_one(f"#side-{side}", Static).update(f"[b]{SIDE_NAMES[side]}[/b]\n{text}")
+        self.query_one(f"#side-{side}", Static).update("[b]" + SIDE_NAMES[side] + "[/b]\n" + text)
 
     def action_probe(self) -> None:
         ws = self.wizard.ws
@@ -53,7 +54,7 @@ class SourcesScreen(StepScreen):
             return
         for side in SIDES:
             source = ws.source(side)
-            self.show_side(side, f"{source.name}\nprobing..." if source else "not chosen yet: press "
+            self.show_side(side, f"{escape(source.name)}\nprobing..." if source else "not chosen yet: press "
                            + ("s" if side == "src" else "d"))
         self.probe_sources()
 
@@ -66,11 +67,11 @@ class SourcesScreen(StepScreen):
         results = await asyncio.gather(*(probe(path) for path in sources.values() if path is not None),
                                        return_exceptions=True)
         for side, result in zip([s for s, p in sources.items() if p is not None], results):
-            name = sources[side].name  # type: ignore[union-attr]
+            name = escape(sources[side].name)  # type: ignore[union-attr]
             if isinstance(result, UserError):
-                self.show_side(side, f"{name}\n[red]{result.message}[/red]\nhint: {result.hint}")
+                self.show_side(side, f"{name}\n[red]{escape(result.message)}[/red]\nhint: {escape(result.hint)}")
             elif isinstance(result, BaseException):
-                self.show_side(side, f"{name}\n[red]cannot probe: {result}[/red]")
+                self.show_side(side, f"{name}\n[red]cannot probe: {escape(str(result))}[/red]")
             else:
                 self.show_side(side, f"{name}\n{describe(result)}")
         self.refresh_step_bar()

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
+from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -182,7 +183,7 @@ class TrainScreen(StepScreen):
         values = live[-1] if live else (history[-1] if history else {})
         self.query_one("#train-stats", Static).update(stats_text(job, values))
         if job is not None and job.status == "failed":
-            self.query_one("#train-stats", Static).update(f"[red]{job.error}[/red]\nhint: {job.hint}")
+            self.query_one("#train-stats", Static).update(Text.assemble((job.error or "", "red"), f"\nhint: {job.hint}"))
         chart = self.query_one(LossChart)
         chart.target = values.get("target") or None
         chart.history = history

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -29,6 +30,8 @@ class WorkspaceScreen(StepScreen):
         Binding("escape", "focus_list", "Leave path", show=False, id="leave-path"),
     ]
 
+    _skipped_said = False
+
     def body(self) -> ComposeResult:
         yield Static(id="ws-info")
         yield Static("Recent workspaces", classes="section-title")
@@ -39,16 +42,22 @@ class WorkspaceScreen(StepScreen):
         ws = self.wizard.ws
         info = self.query_one("#ws-info", Static)
         if ws is None:
-            info.update(f"No workspace open. Press d for a demo workspace made from the sample clips "
-                        f"(at {default_demo_path()}).")
+            info.update(Text(f"No workspace open. Press d for a demo workspace made from the sample clips "
+                             f"(at {default_demo_path()})."))
         else:
             consent = ws.section("consent")
             state = (f"consent confirmed {consent.get('date', '')}" if ws.consent_confirmed()
                      else "consent not confirmed yet: press k")
-            info.update(f"Open: {ws.root}\n{state}")
+            info.update(Text(f"Open: {ws.root}\n{state}"))
         recent = self.query_one("#recent", OptionList)
         recent.clear_options()
-        recent.add_options([Option(str(path), id=str(path)) for path in self.wizard.recent.load()])
+        # Text, not markup: a path may hold brackets ("jobs/a[/x]ws").
+        recent.add_options([Option(Text(str(path)), id=str(path)) for path in self.wizard.recent.load()])
+        if self.wizard.recent.skipped and not self._skipped_said:
+            self._skipped_said = True
+            self.notify(f"Skipped {self.wizard.recent.skipped} unusable entr"
+                        f"{'y' if self.wizard.recent.skipped == 1 else 'ies'} of the recent list "
+                        f"({self.wizard.recent.path}).", severity="warning", markup=False)
         if recent.option_count:
             recent.highlighted = 0
         # Focus stays on the list, so the footer's letter keys work; "/" moves to the path field.
@@ -69,7 +78,7 @@ class WorkspaceScreen(StepScreen):
                 ws = Workspace.open(path)
             else:
                 ws = Workspace.create(path)
-                self.notify(f"Created a new workspace at {ws.root}.")
+                self.notify(f"Created a new workspace at {ws.root}.", markup=False)
         except UserError as exc:
             self.wizard.notify_error(exc.message, exc.hint)
             return

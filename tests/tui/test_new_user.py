@@ -1,0 +1,66 @@
+"""The wizard as a new user meets it (issue 31) and user text with brackets (issue 24, item 1), through the
+real app (Textual Pilot): help, resume landing, the merge form, the default preset, figures while training."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from engine import protocol as p
+from engine.atomic import atomic_write_json
+from engine.workspace import Workspace
+from tests.helpers import SAMPLES
+from tests.tui.conftest import drive, wait_for
+from tui.app import make_app
+from tui.screens.compare import CompareScreen
+from tui.steps import STEP_NAMES
+
+
+def failed(kind: str, job_id: str, seq: int, error: str) -> list[p.Event]:
+    return [p.make_event("job_queued", seq, job_id=job_id, kind=kind, params={}),
+            p.make_event("job_started", seq + 1, job_id=job_id, kind=kind, params={}, pid=1),
+            p.make_event("job_failed", seq + 2, job_id=job_id, error=error, hint="try [b]again[/b]")]
+
+
+@pytest.mark.timeout(120)
+def test_brackets_in_paths_names_and_errors_never_crash_and_a_bad_recent_entry_is_skipped(tmp_path, recent):
+    """A workspace at ``a[/x]ws`` with a source named ``clip[b].mp4`` and jobs failing with ``[/x]`` in their
+    error: every step, the compare view and the picture path open; the recent list (with the bracketed path
+    and entries that cannot be used) opens the workspace, and says it skipped the bad ones."""
+    clip = tmp_path / "clips[" / "x]" / "clip[b].mp4"  # the slash of "[/x]" is a folder's
+    clip.parent.mkdir(parents=True)
+    shutil.copy(SAMPLES / "src.mp4", clip)
+    ws = Workspace.create(tmp_path / "jobs" / "a[/x]ws", src=clip, dst=SAMPLES / "dst.mp4")
+    ws.record_consent()
+    atomic_write_json(recent.path, [str(ws.root), 123, "nul\x00byte", ["a list"]])
+    app = make_app(None, connect=False, recent=recent)
+    seen: dict = {}
+
+    async def script(pilot):
+        await pilot.pause(0.2)
+        notices = [n.message for n in app._notifications]
+        seen["skipped"] = [n for n in notices if "Skipped 2 unusable" in n]
+        await pilot.press("enter")  # the bracketed recent entry
+        await wait_for(pilot, lambda: app.ws is not None, 10, "the workspace to open")
+        for event in [*failed("train", "job-1", 1, "no model named '[/x]' (it holds [red]"),
+                      *failed("compare", "job-2", 4, "cannot compare [/x] and [b]")]:
+            app.board.apply(event)
+        for step in STEP_NAMES:
+            app.go_to(step)
+            await pilot.pause(0.2)
+            app.step_screen().refresh_from_board()
+            await pilot.pause(0.1)
+        app.go_to("train")
+        await pilot.pause(0.2)
+        app.step_screen().refresh_from_board()
+        seen["train"] = str(app.screen.query_one("#train-stats").render())
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), 10, "the compare view")
+        await pilot.pause(0.3)
+        seen["compare"] = str(app.screen.query_one("#compare-status").render())
+
+    drive(app, script, size=(120, 36))
+    assert seen["skipped"], "the bad recent entries are skipped with a notice"
+    assert "no model named '[/x]' (it holds [red]" in seen["train"]
+    assert "cannot compare [/x] and [b]" in seen["compare"]
