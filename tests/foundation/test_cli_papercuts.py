@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -227,3 +229,35 @@ def test_readme_ssh_block_as_typed(tmp_path):
         assert all(record["status"] == "done" for record in status["steps"].values())
     finally:
         stop_engine(ws)
+
+
+# -- issue 31: the CLI as a new user meets it ---------------------------------------------------------
+
+def test_a_mistyped_command_is_named_not_opened_as_a_workspace(tmp_path):
+    typo = cli("extrat", str(tmp_path))
+    assert typo.returncode == 2
+    assert "No such command 'extrat'. Did you mean 'extract'?" in typo.stderr
+    assert "Usage: swapwizard open" not in typo.stderr + typo.stdout
+    # WORD --help for a word that is no command and no folder: not the wizard's help.
+    asked = cli("nosuch", "--help")
+    assert asked.returncode == 2 and "No such command 'nosuch'" in asked.stderr
+    assert "Open the wizard" not in asked.stdout
+    # A folder of that name is still opened (here: refused as it holds no workspace, with the hint to make one).
+    (tmp_path / "extrat").mkdir()
+    folder = subprocess.run([sys.executable, "-c", "from tui.cli import main; main()", "extrat"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60)
+    assert "is not a swapwizard workspace" in folder.stderr and "No such command" not in folder.stderr
+
+
+def test_help_groups_the_commands_in_the_order_of_the_work():
+    from tui.cli import app
+    from tui.cli.app import OTHER_PANEL, PANELS
+
+    shown = cli("--help").stdout
+    titles = [f"{panel}:" for panel, _ in PANELS]
+    assert titles == ["Start:", "Pipeline:", "Models and masks:", "Engine:", "Files:", "Measure:"]
+    places = [shown.index(title) for title in titles]
+    assert places == sorted(places), shown
+    assert f"{OTHER_PANEL}:" not in shown, "every command belongs to a panel of the work"
+    assert shown.index("  new ") < shown.index("Pipeline:") < shown.index("  train ") < shown.index("Models and masks:")
+    assert all(info.rich_help_panel in {p for p, _ in PANELS} for info in [*app.registered_commands, *app.registered_groups])
