@@ -83,6 +83,8 @@ class SwapWizardApp(App[None]):
         #: Events up to this seq were history when we connected: no pop-up notices for them.
         self.history_seq = 0
         self._landed = False
+        #: The step the wizard chose to land on (None: none yet); the engine's status may correct it.
+        self._auto_landed: str | None = None
         self._lost_notified = False
 
     # -- opening a workspace -------------------------------------------------------------------
@@ -102,7 +104,12 @@ class SwapWizardApp(App[None]):
         """Make ``ws`` the wizard's workspace: ask for consent if needed, connect, go to its step."""
         self.ws = ws
         self.board = JobBoard()
-        self.engine_status = {}
+        # The steps as the workspace recorded them (what the engine publishes, less what it has not yet
+        # written): the landing below is right before the engine answers; its status then confirms it.
+        try:
+            self.engine_status = {"steps": ws.steps()}
+        except (OSError, UserError):
+            self.engine_status = {}
         self._landed = False
         self.recent.add(ws.root)
         self.sub_title = str(ws.root)
@@ -113,14 +120,19 @@ class SwapWizardApp(App[None]):
             self.go_to("workspace")
             self.ask_consent()
         else:
-            self.go_to(landing_step(self.step_statuses(), None))
+            self.land()
+
+    def land(self, running_kind: str | None = None) -> None:
+        """Go to the first unfinished step (or the running job's), and remember it was the wizard's choice."""
+        self._auto_landed = landing_step(self.step_statuses(), running_kind)
+        self.go_to(self._auto_landed)
 
     def ask_consent(self) -> None:
         def recorded(confirmed: bool | None) -> None:
             if confirmed and self.ws is not None:
                 self.ws.record_consent()
                 self.refresh_steps()
-                self.go_to(landing_step(self.step_statuses(), None))
+                self.land()
 
         self.push_screen(ConsentScreen(), recorded)
 
@@ -216,10 +228,13 @@ class SwapWizardApp(App[None]):
             kind = running.get("kind")
             consented = self.ws is not None and self.ws.consent_confirmed()
             at = [name for name, status in self.step_statuses().items() if status == "running"]
+            current = self.step_screen()
             if kind == "run" and consented and at:  # the whole pipeline: land on the step it is at
                 self.go_to(at[0])
             elif kind in KIND_TO_STEP and consented:
                 self.go_to(KIND_TO_STEP[kind])
+            elif consented and current is not None and current.STEP == self._auto_landed:
+                self.land()  # the engine's status, not only the file: unless the user moved meanwhile
             failed = [name for name, record in (message.status.get("steps") or {}).items()
                       if isinstance(record, dict) and record.get("status") == "failed"]
             if failed and not running:

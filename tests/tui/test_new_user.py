@@ -10,7 +10,7 @@ import pytest
 from engine import protocol as p
 from engine.atomic import atomic_write_json
 from engine.workspace import Workspace
-from tests.helpers import SAMPLES
+from tests.helpers import SAMPLES, stop_engine
 from tests.tui.conftest import drive, wait_for
 from tui.app import make_app
 from tui.screens.compare import CompareScreen
@@ -64,3 +64,34 @@ def test_brackets_in_paths_names_and_errors_never_crash_and_a_bad_recent_entry_i
     assert seen["skipped"], "the bad recent entries are skipped with a notice"
     assert "no model named '[/x]' (it holds [red]" in seen["train"]
     assert "cannot compare [/x] and [b]" in seen["compare"]
+
+
+@pytest.mark.timeout(120)
+def test_resume_lands_on_the_first_unfinished_step_before_and_after_the_engine_answers(tmp_path, recent):
+    """The idle demo of the issue: extracted, checked, a merge exported, the training not done (stopped).
+    Opened by Enter on the recent entry, the wizard lands on Train, and stays there once the engine's
+    status arrives (it landed on Extract: its steps were read before the engine answered)."""
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
+    ws.record_consent()
+    for step in ("extract_src", "extract_dst", "check", "merge"):
+        ws.set_step(step, "done")
+    ws.set_step("train", "failed", error="stopped")
+    atomic_write_json(recent.path, [str(ws.root)])
+    app = make_app(None, recent=recent)
+    seen: dict = {}
+
+    async def script(pilot):
+        await pilot.pause(0.2)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.step_screen() is not None and app.step_screen().STEP != "workspace", 10,
+                       "the landing")
+        seen["before"] = app.step_screen().STEP
+        await wait_for(pilot, lambda: app.client is not None, 60, "the engine")
+        await pilot.pause(0.5)
+        seen["after"] = app.step_screen().STEP
+
+    try:
+        drive(app, script)
+    finally:
+        stop_engine(ws)
+    assert seen == {"before": "train", "after": "train"}
