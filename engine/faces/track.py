@@ -7,6 +7,11 @@ one near where a track was lost a moment ago (``max_gap`` frames) revives that t
 starts a new one. When nothing is found, the detector retries on the frame turned by 90, 270 and
 180 degrees (a phone clip with wrong rotation metadata, a person lying down).
 
+A new face's landmarks are taken only the right way up (``engine.faces.orientation``: the mesh's
+eyes, nose and mouth where the detector's keypoints put them); a face the mesh fits upside down,
+a quarter turn off or mirrored at every turn of its region is dropped and counted (``unfit``), so a
+bad fit on a still or after a cut never lands in a face set.
+
 Landmarks are smoothed per track (``engine.faces.smooth.OneEuro``); the jitter before and after is
 measured as we go. Image folders have no time order: each image is detected on its own, its largest
 face is track 0 (the person) and the others are track 1.
@@ -22,6 +27,7 @@ import numpy as np
 from engine import settings
 from engine.faces.align import fit_error, transform_for
 from engine.faces.detect import Detection, FaceFinder, Roi, roi_from_detection, roi_from_landmarks
+from engine.faces.orientation import detector_axes, fit_problem
 from engine.faces.smooth import JitterMeter, OneEuro
 
 #: A first mesh fit better than this (engine.faces.align.fit_error) is taken as is; otherwise
@@ -93,12 +99,15 @@ class Tracker:
         #: Detections the mesh found no face in, (box, until frame): not tried again meanwhile.
         self.rejected: list[tuple[np.ndarray, int]] = []
         self.jitter = JitterMeter()
+        #: Detections whose face the mesh could fit only upside down, a quarter turn off or mirrored:
+        #: dropped (and told to the user), never recorded.
+        self.unfit = 0
 
     # -- resumable state -----------------------------------------------------------------------
     def state(self) -> dict:
         return {"tracks": [t.state() for t in self.tracks], "next_id": self.next_id,
                 "last_detect": self.last_detect, "last_rotated": self.last_rotated,
-                "rejected": [(box.tolist(), until) for box, until in self.rejected],
+                "rejected": [(box.tolist(), until) for box, until in self.rejected], "unfit": self.unfit,
                 "jitter": {"sums": self.jitter.sums, "pairs": self.jitter.pairs}}
 
     def restore(self, state: dict) -> None:
@@ -110,6 +119,7 @@ class Tracker:
         self.last_detect = state["last_detect"]
         self.last_rotated = state.get("last_rotated", -10**9)
         self.rejected = [(np.asarray(box, dtype=np.float32), int(until)) for box, until in state.get("rejected", [])]
+        self.unfit = int(state.get("unfit", 0))
         self.jitter.sums = dict(state["jitter"]["sums"])
         self.jitter.pairs = state["jitter"]["pairs"]
 
@@ -177,23 +187,34 @@ class Tracker:
         return new
 
     def mesh_for_detection(self, frame: np.ndarray, det: Detection) -> tuple[np.ndarray, float] | None:
-        """Landmarks for a new detection. The detector's eye keypoints give the face's rotation, but
+        """Landmarks for a new detection, the right way up, or None (``unfit`` counts the faces seen
+        but fitted only the wrong way). The detector's eye keypoints give the face's rotation, but
         for a face turned far (a sideways frame) they can be wrong and the mesh then fits nonsense
-        with a high presence score; so unless the first fit is clearly good, the region is also
-        tried upright, a quarter turn either way and upside down, and the fit closest to a face
-        shape wins."""
+        with a high presence score; so unless the first fit is clearly good and upright, the region
+        is also tried upright, a quarter turn either way, upside down, and at the roll of the
+        detector's eyes-to-mouth axis; of the fits that agree with the detector's keypoints
+        (``engine.faces.orientation``), the one closest to a face shape wins."""
         roi = roi_from_detection(det)
+        up = detector_axes(det.keypoints)[0]
+        # The roll that puts the detector's mouth straight under its eyes (the eye line can be off
+        # by tens of degrees on a turned face while the eyes-to-mouth axis is not).
+        axis = math.atan2(up[0], -up[1])
         fits: list[tuple[float, tuple[np.ndarray, float]]] = []
-        for angle in (roi.angle, 0.0, math.pi / 2, -math.pi / 2, math.pi):
+        for angle in (roi.angle, 0.0, math.pi / 2, -math.pi / 2, math.pi, axis):
             result = self.finder.landmarks(frame, Roi(roi.cx, roi.cy, roi.side, angle))
             if result is None:
                 if angle == roi.angle:
                     return None  # no face at all where the detector pointed: turning will not help
                 continue
+            if fit_problem(result[0], det.keypoints) is not None:
+                continue
             error = fit_error(result[0])
             fits.append((error, result))
             if angle == roi.angle and error < GOOD_FIT:
                 break
+        if not fits:
+            self.unfit += 1
+            return None
         # A fit at a wrong quarter turn can match the template better than the right one does on a
         # talking face (mouth open: 0.046 upright against 0.035 turned, seen on the sample clips), but
         # the mesh is then less sure there is a face (0.5-0.85 against 1.0): only the surest fits
