@@ -42,6 +42,8 @@ log = logging.getLogger("engine.events")
 
 #: Remember a file offset every this many events, so a replay from a late seq seeks instead of scanning.
 INDEX_EVERY = 256
+#: Where a replay goes on: which file (its (device, inode) and compaction count) and the next line's offset.
+Resume = tuple[tuple[tuple[int, int] | None, int], int]
 #: The bound when none is given (the ``[engine] events_max_mb`` default).
 DEFAULT_MAX_BYTES = 64 << 20
 #: Metrics events a job keeps after compaction, and how many of its latest are never merged.
@@ -225,15 +227,25 @@ class EventLog:
 
     def replay(self, from_seq: int, to_seq: int) -> Iterator[bytes]:
         """Lines with ``from_seq <= seq <= to_seq`` in order (blocking I/O: run it in a thread)."""
+        for line, _ in self._lines(from_seq, to_seq):
+            yield line
+
+    def _lines(self, from_seq: int, to_seq: int, resume: Resume | None = None) -> Iterator[tuple[bytes, Resume]]:
+        """``replay``'s lines, each with where the next one starts; ``resume`` (from an earlier line)
+        seeks straight there while the file is the same one (not compacted since)."""
         if from_seq > to_seq or not self.path.is_file():
             return
         try:
             handle = open(self.path, "rb")
         except OSError:
             return
+        # Which file this is: its inode, and how many compactions came before (an inode can be reused).
+        opened = (_fd_inode(handle.fileno()), self.compactions)
         inode, index = self._indexed  # the index of the file opened, or none (compacted meanwhile)
         start = 0
-        if inode == _fd_inode(handle.fileno()):
+        if resume is not None and resume[0] == opened:
+            start = resume[1]
+        elif inode == opened[0]:
             for seq, offset in index:
                 if seq < from_seq:
                     start = offset
@@ -241,24 +253,31 @@ class EventLog:
                     break
         with handle:
             handle.seek(start)
+            offset = start
             for line in handle:
+                offset += len(line)
                 seq = seq_of(line)
                 if seq is None or seq < from_seq:
                     continue
                 if seq > to_seq:
                     break
-                yield line if line.endswith(b"\n") else line + b"\n"
+                yield (line if line.endswith(b"\n") else line + b"\n"), (opened, offset)
 
-    def replay_batch(self, from_seq: int, to_seq: int, limit: int) -> tuple[list[bytes], int]:
-        """Up to ``limit`` lines of ``replay(from_seq, to_seq)`` and the seq to continue from (blocking)."""
+    def replay_batch(self, from_seq: int, to_seq: int, max_bytes: int,
+                     resume: Resume | None = None) -> tuple[list[bytes], int, Resume | None]:
+        """Lines of ``replay(from_seq, to_seq)`` until they hold ``max_bytes`` (at least one line), the seq
+        to continue from and where in the file (blocking). Batched by bytes, not lines: the log's events
+        range from 100 bytes to a megabyte, and a replay must hold little whatever they are."""
         lines: list[bytes] = []
-        next_seq = to_seq + 1
-        for line in self.replay(from_seq, to_seq):
+        size = 0
+        next_seq, where = to_seq + 1, None
+        for line, after in self._lines(from_seq, to_seq, resume):
             lines.append(line)
-            if len(lines) >= limit:
-                next_seq = (seq_of(line) or to_seq) + 1
+            size += len(line)
+            if size >= max_bytes:
+                next_seq, where = (seq_of(line) or to_seq) + 1, after
                 break
-        return lines, next_seq
+        return lines, next_seq, where
 
     def close(self) -> None:
         if self._worker is not None:
