@@ -4,7 +4,8 @@
 job runs it on the side's face records, and ``swapwizard masks import`` runs it first, on the crops
 in ``data_<side>/aligned/`` (``crop_sizes``), so a user's bad folder is refused as a usage error
 (exit 2, one sentence and a hint) before a job is queued. It returns every mask read as greyscale
-uint8; an unknown name, a mask of the wrong size or not greyscale refuses the whole folder.
+uint8; an unknown name, a mask of the wrong size (read from the PNG header, before decoding), not a
+PNG, not greyscale, a link, a folder or another special file named ``*.png`` refuses the whole folder.
 """
 
 from __future__ import annotations
@@ -36,15 +37,40 @@ def crop_sizes(side_dir: Path) -> dict[str, int]:
     return sizes
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+#: What the first bytes of other images say they are (a mask saved in the wrong format keeps its name).
+_OTHER_FORMATS = ((b"\xff\xd8\xff", "a JPEG"), (b"GIF8", "a GIF"), (b"BM", "a BMP"), (b"RIFF", "a WebP"),
+                  (b"II*\x00", "a TIFF"), (b"MM\x00*", "a TIFF"))
+
+
+def png_size(path: Path, hint: str) -> tuple[int, int]:
+    """A PNG's width and height from its header (33 bytes: nothing is decoded); ``UserError`` when the
+    file is not a PNG, with what it is when its first bytes say so."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(33)
+    except OSError as exc:
+        raise UserError(f"{path.name} cannot be read ({exc.strerror or exc}).", hint) from None
+    if not head.startswith(PNG_SIGNATURE) or head[12:16] != b"IHDR":
+        what = next((name for magic, name in _OTHER_FORMATS if head.startswith(magic)), "")
+        raise UserError(f"{path.name} is {what + ' image' if what else 'not a PNG image'}"
+                        f"{' named .png' if what else ''}.", hint)
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
 def read_grey(path: Path, size: int) -> np.ndarray:
-    """A painted mask as uint8 (size x size); ``UserError`` when it cannot be one."""
+    """A painted mask as uint8 (size x size); ``UserError`` when it cannot be one. The size is checked
+    in the header first, so a huge image is refused without being decoded."""
     from PIL import Image, UnidentifiedImageError
 
     hint = f"Save {path.name} as a greyscale PNG of {size} x {size} pixels (white = face, black = not face)."
+    width, height = png_size(path, hint)
+    if width != size or height != size:
+        raise UserError(f"{path.name} is {width} x {height} pixels, but its face crop is {size} x {size}.", hint)
     try:
-        with Image.open(path) as opened:
+        with Image.open(path, formats=("PNG",)) as opened:
             image = opened.copy()
-    except (OSError, UnidentifiedImageError, ValueError):
+    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
         raise UserError(f"{path.name} is not a readable PNG image.", hint) from None
     if image.width != size or image.height != size:
         raise UserError(f"{path.name} is {image.width} x {image.height} pixels, but its face crop is "
@@ -74,8 +100,13 @@ def check_folder(folder: Path, side: str, sizes: dict[str, int], root: Path | st
     masks: list[tuple[str, Path]] = []
     unknown: list[str] = []
     for path in sorted(folder.iterdir()):
-        if not path.is_file() or path.suffix.lower() != ".png":
+        if path.suffix.lower() != ".png":
             continue  # README.txt, editor backups
+        if path.is_symlink() or not path.is_file():
+            what = "a link" if path.is_symlink() else "a folder" if path.is_dir() else "not a regular file"
+            raise UserError(f"{path.name} in {folder} is {what}; nothing was imported.",
+                            f"Masks must be PNG files in the folder itself: replace {path.name} with the file, "
+                            "or remove it.")
         if path.name.endswith(SUFFIX):
             name = path.name[: -len(SUFFIX)]
             (masks.append((name, path)) if name in sizes else unknown.append(path.name))

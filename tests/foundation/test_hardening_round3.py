@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import socket
 import tarfile
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -195,3 +197,67 @@ def test_status_cuts_a_long_error_and_says_where_the_whole_one_is(workspace):
     assert len(line) < 600 and "cut from 900,022 characters" in line and "--json" in line, line
     whole = json.loads(cli("status", str(workspace.root), "--json").stdout)
     assert len(whole["steps"]["train"]["error"]) == 900_022
+
+
+# -- 24.4: masks import checks what each file is before decoding it ---------------------------------
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG's signature and IHDR (8-bit greyscale) claiming ``width`` x ``height``, and no pixels."""
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 0, 0, 0, 0])
+    return b"\x89PNG\r\n\x1a\n" + len(ihdr).to_bytes(4, "big") + b"IHDR" + ihdr + \
+        zlib.crc32(b"IHDR" + ihdr).to_bytes(4, "big")
+
+
+@pytest.fixture
+def painted(workspace, tmp_path):
+    """A dst side with two 64 px crops (a and b) and a folder holding a good mask of a."""
+    from PIL import Image
+
+    aligned = workspace.side_dir("dst") / "aligned"
+    aligned.mkdir(parents=True)
+    for name in ("a", "b"):
+        Image.new("RGB", (64, 64), (90, 80, 70)).save(aligned / f"{name}.jpg")
+    workspace.alignments_path("dst").write_text("{}\n")
+    folder = tmp_path / "masks"
+    folder.mkdir()
+    Image.new("L", (64, 64), 255).save(folder / "a_mask.png")
+    return workspace, folder
+
+
+def _masks_import(ws: Workspace, folder: Path):
+    return cli("masks", "import", str(ws.root), str(folder), "--no-retrain")
+
+
+def test_masks_import_refuses_a_huge_png_from_its_header(painted):
+    ws, folder = painted
+    (folder / "b_mask.png").write_bytes(_png_header(20_000, 20_000))
+    done = _masks_import(ws, folder)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr  # was DecompressionBombError
+    assert "b_mask.png is 20000 x 20000 pixels, but its face crop is 64 x 64" in " ".join(done.stderr.split())
+
+
+def test_masks_import_refuses_a_jpeg_named_png(painted):
+    from PIL import Image
+
+    ws, folder = painted
+    Image.new("L", (64, 64), 255).save(folder / "b_mask.png", format="JPEG")
+    done = _masks_import(ws, folder)
+    assert done.returncode == 2 and "b_mask.png is a JPEG image named .png" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("what", ["link", "folder", "fifo"])
+def test_masks_import_says_what_is_not_a_mask_file(painted, tmp_path, what):
+    from PIL import Image
+
+    ws, folder = painted
+    target = folder / "b_mask.png"
+    if what == "link":
+        Image.new("L", (64, 64), 255).save(tmp_path / "outside.png")
+        target.symlink_to(tmp_path / "outside.png")
+    elif what == "folder":
+        target.mkdir()
+    else:
+        os.mkfifo(target)
+    done = _masks_import(ws, folder)
+    said = {"link": "is a link", "folder": "is a folder", "fifo": "is not a regular file"}[what]
+    assert done.returncode == 2 and f"b_mask.png in {folder} {said}; nothing was imported" in \
+        " ".join(done.stderr.split()), done.stderr
