@@ -139,6 +139,8 @@ MASK_MODES = ("hull", "learned-prd", "learned-dst", "learned-prd*learned-dst", "
               "segment", "hull*segment", "learned-prd*segment", "hull*learned-prd*segment")
 COLOUR_MODES = ("none", "rct", "lct", "mkl", "idt", "sot")
 BLEND_MODES = ("overlay", "seamless", "histogram")
+#: [merge] runtime (engine.interop.load).
+MERGE_RUNTIMES = ("torch", "onnx", "auto")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
 TRAIN_PRESETS = ("saehd", "quick", "tiny", "amp", "cnn")
 IMAGE_MODES = ("auto", "kitty", "sixel", "blocks")
@@ -331,6 +333,10 @@ SETTINGS: tuple[Setting, ...] = (
       "as its own segments (the result is the same frames). 0 = automatic: one per two cores, as many as the "
       "memory holds, up to 16; clips under 500 frames use one.", range=(0, 64), group="export", label="Workers",
       step=1),
+    S("merge", "runtime", str, "torch", "What runs the model while merging: torch (PyTorch), onnx (ONNX Runtime, "
+      "the graph export-model writes) or auto (ONNX Runtime where swapwizard bench merge --runtime measured it "
+      "faster on this machine for the model's device, architecture and size, else PyTorch). Imported .dfm and "
+      ".onnx models always run on ONNX Runtime.", choices=MERGE_RUNTIMES, group="face"),
 
     # -- [segment] (engine/segment) -----------------------------------------------------------------
     S("segment", "resolution", int, 128, "Segmenter input size in pixels (a multiple of 16); a new size trains a "

@@ -94,8 +94,8 @@ def _other_destination(ws: Workspace, params: Params, report: Reporter):
     """Extract the other clip (--dst) into its own folder; refuse a clip without a face to replace."""
     from engine.errors import UserError
     from engine.faces.extract import ExtractSettings, extract_side
+    from engine.interop.load import model_exists
     from engine.merge.other import prepare
-    from engine.train.api import model_exists
 
     if not model_exists(ws.model_dir(ws.model_name(params.model))):
         raise UserError(f"There is no trained model {ws.model_name(params.model)!r} in this workspace to merge with.",

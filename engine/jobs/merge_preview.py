@@ -34,7 +34,8 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
 
     chosen = settings_from(ws, params)
     started = time.perf_counter()
-    cached = load_frame(ws, params.frame, ws.model_name(params.model), params.device, morph=chosen.morph)
+    cached = load_frame(ws, params.frame, ws.model_name(params.model), params.device, morph=chosen.morph,
+                        runtime=chosen.runtime)
     loaded = time.perf_counter()
     png, small = write_preview(ws, merge_cached(cached, chosen))
     merge_ms = (time.perf_counter() - loaded) * 1000.0

@@ -79,14 +79,15 @@ def _masks_stamp(ws: Any) -> list[int] | None:
     return stamps or None
 
 
-def cache_key(ws: Any, frame_index: int, model_name: str, morph: float = 1.0) -> str:
-    """Changes when the destination, its alignments, the model's checkpoints or (AMP) the morph change."""
+def cache_key(ws: Any, frame_index: int, model_name: str, morph: float = 1.0, runtime: str = "torch") -> str:
+    """Changes when the destination, its alignments, the model's checkpoints, (AMP) the morph or the
+    runtime change."""
     dst = ws.source("dst")
     alignments = ws.alignments_path("dst")
     parts = [model_name, frame_index, _files_stamp(ws.model_dir(model_name)),
              [dst.name, dst.stat().st_size, int(dst.stat().st_mtime)] if dst and dst.is_file() else str(dst),
              [alignments.stat().st_size, int(alignments.stat().st_mtime)] if alignments.exists() else None,
-             _masks_stamp(ws)] + ([] if morph == 1.0 else [round(morph, 4)])
+             _masks_stamp(ws)] + ([] if morph == 1.0 else [round(morph, 4)]) + ([] if runtime == "torch" else [runtime])
     return hashlib.sha1(json.dumps(parts, default=str).encode()).hexdigest()[:16]
 
 
@@ -128,15 +129,15 @@ def _load(path: Path) -> CachedFrame | None:
         return None
 
 
-def _model(ws: Any, model_name: str, device: str) -> Any:
+def _model(ws: Any, model_name: str, device: str, runtime: str = "torch") -> Any:
     # torch only when a frame is predicted: one from the disk cache re-merges without it, in a worker
     # that has not paid the seconds torch takes to import.
-    from engine.train.api import load_model
+    from engine.interop.load import load_model
 
-    key = f"{ws.root}:{model_name}:{_files_stamp(ws.model_dir(model_name))}"
+    key = f"{ws.root}:{model_name}:{runtime}:{_files_stamp(ws.model_dir(model_name))}"
     if key not in _MODELS:
         _MODELS.clear()
-        _MODELS[key] = load_model(ws.model_dir(model_name), device=device)
+        _MODELS[key] = load_model(ws.model_dir(model_name), device=device, runtime=runtime)
     return _MODELS[key]
 
 
@@ -155,17 +156,18 @@ def _decode(ws: Any, frame_index: int) -> np.ndarray:
 
 
 def load_frame(ws: Any, frame_index: int, model_name: str = "default", device: str = "auto",
-               model: Any = None, morph: float = 1.0) -> CachedFrame:
+               model: Any = None, morph: float = 1.0, runtime: str = "torch") -> CachedFrame:
     """The frame with its predictions: from memory, from the disk cache, or computed and cached
-    (``morph``: ``[merge] morph``, which only an AMP model's prediction depends on)."""
-    key = cache_key(ws, frame_index, model_name, morph)
+    (``morph``: ``[merge] morph``, which only an AMP model's prediction depends on; ``runtime``:
+    ``[merge] runtime``)."""
+    key = cache_key(ws, frame_index, model_name, morph, runtime)
     if key in _MEMORY:
         _MEMORY.move_to_end(key)
         return _MEMORY[key]
     path = ws.root / CACHE_DIR / f"{frame_index:06d}-{key}.npz"
     cached = _load(path) if path.exists() else None
     if cached is None:
-        model = model or _model(ws, model_name, device)
+        model = model or _model(ws, model_name, device, runtime)
         if hasattr(model, "morph"):
             model.morph = morph
         frame = _decode(ws, frame_index)
@@ -228,7 +230,7 @@ def preview_frame(ws: Any, frame_index: int, settings: MergeSettings, model_name
                   device: str = "auto") -> Path:
     """Merge one destination frame with ``settings``; returns the PNG's path (cached prediction)."""
     started = time.perf_counter()
-    cached = load_frame(ws, frame_index, model_name, device, morph=settings.morph)
+    cached = load_frame(ws, frame_index, model_name, device, morph=settings.morph, runtime=settings.runtime)
     png, _ = write_preview(ws, merge_cached(cached, settings))
     preview_frame.last_ms = (time.perf_counter() - started) * 1000.0  # type: ignore[attr-defined]
     return png

@@ -26,6 +26,7 @@ import numpy as np
 
 from engine.atomic import atomic_write_bytes, atomic_write_json, read_json
 from engine.errors import UserError
+from engine.interop.load import load_model
 from engine.media import credentials as content_credentials
 from engine.media.decode import iter_frames
 from engine.media.encode import draw_mark, join_segments, png_with_text, synthetic_label
@@ -40,7 +41,6 @@ from engine.merge.targets import target_faces
 from engine.paths import inside
 from engine.report import NullReporter, Reporter
 from engine.segment.store import masks_identity
-from engine.train.api import load_model
 
 RESULT_NAME = "result.mp4"
 MASK_NAME = "result_mask.mp4"
@@ -247,10 +247,12 @@ def merge_worker(report: Reporter, root: str, other: str, values: dict[str, Any]
     if other:
         ws = OtherDestination(ws, other)
     settings = MergeSettings(**values)
-    model = load_model(ws.model_dir(model_name), device=device)
+    model = load_model(ws.model_dir(model_name), device=device, runtime=settings.runtime)
     if hasattr(model, "morph"):
         model.morph = settings.morph
     torch.set_num_threads(merge_workers.torch_threads(workers))
+    if hasattr(model, "threads"):  # ONNX Runtime's session, made on first use, takes the same share of cores
+        model.threads = merge_workers.torch_threads(workers)
     cv2.setNumThreads(merge_workers.cv2_threads(workers))
     info = probe(ws.source("dst"))
     faces = target_faces(ws, getattr(model, "face_type", None))
@@ -283,7 +285,7 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
     audio = audio_source(ws, settings, info)  # a missing audio file is found now, not after the merge
     loaded_here = model is None  # workers load the model from disk: only when it is the one on disk
     if model is None:
-        model = load_model(ws.model_dir(model_name), device=device, warn=report.warning)
+        model = load_model(ws.model_dir(model_name), device=device, warn=report.warning, runtime=settings.runtime)
     if hasattr(model, "morph"):
         model.morph = settings.morph  # AMP: how far toward the source (other models ignore it)
     credentials = content_credentials.for_workspace(
