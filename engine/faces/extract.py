@@ -188,7 +188,8 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
         "face_type": settings.face_type, "size": settings.size, "crop_format": settings.crop_format,
         "settings": wanted["settings"], "frames_with": counts,
         "smoothing": {"enabled": settings.smooth, "min_cutoff": settings.min_cutoff, "beta": settings.beta},
-        "jitter": timing.get("jitter") or tracker.jitter.result(), "hands": timing["hands"], "complete": True,
+        "jitter": timing.get("jitter") or tracker.jitter.result(), "hands": timing["hands"],
+        "unfit_faces": timing.get("unfit", 0), "complete": True,
     }
     try:
         result = _finish(ws, side, header, records, choice, images=info.kind == "images", side_dir=new_dir)
@@ -199,7 +200,13 @@ def extract_side(ws: Workspace, side: str, settings: ExtractSettings, report: Re
                    "workers": timing.get("workers", 1),
                    "resumed_from": start, "jitter": header["jitter"],
                    "frames_with": counts, "skipped_files": timing["skipped"], "hands": timing["hands"],
-                   "faces_with_hands": sum(1 for r in records if r.occluders)})
+                   "faces_with_hands": sum(1 for r in records if r.occluders),
+                   "unfit_faces": header["unfit_faces"]})
+    if header["unfit_faces"]:
+        what = "pictures" if info.kind == "images" else "detections"
+        report.warning(f"{side}: {header['unfit_faces']} faces were left out because their landmarks could only be "
+                       f"fitted upside down, a quarter turn off or mirrored (in {what} of dark, blurred or "
+                       "turned faces); the others are the right way up.")
     target = next(p for p in result["people"] if p["id"] == result["target_person"])
     report.preview(f"data_{side}/{target['thumb']}", side=side, track=result["target_track"], person=target["id"])
     report.log(f"{side}: {len(records)} faces in {frames_seen} frames, {len(result['tracks'])} track(s), "

@@ -32,6 +32,7 @@ the distance above which two faces are taken for different people.
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,12 +324,28 @@ def link_people(records: list[Any], side_dir: Path, images: bool = False, limit:
 
 
 # -- the reference: a photo or a frame --------------------------------------------------------------
+#: Words for how alike two faces are, by distance (dlib's descriptor; the same person is mostly under
+#: 0.6, and two photos of one person in different light are typically 0.3-0.5).
+LIKENESS = ((0.45, "very likely the same person"), (0.6, "probably the same person"),
+            (0.7, "a little alike, but probably someone else"), (math.inf, "not alike: someone else"))
+#: A reference face fitted with less face-presence than this, or further from a face shape
+#: (``engine.faces.align.fit_error``), is a rough fit: its embedding is not to be trusted.
+ROUGH_PRESENCE, ROUGH_SHAPE = 0.5, 0.08
+
+
+def likeness(dist: float) -> str:
+    """How alike a distance says two faces are, in words."""
+    return next(words for upper, words in LIKENESS if dist < upper)
+
+
 @dataclass
 class Reference:
     embedding: np.ndarray
     #: What was used, in words ("photo.jpg, the largest of 2 faces (at 120,40)").
     described: str
     faces_in_photo: int = 1
+    #: Why the photo's face is only roughly fitted (so its embedding may be off), or None.
+    rough: str | None = None
 
 
 def reference_from_photo(path: str | Path, embedder: Embedder | None = None) -> Reference:
@@ -348,9 +365,15 @@ def reference_from_photo(path: str | Path, embedder: Embedder | None = None) -> 
     finder = FaceFinder()
     try:
         # small_faces: a group photo's faces may be small (the tiles cost little for one image).
-        faces = Tracker(finder, TrackOptions(images=True, small_faces=True)).step(0, 0.0, image)
+        tracker = Tracker(finder, TrackOptions(images=True, small_faces=True))
+        faces = tracker.step(0, 0.0, image)
     finally:
         finder.close()
+    if not faces and tracker.unfit:
+        raise UserError(f"The face in the reference photo {path.name} could only be fitted badly (its landmarks "
+                        "came out upside down, turned or mirrored), so it cannot be compared with anyone.",
+                        "Use a sharper, brighter photo with the face upright and frontal, or choose by number: "
+                        "--person N (thumbnails in data_SIDE/people/) or a frame number of the clip.")
     if not faces:
         raise UserError(f"No face was found in the reference photo {path.name}.",
                         "Use a photo where the person's face is clearly visible, frontal and at least "
@@ -362,7 +385,15 @@ def reference_from_photo(path: str | Path, embedder: Embedder | None = None) -> 
         (f"{path.name}: the largest of its {len(faces)} faces (at x {box[0]:.0f}-{box[2]:.0f}, "
          f"y {box[1]:.0f}-{box[3]:.0f})")
     embedding = (embedder or Embedder()).embed(image, faces[0].raw)
-    return Reference(embedding, described, len(faces))
+    from engine.faces.align import fit_error
+
+    shape = fit_error(faces[0].raw)
+    rough = None
+    if faces[0].presence < ROUGH_PRESENCE:
+        rough = f"the landmark model is unsure it is a face ({faces[0].presence:.0%} sure)"
+    elif shape > ROUGH_SHAPE:
+        rough = f"its landmarks are far from a face's shape ({shape:.2f}; a clear face is under 0.05)"
+    return Reference(embedding, described, len(faces), rough)
 
 
 def reference_from_frame(records: list[Any], side_dir: Path, frame: int, embedder: Embedder | None = None) -> Reference:
@@ -391,10 +422,15 @@ def match_reference(people: list[dict[str, Any]], reference: Reference, limit: f
                         "Extract the side again (swapwizard extract WS --force).")
     best, person = min(scored)
     if best > limit:
-        raise UserError(f"Nobody in this side matches the reference ({reference.described}): the nearest, "
-                        f"person {person}, is at distance {best:.2f} (the same person is under {limit:.2f}).",
-                        "Use another photo of the person (frontal, sharp), or choose by number: "
-                        "--person N (thumbnails in data_SIDE/people/).")
+        near = (f"the nearest, person {person}, is {likeness(best)} (distance {best:.2f}; the same person is "
+                f"under {limit:.2f})")
+        hint = ("Use another photo of the person (frontal, sharp), or choose by number: "
+                "--person N (thumbnails in data_SIDE/people/).")
+        if reference.rough:
+            raise UserError(f"The face in the reference ({reference.described}) could only be fitted roughly: "
+                            f"{reference.rough}, so the comparison cannot be trusted; {near}.", hint)
+        raise UserError(f"Nobody in this side is close enough to the reference ({reference.described}): {near}.",
+                        hint)
     return person, best
 
 

@@ -206,4 +206,4 @@ def run_pipeline(source: Path, side_dir: Path, work_dir: Path, tracker: Tracker,
     return {"frames": done - start, "faces": faces, "seconds": round(elapsed, 3),
             "fps": round((done - start) / elapsed, 2) if elapsed > 0 else 0.0, "skipped": skipped,
             "next_frame": done, "cpu_ms_per_frame": cpu_ms,
-            "hands": hands.stats() if hands is not None else None}
+            "hands": hands.stats() if hands is not None else None, "unfit": tracker.unfit}

@@ -23,6 +23,8 @@ Line 1, the header (a JSON object with ``"kind": "header"``)::
     smoothing      {"min_cutoff", "beta"}       One Euro filter applied to the landmarks
     hands          {"frames", "checked", "frames_with_hands", "ms_per_check", "ms_per_frame", "every"}
                    what looking for hands near the faces cost (engine.faces.hands); null when off
+    unfit_faces    faces left out because the mesh fitted them only upside down, a quarter turn off or
+                   mirrored (engine.faces.orientation)
     complete       true
 
 Every other line is one face (``FaceRecord``), in frame order::

@@ -135,6 +135,7 @@ def _join(work_dir: Path, ranges: list[tuple[int, int]], max_gap: int, counts: d
     cpu_s = 0.0
     skipped: list[str] = []
     hands: dict[str, Any] | None = None
+    unfit = 0
     for i in range(len(ranges)):
         seg_dir = work_dir / f"seg-{i:02d}"
         parts.append(read_partial(seg_dir / "partial.jsonl"))
@@ -147,6 +148,7 @@ def _join(work_dir: Path, ranges: list[tuple[int, int]], max_gap: int, counts: d
         faces += len(parts[-1])
         cpu_s += done["cpu_s"]
         skipped += done["timing"].get("skipped", [])
+        unfit += done["timing"].get("unfit", 0)
         if done["timing"].get("hands"):
             hands = _add_hands(hands, done["timing"]["hands"])
     records = stitch(parts, ranges, max_gap)
@@ -158,7 +160,7 @@ def _join(work_dir: Path, ranges: list[tuple[int, int]], max_gap: int, counts: d
     return {"frames": frames, "faces": faces, "seconds": round(elapsed, 3),
             "fps": round(frames / elapsed, 2) if elapsed > 0 else 0.0, "skipped": skipped, "next_frame": frames,
             "cpu_ms_per_frame": {"process": round(cpu_s / max(1, frames) * 1000, 2)}, "hands": hands,
-            "jitter": jitter.result(), "workers": workers, "segments": len(ranges)}
+            "jitter": jitter.result(), "workers": workers, "segments": len(ranges), "unfit": unfit}
 
 
 def _add_hands(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
@@ -275,4 +277,4 @@ def _segment(index: int, source: Path, side_dir: Path, seg_dir: Path, values: di
         "index": index, "range": [start, end], "counts": counts, "cpu_s": time.process_time() - cpu,
         "jitter": {"sums": tracker.jitter.sums, "pairs": tracker.jitter.pairs},
         "timing": {k: v for k, v in timing.items() if k in ("frames", "faces", "seconds", "fps", "skipped",
-                                                              "hands", "cpu_ms_per_frame")}})
+                                                              "hands", "cpu_ms_per_frame", "unfit")}})

@@ -19,11 +19,17 @@ import cv2
 import numpy as np
 import pytest
 
+from engine.errors import UserError
+from engine.faces import identity
 from engine.faces.align import apply, resize_transform
 from engine.faces.detect import FaceFinder
+from engine.faces.extract import ExtractSettings, extract_side
 from engine.faces.identity import MESH_5, model_paths
+from engine.faces.records import read_alignments, target_track_ids
 from engine.faces.track import Found, Tracker, TrackOptions
-from tests.helpers import SAMPLES
+from engine.report import CallbackReporter, NullReporter
+from tests.extract.conftest import ffmpeg
+from tests.helpers import SAMPLES, make_workspace
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 #: Every this many frames of each clip is taken as a still (about 90 stills in all).
@@ -142,3 +148,92 @@ def test_every_still_is_fitted_right_way_up(finder, judge):
         f"{summary}: upside down {counts['upside down']}, disagree {counts['disagrees']}"
     # The judge must have seen most faces, or it proved nothing.
     assert len(counts["agrees"]) >= 0.5 * faces, f"{summary}: undecided {counts['undecided']}"
+
+
+def photo_of(clip: Path, frame: int, out: Path, side: int = 480) -> Path:
+    """A frame of a clip saved as a photo: a ``side`` square around its middle (the issue's case)."""
+    capture = cv2.VideoCapture(str(clip))
+    capture.set(cv2.CAP_PROP_POS_FRAMES, frame)
+    ok, image = capture.read()
+    capture.release()
+    assert ok, (clip, frame)
+    h, w = image.shape[:2]
+    side = min(side, h, w)
+    y, x = (h - side) // 2, (w - side) // 2
+    cv2.imwrite(str(out), image[y:y + side, x:x + side], [cv2.IMWRITE_JPEG_QUALITY, 92])
+    return out
+
+
+def test_a_photo_picks_its_own_person_as_dlib_would(tmp_path, judge):
+    """A two-person clip (A, a hard cut, B) and a photo of each made from a frame outside it: the
+    reference picks the photo's person, at a distance in line with dlib's own pipeline (its detector,
+    shape and chip on the photo and on the clip's frames). Then the pictures among themselves."""
+    if SHARED.is_dir():
+        a, b, frames, later = SHARED / "WDA_KatieHill_000.mp4", SHARED / "WDA_AlexandriaOcasioCortez_000.mp4", 20, 150
+    else:
+        a, b, frames, later = SAMPLES / "src.mp4", SAMPLES / "dst.mp4", 20, 60
+    joined = tmp_path / "a_b.mp4"
+    ffmpeg("-i", str(a), "-i", str(b), "-filter_complex",
+           f"[0:v]trim=end_frame={frames},setpts=PTS-STARTPTS[p];[1:v]trim=end_frame={frames},setpts=PTS-STARTPTS[q];"
+           "[p][q]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", str(joined))
+    ws = make_workspace(tmp_path / "ws", dst=joined)
+    settings = ExtractSettings(hands=False)
+    lines = []
+    for who, clip in (("A", a), ("B", b)):
+        photo = photo_of(clip, later, tmp_path / f"{who}.jpg")
+        result = extract_side(ws, "dst", settings, NullReporter(), reference=str(photo))
+        header, records = read_alignments(ws.alignments_path("dst"))
+        chosen = {"A" if r.frame < frames else "B" for r in records if r.track in target_track_ids(header)}
+        person = next(p for p in header["people"] if p["id"] == result["target_person"])
+        ours = float(identity.distance(identity.reference_from_photo(photo).embedding, person["embedding"]))
+        theirs = [judge.embedding(frame) for frame in clip_frames(clip, range(0, frames, 5))]
+        dlib_photo = judge.embedding(cv2.imread(str(photo)))
+        dlib = float(np.mean([identity.distance(dlib_photo, t) for t in theirs if t is not None]))
+        lines.append(f"{photo.name} ({clip.name} frame {later}): person {result['target_person']}, ours "
+                     f"{ours:.2f}, dlib's pipeline {dlib:.2f}, chose {sorted(chosen)}")
+        assert chosen == {who}, "; ".join(lines)
+        assert ours < identity.THRESHOLD and abs(ours - dlib) < 0.2, "; ".join(lines)
+    pictures = sorted(SHARED.glob("*.jpg")) if SHARED.is_dir() else []
+    ours = {p: identity.reference_from_photo(p).embedding for p in pictures}
+    theirs = {p: judge.embedding(cv2.imread(str(p))) for p in pictures}
+    for i, p in enumerate(pictures):
+        for q in pictures[i + 1:]:
+            mine, dlib = float(identity.distance(ours[p], ours[q])), float(identity.distance(theirs[p], theirs[q]))
+            lines.append(f"{p.name} - {q.name}: ours {mine:.2f}, dlib's pipeline {dlib:.2f}")
+            assert (mine < identity.THRESHOLD) == (dlib < identity.THRESHOLD) and abs(mine - dlib) < 0.2, \
+                "; ".join(lines)
+    print("\n".join(lines))
+
+
+def clip_frames(clip: Path, indices) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(clip))
+    out = []
+    for index in indices:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, frame = capture.read()
+        if ok:
+            out.append(frame)
+    capture.release()
+    return out
+
+
+def test_faces_fitted_only_the_wrong_way_are_dropped_and_told(tmp_path):
+    """hamilton.mp4 frames 43 and 44 show a dark face the mesh fits only a quarter turn off: as pictures
+    of an image folder they are left out with a count and a warning, and as a reference photo they
+    are refused as badly fitted, not as 'nobody matches'."""
+    folder = tmp_path / "stills"
+    folder.mkdir()
+    for index, frame in zip((0, 43, 44), clip_frames(SAMPLES / "hamilton.mp4", (0, 43, 44))):
+        cv2.imwrite(str(folder / f"frame_{index:03d}.png"), frame)
+    ws = make_workspace(tmp_path / "ws", src=folder)
+    events: list[dict] = []
+    result = extract_side(ws, "src", ExtractSettings(hands=False, small_faces=True), CallbackReporter(events.append))
+    header, records = read_alignments(ws.alignments_path("src"))
+    assert result["unfit_faces"] == header["unfit_faces"] == 2
+    assert {r.frame for r in records} == {0}
+    warned = [e["message"] for e in events if e.get("level") == "warning"]
+    assert any("2 faces were left out" in w and "upside down" in w for w in warned), warned
+    with pytest.raises(UserError) as caught:
+        identity.reference_from_photo(folder / "frame_043.png")
+    assert "could only be fitted badly" in caught.value.message and caught.value.hint

@@ -83,7 +83,7 @@ def test_choosing_again_by_frame_photo_or_number_needs_no_extraction(joined_ws, 
 def test_bad_references_get_one_sentence_and_a_hint(joined_ws, media) -> None:
     ws, _ = joined_ws
     cases = {"blank": "No face was found in the reference photo", "not_a_photo": "could not be read as an image",
-             "others": "Nobody in this side matches the reference"}
+             "others": "the nearest, person"}
     for name, words in cases.items():
         with pytest.raises(UserError) as caught:
             run_job(ws, "extract", {"side": "dst", "reference": str(media[name])})
