@@ -4,13 +4,16 @@ The archive holds ``faceset.json`` (format version, face type, crop size, face c
 ``alignments.jsonl`` (the header and the target person's records, as in engine.faces.records) and
 ``aligned/<crop>`` files. Only faces whose crop is still in ``aligned/`` are packed, so a cleaned set
 stays clean. Unpacking checks every entry (only those three kinds of names; no ``..``, no absolute
-paths, no links, a size limit) and every record's ``file`` (a crop under ``aligned/``, inside the
-folder: engine.paths), builds the new set completely in a staging folder beside the old one and swaps
-it in by renames, so a face set that fails leaves the side as it was; it refuses to replace a side
-that already has faces unless ``force``. Packing refuses a record whose crop lies outside the side.
-A side that came from a face set is not re-extracted from footage unless forced.
+paths, no links, a size limit for all and for each, free space) and every record's ``file`` (a crop
+under ``aligned/``, inside the folder: engine.paths); each crop must be the image its name says
+(format, size, read from its header before it is written). It builds the new set completely in a
+staging folder beside the old one and swaps it in by renames, so a face set that fails leaves the
+side as it was; it refuses to replace a side that already has faces unless ``force``. Packing
+refuses a record whose crop lies outside the side. A side that came from a face set is not
+re-extracted from footage unless forced.
 
-Standard library only (plus the records module), so it is cheap to call from anywhere.
+Standard library only (plus the records module, and Pillow to read crop headers when unpacking), so it
+is cheap to call from anywhere.
 """
 
 from __future__ import annotations
@@ -36,6 +39,15 @@ from engine.workspace import Workspace
 FORMAT = 1
 MAX_BYTES = 64 * 1024**3
 _CROP_NAME = re.compile(r"aligned/[A-Za-z0-9_.-]{1,128}\.(jpg|jpeg|png)")
+#: The image format each crop name promises (checked in its header before it is written).
+_FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG"}
+#: A crop's side at most (pixels; extraction writes up to 1024), and what its file may weigh beyond
+#: its pixels stored raw (headers, metadata).
+MAX_CROP_SIDE = 4096
+CROP_SLACK_BYTES = 1 << 20
+#: faceset.json at most, and alignments.jsonl at most (a record is about 10 kB; the header's thumbnails).
+MAX_MANIFEST_BYTES = 1 << 20
+RECORDS_BASE_BYTES, RECORD_BYTES = 16 << 20, 64 << 10
 
 
 def pack(ws: Workspace, side: str, file: str | os.PathLike[str]) -> dict[str, Any]:
@@ -69,6 +81,8 @@ def pack(ws: Workspace, side: str, file: str | os.PathLike[str]) -> dict[str, An
 
 def _check_entries(archive: zipfile.ZipFile) -> None:
     total = 0
+    crops = sum(1 for info in archive.infolist() if _CROP_NAME.fullmatch(info.filename))
+    limits = {"faceset.json": MAX_MANIFEST_BYTES, "alignments.jsonl": RECORDS_BASE_BYTES + RECORD_BYTES * crops}
     for info in archive.infolist():
         name = info.filename
         mode = info.external_attr >> 16
@@ -79,9 +93,44 @@ def _check_entries(archive: zipfile.ZipFile) -> None:
         if name not in ("faceset.json", "alignments.jsonl") and not _CROP_NAME.fullmatch(name):
             raise UserError(f"The face set holds an unexpected entry {name!r}; refusing it.",
                             "Only face sets made by swapwizard faceset pack can be unpacked.")
+        if info.file_size > limits.get(name, MAX_BYTES):
+            raise UserError(f"The face set's {name} is {info.file_size / 1e6:,.1f} MB, far more than a face set "
+                            "holds; refusing it.", "Check where the file came from; pack the face set again.")
         total += info.file_size
     if total > MAX_BYTES:
         raise UserError("The face set unpacks to more than 64 GiB; refusing it.", "Check where the file came from.")
+
+
+def _extract(archive: zipfile.ZipFile, staging: Path, crop_size: object) -> None:
+    """Write every entry into ``staging`` after checking it: room on the disk for all of them first,
+    then each crop is the image its name says (format, square, ``crop_size`` pixels when the manifest
+    gives one, no bigger than its pixels allow), read from its header before a byte is written."""
+    from PIL import Image, UnidentifiedImageError
+
+    needed = sum(info.file_size for info in archive.infolist())
+    free = shutil.disk_usage(staging).free
+    if needed > free:
+        raise UserError(f"The face set unpacks to {needed / 1e6:,.0f} MB but {staging.parent} has only "
+                        f"{free / 1e6:,.0f} MB free; nothing was changed.", "Free some space (df -h), then try again.")
+    side = crop_size if isinstance(crop_size, int) and 0 < crop_size <= MAX_CROP_SIDE else None
+    for info in archive.infolist():
+        match = _CROP_NAME.fullmatch(info.filename)
+        if match:
+            hint = "The file was not made by swapwizard faceset pack, or was damaged: pack the face set again."
+            expected = _FORMATS[match.group(1)]
+            try:
+                with archive.open(info) as data, Image.open(data, formats=(expected,)) as image:
+                    found, (width, height) = image.format, image.size
+            except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, zipfile.BadZipFile):
+                raise UserError(f"The face set's {info.filename} is not a {expected} image; refusing it.", hint) from None
+            if found != expected or width != height or width > MAX_CROP_SIDE or (side and width != side):
+                wanted = f"{side} x {side}" if side else f"square, at most {MAX_CROP_SIDE} px"
+                raise UserError(f"The face set's {info.filename} is {width} x {height} pixels, not {wanted}; "
+                                "refusing it.", hint)
+            if info.file_size > width * height * 4 + CROP_SLACK_BYTES:
+                raise UserError(f"The face set's {info.filename} is {info.file_size / 1e6:,.1f} MB, more than a "
+                                f"{width} x {height} image can be; refusing it.", hint)
+        archive.extract(info, staging)
 
 
 def _crop_path(folder: Path, name: str, source: Path) -> Path:
@@ -131,7 +180,7 @@ def unpack(ws: Workspace, side: str, file: str | os.PathLike[str], force: bool =
             if "alignments.jsonl" not in archive.namelist():
                 raise UserError(f"{path.name} holds no face records (alignments.jsonl).", "Pack it again.")
             try:
-                archive.extractall(staging)
+                _extract(archive, staging, manifest.get("size"))
             except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
                 raise UserError(f"{path.name} is damaged ({exc}).", "Copy or pack the face set again.") from None
         records_path = staging / "alignments.jsonl"

@@ -1,15 +1,19 @@
 """Job ``faceset``: pack a side's aligned faces into one zip file, or unpack one into a side.
 
 ``file`` must be an absolute path (the CLI resolves it): the job runs in the engine's process.
-Unpacking marks the side's extraction step done, so the wizard moves on to training.
+Unpacking marks the side's extraction step done, so the wizard moves on to training. It records that
+step itself (``MANAGED_STEPS``), only when the set was swapped in: an unpack that fails leaves the
+side's faces as they were (engine.faces.faceset), so it leaves their step as it was too.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
 from engine.errors import UserError
+from engine.jobs.steps import FINISHED, StepRecorder
 from engine.report import Reporter
 from engine.workspace import Workspace
 
@@ -25,7 +29,10 @@ class Params:
 
 
 def STEPS(params: Params) -> list[str]:  # noqa: N802 - the job contract's name
-    return [f"extract_{params.side}"] if params.action == "unpack" else []
+    return []
+
+
+MANAGED_STEPS = ("extract_src", "extract_dst")
 
 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
@@ -40,5 +47,7 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
         report.log(f"Packed {result['faces']} {params.side} faces into {result['file']}.")
     else:
         result = unpack(ws, params.side, params.file, force=params.force)
+        StepRecorder(ws, on_error=report.warning, job=KIND).ended([f"extract_{params.side}"], FINISHED,
+                                                                   dataclasses.asdict(params), result=result)
         report.log(f"Unpacked {result['faces']} faces into data_{params.side}/aligned.")
     return result

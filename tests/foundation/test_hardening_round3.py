@@ -13,6 +13,7 @@ import re
 import socket
 import tarfile
 import time
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -261,3 +262,124 @@ def test_masks_import_says_what_is_not_a_mask_file(painted, tmp_path, what):
     said = {"link": "is a link", "folder": "is a folder", "fifo": "is not a regular file"}[what]
     assert done.returncode == 2 and f"b_mask.png in {folder} {said}; nothing was imported" in \
         " ".join(done.stderr.split()), done.stderr
+
+
+# -- 24.4: a face set's crops are checked to be the images their names say, before anything is written --
+def _jpeg(size: int = 64, fmt: str = "JPEG") -> bytes:
+    from PIL import Image
+
+    data = io.BytesIO()
+    Image.new("RGB", (size, size), (120, 100, 90)).save(data, format=fmt)
+    return data.getvalue()
+
+
+def faceset_zip(path: Path, crops: dict[str, bytes], size: int = 64, records: bytes = b"{}\n") -> Path:
+    """A face-set zip as pack writes one (manifest, records, crops), with the crops given."""
+    manifest = {"format": 1, "kind": "swapwizard-faceset", "side": "src", "faces": len(crops), "size": size}
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("faceset.json", json.dumps(manifest))
+        archive.writestr("alignments.jsonl", records)
+        for name, data in crops.items():
+            archive.writestr(f"aligned/{name}", data)
+    return path
+
+
+def _zeros(size: int) -> bytes:
+    return bytes(size)
+
+
+@pytest.mark.parametrize(("crops", "said"), [
+    ({"0.jpg": _zeros(64 << 20)}, "aligned/0.jpg is not a JPEG image"),  # 64 MB of zeros, 65 kB zipped
+    ({"0.jpg": _jpeg(fmt="PNG")}, "aligned/0.jpg is not a JPEG image"),
+    ({"0.png": _jpeg()}, "aligned/0.png is not a PNG image"),
+    ({"0.jpg": _jpeg(96)}, "aligned/0.jpg is 96 x 96 pixels, not 64 x 64"),
+    ({"0.jpg": _jpeg() + _zeros(32 << 20)}, "aligned/0.jpg is 33.6 MB, more than a 64 x 64 image can be"),
+])
+def test_a_face_set_crop_that_is_not_its_image_is_refused_before_it_is_written(workspace, tmp_path, crops, said):
+    from engine.faces.faceset import unpack as unpack_faceset
+
+    archive = faceset_zip(tmp_path / "set.zip", crops)
+    assert archive.stat().st_size < 2 << 20
+    with pytest.raises(UserError, match=re.escape(said)):
+        unpack_faceset(workspace, "src", archive)
+    assert not workspace.alignments_path("src").exists()
+    assert [p.name for p in workspace.side_dir("src").iterdir()] == ["README.md"]  # as the template made it
+
+
+def test_a_face_set_whose_records_are_a_bomb_is_refused_unread(workspace, tmp_path):
+    from engine.faces.faceset import unpack as unpack_faceset
+
+    archive = faceset_zip(tmp_path / "set.zip", {"0.jpg": _jpeg()}, records=b"{}" + b" " * (20 << 20))
+    with pytest.raises(UserError, match="alignments.jsonl is 21.0 MB, far more than a face set holds"):
+        unpack_faceset(workspace, "src", archive)
+
+
+def test_a_face_set_bigger_than_the_free_space_is_refused_before_writing(tmp_path):
+    import subprocess
+
+    from engine.faces.faceset import unpack as unpack_faceset
+
+    mount = tmp_path / "small disk"
+    mount.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.decode().strip()})")
+    try:
+        ws = Workspace.create(mount / "ws")
+        crop = _jpeg() + _zeros(1_000_000)  # within what a 64 px crop may weigh; three do not fit in 2 MB
+        archive = faceset_zip(tmp_path / "set.zip", {f"{i}.jpg": crop for i in range(3)})
+        with pytest.raises(UserError, match="unpacks to 3 MB but .* has only [0-9] MB free; nothing was changed"):
+            unpack_faceset(ws, "src", archive)
+        assert not (ws.side_dir("src") / "aligned").exists() and not list(ws.side_dir("src").glob(".unpack-*"))
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+# -- 24.5: a failed faceset unpack --force leaves the side's step as it was ---------------------------
+def test_a_failed_faceset_unpack_leaves_the_extract_step_as_it_was(engine_ws, tmp_path):
+    from tests.helpers import run_job
+
+    engine_ws.set_step("extract_src", "done", result={"faces": 75})
+    archive = faceset_zip(tmp_path / "bad.zip", {"0.jpg": _zeros(1 << 20)})
+    end, _ = run_job(engine_ws, "faceset", {"action": "unpack", "side": "src", "file": str(archive), "force": True})
+    assert end.TYPE == "job_failed" and "not a JPEG image" in end.error, end
+    assert engine_ws.steps()["extract_src"]["status"] == "done"  # was: failed, with the faces intact
+
+
+# -- 24.5: serve --host 0.0.0.0 prints a URL that works, and takes the machine's own address --------
+def test_serve_on_every_address_prints_a_usable_url_and_accepts_its_own_address(workspace):
+    import http.client
+    import signal
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    proc = subprocess.Popen([sys.executable, "-c", "from tui.cli import main; main()", "serve", str(workspace.root),
+                             "--port", "0", "--host", "0.0.0.0", "--no-engine"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=REPO, start_new_session=True)
+    try:
+        line = ""
+        deadline = time.monotonic() + 60
+        while "token=" not in line and time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stdout.readline() if proc.stdout else ""
+        found = re.search(r"http://([^/\s]+):(\d+)/\?token=([\w-]+)", line)
+        assert found, line
+        host, port, token = found.groups()
+        assert host not in ("127.0.0.1", "0.0.0.0"), line  # was 127.0.0.1, then its own address was refused
+
+        def get(host_header: str) -> int:
+            connection = http.client.HTTPConnection("127.0.0.1", int(port), timeout=20)
+            try:
+                connection.request("GET", f"/api/state?token={token}", headers={"Host": host_header})
+                return connection.getresponse().status
+            finally:
+                connection.close()
+
+        assert get(f"{host}:{port}") == 200
+        assert get(f"127.0.0.1:{port}") == 200
+        assert get(f"evil.example:{port}") == 403 and get(f"8.8.8.8:{port}") == 403  # rebinding stays refused
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGINT)
+        proc.communicate(timeout=20)

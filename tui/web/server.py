@@ -18,8 +18,9 @@ Who can open it:
   ``ssh -L 8080:/abs/WS/.swapwizard/run/web.sock host`` and opens http://localhost:8080/;
 - ``--port N`` listens on 127.0.0.1 only, and every request needs a random token (in the printed URL,
   and in ``WS/.swapwizard/run/web.token``, mode 0600); ``--host`` is needed for any other address;
-- every request's Host header must name the local machine (or the ``--host`` given), so a web page
-  on the laptop cannot reach the forwarded port by DNS rebinding;
+- every request's Host header must name the local machine (or the ``--host`` given; with
+  ``--host 0.0.0.0`` or ``::``, any address of this machine or its name, and the printed URL uses its
+  outward address), so a web page on the laptop cannot reach the forwarded port by DNS rebinding;
 - pictures are served only from inside the workspace (a path that resolves outside it, through
   ``..`` or a link, is refused) and only image files.
 """
@@ -28,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hmac
+import ipaddress
 import json
 import os
 import secrets
@@ -73,6 +76,36 @@ def host_name(host_header: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
+WILDCARD_HOSTS = ("0.0.0.0", "::")
+
+
+@functools.lru_cache(maxsize=64)
+def is_local_address(host: str) -> bool:
+    """Whether ``host`` is an IP address of this machine (it can be bound to), for ``--host 0.0.0.0``:
+    a page is then opened by any of them, and a name a DNS-rebinding page controls is still refused."""
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    with socket.socket(socket.AF_INET6 if ip.version == 6 else socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((host, 0))
+        except OSError:
+            return False
+    return True
+
+
+def outward_address() -> str:
+    """This machine's address toward its network (no packet is sent), else its host name."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 9))
+            found = probe.getsockname()[0]
+        except OSError:
+            found = ""
+    return found if found and not found.startswith("127.") else socket.gethostname()
+
+
 def inside(root: Path, relative: str) -> Path | None:
     """``root / relative`` resolved, when it is a file inside ``root`` (links followed); else None."""
     if not relative or "\x00" in relative or relative.startswith(("/", "\\")):
@@ -91,10 +124,12 @@ class Dashboard:
     """The aiohttp application and the engine follower behind it."""
 
     def __init__(self, ws: Workspace, token: str | None = None, hosts: frozenset[str] = LOCAL_HOSTS,
-                 start_engine: bool = True) -> None:
+                 start_engine: bool = True, any_local: bool = False) -> None:
         self.ws = ws
         self.token = token
         self.hosts = hosts
+        #: Listening on every address: a Host naming any address of this machine is good too.
+        self.any_local = any_local
         self.start_engine = start_engine
         self.board = JobBoard()
         self.status: dict[str, Any] = {}
@@ -121,7 +156,8 @@ class Dashboard:
                 address.check_peer(sock)
             except (address.ForeignPeer, OSError):
                 return web.Response(status=403, text="This dashboard belongs to another user.\n")
-        if host_name(request.host) not in self.hosts:
+        name = host_name(request.host)
+        if name not in self.hosts and not (self.any_local and is_local_address(name)):
             return web.Response(status=403, text="Open this page as http://localhost:PORT/ (unexpected Host header).\n")
         if self.token is not None:
             given = request.query.get("token") or request.cookies.get(TOKEN_COOKIE) or ""
@@ -348,7 +384,10 @@ async def start(ws: Workspace, port: int | None = None, host: str | None = None,
         raise UserError("--host needs --port.", "For example: swapwizard serve WS --port 8080 --host 0.0.0.0")
     token = secrets.token_urlsafe(24) if port is not None else None
     hosts = LOCAL_HOSTS | ({host_name(host)} if host else set())
-    dashboard = Dashboard(ws, token=token, hosts=frozenset(hosts), start_engine=start_engine)
+    wildcard = host in WILDCARD_HOSTS
+    if wildcard:  # every address: the machine's names too (its addresses are checked per request)
+        hosts |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+    dashboard = Dashboard(ws, token=token, hosts=frozenset(hosts), start_engine=start_engine, any_local=wildcard)
     runner = web.AppRunner(dashboard.app(), access_log=None, handle_signals=False)
     await runner.setup()
     try:
@@ -364,8 +403,8 @@ async def start(ws: Workspace, port: int | None = None, host: str | None = None,
             raise UserError(f"Cannot listen on {bind_host}:{port}: {exc.strerror or exc}.",
                             "Choose another --port (0 picks a free one).") from None
         bound = runner.addresses[0][1] if runner.addresses else port
-        shown = f"[{bind_host}]" if ":" in bind_host else bind_host
-        url = f"http://{'127.0.0.1' if bind_host in ('0.0.0.0', '::') else shown}:{bound}/?token={token}"
+        outward = outward_address() if wildcard else bind_host
+        url = f"http://{f'[{outward}]' if ':' in outward else outward}:{bound}/?token={token}"
         _write_token(ws, url)
         return runner, url, dashboard
     except BaseException:
