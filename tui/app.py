@@ -40,6 +40,7 @@ from tui.screens.compare import CompareScreen
 from tui.screens.consent import ConsentScreen
 from tui.screens.export import ExportScreen
 from tui.screens.extract import ExtractScreen
+from tui.screens.help import HelpScreen, help_text
 from tui.screens.mask_review import MaskReviewScreen
 from tui.screens.merge import MergeScreen
 from tui.screens.picture_view import copy_picture_path, open_pictures
@@ -65,10 +66,12 @@ class SwapWizardApp(App[None]):
         "check": CheckScreen, "train": TrainScreen, "merge": MergeScreen, "export": ExportScreen,
     }
     BINDINGS = [Binding("ctrl+q", "quit", "Quit", id="quit", priority=True),
-                Binding("c", "compare", "Compare models", id="compare", show=False),
-                Binding("m", "mask_review", "Mask review", id="mask-review", show=False),
-                Binding("z", "full_picture", "Full size", id="picture-full", show=False),
-                Binding("w", "picture_path", "Picture path", id="picture-path", show=False)]
+                Binding("question_mark,f1", "help", "Help", id="help"),
+                # c and m open from a step screen (check_action hides them elsewhere).
+                Binding("c", "compare", "Compare", id="compare", tooltip="compare the models (quality over training)"),
+                Binding("m", "mask_review", "Masks", id="mask-review", tooltip="review the segmenter's masks, worst first"),
+                Binding("z", "full_picture", "Full size", id="picture-full", tooltip="the screen's pictures full size"),
+                Binding("w", "picture_path", "Path", id="picture-path", tooltip="the picture's path, copied")]
 
     def __init__(self, workspace: Path | None = None, recent: RecentWorkspaces | None = None,
                  connect: bool = True) -> None:
@@ -283,6 +286,19 @@ class SwapWizardApp(App[None]):
         screen.refresh_activity()
         if job is not None and job.kind in screen.KINDS:
             screen.job_updated(job, message.event)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Compare and mask review open from a step screen only: elsewhere they are not in the footer."""
+        if action in ("compare", "mask_review"):
+            return isinstance(self.screen, StepScreen) and self.ws is not None
+        return True
+
+    def action_help(self) -> None:
+        """``?`` / F1: the help of the screen shown (what it does, its keys, what comes next)."""
+        if isinstance(self.screen, HelpScreen):
+            return
+        keys = [b for b in self.BINDINGS if isinstance(b, Binding) and self.check_action(b.action, ())]
+        self.push_screen(HelpScreen(help_text(self.screen, keys)))
 
     def action_full_picture(self) -> None:
         """``z``: the pictures of the screen full size, at the best resolution the terminal gives."""

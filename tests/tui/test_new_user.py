@@ -95,3 +95,89 @@ def test_resume_lands_on_the_first_unfinished_step_before_and_after_the_engine_a
     finally:
         stop_engine(ws)
     assert seen == {"before": "train", "after": "train"}
+
+
+@pytest.mark.timeout(120)
+def test_help_key_on_every_step_lists_its_keys_and_what_comes_next_and_the_footer_shows_the_hidden_ones(tmp_path, recent):
+    from textual.widgets import Footer
+
+    from tui.screens.help import HelpScreen, bindings_of, key_names
+
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
+    ws.record_consent()
+    app = make_app(ws.root, connect=False, recent=recent)
+    seen: dict = {}
+
+    async def script(pilot):
+        for number, step in enumerate(STEP_NAMES, start=1):
+            app.go_to(step)
+            await pilot.pause(0.3)
+            screen = app.screen
+
+            def footer_text() -> str:
+                return " ".join(str(key.render()) for key in screen.query_one(Footer).children)
+
+            await wait_for(pilot, lambda: "Help" in footer_text(), 10, "the footer")
+            footer = footer_text()
+            await pilot.press("f1" if number % 2 else "question_mark")
+            await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), 5, f"the help of {step}")
+            text = str(app.screen.query_one("#help-text").render())
+            seen[step] = (type(screen), text, footer)
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen is screen, 5, "the help to close")
+
+    drive(app, script, size=(120, 36))
+    for step, (cls, text, footer) in seen.items():
+        assert "What comes next" in text and cls.NEXT_TEXT.split(":")[0] in text, step
+        assert "1 … 7" in text and "go to that step" in text
+        for binding in bindings_of(cls):
+            if not binding.action.startswith("go("):
+                assert key_names(binding.key) in text, (step, binding.key)
+        for shown in ("? Help", "c Compare", "m Masks", "z Full size", "w Path"):
+            if step != "merge" or shown != "c Compare":  # c changes the colour there (the help says so)
+                assert shown in footer, (step, shown, footer)
+
+
+def test_the_keys_page_is_the_wizards_own_key_tables():
+    from pathlib import Path
+
+    from tui.app import SwapWizardApp
+    from tui.screens.help import keys_markdown, wizard_screens
+
+    page = (Path(__file__).parents[2] / "docs" / "wizard-keys.md").read_text()
+    assert keys_markdown(wizard_screens(), list(SwapWizardApp.BINDINGS)) in page
+    assert "`? / f1`" in page
+
+
+@pytest.mark.timeout(120)
+def test_what_the_merge_form_shows_is_what_export_runs_with(tmp_path, recent):
+    """erode, colour and blend changed with their keys and never 'saved': the workspace's [merge] settings,
+    which the export job reads, are the form's (they stayed at the old ones, and export ran with those)."""
+    from engine.merge.settings import from_section
+    from tui.widgets.settings_form import SettingsForm
+
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
+    ws.record_consent()
+    before = from_section(ws.section("merge"))
+    app = make_app(ws.root, connect=False, recent=recent)
+    seen: dict = {}
+
+    async def script(pilot):
+        app.go_to("merge")
+        await pilot.pause(0.5)
+        await pilot.press("e", "e", "c", "v")  # erode +2 +2, the next colour, the next blend
+        await pilot.pause(0.3)
+        seen["form"] = app.screen.query_one(SettingsForm).settings
+        seen["status"] = str(app.screen.query_one("#merge-status").render())
+        seen["shown"] = str(app.screen.query_one(SettingsForm).render())
+
+    drive(app, script, size=(120, 36))
+    form = seen["form"]
+    assert (form.erode, form.colour, form.blend) != (before.erode, before.colour, before.blend)
+    saved = from_section(Workspace.open(ws.root).section("merge"))
+    assert (saved.erode, saved.colour, saved.blend) == (form.erode, form.colour, form.blend)
+    assert saved == form
+    assert "Export uses these" in seen["status"]
+    # Item 9: a flag reads on / off, an automatic 0 reads "auto" (they read False and 0).
+    lines = {line[2:16].strip(): line[16:30].strip() for line in seen["shown"].splitlines()}
+    assert lines["Visible mark"] == "off" and lines["Workers"] == "auto", lines

@@ -40,6 +40,7 @@ class CheckScreen(StepScreen):
     KINDS = ("check", "run")
     TITLE_TEXT = "Check the data"
     HELP_TEXT = "Counts the faces per side, their sharpness and the head poses the source covers."
+    NEXT_TEXT = "5 Train: teach the model both faces; it saves as it goes and resumes where it stopped."
 
     BINDINGS = [Binding("r", "check", "Run check", id="check-run")]
 

@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from engine.atomic import read_json
-from tui.quality_tables import compare_table, value_text, verdict_lines
+from tui.quality_tables import compare_table, opening_plot, value_text, verdict_lines
 from tui.widgets.picture import Picture
 
 COMPARE_JSON = "output/compare/compare.json"
@@ -49,6 +49,11 @@ class CompareScreen(Screen[None]):
     #compare-sheet { width: 1fr; min-width: 16; }
     #compare-history, #compare-status { margin-top: 1; }
     """
+
+    TITLE_TEXT = "Compare models"
+    ABOUT_TEXT = ("Merges the same held-out frames with every model of the workspace and tabulates their "
+                  "quality (a contact sheet beside it), and each model's quality over its training.")
+    NEXT_TEXT = "Escape goes back to the step you came from."
 
     BINDINGS = [
         Binding("escape", "close", "Back", id="compare-back"),
@@ -113,7 +118,7 @@ class CompareScreen(Screen[None]):
             note = Text(f"{len(result.get('frames', []))} frames: {result.get('frames_note', '')}", style="dim")
             drawn = compare_table(result, title="Latest comparison")
             said = [Text.from_markup(f"[b]{escape(model['name'])}[/b]: {line}") for model in result["models"]
-                    for line in verdict_lines(model)]
+                    for line in verdict_lines(model) + opening_plot(model.get("metrics", {}))]
             table.update(Group(drawn, note, *said))
             # As wide as the table wants (border, padding and scroll bar: 6 cells); the sheet gets the rest.
             self.query_one("#compare-report").styles.width = self.app.console.measure(drawn).maximum + 6

@@ -80,6 +80,8 @@ class ExportScreen(StepScreen):
     STOP_KINDS = ("merge",)
     TITLE_TEXT = "Export"
     HELP_TEXT = "Merges every destination frame with the model and writes output/result.mp4 with the audio."
+    NEXT_TEXT = ("The end: output/result.mp4, labelled as face-swapped and signed (swapwizard verify reads it). "
+                 "o merges another clip; c compares models; 6 goes back to the merge settings.")
 
     BINDINGS = [
         Binding("r", "export", "Export", id="export-start"),

@@ -28,6 +28,7 @@ class ExtractScreen(StepScreen):
     STOP_KINDS = ("extract", "sort")
     TITLE_TEXT = "Extract faces"
     HELP_TEXT = "Finds the faces in every frame of both sides, aligns and crops them."
+    NEXT_TEXT = "4 Check: are there enough sharp faces, and does the source cover the destination's head poses?"
 
     BINDINGS = [
         Binding("r", "extract('both')", "Extract", id="extract-both"),

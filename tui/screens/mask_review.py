@@ -73,6 +73,11 @@ class MaskReviewScreen(Screen[None]):
     #review-job { height: auto; }
     """
 
+    TITLE_TEXT = "Mask review"
+    ABOUT_TEXT = ("The segmenter's masks, worst first: accept a good one, reject a bad one; export the rejected "
+                  "faces to paint their masks in an image editor, import them back and retrain the segmenter.")
+    NEXT_TEXT = "Escape goes back to the step you came from; a retrained segmenter's masks show here."
+
     BINDINGS = [
         Binding("escape", "close", "Back", id="review-back"),
         Binding("a", "mark('accept')", "Accept", id="review-accept"),

@@ -32,21 +32,27 @@ from tui.widgets.settings_form import SettingsForm
 PREVIEW_KNOBS = declared.keys("merge", group="face")
 
 
+SAVED = "[dim]saved as you go: Export uses these[/dim]"
+
+
 class MergeScreen(StepScreen):
     STEP = "merge"
     KINDS = ("merge_preview",)
     TITLE_TEXT = "Merge settings"
+    ABOUT_TEXT = ("Tunes how the trained face is pasted into the destination, on one frame at a time: every "
+                  "change renders a new preview and is saved to workspace.toml, so Export uses what you see.")
+    NEXT_TEXT = "7 Export: merge every frame with these settings and write output/result.mp4 with the sound."
 
     BINDINGS = [
-        Binding("up", "move(-1)", "Setting", show=False, id="merge-up"),
-        Binding("down", "move(1)", "Setting", show=False, id="merge-down"),
-        Binding("left", "change(-1)", "Less", show=False, id="merge-less"),
-        Binding("right", "change(1)", "More", show=False, id="merge-more"),
-        Binding("comma", "frame(-1)", "Frame -", id="merge-frame-prev"),
-        Binding("full_stop", "frame(1)", "Frame +", id="merge-frame-next"),
-        Binding("a", "apply", "Save settings", id="merge-save"),
+        Binding("up", "move(-1)", "Setting", show=False, id="merge-up", tooltip="pick a setting"),
+        Binding("down", "move(1)", "Setting", show=False, id="merge-down", tooltip="pick a setting"),
+        Binding("left", "change(-1)", "Less", show=False, id="merge-less", tooltip="change it (less / more)"),
+        Binding("right", "change(1)", "More", show=False, id="merge-more", tooltip="change it (less / more)"),
+        Binding("comma", "frame(-1)", "Frame -", id="merge-frame-prev", tooltip="previous / next frame"),
+        Binding("full_stop", "frame(1)", "Frame +", id="merge-frame-next", tooltip="previous / next frame"),
         # One key lowers and one raises each knob declared with keys (engine/settings.py).
-        *(Binding(key, f"knob('{s.key}', {direction})", s.key, show=False, id=f"merge-{s.key}-{key}")
+        *(Binding(key, f"knob('{s.key}', {direction})", s.key, show=False, id=f"merge-{s.key}-{key}",
+                  tooltip=f"{s.label}: " + ("previous / next" if s.choices else "less / more"))
           for s in declared.wizard_form("merge") if s.keys
           for key, direction in zip(s.keys, (-1, 1))),
     ]
@@ -59,6 +65,8 @@ class MergeScreen(StepScreen):
         self.pending = False
         self.status_extra = ""
         self.preview_job: str | None = None
+        #: Whether the form's values are the saved ones (what Export uses).
+        self.saved_text = SAVED
 
     def body(self) -> ComposeResult:
         with Horizontal(id="merge-main"):
@@ -90,7 +98,8 @@ class MergeScreen(StepScreen):
             self.status_extra = extra
         frames = f" of {self.frames}" if self.frames else ""
         self.query_one("#merge-status", Static).update(
-            f"frame {self.frame}{frames}  (, . to move)\n↑↓ pick  ←→ change  a save\n{self.status_extra}")
+            f"frame {self.frame}{frames}  (, . to move)\n↑↓ pick  ←→ change  ? all keys\n"
+            f"{self.saved_text}\n{self.status_extra}")
 
     def show_job(self, job: JobRecord | None) -> None:
         if job is None or job.job_id != self.preview_job:
@@ -138,13 +147,19 @@ class MergeScreen(StepScreen):
             self.frames = int((await probe(source)).get("frame_count") or 0) or None
             self.show_status()
 
-    def action_apply(self) -> None:
-        if self.wizard.ws is not None:
-            save(self.wizard.ws, self.query_one(SettingsForm).settings)
-            self.notify("Merge settings saved to workspace.toml; export uses them.")
-
     @on(SettingsForm.Changed)
     def settings_changed(self) -> None:
+        """Each change is saved at once: what the form shows is what Export (and ``merge``) run with."""
+        ws = self.wizard.ws
+        if ws is not None:
+            try:
+                save(ws, self.query_one(SettingsForm).settings)
+                self.saved_text = SAVED
+            except (OSError, UserError) as exc:
+                self.saved_text = "[red]not saved: Export uses the settings in workspace.toml[/red]"
+                self.wizard.notify_error(getattr(exc, "message", None) or f"Cannot save the merge settings: {exc}.",
+                                         getattr(exc, "hint", "") or "Check that workspace.toml can be written.")
+        self.show_status()
         self.render_preview()
 
     @work(group="merge-preview", exit_on_error=False)

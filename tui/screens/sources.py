@@ -29,6 +29,8 @@ class SourcesScreen(StepScreen):
     STEP = "sources"
     TITLE_TEXT = "Sources"
     HELP_TEXT = "Copy a video (or a folder of images) into the workspace for each side."
+    NEXT_TEXT = ("3 Extract: find and align the faces of both sides. Or a: every step unattended "
+                 "(extract, check, train, export) while you watch.")
 
     BINDINGS = [
         Binding("s", "pick('src')", "Pick source", id="pick-src"),

@@ -28,6 +28,10 @@ class StepScreen(Screen[None]):
     KINDS: ClassVar[tuple[str, ...]] = ()
     TITLE_TEXT: ClassVar[str] = ""
     HELP_TEXT: ClassVar[str] = ""
+    #: What the step does, for the help screen (``?``) where HELP_TEXT is not shown on the screen itself.
+    ABOUT_TEXT: ClassVar[str] = ""
+    #: What comes after this step, for the help screen.
+    NEXT_TEXT: ClassVar[str] = ""
     #: Job kinds that ``action_stop`` cancels (a screen binds it to x); empty: nothing to stop here.
     STOP_KINDS: ClassVar[tuple[str, ...]] = ()
     #: Said when there is nothing to stop, and when the cancel reached the engine ("": say nothing).
@@ -35,8 +39,10 @@ class StepScreen(Screen[None]):
     STOP_SENT_TEXT: ClassVar[str] = ""
 
     BINDINGS = [
-        Binding("n", "next_step", "Next", id="next-step"),
-        Binding("b", "previous_step", "Back", id="previous-step"),
+        # First, so that the footer shows it at any width (the app binds it too, for the other screens).
+        Binding("question_mark,f1", "app.help", "Help", id="step-help"),
+        Binding("n", "next_step", "Next", id="next-step", tooltip="the next step"),
+        Binding("b", "previous_step", "Back", id="previous-step", tooltip="the step before"),
         *(Binding(str(i), f"go('{name}')", label, show=False, id=f"go-{name}")
           for i, (name, label) in enumerate(WIZARD_STEPS, start=1)),
     ]

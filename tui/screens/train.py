@@ -22,6 +22,7 @@ from engine.atomic import read_json
 from engine.errors import UserError
 from engine.quality.verdict import LEVELS, verdicts
 from tui.job_board import JobRecord
+from tui.quality_tables import opening_plot
 from tui.screens.ask import AskScreen
 from tui.screens.new_model import ask_new_model, model_exists
 from tui.screens.step import StepScreen
@@ -64,6 +65,8 @@ def stats_text(job: JobRecord | None, values: dict[str, Any]) -> str:
                      f" dst {values.get('quality_id_dst') or 0:.2f})")
     if job is not None and job.status == "running":
         parts.append(f"{values.get('iters_per_s', 0):.2f} it/s  ETA {format_duration(values.get('eta_s'))}")
+    if values.get("until_text"):  # train --until good: when it will be good (engine.quality.estimate)
+        parts.append(escape(str(values["until_text"])))
     status = STATUS_WORDS.get(job.status, job.status) if job is not None else "stopped"
     faces = job.params.get("pretrain_faces") if job is not None else None
     if faces:  # not the pair: say so, and on what
@@ -88,22 +91,24 @@ def latest_expression(history: list[dict[str, Any]], live: list[dict[str, Any]])
 
 
 def expression_text(values: dict[str, Any], arch: str | None = None) -> str:
-    """Beside the loss chart: does the swap follow the destination's expression (swap error over the
-    reconstruction's, per feature; engine.quality.expression), and the verdict (engine.quality.verdict)."""
+    """Beside the loss chart: does the swap follow the destination's expression (how its mouth and eye
+    opening move against the destination's, and the pose error ratio; engine.quality.expression), the
+    verdict (engine.quality.verdict) and the mouth-opening plot (destination against swap)."""
     def get(key: str) -> Any:
         return values.get(f"quality_{key}", values.get(key))
 
-    if get("expr_mouth_ratio") is None:
+    if get("expr_mouth_ratio") is None and get("expr_mouth_corr") is None:
         return "[dim]expression: not measured yet[/dim]"
-    figures = [f"{name} {get(f'expr_{name}_ratio'):.1f}x" for name in ("mouth", "eyes", "pose")
-               if get(f"expr_{name}_ratio") is not None]
-    corr = get("expr_mouth_corr")
-    head = "expression (swap / reconstruction error): " + "  ".join(figures) + \
-        (f"  mouth corr {corr:.2f}" if corr is not None else "")
+    figures = [f"{name} corr {get(f'expr_{name}_corr'):.2f}, {get(f'expr_{name}_spread'):.2f}x as far"
+               for name in ("mouth", "eyes") if get(f"expr_{name}_corr") is not None
+               and get(f"expr_{name}_spread") is not None]
+    if get("expr_pose_ratio") is not None:
+        figures.append(f"pose {get('expr_pose_ratio'):.1f}x the reconstruction's error")
+    head = "expression: " + ("; ".join(figures) if figures else "measured")
     found = [v for v in verdicts(values, arch) if v.topic == "expression"]
-    lines = [head] + [f"[{LEVEL_COLOURS[v.level]}]{v.text}[/]" for v in
+    lines = [head] + [f"[{LEVEL_COLOURS[v.level]}]{escape(v.text)}[/]" for v in
                       sorted(found, key=lambda v: -LEVELS.index(v.level))[:2]]
-    return "\n".join(lines)
+    return "\n".join(lines + opening_plot(values))
 
 
 class TrainScreen(StepScreen):
@@ -113,6 +118,9 @@ class TrainScreen(StepScreen):
     STOP_IDLE_TEXT = "No training is running."
     STOP_SENT_TEXT = "Stopping: the model is saved first."
     TITLE_TEXT = "Train"
+    ABOUT_TEXT = ("Trains the face-swap model on both sides' faces: the loss chart, a preview of the swap and "
+                  "quality measured on held-out frames. Stop (x) and start (r) at will: it resumes.")
+    NEXT_TEXT = "6 Merge: tune how the swapped face is pasted into one frame, then 7 Export the whole clip."
 
     BINDINGS = [
         Binding("r", "start", "Train", id="train-start"),

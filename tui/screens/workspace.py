@@ -22,6 +22,8 @@ class WorkspaceScreen(StepScreen):
     TITLE_TEXT = "Workspace"
     HELP_TEXT = ("A workspace is one folder per face-swap job. Open a recent one with Enter, or press / and "
                  "type a folder: an existing workspace opens, a new or empty folder becomes one.")
+    NEXT_TEXT = ("2 Sources: choose the source (the face to put in) and the destination (the video it goes into). "
+                 "First record consent with k: only swap the faces of people who agreed.")
 
     BINDINGS = [
         Binding("d", "demo", "Demo", id="demo"),

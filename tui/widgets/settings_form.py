@@ -29,11 +29,22 @@ class Knob:
     keys: str
     step: float | None = None
     choices: tuple[str, ...] = ()
+    #: What 0 means, when the declaration's help gives it a meaning ("0 = automatic": "auto").
+    zero: str = ""
 
     @classmethod
     def of(cls, setting: Setting) -> Knob:
         keys = f"{setting.keys[0]} / {setting.keys[1]}" if setting.keys else ""
-        return cls(setting.key, setting.label, keys, setting.step, tuple(setting.choices))
+        zero = "auto" if "0 = automatic" in setting.help else ""
+        return cls(setting.key, setting.label, keys, setting.step, tuple(setting.choices), zero)
+
+    def shown(self, value: object) -> str:
+        """The value as the form writes it: on / off, "auto" for an automatic 0, floats to 2 places."""
+        if isinstance(value, bool):
+            return "on" if value else "off"
+        if self.zero and value == 0:
+            return self.zero
+        return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
 #: The form's knobs: the [merge] settings declared with a label (engine/settings.py), in order.
@@ -77,8 +88,7 @@ class SettingsForm(Widget, can_focus=True):
     def render(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
         for index, knob in enumerate(KNOBS):
-            value = getattr(self.settings, knob.name)
-            shown = f"{value:.2f}" if isinstance(value, float) else str(value)
+            shown = knob.shown(getattr(self.settings, knob.name))
             line = Text(f"{'▶' if index == self.selected else ' '} {knob.label:<14}{shown:<14}{knob.keys}")
             if index == self.selected:
                 line.stylize("reverse" if self.has_focus else "bold")
