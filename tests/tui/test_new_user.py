@@ -114,7 +114,7 @@ def test_help_key_on_every_step_lists_its_keys_and_what_comes_next_and_the_foote
             await pilot.pause(0.3)
             screen = app.screen
 
-            def footer_text() -> str:
+            def footer_text(screen=screen) -> str:
                 return " ".join(str(key.render()) for key in screen.query_one(Footer).children)
 
             await wait_for(pilot, lambda: "Help" in footer_text(), 10, "the footer")
@@ -124,7 +124,7 @@ def test_help_key_on_every_step_lists_its_keys_and_what_comes_next_and_the_foote
             text = str(app.screen.query_one("#help-text").render())
             seen[step] = (type(screen), text, footer)
             await pilot.press("escape")
-            await wait_for(pilot, lambda: app.screen is screen, 5, "the help to close")
+            await wait_for(pilot, lambda screen=screen: app.screen is screen, 5, "the help to close")
 
     drive(app, script, size=(120, 36))
     for step, (cls, text, footer) in seen.items():
