@@ -181,3 +181,50 @@ def test_what_the_merge_form_shows_is_what_export_runs_with(tmp_path, recent):
     # Item 9: a flag reads on / off, an automatic 0 reads "auto" (they read False and 0).
     lines = {line[2:16].strip(): line[16:30].strip() for line in seen["shown"].splitlines()}
     assert lines["Visible mark"] == "off" and lines["Workers"] == "auto", lines
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("gpu", [False, True])
+def test_the_new_model_preset_is_chosen_from_the_hardware_found_and_says_why(tmp_path, recent, monkeypatch, gpu):
+    """Without a GPU the new-model list highlights tiny, with a GPU quick, each with its reason; the target
+    offered next is the highlighted preset's own (engine/train/options.py). It highlighted quick ("an hour on
+    one GPU") on a machine without one. The GPU case puts an nvidia-smi that lists one first on PATH."""
+    from engine.train.options import PRESETS
+    from tui.screens.ask import AskScreen
+    from tui.screens.choice import ChoiceScreen
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if gpu:
+        fake = bin_dir / "nvidia-smi"
+        fake.write_text("#!/bin/sh\necho 'GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0)'\n")
+        fake.chmod(0o755)
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+        monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
+    ws.record_consent()
+    app = make_app(ws.root, connect=False, recent=recent)
+    seen: dict = {}
+
+    async def script(pilot):
+        app.go_to("train")
+        await pilot.pause(0.3)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen), 10, "the preset list")
+        seen["question"] = str(app.screen.query_one(".dialog-title").render())
+        options = app.screen.query_one("#choices")
+        seen["highlighted"] = options.get_option_at_index(options.highlighted).id
+        await pilot.press("enter")  # this preset
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceScreen) and "stop" in str(
+            app.screen.query_one(".dialog-title").render()), 10, "when to stop")
+        await pilot.press("down", "enter")  # at an iteration I choose
+        await wait_for(pilot, lambda: isinstance(app.screen, AskScreen), 10, "the target")
+        seen["target"] = app.screen.query_one("#ask-input").value
+
+    drive(app, script, size=(120, 36))
+    expected = "quick" if gpu else "tiny"
+    assert seen["highlighted"] == expected
+    assert ("a GPU was found (NVIDIA H100 80GB HBM3)" if gpu else "no GPU was found") in seen["question"]
+    assert seen["target"] == str(PRESETS[expected].iters)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,7 +22,7 @@ class AskScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog small-dialog"):
-            yield Static(self.question, classes="dialog-title")
+            yield Static(Text(self.question), classes="dialog-title")
             yield Input(self.value, restrict=self.restrict, id="ask-input")
             yield Static("Enter to confirm, Escape to cancel.", classes="dialog-keys")
         yield Footer(compact=True, show_command_palette=False)

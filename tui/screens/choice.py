@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -22,8 +23,9 @@ class ChoiceScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Static(self.question, classes="dialog-title")
-            yield OptionList(*(Option(text, id=key) for key, text in self.choices), id="choices")
+            # Text, not markup: choices and questions may quote a file or a person's name.
+            yield Static(Text(self.question), classes="dialog-title")
+            yield OptionList(*(Option(Text(text), id=key) for key, text in self.choices), id="choices")
             yield Static("↑↓ to move, Enter to choose, Escape to cancel.", classes="dialog-keys")
         yield Footer(compact=True, show_command_palette=False)
 
