@@ -228,3 +228,45 @@ def test_the_new_model_preset_is_chosen_from_the_hardware_found_and_says_why(tmp
     assert seen["highlighted"] == expected
     assert ("a GPU was found (NVIDIA H100 80GB HBM3)" if gpu else "no GPU was found") in seen["question"]
     assert seen["target"] == str(PRESETS[expected].iters)
+
+
+@pytest.mark.timeout(120)
+def test_training_figures_carry_the_iteration_they_were_measured_at_and_nothing_is_judged_too_early(tmp_path, recent):
+    """The measurement of iteration 0 rides on every metrics event up to 76: the screen labels it @0 (it
+    said "SSIM dst 0.120 @76" and drew it again at every event), does not call an untrained model's one
+    recognised swap "like src 100%", and ``l`` early in a run says why the chart does not change."""
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
+    ws.record_consent()
+    atomic_write_json(ws.model_dir() / "quality_history.json", {"points": [
+        {"iteration": 0, "source": "training", "ssim_dst": 0.12, "ssim_src": 0.11,
+         "id_closer_src": 1.0, "id_src": 0.5, "id_dst": 0.9, "id_faces": 1}]})
+    events = [p.make_event("job_queued", 1, job_id="job-1", kind="train", params={}),
+              p.make_event("job_started", 2, job_id="job-1", kind="train", params={}, pid=1)]
+    for i in range(1, 20):
+        events.append(p.make_event("metrics", i + 2, job_id="job-1", values={
+            "iter": i * 4, "loss_src": 0.5, "loss_dst": 0.4, "iters_per_s": 2.0, "eta_s": 60.0, "target": 300,
+            "quality_ssim_dst": 0.12, "quality_ssim_src": 0.11, "quality_id_closer_src": 1.0,
+            "quality_id_src": 0.5, "quality_id_dst": 0.9, "quality_id_faces": 1}))
+    app = make_app(ws.root, connect=False, recent=recent)
+    seen: dict = {}
+
+    async def script(pilot):
+        for event in events:
+            app.board.apply(event)
+        app.go_to("train")
+        await pilot.pause(0.3)
+        app.step_screen().refresh_from_board()
+        await wait_for(pilot, lambda: "@" in str(app.screen.query_one("#train-stats").render()), 10, "the figures")
+        await pilot.pause(0.3)
+        seen["stats"] = str(app.screen.query_one("#train-stats").render())
+        seen["line"] = str(app.screen.query_one("#train-quality").render())
+        await pilot.press("l")
+        await pilot.pause(0.2)
+        seen["notices"] = [n.message for n in app._notifications]
+
+    drive(app, script, size=(120, 36))
+    assert "iteration 76" in seen["stats"]
+    assert "held-out SSIM dst 0.120 src 0.110 @0" in seen["stats"] and "@76" not in seen["stats"]
+    assert "like src 100%" not in seen["stats"] and "like src: not judged yet @0" in seen["stats"]
+    assert "dst 0.120 @0" in seen["line"] and "@76" not in seen["line"]
+    assert any("once the run is longer" in n for n in seen["notices"]), seen["notices"]

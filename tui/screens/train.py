@@ -27,7 +27,7 @@ from tui.screens.ask import AskScreen
 from tui.screens.new_model import ask_new_model, model_exists
 from tui.screens.step import StepScreen
 from tui.widgets.job_progress import STATUS_WORDS, format_duration
-from tui.widgets.loss_chart import LossChart, QualityLine, window_label
+from tui.widgets.loss_chart import WINDOWS, LossChart, QualityLine, window_label
 from tui.widgets.picture import Picture
 
 
@@ -51,18 +51,58 @@ def merge_history(saved: list[dict[str, Any]], live: list[dict[str, Any]]) -> li
     return saved + [values for values in live if isinstance(values.get("iter"), int) and values["iter"] > last]
 
 
-def stats_text(job: JobRecord | None, values: dict[str, Any]) -> str:
+#: Identity is judged from this many swapped faces the recogniser found (an untrained model's swaps are
+#: blurs: at iteration 0 one found "face" gave "like src 100%", and 0% at 124).
+MIN_ID_FACES = 5
+
+
+def measured(points: list[dict[str, Any]], live: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every held-out measurement with the iteration it was made at: the model's quality_history.json
+    points, and live metrics that name their measurement's iteration (``quality_iter``). A metrics event's
+    own ``iter`` is not it: the newest measurement rides on every event, made iterations earlier."""
+    found = {int(p["iteration"]): dict(p) for p in points if isinstance(p.get("iteration"), (int, float))}
+    for values in live:
+        at = values.get("quality_iter")
+        if isinstance(at, (int, float)) and at >= 0:
+            found[int(at)] = {**found.get(int(at), {}), "iteration": int(at),
+                              **{k.removeprefix("quality_"): v for k, v in values.items() if k.startswith("quality_")}}
+    return [found[it] for it in sorted(found)]
+
+
+def newest(points: list[dict[str, Any]], key: str) -> dict[str, Any] | None:
+    return next((p for p in reversed(points) if p.get(key) is not None), None)
+
+
+def quality_parts(points: list[dict[str, Any]]) -> list[str]:
+    """The newest SSIM and identity figures, each with the iteration it was measured at; identity only
+    once enough swapped faces are recognised to judge it."""
+    parts = []
+    ssim = newest(points, "ssim_dst")
+    if ssim is not None:
+        parts.append(f"held-out SSIM dst {ssim['ssim_dst']:.3f} src {ssim.get('ssim_src') or 0:.3f} @{ssim['iteration']}")
+    ident = newest(points, "id_closer_src")
+    if ident is not None:
+        faces = ident.get("id_faces")
+        if isinstance(faces, (int, float)) and faces < MIN_ID_FACES or ident.get("iteration") == 0:
+            parts.append(f"like src: not judged yet @{ident['iteration']} (the swaps are not faces yet)")
+        else:
+            parts.append(f"like src {ident['id_closer_src']:.0%} (id src {ident.get('id_src') or 0:.2f}"
+                         f" dst {ident.get('id_dst') or 0:.2f}) @{ident['iteration']}")
+    return parts
+
+
+def stats_text(job: JobRecord | None, values: dict[str, Any], points: list[dict[str, Any]] | None = None) -> str:
+    """The Train screen's status line. ``points``: the held-out measurements (``measured``); None takes
+    the quality figures of ``values`` as measured at its iteration."""
     if job is None and not values:
         return "Not trained yet. Press r to start training."
     iteration, target = values.get("iter", 0), values.get("target")
     parts = [f"iteration {iteration}" + (f" / {target}" if target else "")]
     if "loss_src" in values:
         parts.append(f"loss src {values['loss_src']:.4f}  dst {values.get('loss_dst', 0):.4f}")
-    if values.get("quality_ssim_dst") is not None:
-        parts.append(f"held-out SSIM dst {values['quality_ssim_dst']:.3f} src {values.get('quality_ssim_src') or 0:.3f}")
-    if values.get("quality_id_closer_src") is not None:
-        parts.append(f"like src {values['quality_id_closer_src']:.0%} (id src {values.get('quality_id_src') or 0:.2f}"
-                     f" dst {values.get('quality_id_dst') or 0:.2f})")
+    if points is None:
+        points = measured([], [{**values, "quality_iter": values.get("quality_iter", iteration)}])
+    parts += quality_parts(points)
     if job is not None and job.status == "running":
         parts.append(f"{values.get('iters_per_s', 0):.2f} it/s  ETA {format_duration(values.get('eta_s'))}")
     if values.get("until_text"):  # train --until good: when it will be good (engine.quality.estimate)
@@ -138,6 +178,8 @@ class TrainScreen(StepScreen):
         self.saved_quality: list[dict[str, Any]] = []
         #: The model's architecture (model.json), for the verdicts' advice.
         self.arch: str | None = None
+        #: The live quality figures last seen (a change means a new measurement: reload the history).
+        self._quality_seen: tuple[Any, ...] = ()
 
     def body(self) -> ComposeResult:
         yield Static(id="train-stats")
@@ -189,7 +231,12 @@ class TrainScreen(StepScreen):
         live = job.metrics if job is not None else []
         history = merge_history(self.saved_history, live)
         values = live[-1] if live else (history[-1] if history else {})
-        self.query_one("#train-stats", Static).update(stats_text(job, values))
+        news = tuple(sorted((k, v) for k, v in values.items() if k.startswith("quality_") and isinstance(v, (int, float))))
+        if live and news != self._quality_seen:  # a new measurement: its iteration is in the model's history
+            self._quality_seen = news
+            self.load_saved_history()
+        points = measured(self.saved_quality, live)
+        self.query_one("#train-stats", Static).update(stats_text(job, values, points))
         if job is not None and job.status == "failed":
             self.query_one("#train-stats", Static).update(Text.assemble((job.error or "", "red"), f"\nhint: {job.hint}"))
         chart = self.query_one(LossChart)
@@ -197,7 +244,7 @@ class TrainScreen(StepScreen):
         chart.history = history
         quality_line = self.query_one(QualityLine)
         quality_line.span = chart.shown_range()
-        quality_line.quality = self.saved_quality + [v for v in live if v.get("quality_ssim_dst") is not None]
+        quality_line.quality = points
         pretraining = job is not None and bool(job.params.get("pretrain_faces"))
         self.query_one("#train-expression", Static).update(
             "[dim]quality: not measured while pretraining (measured on your pair's held-out faces once the "
@@ -217,8 +264,14 @@ class TrainScreen(StepScreen):
     def action_window(self) -> None:
         """``l``: the chart shows the whole run, or the last 10 000 / 1 000 iterations."""
         chart = self.query_one(LossChart)
+        before = chart.window
         window = chart.cycle_window()
         self.query_one(QualityLine).span = chart.shown_range()
+        if window is None and before is None:  # nothing shorter than the run yet: say so, not a silent no-op
+            shortest = min(w for w in WINDOWS if w is not None)
+            self.notify(f"Loss chart: the whole run. l shows the last {shortest:,} iterations once the run is "
+                        "longer than that.".replace(",", " "), timeout=4)
+            return
         self.notify(f"Loss chart: {window_label(window)}.", timeout=2)
 
     def action_start(self) -> None:
