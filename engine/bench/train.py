@@ -4,6 +4,7 @@ sample pipeline's own ceiling.
     swapwizard bench train [--preset saehd|quick|tiny] [--json] [--iters N] [--device D]
                            [--workspace WS | --faces N] [--batch N] [--threads N] [--peak-tflops T]
     python -m engine.bench train --preset tiny --json
+    swapwizard bench train --startup [--workspace WS] [--every N] [--train-s S]   (engine.bench.startup)
 
 Faces: a workspace's extracted sets (``--workspace``), else both shipped sample clips extracted
 into a temporary workspace (75 faces a side). After a warm-up, four measurements:
@@ -301,7 +302,18 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the card's dense bf16 peak, if unknown")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--startup", action="store_true", help="time submit -> faces loaded -> first iteration -> "
+                        "first preview, the cancel, and the loop's time lost to measuring (engine.bench.startup)")
+    parser.add_argument("--every", type=int, default=50, help="--startup: measure quality every N iterations")
+    parser.add_argument("--train-s", type=float, default=20.0, help="--startup: train this long before the cancel")
     args = parser.parse_args(argv)
+    if args.startup:
+        from engine.bench import startup
+
+        result = startup.measure(args.workspace, args.preset, args.threads or 0, args.iters or 150, args.every,
+                                 args.train_s, _workspace)
+        print(json.dumps(result)) if args.json else startup.report(result)
+        return 0
     if args.iters is not None and args.iters < 1:
         raise UserError("--iters must be at least 1.", "For example: --iters 50.")
     if args.faces is not None and (args.faces < 1 or args.workspace):

@@ -1,12 +1,15 @@
 """Quality during training: held-out reconstruction every few hundred iterations, and the training cost.
 
 The train job hands ``TrainingQuality`` to the training loop as its watcher (``engine.train.loop.Watcher``;
-training itself never imports quality): ``step`` at every sync point,
-``saved`` after every checkpoint. It measures dst->dst and src->src SSIM/PSNR on the held-out faces
-(``engine.quality.reconstruct``; at most ``FACES`` per side, loaded once) every ``[quality]
-every_iters`` iterations (500 by default; 0 turns it off) and at each save, appends the values to
-``quality_history.json`` (source "training") and keeps them in ``latest`` so the loop's metrics
-events carry them (``quality_ssim_dst`` ...). Measuring costs one forward pass over those faces.
+training itself never imports quality): ``step`` at every sync point, ``saved`` after every checkpoint.
+Neither measures in the loop: each copies the network's weights and hands them to a low-priority
+thread beside training (``engine.quality.beside``) and returns; a request the thread has not started
+is replaced by a newer one. Iteration 0 (an untrained model) is never measured. The thread measures
+dst->dst and src->src SSIM/PSNR on the held-out faces (``engine.quality.reconstruct``; at most
+``FACES`` per side, loaded at its first measurement) every ``[quality] every_iters`` iterations (500
+by default; 0 turns it off) and at each save, appends the values to ``quality_history.json`` (source
+"training") and puts them in ``latest`` with ``measured_iteration``: the loop's next metrics event
+carries them (``quality_ssim_dst`` ...), and the loop may read them as the newest measurement.
 At the same points it measures expression fidelity (``engine.quality.expression``: the swaps and
 reconstructions of ``TRAINING_FACES`` held-out destination faces through the mediapipe mesh, mouth,
 eyes and pose error as the ratio swap / reconstruction, and the mouth-opening correlation; the
@@ -14,6 +17,8 @@ events carry ``quality_expr_mouth_ratio`` ...; about 2 s on a CPU core).
 At each save it also measures the identity of the swaps of a few held-out destination faces
 (``engine.quality.likeness``: ``id_src``, ``id_dst``, ``id_closer_src``; about 1.3 s for 16 faces on
 a CPU core); a workspace whose people cannot be compared skips that, with one log line.
+A run that reaches its target waits for its last measurement (``finish``); a cancel or a stop drops
+it (``drop``). What the thread has to say, and an error that stops it, are said by the loop's thread.
 
 It also clocks the time spent training (sync point to sync point, across runs) and the device, and
 writes them to ``training_cost.json`` at each save: what ``compare`` reports as each model's cost.
@@ -34,6 +39,7 @@ from engine import settings
 from engine.atomic import atomic_write_json, read_json
 from engine.errors import UserError
 from engine.quality import history
+from engine.quality.beside import Beside
 from engine.quality.cost import estimate_seconds
 from engine.workspace import Workspace
 
@@ -42,7 +48,10 @@ COST_FILE = "training_cost.json"
 #: A gap between two sync points longer than this is a pause (machine asleep, debugger), not training.
 PAUSE_S = 300.0
 #: Expression figures carried by the metrics events (all of them go to quality_history.json).
-LIVE_EXPRESSION = ("expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr", "expr_mouth_corr_recon")
+LIVE_EXPRESSION = ("expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr", "expr_mouth_corr_recon",
+                   "expr_faces", *(f"expr_{f}_{k}" for f in ("mouth", "eyes") for k in
+                                   ("corr", "corr_lo", "corr_hi", "spread", "spread_lo", "spread_hi", "dst_spread")),
+                   "expr_openings")
 
 
 def device_name(device: Any) -> str:
@@ -55,28 +64,33 @@ def device_name(device: Any) -> str:
 
 class TrainingQuality:
     def __init__(self, ws: Workspace, model_dir: Path, resolution: int, device: Any, log=None) -> None:
-        from engine.quality.reconstruct import held_out_faces
-
         self.model_dir = Path(model_dir)
         self.ws = ws
         self.device = device
+        self.resolution = resolution
         self.every = int(settings.read(ws, "quality")["every_iters"])
+        #: The newest measurement's figures (``quality_ssim_dst`` ...): the metrics events carry them.
         self.latest: dict[str, Any] = {}
+        #: The iteration ``latest`` was measured at (-1: none yet), and the last one asked for.
+        self.measured_iteration = -1
         self.last_iteration = -1
+        self._identity_at = -1
         self._log = log
+        #: Written by the measuring thread, said (log) or raised (an error) by the loop's thread.
+        self._said: list[str] = []
+        self._error: Exception | None = None
         #: engine.quality.likeness meter, made at the first save (None before; False: unavailable).
         self._likeness: Any = None
         #: The mediapipe mesh for expression fidelity, made at the first measurement (False: unavailable).
         self._finder: Any = None
-        self.faces: dict[str, Any] = {}
-        try:
-            if ws.alignments_path("dst").is_file() and ws.alignments_path("src").is_file():
-                self.faces = {side: held_out_faces(ws, side, resolution, FACES) for side in ("src", "dst")}
-        except UserError as exc:  # damaged records: training reports that itself; no measuring here
-            if log is not None:
-                log(f"Quality is not measured during this run: {exc.message}")
-        if not any(len(f.crops) for f in self.faces.values()):
-            self.faces = {}
+        #: The held-out faces, loaded by the measuring thread at its first measurement (None before).
+        self.faces: dict[str, Any] | None = None
+        #: A copy of the network the thread measures (weights copied in from each request).
+        self._shadow: Any = None
+        self._beside = Beside(self._measure_request)
+        #: Seconds the measuring thread spent (beside training, not in the loop).
+        self.measuring_s = 0.0
+        self._extracted = ws.alignments_path("dst").is_file() and ws.alignments_path("src").is_file()
         cost = read_json(self.model_dir / COST_FILE, default=None)
         self.estimated = False
         if not isinstance(cost, dict) and (self.model_dir / "loss_history.json").is_file():
@@ -94,7 +108,7 @@ class TrainingQuality:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.faces) and self.every > 0
+        return self.every > 0 and self.faces != {} and self._error is None and self._extracted
 
     def _clock(self) -> None:
         now = time.monotonic()
@@ -102,36 +116,102 @@ class TrainingQuality:
             self.seconds += now - self._tick
         self._tick = now
 
+    def _news(self) -> None:
+        """What the measuring thread had to say, said here (the loop's thread owns the reporter)."""
+        while self._said and self._log is not None:
+            self._log(self._said.pop(0))
+        if self._error is not None:
+            error, self.faces = self._error, {}
+            raise error
+
     def step(self, network: Any, iteration: int) -> None:
-        """At a sync point: count the time, and measure when ``every`` iterations have passed."""
+        """At a sync point: count the time, and ask for a measurement when ``every`` iterations have passed."""
         self._clock()
+        self._news()
         if self.enabled and iteration // self.every > max(self.last_iteration, 0) // self.every:
-            self.measure(network, iteration)
+            self.request(network, iteration)
 
     def saved(self, network: Any, iteration: int) -> None:
-        """After a checkpoint: measure that iteration (once) and record the training cost."""
+        """After a checkpoint: ask for that iteration's measurement with identity, and record the training
+        cost. Iteration 0 (an untrained model: nothing to learn from it) is not measured."""
         self._clock()
-        if self.enabled and (iteration != self.last_iteration or self._identity_ready()):
-            self.measure(network, iteration, identity=self._identity_ready())
+        self._news()
+        if self.enabled and iteration > 0 and self._identity_at != iteration:
+            self.request(network, iteration, identity=True)
         atomic_write_json(self.model_dir / COST_FILE, {"train_seconds": round(self.seconds, 2),
                                                        "train_seconds_estimated": self.estimated,
                                                        "device": self.device_text, "iteration": iteration,
                                                        "never_trained_on": self.never_trained_on})
 
+    def request(self, network: Any, iteration: int, identity: bool = False) -> None:
+        """Copy the weights and hand them to the measuring thread; returns at once (a request it has
+        not started yet is replaced)."""
+        import copy
+
+        import torch
+
+        with torch.no_grad():
+            if self._shadow is None:
+                self._shadow = copy.deepcopy(network)
+                weights = None
+            else:
+                weights = {k: v.detach().clone() for k, v in network.state_dict().items()}
+        self.last_iteration = iteration
+        if identity:
+            self._identity_at = iteration
+        self._beside.submit((weights, iteration, identity))
+
+    def finish(self, cancelled=lambda: False) -> bool:
+        """Wait for the measurement asked for last (a run that reached its target); False if cancelled."""
+        done = self._beside.wait(cancelled)
+        self._news()
+        return done
+
+    def drop(self) -> None:
+        """Forget a measurement not started; give a running one a second (a cancel or a stop)."""
+        self._beside.drop()
+
+    # -- on the measuring thread ---------------------------------------------------------------------
+    def _measure_request(self, request: tuple[Any, int, bool]) -> None:
+        weights, iteration, identity = request
+        started = time.monotonic()
+        try:
+            if weights is not None:
+                self._shadow.load_state_dict(weights)
+            if self.faces is None:
+                self.faces = self._held_out()
+            if self.faces:
+                self.measure(self._shadow, iteration, identity=identity and self._identity_ready())
+        except Exception as exc:  # noqa: BLE001 - raised in the loop's thread, which reports it once
+            self._error = exc
+        self.measuring_s += time.monotonic() - started
+
+    def _held_out(self) -> dict[str, Any]:
+        from engine.quality.reconstruct import held_out_faces
+
+        try:
+            faces = {side: held_out_faces(self.ws, side, self.resolution, FACES) for side in ("src", "dst")}
+        except UserError as exc:  # damaged records: training reports that itself; no measuring here
+            self._said.append(f"Quality is not measured during this run: {exc.message}")
+            return {}
+        return faces if any(len(f.crops) for f in faces.values()) else {}
+
     def _identity_ready(self) -> bool:
         if self._likeness is None:
             from engine.quality.likeness import likeness_meter
 
-            self._likeness = likeness_meter(self.ws, self._log) or False
-        held = self.faces.get("dst")
+            self._likeness = likeness_meter(self.ws, self._said.append) or False
+        held = (self.faces or {}).get("dst")
         return self._likeness is not False and held is not None and len(held.crops) > 0
 
     def measure(self, network: Any, iteration: int, identity: bool = False) -> dict[str, Any]:
         from engine.quality.reconstruct import reconstruction_metrics
 
         values = reconstruction_metrics(network, self.faces, self.device)
+        if self._beside.dropped:
+            return values
         values.update(self._expression(network))
-        if identity:
+        if identity and not self._beside.dropped:
             from engine.quality.likeness import swap_likeness
 
             values.update(swap_likeness(network, self.faces["dst"], self.device, self._likeness))
@@ -140,17 +220,15 @@ class TrainingQuality:
         kept = {k: v for k, v in self.latest.items() if k.startswith("quality_id_")} if not identity else {}
         self.latest = {**kept, **{f"quality_{k}": v for k, v in values.items()
                                   if (k.startswith(("ssim", "psnr", "id_")) and k != "id_faces") or k in LIVE_EXPRESSION}}
-        self.last_iteration = iteration
-        self._tick = time.monotonic()  # the measurement itself is not training time
+        self.measured_iteration = iteration
         return values
-
 
     def _expression(self, network: Any) -> dict[str, Any]:
         """Expression fidelity of the swaps of a few held-out destination faces against their
         reconstructions (``engine.quality.expression``); {} when the mesh cannot be loaded."""
         from engine.quality.expression import expression_fidelity
 
-        held = self.faces.get("dst")
+        held = (self.faces or {}).get("dst")
         if held is None or not len(held.crops) or self._finder is False:
             return {}
         if self._finder is None:
@@ -160,8 +238,7 @@ class TrainingQuality:
                 self._finder = FaceFinder(min_presence=0.0)
             except Exception as exc:  # noqa: BLE001 - a side measurement: said once, then skipped
                 self._finder = False
-                if self._log is not None:
-                    self._log(f"Expression fidelity is not measured: {type(exc).__name__}: {exc}")
+                self._said.append(f"Expression fidelity is not measured: {type(exc).__name__}: {exc}")
                 return {}
         return expression_fidelity(network, held, self.device, self._finder)
 

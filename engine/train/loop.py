@@ -17,7 +17,11 @@ sync point.
 A ``watch`` factory gives the run a ``Watcher``: called at every sync point (``step``) and after every
 checkpoint (``saved``), its ``latest`` values ride on the metrics events. The train job passes
 ``engine.quality.training.TrainingQuality`` (held-out SSIM/PSNR, the training cost): training never
-imports ``engine.quality``, which sits above it (docs/architecture.md).
+imports ``engine.quality``, which sits above it (docs/architecture.md). The loop never waits for a
+measurement: the watcher measures a copy of the weights beside training, and a new measurement goes
+out in a metrics event at the next sync point (``measured_iteration`` changed); the loop's own time
+inside the watcher is clocked (``quality_wait_s`` in the result). A run that reaches its target waits
+for its last measurement (a cancel still ends that wait); a cancel or a stop drops it.
 """
 
 from __future__ import annotations
@@ -47,33 +51,57 @@ from engine.train.trainer import Trainer
 from engine.workspace import Workspace
 
 METRICS_INTERVAL_S = 0.3
-STOP_CANCELLED, STOP_TERMINATED = 1, 2
+STOP_CANCELLED, STOP_TERMINATED, STOP_RULE = 1, 2, 3
 
 
 class Watcher(Protocol):
     """What the loop drives beside training (on rank 0 only, never while pretraining); an error it
     raises is reported once and the run goes on without it."""
 
-    #: Values added to every metrics event (``quality_ssim_dst`` ...).
+    #: Values added to every metrics event (``quality_ssim_dst`` ...): the newest measurement.
     latest: dict[str, Any]
+    #: The iteration ``latest`` was measured at (-1: none yet).
+    measured_iteration: int
 
     def step(self, network: torch.nn.Module, iteration: int) -> None: ...
 
     def saved(self, network: torch.nn.Module, iteration: int) -> None: ...
+
+    def finish(self, cancelled: Callable[[], bool]) -> bool: ...
+
+    def drop(self) -> None: ...
 
 
 #: ``watch(ws, model_dir, resolution, device, log)`` -> the run's ``Watcher``.
 WatcherFactory = Callable[[Workspace, Path, int, torch.device, Callable[[str], None]], Watcher]
 
 
+class StopRule(Protocol):
+    """When to stop before the target (``train --until good``, ``--for``: the train job passes
+    ``engine.quality.until.UntilGood``); asked on rank 0 at every sync point with the watcher's latest
+    values. Made like the watcher (``StopRuleFactory``)."""
+
+    #: Values added to every metrics event (the estimate: ``until_text`` ...).
+    latest: dict[str, Any]
+    #: Why it stopped the run, one sentence ("" until it does).
+    reason: str
+
+    def check(self, network: torch.nn.Module, iteration: int, quality: dict[str, Any]) -> str | None: ...
+
+
+StopRuleFactory = Callable[[Workspace, Path, int, torch.device, Callable[[str], None]], StopRule]
+
+
 class TrainingRun:
     def __init__(self, ws: Workspace, config: RunConfig, report: Reporter, dist: Dist | None = None,
                  stop_requested: Callable[[], bool] = lambda: False,
-                 watch: WatcherFactory | None = None) -> None:
+                 watch: WatcherFactory | None = None, until: StopRuleFactory | None = None) -> None:
         self.ws, self.cfg, self.report = ws, config, report
         self.dist = dist or Dist()
         self.stop_requested = stop_requested
-        self.watch = watch
+        self.watch, self.until = watch, until
+        self.until_rule: StopRule | None = None
+        self.rule_stop = ""
         self.store = CheckpointStore(config.model_dir, backups_keep=config.backups_keep)
         self.warnings: list[str] = []
         self.nan_injected = self.oom_injected = False
@@ -162,11 +190,15 @@ class TrainingRun:
             self.log(f"Resumed {self.cfg.model_dir.name} at iteration {self.iteration}.")
         self.preview_faces = (self.faces["src"].data[: preview.ROWS], self.faces["dst"].data[: preview.ROWS])
         self.quality: Watcher | None = None
+        self.quality_wait_s, self.quality_sent = 0.0, -1
         if self.watch is not None and self.dist.main and not pretraining:
             self._guard_quality(self._start_quality)
         self.last_saved_iter = self.iteration if loaded and not transition else -1
         if self.last_saved_iter < 0:
             self.save()  # a first checkpoint: the roll-back target, and proof the folder is writable
+        if self.until is not None and self.dist.main:
+            self.until_rule = self.until(self.ws, self.cfg.model_dir, self.model_options.resolution, self.device,
+                                         self.log)
 
     def _src_sampler(self, seed: int, pretraining: bool) -> Sampler:
         """Shuffled epochs, or (``src_sampling = "expression"``) src faces matched to each dst batch."""
@@ -201,14 +233,21 @@ class TrainingRun:
         self.quality = self.watch(self.ws, self.cfg.model_dir, self.model_options.resolution, self.device,
                                   self.log)
 
-    def _guard_quality(self, action: Callable[[], None]) -> None:
-        """Run a quality measurement; if it fails, say so once and train on without it (a side
-        measurement must never end a long training run)."""
+    def _guard_quality(self, action: Callable[[], Any], clock: bool = True) -> None:
+        """Call the watcher (clocked: the loop's time lost to measuring, unless the loop has ended); if
+        it fails, say so once and train on without it (a side measurement must never end a long run)."""
+        started = time.perf_counter()
         try:
             action()
         except Exception as exc:  # noqa: BLE001 - reported, and measuring stops
             self.quality = None
             self.warn(f"Quality is no longer measured during this run: {type(exc).__name__}: {exc}")
+        if clock:
+            self.quality_wait_s += time.perf_counter() - started
+
+    def _quality_news(self) -> bool:
+        """Whether the watcher has a measurement the metrics events have not carried yet."""
+        return self.quality is not None and self.quality.measured_iteration != self.quality_sent
 
     # -- checkpoints and previews -------------------------------------------------------------------
     def save(self) -> None:
@@ -302,6 +341,12 @@ class TrainingRun:
         if self.iteration != self.last_saved_iter:
             self.save()
         self.write_preview()
+        if self.quality is not None:
+            quality = self.quality
+            if stop == "target":  # the figures of the model as it ends belong to its result
+                self._guard_quality(lambda: quality.finish(lambda: self.report.cancelled), clock=False)
+            else:
+                self._guard_quality(quality.drop, clock=False)
         self.emit_metrics(force=True)
         result = self.result(stop)
         if stop == "cancelled":
@@ -374,6 +419,10 @@ class TrainingRun:
             if self.quality is not None:
                 quality = self.quality
                 self._guard_quality(lambda: quality.step(self.trainer.model, self.iteration))
+            if self.until_rule is not None and not stop:
+                latest = self.quality.latest if self.quality is not None else {}
+                self.rule_stop = self.until_rule.check(self.trainer.model, self.iteration, latest) or ""
+                stop = STOP_RULE if self.rule_stop else stop
         if self.stop_requested():
             stop = STOP_TERMINATED
         stop, save, show, new_target = self.dist.agree([stop, save, show, new_target], self.device)
@@ -384,9 +433,9 @@ class TrainingRun:
             self.save()
         if show:
             self.write_preview()
-        self.emit_metrics()
+        self.emit_metrics(force=self._quality_news())
         if stop:
-            return "terminated" if stop >= STOP_TERMINATED else "cancelled"
+            return {STOP_RULE: self.rule_stop or "rule", STOP_TERMINATED: "terminated"}.get(int(stop), "cancelled")
         return None
 
     def emit_metrics(self, force: bool = False) -> None:
@@ -401,23 +450,35 @@ class TrainingRun:
         eta = (target - self.iteration) / self.rate if target and self.rate > 0 else None
         last = self.history.points[-1] if self.history.points else [0, None, None]
         bs = self.trainer.options.batch_size
+        if self.quality is not None:
+            self.quality_sent = self.quality.measured_iteration
         self.report.metrics(iter=self.iteration, loss_src=last[1], loss_dst=last[2],
                             iters_per_s=round(self.rate, 3),
                             samples_per_s=round(self.rate * bs * 2 * self.dist.world, 2),
                             eta_s=None if eta is None else round(max(eta, 0.0), 1), target=target or None,
                             lr=self.trainer.lr_at(self.iteration), batch_size=bs,
-                            **_finite(self.quality.latest if self.quality is not None else {}))
+                            **_finite(self.quality.latest if self.quality is not None else {}),
+                            **(self.until_rule.latest if self.until_rule is not None else {}))
         if target:
             self.report.progress("train", min(self.iteration, target), target, unit="iterations")
+
+    def stop_reason(self, stop: str) -> str:
+        """Why the run stopped, one sentence: the stop rule's own when it stopped the run."""
+        if self.rule_stop and self.until_rule is not None:
+            return self.until_rule.reason
+        return {"target": f"Reached the target iteration {self.iteration}.",
+                "terminated": f"Stopped by a signal (SIGTERM) at iteration {self.iteration}, saved.",
+                "cancelled": f"Cancelled at iteration {self.iteration}, saved."}.get(stop, stop)
 
     def result(self, stop: str) -> dict[str, Any]:
         last = self.history.points[-1] if self.history.points else [self.iteration, None, None]
         model_dir = self.cfg.model_dir
         return {
-            "model": model_dir.name, "iteration": self.iteration, "stopped": stop,
+            "model": model_dir.name, "iteration": self.iteration, "stopped": stop, "stop_reason": self.stop_reason(stop),
             "loss_src": last[1], "loss_dst": last[2], "batch_size": self.trainer.options.batch_size,
             "lr_scale": self.trainer.lr_scale, "warnings": self.warnings,
             "iterations_this_run": self.iteration - self.start_iter,
+            "quality_wait_s": round(self.quality_wait_s, 3),
             "seconds": round(time.monotonic() - self.start_time, 2),
             "model_dir": self.ws.rel(model_dir), "loss_history_file": self.ws.rel(model_dir / "loss_history.json"),
             "preview": self.ws.rel(model_dir / "previews" / "latest.png"),
