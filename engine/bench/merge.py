@@ -3,6 +3,7 @@
     python -m engine.bench merge [--json] [--preset saehd] [--frames 75] [--device auto]
     swapwizard bench merge --json
     swapwizard bench merge --workers 2 --repeat 20 --preset tiny --json   (1 worker against N: merge_workers.py)
+    swapwizard bench merge --runtime [--preset saehd] [--frames 75] [--rounds 2]   (PyTorch against ONNX Runtime)
 
 Input: the shipped destination sample (512x512, 25 fps, with audio) and, made at bench time with
 ffmpeg, a 1080p version of it (scaled to 1080 high, padded to 1920 wide). The face geometry is a
@@ -14,6 +15,12 @@ full merge loop (decode, crop, colour transfer, mask, warp back, blend, H.264 en
 copy and label) runs with those predictions served from memory, giving ``fps_512`` / ``fps_1080``
 for merge + encode without prediction. ``fps_*_total`` adds the prediction back in. Also the
 interactive preview latency on a 1080p frame with the prediction cached (``preview_ms_1080``).
+
+``--runtime``: the 1080p merge with the prediction in the loop (decode, predict, merge, encode), on
+PyTorch and on ONNX Runtime (the graph ``export-model`` writes, engine.interop) in turn, ``--rounds``
+times each, interleaved; the medians of frames/s and CPU ms per frame for both, in one run. Which was
+faster is recorded for ``[merge] runtime = auto`` (engine.interop.load) for this device, architecture
+and resolution.
 """
 
 from __future__ import annotations
@@ -123,6 +130,77 @@ def bench_size(video: Path, model, frames: int, work: Path) -> dict:
             "fps_if_cores_idle": round(min(os.cpu_count() or 1, 2) / max(cpu / max(1, n), 1e-9), 1)}
 
 
+def bench_with_prediction(video: Path, model, frames: int, work: Path) -> dict:
+    """The merge loop with ``model.predict`` in it: what a merge costs per frame on this runtime."""
+    from engine.media.decode import iter_frames
+    from engine.media.encode import VideoWriter, synthetic_label
+    from engine.media.probe import probe
+    from engine.merge.merger import merge_frames
+    from engine.merge.settings import MergeSettings
+
+    info = probe(video)
+    face = _face_geometry(info.width, info.height)
+    faces = {i: [face] for i in range(frames)}
+    settings = MergeSettings()
+    out = work / f"merged_{info.height}p_prediction.mp4"
+
+    def frames_iter():
+        for item in iter_frames(video):
+            if item[0] >= frames:
+                return
+            yield item
+
+    cpu_before = _cpu_seconds()
+    with VideoWriter(out, info.width, info.height, info.fps, crf=settings.crf, preset=settings.preset,
+                     audio_source=video, video_start_s=info.video_start, label=synthetic_label()) as writer:
+        started = time.perf_counter()
+        stats = merge_frames(frames_iter(), faces, model.predict, model.resolution, settings,
+                             lambda i, f, m: writer.write(f))
+    wall = time.perf_counter() - started
+    cpu = _cpu_seconds() - cpu_before
+    n = max(1, stats.frames)
+    return {"frames": stats.frames, "fps": round(n / wall, 2), "cpu_ms_per_frame": round(1000 * cpu / n, 1),
+            "predict_ms_per_frame": round(1000 * stats.predict_s / n, 1)}
+
+
+def bench_runtimes(video: Path, preset_name: str, device: str, frames: int, rounds: int, work: Path) -> dict:
+    """PyTorch against ONNX Runtime on the same network and frames, ``rounds`` interleaved runs each."""
+    import copy
+
+    from engine.interop.export import onnx_bytes
+    from engine.interop.load import record_key, record_measurement
+    from engine.interop.runtime import OnnxSwapModel
+
+    torch_model = _model(preset_name, device)
+    options = torch_model.network.options
+    onnx_model = OnnxSwapModel(onnx_bytes(copy.deepcopy(torch_model.network), options.face_type),
+                               options.face_type, device=device)
+    models = {"torch": torch_model, "onnx": onnx_model}
+    crops_warm = [np.zeros((options.resolution, options.resolution, 3), np.uint8)] * 2
+    runs: dict[str, list[dict]] = {name: [] for name in models}
+    for _ in range(rounds):
+        for name, model in models.items():
+            model.predict(crops_warm)  # warm-up: allocations, kernels, the session itself
+            runs[name].append(bench_with_prediction(video, model, frames, work))
+
+    def median(name: str, key: str) -> float:
+        return float(np.median([r[key] for r in runs[name]]))
+
+    figures = {name: {"fps": median(name, "fps"), "cpu_ms_per_frame": median(name, "cpu_ms_per_frame"),
+                      "predict_ms_per_frame": median(name, "predict_ms_per_frame"), "runs": runs[name]}
+               for name in models}
+    faster = "onnx" if figures["onnx"]["fps"] > figures["torch"]["fps"] else "torch"
+    device_type = torch_model.device.type
+    key = record_key(device_type, options.arch, options.resolution)
+    record = {"faster": faster, "torch_fps": figures["torch"]["fps"], "onnx_fps": figures["onnx"]["fps"],
+              "torch_cpu_ms_per_frame": figures["torch"]["cpu_ms_per_frame"],
+              "onnx_cpu_ms_per_frame": figures["onnx"]["cpu_ms_per_frame"], "frames": frames, "rounds": rounds,
+              "measured": time.strftime("%Y-%m-%d %H:%M %Z")}
+    path = record_measurement(key, record)
+    return {"runtimes": figures, "faster": faster, "key": key, "recorded_in": str(path), "preset": preset_name,
+            "resolution": options.resolution, "device": str(onnx_model.device), "onnx_providers": onnx_model._providers}
+
+
 def bench_preview(video: Path, model, work: Path, repeats: int = 10) -> dict:
     """Preview latency at 1080p with the prediction cached: re-merge + labelled PNG + small JPEG."""
     from engine.media.decode import iter_frames
@@ -167,7 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=20, help="with --workers: the clip repeated K times in a row")
     parser.add_argument("--runs", type=int, default=3, help="with --workers: runs of each worker count (medians)")
     parser.add_argument("--input", type=Path, default=SAMPLE, help="with --workers: the destination clip")
+    parser.add_argument("--runtime", action="store_true",
+                        help="PyTorch against ONNX Runtime: 1080p merge frames/s and CPU ms per frame with the "
+                        "prediction in the loop, both in one run; records the faster for [merge] runtime = auto")
+    parser.add_argument("--rounds", type=int, default=2, help="with --runtime: interleaved runs of each (medians)")
     args = parser.parse_args(argv)
+    if args.runtime:
+        return _main_runtime(args)
     if args.workers:
         from engine.bench import merge_workers
         from engine.errors import UserError
@@ -210,6 +294,32 @@ def main(argv: list[str] | None = None) -> int:
               f"{result['preview_ms_1080_seamless']} ms seamless ({result['preview_cpu_ms_1080']} ms of CPU)")
         print(f"CPU time per 1080p frame (merge, decode, encode): {r1080['cpu_ms_per_frame']} ms "
               f"(= {r1080['fps_if_cores_idle']} frames/s on 2 idle cores); load average {result['load_average']}")
+    return 0
+
+
+def _main_runtime(args: argparse.Namespace) -> int:
+    from engine.errors import UserError
+
+    if args.rounds < 1 or args.frames < 1:
+        raise UserError("--rounds and --frames take 1 or more.", "For example: swapwizard bench merge --runtime --rounds 2.")
+    import torch
+
+    with tempfile.TemporaryDirectory(prefix="swapwizard-bench-runtime-") as tmp:
+        work = Path(tmp)
+        result = bench_runtimes(_make_1080(work), args.preset, args.device, args.frames, args.rounds, work)
+    result.update({"cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                   "load_average": round(os.getloadavg()[0], 2)})
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"1080p merge with prediction ({args.preset}, {result['resolution']} px, {args.frames} frames, "
+          f"median of {args.rounds}; load average {result['load_average']}):")
+    for name, label in (("torch", "PyTorch"), ("onnx", "ONNX Runtime")):
+        r = result["runtimes"][name]
+        print(f"  {label:<13} {r['fps']:6.2f} frames/s  {r['cpu_ms_per_frame']:7.1f} ms CPU per frame  "
+              f"({r['predict_ms_per_frame']:.1f} ms predicting)")
+    print(f"faster: {result['faster']} (recorded for [merge] runtime = auto as {result['key']} in "
+          f"{result['recorded_in']})")
     return 0
 
 

@@ -19,7 +19,8 @@ _CONTEXT = {"allow_extra_args": True, "ignore_unknown_options": True, "help_opti
 BENCHES = {
     "extract": "Extraction frames/s on a clip, and its ratios to decode-only and bare detector+mesh (--json).",
     "train": "Training iterations/s, samples/s and the loop's overhead ratio (--preset P, --json).",
-    "merge": "Merge frames/s at 512x512 and 1080p, prediction timed separately (--json).",
+    "merge": "Merge frames/s at 512x512 and 1080p, prediction timed separately (--json); --runtime: PyTorch "
+             "against ONNX Runtime at 1080p.",
     "identity": "Face descriptor ms per face; people linked on an A-B-A clip: accuracy and cost (--a, --b, --json).",
     "c2pa": "Seconds Content Credentials signing adds: the sample's export, a PNG frame, a 1080p minute (--json).",
     "segment": "Segmenter: held-out IoU with synthetic occluders, faces/s on the CPU, 1080p merge with "
