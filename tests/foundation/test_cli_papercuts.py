@@ -261,3 +261,43 @@ def test_help_groups_the_commands_in_the_order_of_the_work():
     assert f"{OTHER_PANEL}:" not in shown, "every command belongs to a panel of the work"
     assert shown.index("  new ") < shown.index("Pipeline:") < shown.index("  train ") < shown.index("Models and masks:")
     assert all(info.rich_help_panel in {p for p, _ in PANELS} for info in [*app.registered_commands, *app.registered_groups])
+
+
+def test_attach_at_120_columns_gives_the_metrics_their_own_line_and_never_breaks_a_word():
+    """``attach``'s drawing (tui.cli.follow: the same progress and event handling) in a 120-column
+    terminal, fed the events of an extraction then a training: the stage names and rates stay whole
+    (beside the metrics column they read 'ex…', 'lo…', 'tr…'), the metrics get a line of their own,
+    and a long log line wraps between words (the terminal cut it mid-word)."""
+    import io
+
+    from rich.console import Console, Group
+
+    from engine import protocol as p
+    from tui.cli.follow import _show, follow_progress
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=120, record=True, color_system=None)
+    progress = follow_progress(console)
+    words = [f"word{i:02d}longish" for i in range(30)]
+    metrics = {"iter": 16, "loss_src": 0.51234, "loss_dst": 0.41234, "iters_per_s": 2.5, "samples_per_s": 80.0,
+               "eta_s": 120.0, "target": 300, "lr": 0.0003, "batch_size": 8, "quality_ssim_dst": 0.12,
+               "quality_ssim_src": 0.11, "quality_psnr_dst": 12.5, "quality_psnr_src": 12.1}
+    events = [p.make_event("job_started", 1, job_id="j", kind="run", params={}, pid=1),
+              p.make_event("progress", 2, job_id="j", stage="extract_src", done=75, total=75, unit="frames", rate=27.1, eta_s=0.0),
+              p.make_event("progress", 3, job_id="j", stage="extract_dst", done=40, total=75, unit="frames", rate=25.3, eta_s=1.4),
+              p.make_event("log", 4, job_id="j", level="info", message=" ".join(words)),
+              p.make_event("metrics", 5, job_id="j", values=metrics)]
+    tasks: dict = {}
+    for event in events:  # lines printed above the bars go to the console as they come
+        _show(event, progress, tasks)
+    frame = Console(file=io.StringIO(), force_terminal=True, width=120, record=True, color_system=None)
+    frame.print(Group(*progress.get_renderables()))  # the bars as the live display draws them now
+    shown = console.export_text() + frame.export_text()
+    rows = shown.splitlines()
+    assert any(row.startswith("extract_src") and "27.1 frames/s" in row for row in rows), shown
+    assert any(row.startswith("extract_dst") and "40/75" in row for row in rows), shown
+    bar_row = next(row for row in rows if row.startswith("train "))
+    assert "iter=16" not in bar_row and "2.50 it/s" in bar_row, shown
+    assert any(row.startswith("iter=16") for row in rows), "the metrics start a line of their own"
+    assert all(len(row) <= 120 for row in rows)
+    for word in [*words, "loss_src=0.5123", "quality_psnr_src=12.1"]:
+        assert word in shown, f"{word} was broken across lines:\n{shown}"

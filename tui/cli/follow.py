@@ -10,8 +10,11 @@ import time
 from typing import Any, NoReturn
 
 import typer
+from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Column
+from rich.text import Text
 
 from engine.client import EngineClient
 from engine.errors import UserError
@@ -65,16 +68,41 @@ class PlainProgress(Progress):
             self.console.print(f"{task.description}: {task.completed:g}{total} {extra}", highlight=False)
 
 
+class TerminalProgress(Progress):
+    """The bars, then the newest training metrics on lines of their own: in a column beside the bars
+    they squeezed the stage names to "ex…" and the rates to "…" at 120 columns."""
+
+    metrics_line: str = ""
+
+    def get_renderables(self) -> Any:
+        yield self.make_tasks_table(self.tasks)
+        if self.metrics_line:
+            yield Text(self.metrics_line, style="dim")  # wraps between figures, never inside one
+
+
+def follow_progress(console: Console, quiet: bool = False) -> Progress:
+    """What ``follow`` draws with: bars in a terminal, a plain line per stage in a log or a pipe."""
+    if console.is_terminal or quiet:
+        return TerminalProgress(
+            TextColumn("{task.description:<14}", table_column=Column(no_wrap=True, min_width=14)), BarColumn(),
+            MofNCompleteColumn(table_column=Column(no_wrap=True)),
+            TextColumn("{task.fields[rate]}", table_column=Column(no_wrap=True)),
+            TimeRemainingColumn(table_column=Column(no_wrap=True)),
+            console=console, transient=False, disable=quiet)
+    return PlainProgress(TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
+                         TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                         TextColumn("{task.fields[metrics]}"), console=console)
+
+
+def say(progress: Progress, text: str, **options: Any) -> None:
+    """A line above the bars; in a terminal wrapped between words (soft wrap let the terminal cut a long
+    log line mid-word), in a log or a pipe left whole."""
+    progress.console.print(text, soft_wrap=not progress.console.is_terminal, **options)
+
+
 def follow(client: EngineClient, job_id: str | None, from_seq: int, quiet: bool = False) -> int:
     """Show events from ``from_seq`` until job ``job_id`` ends (any job when None); return the exit code."""
-    columns = (
-        TextColumn("{task.description:<14}"), BarColumn(), MofNCompleteColumn(),
-        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TextColumn("{task.fields[metrics]}"),
-    )
-    if err.is_terminal or quiet:
-        progress = Progress(*columns, console=err, transient=False, disable=quiet)
-    else:
-        progress = PlainProgress(*columns, console=err)
+    progress = follow_progress(err, quiet)
     tasks: dict[tuple[str, str], Any] = {}
     current = job_id
     try:
@@ -115,16 +143,18 @@ def _show(event: Event, progress: Progress, tasks: dict[tuple[str, str], Any]) -
             tasks[key] = progress.add_task("train", total=target, rate="", metrics=text)
         progress.update(tasks[key], completed=iteration or 0, total=target, metrics=text,
                         rate=f"{event.values.get('iters_per_s', 0):.2f} it/s")  # type: ignore[attr-defined]
+        if isinstance(progress, TerminalProgress):
+            progress.metrics_line = text
         line = expression_line(event.values)  # type: ignore[attr-defined]
         figures = tuple(v for k, v in sorted(event.values.items()) if k.startswith("quality_expr_"))  # type: ignore[attr-defined]
         if line is not None and tasks.get((job_id, "expression")) != figures:
             tasks[(job_id, "expression")] = figures  # printed once per new measurement
-            progress.console.print(escape(line), highlight=False)
+            say(progress, escape(line), highlight=False)
     elif kind == "preview":
         progress.console.print(f"preview: {event.path}")  # type: ignore[attr-defined]
     elif kind == "log":
         style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")  # type: ignore[attr-defined]
-        progress.console.print(f"[{style}]{escape(event.message)}[/]", markup=True, highlight=False)  # type: ignore[attr-defined]
+        say(progress, f"[{style}]{escape(event.message)}[/]", markup=True, highlight=False)  # type: ignore[attr-defined]
     elif kind == "job_finished":
         result = event.result  # type: ignore[attr-defined]
         summary = ", ".join(f"{k}: {v}" for k, v in result.items() if not isinstance(v, (dict, list)))
