@@ -9,6 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from engine.quality.opening_plot import opening_lines
 from engine.quality.verdict import verdicts
 
 #: Metric -> how to print its value.
@@ -16,7 +17,8 @@ FORMATS = {"ssim_dst": "{:.4f}", "ssim_src": "{:.4f}", "psnr_dst": "{:.2f} dB", 
            "pose_error": "{:.4f}", "eyes_error": "{:.4f}", "mouth_error": "{:.4f}", "extra_flicker": "{:+.3f}",
            "sharpness": "{:.3f}", "id_src": "{:.3f}", "id_dst": "{:.3f}", "id_closer_src": "{:.0%}",
            "expr_mouth_ratio": "{:.2f}x", "expr_eyes_ratio": "{:.2f}x", "expr_pose_ratio": "{:.2f}x",
-           "expr_mouth_corr": "{:.2f}"}
+           "expr_mouth_corr": "{:.2f}", "expr_mouth_spread": "{:.2f}x", "expr_eyes_corr": "{:.2f}",
+           "expr_eyes_spread": "{:.2f}x"}
 MEANINGS = {
     "ssim_dst": "dst->dst SSIM in the face mask (held-out; higher is better)",
     "psnr_dst": "dst->dst PSNR in the face mask (higher is better)",
@@ -34,6 +36,9 @@ MEANINGS = {
     "expr_eyes_ratio": "the same, eyes",
     "expr_pose_ratio": "the same, head pose (all 68 points)",
     "expr_mouth_corr": "the swap's mouth opens and closes with the destination's (1: exactly)",
+    "expr_mouth_spread": "how far the swap's mouth opens against the destination's (1: as far; 0: frozen)",
+    "expr_eyes_corr": "the swap's eyes open and close with the destination's (1: exactly)",
+    "expr_eyes_spread": "how far the swap's eyes open against the destination's (1: as far)",
 }
 #: Verdict level -> rich style.
 LEVEL_STYLES = {"good": "green", "fair": "yellow", "poor": "red"}
@@ -48,6 +53,13 @@ def verdict_lines(entry: dict[str, Any]) -> list[str]:
     order = {"poor": 0, "fair": 1, "good": 2}
     found = sorted((v for v in found if isinstance(v, dict)), key=lambda v: order.get(v.get("level"), 3))
     return [f"[{LEVEL_STYLES.get(v.get('level'), 'white')}]{escape(str(v.get('text', '')))}[/]" for v in found]
+
+
+def opening_plot(metrics: dict[str, Any]) -> list[str]:
+    """The mouth-opening plot (destination against swap, ``engine.quality.opening_plot``) of a result's
+    metrics as rich markup lines; [] when it was not measured."""
+    lines = opening_lines(metrics.get("expr_openings", metrics.get("quality_expr_openings")))
+    return [f"[dim]{escape(lines[0])}[/dim]", *(escape(line) for line in lines[1:])] if lines else []
 
 
 def value_text(key: str, value: Any) -> str:

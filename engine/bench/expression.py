@@ -3,7 +3,9 @@
     swapwizard bench expression --workspace WS [--candidates df,liae] [--iters 2000] [--every 500]
                                 [--threads 1] [--seed S] [--pretrained MODEL] [--out DIR] [--json]
     python -m engine.bench expression --table DIR        # the README table from earlier runs
-    swapwizard bench expression --workspace WS --anchors # the verdict thresholds' anchors (README)
+    swapwizard bench expression --workspace WS --anchors [--clip]  # the verdict thresholds' anchors
+    swapwizard bench expression --pairs NAME=WS,NAME=WS --seeds 1,2 [--candidates df-match] [--iters N]
+                                [--measure-only]          # the pairs table (issue 25, docs/expression.md)
 
 Each candidate is a ``tiny`` model with some settings changed (``CANDIDATES``), trained from scratch
 in ``WS/model/bench-<name>/`` by the real train job in steps of ``--every`` iterations; after each step
@@ -23,6 +25,15 @@ other faces (``swapwizard train WS --model MODEL --pretrain FACES``): the train 
 (iteration 0, inter layers re-initialised) then trains it on the pair for the same budget; its results
 are ``<candidate>-pre``. Pretraining is paid once per machine, not per pair, so it is not in the budget.
 
+``--pairs`` runs every candidate on every pair (an extracted workspace each) with every seed, then
+measures each model over the clip twice: as trained, and merged with ``[merge] mouth = destination``
+(``engine.merge.mouth``: the destination's mouth region over the swap), and says which of the two
+``[merge] mouth = auto`` takes for it (``engine.quality.mouth_auto``, from the model's latest quality).
+The table has one row per pair, seed and candidate: identity, mouth correlation and spread over the
+clip, whether the issue's targets are met (correlation >= 0.6, spread 0.7-1.4, identity >= 90 %), the
+same for the merge with the destination's mouth with the seam's visibility, and auto's choice.
+``--measure-only`` measures the models where they are (a run stopped early included) without training.
+
 Iterations, not wall time, are the budget: on a shared machine wall time says more about the
 neighbours than about the recipe. The seconds each step took are recorded anyway (``train_s``), with
 the load average, so a reader can tell. Results go to ``DIR/<candidate>.json`` (rewritten after every
@@ -39,6 +50,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 #: name -> (what it is, the train job's parameters on top of the tiny preset).
 CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
     # Each says its sampling: the preset's own choice changed (tiny samples by expression since issue 17).
@@ -51,12 +64,16 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
 }
 KEYS = ("ssim_dst", "ssim_src", "expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr",
         "expr_mouth_corr_recon", "expr_mouth_swap", "expr_mouth_recon", "expr_mouth_open_swap", "expr_mouth_open_dst",
-        "expr_faces",
+        "expr_faces", "expr_mouth_spread", "expr_mouth_dst_spread", "expr_eyes_corr", "expr_eyes_spread",
         "id_closer_src", "id_src", "id_dst")
 #: Destination faces measured over the clip (evenly spread): the sample clips have 200.
 CLIP_FACES = 400
 CLIP_KEYS = ("expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr", "expr_mouth_corr_recon",
-             "expr_faces", "id_closer_src")
+             "expr_faces", "id_closer_src", "expr_mouth_spread", "expr_mouth_corr_lo", "expr_mouth_corr_hi",
+             "expr_mouth_spread_lo", "expr_mouth_spread_hi", "expr_mouth_dst_spread", "expr_eyes_corr",
+             "expr_eyes_spread", "expr_eyes_dst_spread")
+#: The issue's targets over the clip (issue 25): mouth correlation, the spread ratio's range, identity.
+TARGET_CORR, TARGET_SPREAD, TARGET_ID = 0.6, (0.7, 1.4), 0.9
 
 
 def measure(ws: Any, model_dir: Path, finder: Any, likeness: Any) -> dict[str, Any]:
@@ -140,19 +157,52 @@ def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out:
     return record
 
 
-def anchors(ws: Any) -> list[dict[str, Any]]:
-    """The figures the verdict thresholds are read against, on the workspace's held-out destination
-    faces: the destination itself (a soft copy as swap and as reconstruction: 1.00), the same drawn
-    4 % larger and off-centre (every expression followed, the shape changed), the same faces shuffled,
-    and the source's faces as the swap."""
+def frozen_mouth(crops: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """The crops with one face's mouth (the one whose opening is the median) pasted on all: each
+    face's expression but a mouth that never moves (the anchor that must fail). The donor mouth is
+    placed by the similarity that maps its mouth corners and nose tip onto each face's, and blended
+    as ``[merge] mouth = destination`` blends (``engine.merge.mouth.restore``)."""
     import cv2
-    import numpy as np
+
+    from engine.merge.mouth import restore
+    from engine.quality.expression import openings
+
+    mouths = np.array([openings(p)[0] for p in landmarks])
+    donor = int(np.argsort(mouths)[len(mouths) // 2])
+    anchor_points = (61, 291, 4)  # mouth corners, nose tip
+    out = []
+    for crop, points in zip(crops, landmarks):
+        matrix, _ = cv2.estimateAffinePartial2D(np.float32(landmarks[donor][list(anchor_points)]),
+                                                np.float32(points[list(anchor_points)]))
+        size = crop.shape[0]
+        moved = cv2.warpAffine(crops[donor], matrix, (size, size), borderMode=cv2.BORDER_REPLICATE)
+        moved_points = landmarks[donor] @ matrix[:, :2].T + matrix[:, 2]
+        face = crop.astype(np.float32) / 255.0
+        out.append(np.clip(restore(face, moved, moved_points) * 255 + 0.5, 0, 255).astype(np.uint8))
+    return np.stack(out)
+
+
+ANCHOR_KEYS = ("expr_faces", "expr_mouth_corr", "expr_mouth_corr_lo", "expr_mouth_corr_hi", "expr_mouth_spread",
+               "expr_mouth_spread_lo", "expr_mouth_spread_hi", "expr_mouth_slope", "expr_mouth_dst_spread",
+               "expr_mouth_ratio", "expr_eyes_corr", "expr_eyes_spread", "expr_eyes_dst_spread", "expr_eyes_ratio",
+               "expr_pose_ratio")
+
+
+def anchors(ws: Any, clip: bool = False) -> list[dict[str, Any]]:
+    """The figures the verdict thresholds are read against, on the workspace's held-out destination
+    faces (``clip``: every destination face of the clip): the destination itself (a soft copy as swap
+    and as reconstruction), the same drawn 4 % larger and off-centre (every expression followed, the
+    shape changed), the same faces shuffled, the source's faces as the swap, and the destination with
+    one face's mouth pasted on all (frozen mouth). Each row has the verdict states it gets."""
+    import cv2
 
     from engine.faces.detect import FaceFinder
     from engine.quality.expression import measure_crops
-    from engine.quality.reconstruct import held_out_faces
+    from engine.quality.reconstruct import clip_faces, held_out_faces
+    from engine.quality.verdict import states
 
-    dst, src = held_out_faces(ws, "dst", 64), held_out_faces(ws, "src", 64)
+    dst = clip_faces(ws, "dst", 64, limit=CLIP_FACES) if clip else held_out_faces(ws, "dst", 64)
+    src = clip_faces(ws, "src", 64, limit=CLIP_FACES) if clip else held_out_faces(ws, "src", 64)
     if not len(dst.crops) or not len(src.crops):
         from engine.errors import UserError
 
@@ -164,14 +214,15 @@ def anchors(ws: Any) -> list[dict[str, Any]]:
     picks = np.linspace(0, len(src.crops) - 1, len(soft)).round().astype(int)
     sources = np.stack([cv2.GaussianBlur(c, (3, 3), 0.8) for c in src.crops[picks]])
     order = np.random.default_rng(3).permutation(len(soft))
+    frozen = frozen_mouth(soft, dst.landmarks)
     finder = FaceFinder(min_presence=0.0)
     rows = []
     try:
         for name, swap in (("the destination itself", soft), ("drawn 4% larger, off-centre", grown),
-                           ("the same faces shuffled", soft[order]), ("the source's faces", sources)):
-            found = measure_crops(finder, dst.crops, swap, soft, dst.landmarks)
-            rows.append({"swap": name, **{k: found[k] for k in ("expr_faces", "expr_mouth_ratio", "expr_eyes_ratio",
-                                                                 "expr_pose_ratio", "expr_mouth_corr")}})
+                           ("the same faces shuffled", soft[order]), ("the source's faces", sources),
+                           ("frozen mouth (one face's mouth on all)", frozen)):
+            found = measure_crops(finder, dst.crops, swap, soft, dst.landmarks, dst.frames)
+            rows.append({"swap": name, **{k: found.get(k) for k in ANCHOR_KEYS}, "states": states(found)})
     finally:
         finder.close()
     return rows
@@ -198,6 +249,116 @@ def table(folder: Path) -> str:
     return "\n".join(rows)
 
 
+def destination_mouth(ws: Any, model_dir: Path, finder: Any, likeness: Any) -> dict[str, Any]:
+    """Over the clip, the model's swaps with the destination's mouth blended in (what ``[merge] mouth =
+    destination`` pastes): mouth and identity figures (``mouthdst_*``), the seam's visibility (median over
+    the faces, ``engine.merge.mouth.seam_visibility``: 1 = no edge added) and what auto takes."""
+    from engine.merge.mouth import restore, seam_visibility
+    from engine.quality.expression import measure_crops, network_outputs
+    from engine.quality.likeness import LikenessMeter
+    from engine.quality.mouth_auto import merge_mouth
+    from engine.quality.reconstruct import clip_faces
+    from engine.train.api import load_model
+
+    model = load_model(model_dir, device="cpu")
+    clip = clip_faces(ws, "dst", model.resolution, limit=CLIP_FACES)
+    swaps, recons = network_outputs(model.network, clip.crops, model.device)
+    blended = [restore(swap, crop, points) for swap, crop, points in zip(swaps, clip.crops, clip.landmarks)]
+    as_u8 = np.stack([np.clip(b * 255 + 0.5, 0, 255).astype(np.uint8) for b in blended])
+    found = measure_crops(finder, clip.crops, as_u8, recons, clip.landmarks, clip.frames)
+    seams = [seam_visibility(b, swap, points) for b, swap, points in zip(blended, swaps, clip.landmarks)]
+    values = {f"mouthdst_{k}": found.get(k) for k in ("expr_mouth_corr", "expr_mouth_spread", "expr_faces")}
+    values["mouthdst_seam"] = round(float(np.median([x for x in seams if x is not None])), 3) if any(
+        x is not None for x in seams) else None
+    if likeness is not None:
+        meter = LikenessMeter(likeness.embedder, likeness.source, likeness.destination)
+        for frame, face, points in zip(clip.frames, as_u8, clip.landmarks):
+            meter.add(int(frame), np.ascontiguousarray(face), points)
+        values["mouthdst_id_closer_src"] = meter.result()["id_closer_src"]
+    values["mouth_auto"] = merge_mouth(model_dir, "auto")[0]
+    return values
+
+
+def meets(point: dict[str, Any], prefix: str = "clip_") -> bool | None:
+    """Does a measured point meet the issue's targets over the clip (None: not measured)?"""
+    corr, spread = point.get(f"{prefix}expr_mouth_corr"), point.get(f"{prefix}expr_mouth_spread")
+    identity = point.get(f"{prefix}id_closer_src")
+    if corr is None or spread is None or identity is None:
+        return None
+    return corr >= TARGET_CORR and TARGET_SPREAD[0] <= spread <= TARGET_SPREAD[1] and identity >= TARGET_ID
+
+
+def run_pairs(pairs: list[tuple[str, str]], seeds: list[int], names: list[str], iters: int, every: int,
+              threads: int, measure_only: bool = False) -> list[dict[str, Any]]:
+    """Every candidate on every pair with every seed (trained to ``iters`` unless ``measure_only``),
+    each measured over the clip as trained and with the destination's mouth; the records, with
+    ``pair`` set, also go to each workspace's output/bench_expression/."""
+    from engine.atomic import atomic_write_json
+    from engine.faces.detect import FaceFinder
+    from engine.quality.likeness import likeness_meter
+    from engine.train.api import load_model
+    from engine.workspace import Workspace
+
+    records = []
+    for pair, path in pairs:
+        ws = Workspace.open(path)
+        out = ws.root / "output" / "bench_expression"
+        out.mkdir(parents=True, exist_ok=True)
+        for seed in seeds:
+            for name in names:
+                label = name + ("" if seed == 1 else f"-s{seed}")
+                if measure_only:
+                    model_dir = ws.model_dir(f"bench-{label}")
+                    record = {"candidate": name, "meaning": CANDIDATES[name][0], "params": CANDIDATES[name][1],
+                              "preset": "tiny", "threads": threads, "seed": seed, "pretrained": "", "points": []}
+                    finder = FaceFinder(min_presence=0.0)
+                    try:
+                        point = {"iteration": load_model(model_dir, device="cpu").iteration,
+                                 **measure(ws, model_dir, finder, likeness_meter(ws, print))}
+                    finally:
+                        finder.close()
+                    record["points"].append(point)
+                else:
+                    record = run_candidate(ws, name, iters, every, threads, out, seed)
+                finder = FaceFinder(min_presence=0.0)
+                try:
+                    record["points"][-1].update(destination_mouth(ws, ws.model_dir(f"bench-{label}"), finder,
+                                                                  likeness_meter(ws, print)))
+                finally:
+                    finder.close()
+                record["pair"] = pair
+                atomic_write_json(out / f"{label}.json", record)
+                records.append(record)
+                print(json.dumps({"pair": pair, "seed": seed, **record["points"][-1]}), flush=True)
+    return records
+
+
+def pairs_table(records: list[dict[str, Any]]) -> str:
+    """The pairs table (Markdown): one row per pair, seed and candidate, at its last measured point."""
+    rows = ["| pair | seed | recipe | iters | identity | mouth corr (90% interval) | mouth spread (90% interval) | "
+            "targets met | auto merges | with the destination's mouth: identity, corr, spread, seam | targets met |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+    def num(value: Any, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    def yes(value: bool | None) -> str:
+        return "-" if value is None else "yes" if value else "no"
+
+    for record in records:
+        p = record["points"][-1]
+        rows.append(
+            f"| {record.get('pair', '-')} | {record['seed']} | {record['candidate']} | {p['iteration']} | "
+            f"{num(p.get('clip_id_closer_src'), '.0%')} | {num(p.get('clip_expr_mouth_corr'), '.2f')} "
+            f"({num(p.get('clip_expr_mouth_corr_lo'), '.2f')} to {num(p.get('clip_expr_mouth_corr_hi'), '.2f')}) | "
+            f"{num(p.get('clip_expr_mouth_spread'), '.2f')} ({num(p.get('clip_expr_mouth_spread_lo'), '.2f')} to "
+            f"{num(p.get('clip_expr_mouth_spread_hi'), '.2f')}) | {yes(meets(p))} | {p.get('mouth_auto', '-')} | "
+            f"{num(p.get('mouthdst_id_closer_src'), '.0%')}, {num(p.get('mouthdst_expr_mouth_corr'), '.2f')}, "
+            f"{num(p.get('mouthdst_expr_mouth_spread'), '.2f')}, {num(p.get('mouthdst_seam'), '.2f')} | "
+            f"{yes(meets(p, 'mouthdst_'))} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="swapwizard bench expression", description=__doc__.splitlines()[0])
     parser.add_argument("--workspace", help="an extracted workspace (both sides)")
@@ -210,6 +371,12 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", default="", help="folder for <candidate>.json (default WS/output/bench_expression)")
     parser.add_argument("--table", default="", help="print the table of the results in this folder and stop")
     parser.add_argument("--anchors", action="store_true", help="measure the verdict thresholds' anchors and stop")
+    parser.add_argument("--clip", action="store_true", help="anchors: on every destination face of the clip, "
+                        "not the held-out ones")
+    parser.add_argument("--pairs", default="", help="comma-separated NAME=WS (or WS): run the pairs table on these "
+                        "extracted workspaces")
+    parser.add_argument("--seeds", default="1", help="--pairs: comma-separated training seeds")
+    parser.add_argument("--measure-only", action="store_true", help="--pairs: measure the models where they are")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.table:
@@ -221,6 +388,19 @@ def main(argv: list[str]) -> int:
     unknown = [n for n in names if n not in CANDIDATES]
     if unknown:
         raise UserError(f"There is no candidate {unknown[0]!r}.", f"Candidates: {', '.join(CANDIDATES)}.")
+    if args.pairs:
+        pairs = [(item.split("=", 1)[0], item.split("=", 1)[1]) if "=" in item else (Path(item).name, item)
+                 for item in args.pairs.split(",") if item]
+        try:
+            seeds = [int(seed) for seed in args.seeds.split(",") if seed]
+        except ValueError:
+            raise UserError(f"--seeds {args.seeds!r} is not a list of whole numbers.", "For example: --seeds 1,2.") from None
+        import torch
+
+        torch.set_num_threads(max(1, args.threads))
+        records = run_pairs(pairs, seeds, names, args.iters, args.every, args.threads, args.measure_only)
+        print(json.dumps(records) if args.json else pairs_table(records))
+        return 0
     if not args.workspace:
         raise UserError("The expression benchmark needs an extracted workspace.",
                         "Give one with --workspace WS (both sides extracted).")
@@ -237,7 +417,7 @@ def main(argv: list[str]) -> int:
 
     ws = Workspace.open(args.workspace)
     if args.anchors:
-        rows = anchors(ws)
+        rows = anchors(ws, args.clip)
         print(json.dumps(rows) if args.json else "\n".join(json.dumps(row) for row in rows))
         return 0
     out = Path(args.out) if args.out else ws.root / "output" / "bench_expression"

@@ -25,6 +25,18 @@ measures that on held-out destination faces (aligned crops training never saw):
   per face, and ``mouth_corr`` is the Pearson correlation over the faces between the swap's mouth
   opening and the destination's: does the swapped mouth open when the destination's does.
 
+How far the opening moves matters as much as whether it moves together (issue 25): a swapped mouth
+that opens a quarter as far as the destination's can keep a good correlation and a small error once
+each path's average shape is set aside, and a mouth frozen in one position has no correlation at all
+to read. So for the mouth and the eyes the figures include ``expr_<feature>_spread``, the spread
+(standard deviation) of the swap's opening over the destination's (ideal 1; a frozen mouth scores
+about 0), and ``expr_<feature>_slope``, the least-squares slope of swap opening on destination opening
+(correlation x spread). Each comes with a 90 % bootstrap interval over the faces
+(``..._lo``/``..._hi``), and ``expr_<feature>_dst_spread`` says how much the destination's opening
+varied over the measured faces: below ``engine.quality.verdict.MIN_SPREAD`` there is nothing to
+follow and the verdict says it cannot tell. ``expr_openings`` holds the per-face openings (frames,
+destination and swap, mouth and eyes) for the opening plot (``engine.quality.opening_plot``).
+
 The measure works on crops rather than on whole merged frames: the blend pastes the swap into the
 frame, and the landmarks of the blended face come from the same crop (the frame-level swap figures of
 ``engine.quality.swap`` remain in ``quality``). ``expression_fidelity`` runs a network on
@@ -36,7 +48,7 @@ Keys (all None when nothing could be measured): ``expr_mouth_ratio``, ``expr_eye
 themselves), the same for eyes and pose, ``expr_mouth_open_swap``/``expr_mouth_open_dst`` (mean
 openings), ``expr_mouth_corr_recon`` (the reconstruction's own mouth-opening correlation: low early in
 training, when the model draws no expression on either path, so a ratio near 1 means little yet),
-``expr_faces`` (faces measured on all three images).
+``expr_faces`` (faces measured on all three images), and the motion figures above.
 """
 
 from __future__ import annotations
@@ -55,6 +67,10 @@ MEASURE_SIZE = 256
 #: Held-out destination faces measured during training (evenly spread over the held-out stretch).
 TRAINING_FACES = 16
 FEATURES = ("mouth", "eyes", "pose")
+#: Features whose opening is followed over the faces (correlation, spread and slope).
+OPENINGS = ("mouth", "eyes")
+#: Bootstrap resamples for the intervals (fixed seed: the same faces give the same interval).
+RESAMPLES = 400
 _PARTS = {"mouth": "mouth", "eyes": "eyes", "pose": "all"}
 
 
@@ -100,6 +116,7 @@ def measure_crops(finder: Any, destination: np.ndarray, swapped: np.ndarray, rec
     open_recon: list[float] = []
     eyes_swap: list[float] = []
     eyes_dst: list[float] = []
+    measured: list[int] = []
     frames = list(frames) if frames is not None else list(range(len(destination)))
     for i in range(len(destination)):
         scale = MEASURE_SIZE / float(destination[i].shape[0])
@@ -109,6 +126,7 @@ def measure_crops(finder: Any, destination: np.ndarray, swapped: np.ndarray, rec
             continue  # the mesh found no face in one of the three: left out of every figure
         found_dst, found_swap, found_recon = meshes
         found.append((frames[i], found_dst, found_swap, found_recon))
+        measured.append(int(frames[i]))
         (m_swap, e_swap), (m_dst, e_dst) = openings(found_swap), openings(found_dst)
         open_recon.append(openings(found_recon)[0])
         open_swap.append(m_swap)
@@ -126,11 +144,41 @@ def measure_crops(finder: Any, destination: np.ndarray, swapped: np.ndarray, rec
                     errors[path][feature].append(error[_PARTS[feature]])
                     if samples is not None:
                         samples.setdefault(f"expr_{feature}_{path}", {})[frame] = error[_PARTS[feature]]
-    return summarise(errors, open_swap, open_dst, eyes_swap, eyes_dst, open_recon)
+    return summarise(errors, open_swap, open_dst, eyes_swap, eyes_dst, open_recon, measured)
+
+
+def motion(swap: list[float], dst: list[float], resamples: int = RESAMPLES) -> dict[str, float | None]:
+    """How the swap's opening moves against the destination's over the faces: ``corr``, ``spread``
+    (std of the swap's over std of the destination's), ``slope`` (least squares, swap on destination),
+    each with a 90 % bootstrap interval (``_lo``/``_hi``), and ``dst_spread`` (the destination's std)."""
+    x, y = np.asarray(dst, np.float64), np.asarray(swap, np.float64)
+    found: dict[str, float | None] = {"dst_spread": float(x.std()) if len(x) else None}
+    for key in ("corr", "spread", "slope"):
+        found[key] = found[f"{key}_lo"] = found[f"{key}_hi"] = None
+    if len(x) < 3 or x.std() < 1e-9:
+        return found
+    found["spread"] = float(y.std() / x.std())
+    found["slope"] = float(np.cov(x, y, bias=True)[0, 1] / x.var())
+    found["corr"] = correlation(list(y), list(x))
+    picks = np.random.default_rng(0).integers(0, len(x), (resamples, len(x)))
+    xs, ys = x[picks], y[picks]
+    sx, sy = xs.std(axis=1), ys.std(axis=1)
+    cov = ((xs - xs.mean(axis=1, keepdims=True)) * (ys - ys.mean(axis=1, keepdims=True))).mean(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        draws = {"spread": np.where(sx > 1e-9, sy / sx, np.nan), "slope": np.where(sx > 1e-9, cov / sx ** 2, np.nan),
+                 "corr": np.where((sx > 1e-9) & (sy > 1e-9), cov / (sx * sy), np.nan)}
+    for key, values in draws.items():
+        values = values[np.isfinite(values)]
+        if key == "corr" and found["corr"] is None:
+            continue
+        if len(values):
+            found[f"{key}_lo"], found[f"{key}_hi"] = (float(v) for v in np.percentile(values, [5, 95]))
+    return found
 
 
 def summarise(errors: dict[str, dict[str, list[float]]], open_swap: list[float], open_dst: list[float],
-              eyes_swap: list[float], eyes_dst: list[float], open_recon: list[float] | None = None) -> dict[str, Any]:
+              eyes_swap: list[float], eyes_dst: list[float], open_recon: list[float] | None = None,
+              frames: list[int] | None = None) -> dict[str, Any]:
     faces = len(open_swap)
     result: dict[str, Any] = {"expr_faces": faces}
     for feature in FEATURES:
@@ -146,6 +194,14 @@ def summarise(errors: dict[str, dict[str, list[float]]], open_swap: list[float],
     result["expr_mouth_corr_recon"] = _round(correlation(open_recon or [], open_dst), 3)
     result["expr_mouth_open_swap"] = _round(float(np.mean(open_swap)) if faces else None)
     result["expr_mouth_open_dst"] = _round(float(np.mean(open_dst)) if faces else None)
+    for feature, swap_open, dst_open in (("mouth", open_swap, open_dst), ("eyes", eyes_swap, eyes_dst)):
+        for key, value in motion(swap_open, dst_open).items():
+            if key != "corr":  # the correlations are above (the same value)
+                result[f"expr_{feature}_{key}"] = _round(value, 5 if key == "dst_spread" else 3)
+    result["expr_openings"] = {"frames": list(frames or range(faces)),
+                               **{name: [round(float(v), 4) for v in values] for name, values in
+                                  (("mouth_dst", open_dst), ("mouth_swap", open_swap), ("eyes_dst", eyes_dst),
+                                   ("eyes_swap", eyes_swap))}}
     return result
 
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from engine.faces.records import face_mask
-from engine.faces.split import held_out_frames
+from engine.faces.split import held_out
 from engine.quality import metrics
 from engine.quality.frames import target_records
 from engine.workspace import Workspace
@@ -38,7 +38,7 @@ class HeldOutFaces:
 def held_out_faces(ws: Workspace, side: str, resolution: int, limit: int = MAX_FACES) -> HeldOutFaces:
     """The side's held-out aligned crops at ``resolution``, with their face masks (may be empty)."""
     records = target_records(ws, side)
-    held = held_out_frames(ws, side, records)
+    held = set(held_out(ws, side, records).frames)  # not their guard faces: those are only kept from training
     return _faces(ws, side, resolution, [r for r in records if r.frame in held], limit)
 
 

@@ -1,23 +1,37 @@
 """What a model's figures mean for its user: one sentence per finding, with what to do about it.
 
-    verdicts({"expr_mouth_ratio": 2.8, ...}, arch="df-ud")
-    -> [Verdict("poor", "The mouth does not follow the destination yet (error 2.8x the reconstruction's):
-       train longer, or try liae / a pretrained model.")]
+    verdicts({"expr_mouth_corr": 0.43, "expr_mouth_spread": 0.25, ...}, arch="df-ud")
+    -> [Verdict("poor", "The mouth barely moves with the destination's (it opens 0.25x as far; correlation
+       0.43, 90 % interval 0.10 to 0.70): train longer, or try liae (--arch liae-ud) / a pretrained model;
+       or merge with the destination's mouth ([merge] mouth = destination).")]
+    states(figures) -> {"identity": "holds", "mouth": "fails", "eyes": "unknown"}
 
 The only place verdict text is made: ``quality``, ``compare``, ``attach``, the Train and Compare
 screens all call it with the figures they have (keys with or without the ``quality_`` prefix of the
-metrics events). Pure Python: the wizard imports it without numpy or torch.
+metrics events); ``states`` is the same decision without words, for rules such as ``train --until good``
+and ``[merge] mouth = auto``. Pure Python: the wizard imports it without numpy or torch.
 
-Thresholds (measured, README "Training"): the expression error ratio is the swap's landmark error
-against the destination over the reconstruction's (``engine.quality.expression``). The unswapped
-destination scores 1.0; a swap whose expressions are unrelated to the destination's (the same held-out
-faces in shuffled order) scored 3.8 (mouth) and 2.7 (eyes) on the sample pair, and the source's own
-faces 6.1 and 4.8. So up to ``FOLLOWS`` the feature follows, up to ``PARTLY`` it follows partly, above
-that it does not. The mouth-opening correlation is near 0 for unrelated mouths (-0.04 shuffled) and
-should reach ``CORR_FOLLOWS`` (the issue's target). Early in training the reconstruction does not follow
-either (its own correlation ``expr_mouth_corr_recon`` is low, and the ratios sit near 1 because both
-paths draw the same average mouth): that is said as "still learning", not blamed on the swap. Identity uses the share of swapped faces closer to
-the source person than to the destination one (``engine.quality.likeness``).
+The mouth and the eyes follow when their opening moves **with** the destination's (correlation at
+least ``CORR_FOLLOWS``) **and as far** (the spread of the swap's opening over the destination's within
+``SPREAD_FOLLOWS``), both measured by ``engine.quality.expression`` over the faces. Correlation alone
+was fooled (issue 25): a swapped mouth that opened a quarter as far as the destination's scored 0.43
+and an error ratio of 0.98x once each path's average shape was set aside. Calibrated on anchors
+(``swapwizard bench expression --anchors [--clip]``, docs/expression.md; sample pair, the 200 faces of
+the clip): the destination itself scores mouth correlation 0.97 and spread 0.95; drawn 4 % larger 0.94
+and 1.05; the same faces shuffled 0.00 and the source's own faces 0.14 (spreads near 1); the destination
+with one face's mouth pasted on all (frozen mouth) 0.74 and 0.28: it follows by correlation, and only
+the spread fails it. The landmark error ratio (swap over reconstruction, after the average shapes are set
+aside) still fails a feature above ``PARTLY`` and alone decides the head pose.
+
+No verdict where the measured faces cannot tell: fewer than ``MIN_FACES`` faces, or a destination whose
+opening hardly varies over them (standard deviation under ``MIN_SPREAD`` of the face width: twice the
+measurement's own noise, the spread of the difference between the openings read on a destination crop
+and on its soft copy: 0.009 for the mouth, 0.0025 for the eyes on the sample pair; a destination that
+moves only that much gives a perfect swap a correlation of 0.89). The last 20 faces of a clip, the old
+held-out rule, can be that still: 20-face stretches of the sample destination go down to 0.007 (mouth). Early in training the reconstruction
+does not follow either (its own correlation ``expr_mouth_corr_recon`` is low): that is said as "still
+learning", not blamed on the swap. Identity uses the share of swapped faces closer to the source person
+than to the destination one (``engine.quality.likeness``).
 """
 
 from __future__ import annotations
@@ -27,11 +41,18 @@ from typing import Any
 
 FOLLOWS, PARTLY = 1.5, 2.5
 CORR_FOLLOWS, CORR_PARTLY = 0.6, 0.3
+#: The swap's opening spread over the destination's: follows inside the first range, partly inside the second.
+SPREAD_FOLLOWS, SPREAD_PARTLY = (0.7, 1.4), (0.5, 2.0)
+#: Standard deviation of the destination's opening (over the face width) below which there is nothing to follow.
+MIN_SPREAD = {"mouth": 0.018, "eyes": 0.005}
+MIN_FACES = 8
 ID_GOOD, ID_PARTLY = 0.9, 0.5
 LEVELS = ("good", "fair", "poor")
-#: feature -> (its words, "does not" / "do not", "follows" / "follow").
-_FEATURES = (("mouth", ("the mouth", "does not", "follows")), ("eyes", ("the eyes", "do not", "follow")),
-             ("pose", ("the head pose", "does not", "follows")))
+#: What ``states`` says of each verdict.
+STATES = ("holds", "partly", "fails", "unknown")
+#: feature -> (its words, "does not" / "do not", "follows" / "follow", "it opens" / "they open").
+_FEATURES = {"mouth": ("the mouth", "does not", "follows", "it opens"),
+             "eyes": ("the eyes", "do not", "follow", "they open")}
 
 
 @dataclass(frozen=True)
@@ -55,42 +76,116 @@ def _advice(arch: str | None) -> str:
     return "train longer, or try liae (--arch liae-ud) / a pretrained model"
 
 
+def _interval(figures: dict[str, Any], key: str) -> str:
+    lo, hi = _figure(figures, f"{key}_lo"), _figure(figures, f"{key}_hi")
+    return f", 90% interval {lo:.2f} to {hi:.2f}" if lo is not None and hi is not None else ""
+
+
+def motion_state(figures: dict[str, Any], feature: str) -> tuple[str, str]:
+    """(state, why) of the mouth or the eyes: "holds", "partly", "fails" or "unknown" (why: "faces",
+    "still" (the destination hardly moves), "unmeasured"; else the failing figure: "corr", "spread",
+    "ratio", or "")."""
+    corr = _figure(figures, f"expr_{feature}_corr")
+    spread = _figure(figures, f"expr_{feature}_spread")
+    ratio = _figure(figures, f"expr_{feature}_ratio")
+    faces = _figure(figures, "expr_faces")
+    moves = _figure(figures, f"expr_{feature}_dst_spread")
+    if spread is None and moves is None:
+        return "unknown", "unmeasured"  # no motion figures (nothing measured, or measured before they existed)
+    if faces is not None and faces < MIN_FACES:
+        return "unknown", "faces"
+    if moves is None or moves < MIN_SPREAD[feature] or corr is None or spread is None:
+        return "unknown", "still"
+    if not SPREAD_PARTLY[0] <= spread <= SPREAD_PARTLY[1]:
+        return "fails", "spread"
+    if corr < CORR_PARTLY:
+        return "fails", "corr"
+    if ratio is not None and ratio > PARTLY:
+        return "fails", "ratio"
+    if corr < CORR_FOLLOWS:
+        return "partly", "corr"
+    if not SPREAD_FOLLOWS[0] <= spread <= SPREAD_FOLLOWS[1]:
+        return "partly", "spread"
+    return "holds", ""
+
+
+def identity_state(figures: dict[str, Any]) -> str:
+    share = _figure(figures, "id_closer_src")
+    if share is None:
+        return "unknown"
+    return "holds" if share >= ID_GOOD else "partly" if share >= ID_PARTLY else "fails"
+
+
+def states(figures: dict[str, Any]) -> dict[str, str]:
+    """Whether each verdict holds, from a quality record (a ``quality`` result's metrics, a quality
+    history point or the metrics events' ``quality_*`` values): identity, mouth and eyes, each
+    "holds", "partly", "fails" or "unknown" (not measured, or the faces cannot tell)."""
+    return {"identity": identity_state(figures), "mouth": motion_state(figures, "mouth")[0],
+            "eyes": motion_state(figures, "eyes")[0]}
+
+
+def _motion_verdict(figures: dict[str, Any], feature: str, arch: str | None) -> Verdict | None:
+    words, negative, follows, opens = _FEATURES[feature]
+    state, why = motion_state(figures, feature)
+    corr = _figure(figures, f"expr_{feature}_corr")
+    spread = _figure(figures, f"expr_{feature}_spread")
+    ratio = _figure(figures, f"expr_{feature}_ratio")
+    if state == "holds" or why == "unmeasured":
+        return None
+    if why == "faces":
+        return Verdict("fair", f"Cannot tell whether {words} {follows} the destination: only "
+                               f"{_figure(figures, 'expr_faces'):.0f} faces were measured.")
+    if why == "still":
+        moves = _figure(figures, f"expr_{feature}_dst_spread")
+        amount = f" (spread {moves:.3f} of the face width)" if moves is not None else ""
+        return Verdict("fair", f"Cannot tell whether {words} {follows} the destination: the destination's "
+                               f"{feature} hardly {'moves' if feature == 'mouth' else 'move'} in the measured "
+                               f"faces{amount}.")
+    figures_text = (f"correlation {corr:.2f}{_interval(figures, f'expr_{feature}_corr')}; {opens} "
+                    f"{spread:.2f}x as far{_interval(figures, f'expr_{feature}_spread')}")
+    fix = _advice(arch) + ("; or merge with the destination's mouth ([merge] mouth = destination)"
+                           if feature == "mouth" else "")
+    recon = _figure(figures, f"expr_{feature}_corr_recon")
+    if state == "fails" and feature == "mouth" and recon is not None and recon < CORR_FOLLOWS:
+        return Verdict("fair", f"The mouth does not open and close with the destination's yet, in the swap "
+                               f"({figures_text}) nor in the reconstruction (correlation {recon:.2f}): the model "
+                               "is still learning faces; train longer.")
+    if state == "fails":
+        if why == "ratio":
+            figures_text = f"error {ratio:.1f}x the reconstruction's; {figures_text}"
+            said = f"{words.capitalize()} {negative} follow the destination's shape yet"
+        elif why == "spread" and spread < 1:
+            said = f"{words.capitalize()} barely {'moves' if feature == 'mouth' else 'move'} with the destination's"
+        elif why == "spread":
+            said = f"{words.capitalize()} {'moves' if feature == 'mouth' else 'move'} much more than the destination's"
+        else:
+            said = f"{words.capitalize()} {negative} open and close with the destination's"
+        return Verdict("poor", f"{said} ({figures_text}): {fix}.")
+    return Verdict("fair", f"{words.capitalize()} {follows} the destination only partly ({figures_text}): "
+                           "train longer.")
+
+
 def expression_verdicts(figures: dict[str, Any], arch: str | None = None) -> list[Verdict]:
     """Does the swap follow the destination's mouth, eyes and head pose? Worst first; one good
-    verdict when everything follows; empty when nothing was measured."""
-    ratios = {name: _figure(figures, f"expr_{name}_ratio") for name, _ in _FEATURES}
-    corr = _figure(figures, "expr_mouth_corr")
-    found: list[Verdict] = []
-    for name, (words, negative, follows) in _FEATURES:
-        ratio = ratios[name]
-        if ratio is None or ratio <= FOLLOWS:
-            continue
-        if ratio > PARTLY:
-            found.append(Verdict("poor", f"{words.capitalize()} {negative} follow the destination yet (error "
-                                         f"{ratio:.1f}x the reconstruction's): {_advice(arch)}."))
-        else:
-            found.append(Verdict("fair", f"{words.capitalize()} {follows} the destination only partly (error "
-                                         f"{ratio:.1f}x the reconstruction's): train longer."))
-    recon_corr = _figure(figures, "expr_mouth_corr_recon")
-    if corr is not None and corr < CORR_FOLLOWS and (ratios["mouth"] is None or ratios["mouth"] <= PARTLY):
-        if recon_corr is not None and recon_corr < CORR_FOLLOWS:
-            found.append(Verdict("fair", f"The mouth does not open and close with the destination's yet, in the swap "
-                                         f"(correlation {corr:.2f}) nor in the reconstruction ({recon_corr:.2f}): "
-                                         "the model is still learning faces; train longer."))
-        elif corr < CORR_PARTLY:
-            found.append(Verdict("poor", f"The mouth does not open and close with the destination's (correlation "
-                                         f"{corr:.2f}): {_advice(arch)}."))
-        else:
-            found.append(Verdict("fair", f"The mouth opens and closes with the destination's only partly "
-                                         f"(correlation {corr:.2f}): train longer."))
+    verdict when everything measured follows; empty when nothing was measured."""
+    found = [v for v in (_motion_verdict(figures, f, arch) for f in _FEATURES) if v is not None]
+    pose = _figure(figures, "expr_pose_ratio")
+    if pose is not None and pose > FOLLOWS:
+        found.append(Verdict("poor" if pose > PARTLY else "fair",
+                             f"The head pose does not follow the destination (error {pose:.1f}x the reconstruction's): "
+                             f"{_advice(arch)}." if pose > PARTLY else
+                             f"The head pose follows the destination only partly (error {pose:.1f}x the "
+                             "reconstruction's): train longer."))
+    held = [f for f in _FEATURES if motion_state(figures, f)[0] == "holds"]
     if found:
         return sorted(found, key=lambda v: -LEVELS.index(v.level))
-    measured = [f"{name} {ratios[name]:.1f}x" for name, _ in _FEATURES if ratios[name] is not None]
-    if not measured:
+    if not held and pose is None:
         return []
-    tail = f"; mouth-opening correlation {corr:.2f}" if corr is not None else ""
-    return [Verdict("good", f"Expression follows the destination ({', '.join(measured)} the reconstruction's "
-                            f"error{tail}).")]
+    parts = [f"{f} correlation {_figure(figures, f'expr_{f}_corr'):.2f}, "
+             f"{_figure(figures, f'expr_{f}_spread'):.2f}x as far" for f in held]
+    if pose is not None:
+        parts.append(f"pose {pose:.1f}x the reconstruction's error")
+    return [Verdict("good", f"Expression follows the destination ({'; '.join(parts)}).")]
 
 
 def identity_verdicts(figures: dict[str, Any]) -> list[Verdict]:
@@ -98,9 +193,10 @@ def identity_verdicts(figures: dict[str, Any]) -> list[Verdict]:
     if share is None:
         return []
     percent = f"{share:.0%} of faces closer to the source"
-    if share >= ID_GOOD:
+    state = identity_state(figures)
+    if state == "holds":
         return [Verdict("good", f"The swap looks like the source person ({percent}).", "identity")]
-    if share >= ID_PARTLY:
+    if state == "partly":
         return [Verdict("fair", f"The swap looks like the source person only partly ({percent}): train longer.",
                         "identity")]
     return [Verdict("poor", f"The swap still looks more like the destination person ({percent}): train longer, "

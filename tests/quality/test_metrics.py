@@ -58,11 +58,20 @@ def test_frame_change_and_sharpness() -> None:
     assert metrics.ratio(0.0, 0.0) == 1.0
 
 
-def test_the_held_out_split_is_the_last_tenth_and_needs_enough_faces() -> None:
-    assert choose(list(range(100)), 0.1) == list(range(90, 100))
-    assert choose(list(range(30)), 0.1) == [27, 28, 29]  # at least 3
-    assert choose(list(range(MIN_FACES - 1)), 0.1) == []  # too few to spare any
-    assert choose(list(range(100)), 0.0) == []  # holding out switched off
+def test_the_held_out_split_spreads_over_the_clip_and_its_expressions_and_needs_enough_faces() -> None:
+    held, guard = choose(list(range(200)), 0.1)
+    assert len(held) == 20 and not set(held) & set(guard)
+    assert held[0] < 50 and held[-1] >= 150  # four stretches over the whole clip, not its last tenth
+    assert all(g - 1 in held or g + 1 in held for g in guard)  # a guard face sits next to a stretch
+    # A mouth that opens only around frames 100-120 and 180-190: a stretch goes where it is open,
+    # and one where it is closed, so the held-out faces vary.
+    openings = {f: (0.08 if 100 <= f < 120 or 180 <= f < 190 else 0.01) for f in range(200)}
+    held, _ = choose(list(range(200)), 0.1, openings)
+    measured = [openings[f] for f in held]
+    assert max(measured) == 0.08 and min(measured) == 0.01
+    assert choose(list(range(30)), 0.1)[0] == [14, 15, 16]  # at least 3
+    assert choose(list(range(MIN_FACES - 1)), 0.1) == ([], [])  # too few to spare any
+    assert choose(list(range(100)), 0.0) == ([], [])  # holding out switched off
 
 
 def test_a_lead_within_the_frame_to_frame_noise_is_not_called_better() -> None:

@@ -20,6 +20,7 @@ from engine.client import EngineClient
 from engine.errors import UserError
 from engine.launcher import ensure_engine
 from engine.protocol import Event
+from engine.quality.opening_plot import opening_lines
 from engine.quality.verdict import summary
 from engine.workspace import Workspace
 from tui.cli.common import CONSENT_KINDS, EXIT_DONE, EXIT_FAILED, EXIT_USAGE, err, out, remind_consent
@@ -28,6 +29,8 @@ from tui.cli.common import CONSENT_KINDS, EXIT_DONE, EXIT_FAILED, EXIT_USAGE, er
 def _format_metrics(values: dict[str, Any]) -> str:
     parts = []
     for key, value in values.items():
+        if isinstance(value, (dict, list)) or key.startswith("quality_expr_"):
+            continue  # the expression figures have their own line (expression_line), once per measurement
         if isinstance(value, float):
             value = f"{value:.4g}"
         parts.append(f"{key}={value}")
@@ -35,16 +38,21 @@ def _format_metrics(values: dict[str, Any]) -> str:
 
 
 def expression_line(values: dict[str, Any]) -> str | None:
-    """One line when a metrics event carries expression figures (engine.quality.expression): the
-    ratios swap / reconstruction error, the mouth-opening correlation and the verdict."""
-    if values.get("quality_expr_mouth_ratio") is None:
+    """Lines for a metrics event that carries expression figures (engine.quality.expression): how the
+    mouth and eye opening move against the destination's (correlation, spread), the pose error ratio,
+    the verdict and the mouth-opening plot (plain text)."""
+    if values.get("quality_expr_mouth_ratio") is None and values.get("quality_expr_mouth_corr") is None:
         return None
-    figures = "  ".join(f"{name} {values[f'quality_expr_{name}_ratio']:.2f}x" for name in ("mouth", "eyes", "pose")
-                        if isinstance(values.get(f"quality_expr_{name}_ratio"), (int, float)))
-    corr = values.get("quality_expr_mouth_corr")
-    corr_text = f"  mouth corr {corr:.2f}" if isinstance(corr, (int, float)) else ""
+    figures = "  ".join(f"{name} corr {values[f'quality_expr_{name}_corr']:.2f} {values[f'quality_expr_{name}_spread']:.2f}x"
+                        for name in ("mouth", "eyes")
+                        if isinstance(values.get(f"quality_expr_{name}_corr"), (int, float))
+                        and isinstance(values.get(f"quality_expr_{name}_spread"), (int, float)))
+    pose = values.get("quality_expr_pose_ratio")
+    pose_text = f"  pose {pose:.2f}x" if isinstance(pose, (int, float)) else ""
     verdict = summary({k: v for k, v in values.items() if k.startswith("quality_expr_")})
-    return f"expression at iteration {values.get('iter')}: {figures}{corr_text}. {verdict}".rstrip()
+    plot = opening_lines(values.get("quality_expr_openings"))
+    head = f"expression at iteration {values.get('iter')}: {figures}{pose_text}. {verdict}".rstrip()
+    return "\n".join([head, *plot])
 
 
 class PlainProgress(Progress):
@@ -150,6 +158,10 @@ def _show(event: Event, progress: Progress, tasks: dict[tuple[str, str], Any]) -
         if line is not None and tasks.get((job_id, "expression")) != figures:
             tasks[(job_id, "expression")] = figures  # printed once per new measurement
             say(progress, escape(line), highlight=False)
+        until = event.values.get("until_text")  # type: ignore[attr-defined]
+        if until and tasks.get((job_id, "until")) != until:  # train --until good: when it will be good
+            tasks[(job_id, "until")] = until
+            progress.console.print(escape(f"until good: {until}"), highlight=False)
     elif kind == "preview":
         progress.console.print(f"preview: {event.path}")  # type: ignore[attr-defined]
     elif kind == "log":

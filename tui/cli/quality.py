@@ -24,7 +24,7 @@ from tui.cli.app import app
 from tui.cli.common import EXIT_DONE, EXIT_USAGE, err, fail, open_workspace, out
 from tui.cli.follow import follow
 from tui.cli.options import c2pa_options
-from tui.quality_tables import compare_table, quality_table, verdict_lines
+from tui.quality_tables import compare_table, opening_plot, quality_table, verdict_lines
 
 COMPARE_JSON = "output/compare/compare.json"
 VIDEO_JSON = "output/quality_video.json"
@@ -60,6 +60,8 @@ def print_quality(result: dict[str, Any]) -> None:
         out.print(f"The face mesh found no face in {metrics['faces_lost']} of {metrics['faces']} swapped frames.")
     for line in verdict_lines(result):
         out.print(line, markup=True)  # the verdict's text is escaped inside its colour
+    for line in opening_plot(metrics):
+        out.print(line, markup=True)
 
 
 def print_compare(result: dict[str, Any]) -> None:
@@ -72,6 +74,8 @@ def print_compare(result: dict[str, Any]) -> None:
         out.print(f"{what}: {path}")
     for model in result.get("models", []):
         for line in verdict_lines(model):
+            out.print(f"{escape(model['name'])}: {line}", markup=True)
+        for line in opening_plot(model.get("metrics", {})):
             out.print(f"{escape(model['name'])}: {line}", markup=True)
 
 

@@ -4,7 +4,9 @@ It loads ``/api/state`` (steps, the job, the loss and quality history, the pictu
 ``/events`` (server-sent events): progress and metrics update in place, and a job starting or ending,
 or a new preview, loads the state again. The loss chart is drawn on a canvas: the x axis follows the
 data (the whole run or the last N iterations: the buttons, or the key ``l``), a log y axis, the raw
-points dim and a smoothed line (exponential moving average) bright, the held-out SSIM beside it.
+points dim and a smoothed line (exponential moving average) bright, the held-out SSIM beside it. The
+mouth-opening plot draws the destination's opening and the swap's over the held-out faces (the training's
+latest measurement, else the last ``quality`` run's: ``engine.quality.expression``'s ``expr_openings``).
 """
 
 PAGE = """<!doctype html>
@@ -34,6 +36,10 @@ figcaption { font-size: 12px; color: #8a94a3; } a { color: #78dce8; }
 <main>
 <section><h2>Job</h2><div id="job" class="muted">no job yet</div></section>
 <section><h2>Held-out quality (SSIM, higher is better)</h2><div id="quality" class="muted">not measured yet</div></section>
+<section class="wide"><h2>Mouth opening, held-out faces <span class="muted">(does the swap's mouth open as far as,
+ and when, the destination's?)</span></h2><canvas id="openings" width="1200" height="160"></canvas>
+ <div class="muted"><span style="color:#a9dc76">■ destination</span> <span style="color:#ff6dc6">■ swap</span>
+  · faces in frame order · share of the face width</div></section>
 <section class="wide"><h2>Loss <span class="muted" id="range"></span>
  <button id="whole" class="on">whole run</button> <button id="last10k">last 10 000</button>
  <button id="last1k">last 1 000</button></h2>
@@ -65,7 +71,22 @@ function draw() {
   $("ws").textContent = state.workspace + " · model " + state.model;
   $("conn").textContent = state.connected ? "live" : "engine not connected (retrying)";
   $("steps").innerHTML = Object.entries(state.steps || {}).map(([k, v]) => `<span class="${esc(v)}">${esc(k)}: ${esc(v)}</span>`).join("");
-  drawJob(); drawChart(); drawQuality(); drawPictures();
+  drawJob(); drawChart(); drawQuality(); drawOpenings(); drawPictures();
+}
+function drawOpenings() {
+  const c = $("openings"), g = c.getContext("2d"); c.width = c.clientWidth * devicePixelRatio; c.height = 160 * devicePixelRatio;
+  g.scale(devicePixelRatio, devicePixelRatio); const W = c.clientWidth, H = 160, L = 48, B = 16;
+  g.clearRect(0, 0, W, H); g.font = "11px system-ui";
+  const m = (state.job && state.job.metrics) || {}, o = m.quality_expr_openings || state.openings;
+  if (!o || !o.mouth_dst || o.mouth_dst.length < 2) { g.fillStyle = "#8a94a3"; g.fillText("not measured yet", 12, 20); return; }
+  const idx = o.mouth_dst.map((_, i) => i).sort((a, b) => (o.frames || [])[a] - (o.frames || [])[b]);
+  const all = o.mouth_dst.concat(o.mouth_swap); let lo = Math.min(...all), hi = Math.max(...all); if (hi - lo < 1e-6) hi = lo + 0.01;
+  const X = k => L + (idx.length > 1 ? k / (idx.length - 1) : 0.5) * (W - L - 8), Y = v => 6 + (hi - v) / (hi - lo) * (H - B - 12);
+  g.strokeStyle = "#2a3140"; g.fillStyle = "#8a94a3";
+  for (const v of [lo, (lo + hi) / 2, hi]) { g.beginPath(); g.moveTo(L, Y(v)); g.lineTo(W - 8, Y(v)); g.stroke(); g.fillText(v.toFixed(3), 4, Y(v) + 4); }
+  for (const [key, col] of [["mouth_dst", "#a9dc76"], ["mouth_swap", "#ff6dc6"]]) {
+    g.strokeStyle = col; g.lineWidth = 2; g.beginPath();
+    idx.forEach((i, k) => k ? g.lineTo(X(k), Y(o[key][i])) : g.moveTo(X(k), Y(o[key][i]))); g.stroke(); }
 }
 function drawJob() {
   const job = state.job;
@@ -76,6 +97,9 @@ function drawJob() {
     html += ` · <b id="iteration">iteration ${m.iter}${m.target ? " / " + m.target : ""}</b>`;
     if (m.loss_src != null) html += ` · loss src ${m.loss_src.toFixed(4)} dst ${(m.loss_dst || 0).toFixed(4)}`;
     if (m.iters_per_s != null) html += ` · ${m.iters_per_s.toFixed(2)} it/s · ETA ${fmtDur(m.eta_s)}`; }
+  const saved = state.until || {};
+  const until = (job.status !== "running" && saved.reason) || m.until_text || saved.until_text;
+  if (until) html += `<div id="until">until good: ${esc(until)}</div>`;
   for (const s of job.stages || []) {
     html += `<div>${esc(s.stage)}: ${s.done}${s.total ? " / " + s.total : ""} ${esc(s.unit || "")}` +
       (s.total ? `<progress max="${s.total}" value="${s.done}"></progress>` : "") + `</div>`; }
@@ -138,7 +162,7 @@ function follow() {
       if (m.loss_src != null && m.iter != null && (!state.loss.length || m.iter > state.loss[state.loss.length - 1][0]))
         state.loss.push([m.iter, m.loss_src, m.loss_dst]);
       if (m.quality_ssim_dst != null) state.quality.push([m.iter, m.quality_ssim_dst, m.quality_ssim_src]);
-      drawJob(); drawChart(); drawQuality(); }
+      drawJob(); drawChart(); drawQuality(); drawOpenings(); }
     else if (ev.type === "progress") { if (state.job && state.job.job_id === ev.job_id) {
         const st = state.job.stages.find(s => s.stage === ev.stage); const v = {stage: ev.stage, done: ev.done, total: ev.total, unit: ev.unit, rate: ev.rate, eta_s: ev.eta_s};
         if (st) Object.assign(st, v); else state.job.stages.push(v); drawJob(); } else later(); }

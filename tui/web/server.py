@@ -45,6 +45,7 @@ from engine import address
 from engine import protocol as p
 from engine.atomic import read_json
 from engine.errors import UserError
+from engine.quality.until import read_state
 from engine.workspace import IMAGE_EXTENSIONS, Workspace
 from tui.job_board import JobBoard
 from tui.web.page import PAGE
@@ -245,13 +246,20 @@ class Dashboard:
                 last = it
             if values.get("quality_ssim_dst") is not None and isinstance(it, int):
                 quality.append([it, values.get("quality_ssim_dst"), values.get("quality_ssim_src")])
+        # The opening plot: the training's latest measurement, else the last quality run's.
+        openings = next((v["quality_expr_openings"] for v in reversed(train.metrics if train is not None else [])
+                         if isinstance(v.get("quality_expr_openings"), dict)), None)
+        if openings is None:
+            measured = read_json(model_dir / "quality.json", default=None)
+            openings = (measured.get("metrics") or {}).get("expr_openings") if isinstance(measured, dict) else None
         job = self.board.active() or self.board.latest()
         steps = {k: (v.get("status") if isinstance(v, dict) else v)
                  for k, v in (self.status.get("steps") or {}).items()}
         return {
             "workspace": ws.root.name, "connected": self.connected, "model": name, "steps": steps,
             "job": _job_dict(job), "loss": loss[-MAX_LOSS_POINTS:], "quality": sorted(quality, key=lambda q: q[0]),
-            "pictures": self.pictures(model_dir), "last_seq": self.board.last_seq,
+            "pictures": self.pictures(model_dir), "last_seq": self.board.last_seq, "openings": openings,
+            "until": read_state(model_dir),  # train --until good: the last estimate, or why it stopped
         }
 
     def pictures(self, model_dir: Path) -> list[dict[str, Any]]:

@@ -1,0 +1,49 @@
+"""``[merge] mouth = auto``: the destination's mouth when the model's latest quality says its own does not follow.
+
+    mode, said = merge_mouth(ws.model_dir("default"), "auto")   # ("destination", "The model's mouth ...")
+
+The merge and its preview ask this before merging (the merge layer cannot read quality: it sits below
+it, docs/architecture.md), then paste with ``mode`` ("swap" or "destination", ``engine.merge.mouth``)
+while ``[merge] mouth`` stays "auto" in workspace.toml. The latest quality record is the last point of
+the model's quality history (``engine.quality.history``: the trainer's held-out measurement, or a
+``quality`` run); its mouth state comes from ``engine.quality.verdict.states``:
+
+- "fails" or "partly": the destination's mouth;
+- "holds": the model's own;
+- "unknown" (never measured, measured before the motion figures existed, or a destination whose mouth
+  hardly moves on the measured faces): the model's own, and the sentence says why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.quality import history
+from engine.quality.verdict import motion_state
+
+
+def latest_record(model_dir: Path) -> dict:
+    """The model's last quality history point that measured expression ({} when none did)."""
+    points = [p for p in history.read(model_dir) if p.get("expr_faces")]
+    return max(points, key=lambda p: (int(p.get("iteration", 0)), p.get("time", 0))) if points else {}
+
+
+def merge_mouth(model_dir: Path, setting: str) -> tuple[str, str]:
+    """(the mouth the merge pastes, "swap" or "destination"; the sentence that says why, "" unless auto)."""
+    if setting != "auto":
+        return setting, ""
+    record = latest_record(model_dir)
+    state, why = motion_state(record, "mouth")
+    at = f"at iteration {record.get('iteration')}" if record else ""
+    if state in ("fails", "partly"):
+        corr, spread = record.get("expr_mouth_corr"), record.get("expr_mouth_spread")
+        figures = f"correlation {corr:.2f}, {spread:.2f}x as far" if corr is not None and spread is not None else why
+        return "destination", (f"Mouth: the destination's ([merge] mouth = auto): the model's mouth does not follow "
+                               f"the destination's {at} ({figures}). Set [merge] mouth = swap to keep the model's.")
+    if state == "holds":
+        return "swap", f"Mouth: the model's own ([merge] mouth = auto): it follows the destination's {at}."
+    reason = {"unmeasured": "its quality was not measured with the motion figures yet (swapwizard quality WS measures it)",
+              "faces": "too few faces were measured to tell",
+              "still": "the destination's mouth hardly moves in the measured faces"}.get(why, why)
+    return "swap", (f"Mouth: the model's own ([merge] mouth = auto): {reason}. Set [merge] mouth = destination to keep "
+                    "the destination's.")
