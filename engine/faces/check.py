@@ -9,6 +9,10 @@ deleted do not count) and returns a JSON-able report:
 * per side, identity (``engine.faces.identity``): how many people the side shows, and the face
   set's purity: how many of the target person's faces are in fact someone else (further than the
   identity threshold from the target person), with the command that moves them out;
+* per side, alignment (``engine.faces.alignment_check``): the faces whose alignment is doubtful
+  (upside down or mirrored, landmarks the detector disagrees with, a jump against the track's
+  neighbours, a face off the crop's centre), with a thumbnail sheet of them,
+  ``WS/check/alignment_<side>.png``, and the command that puts them first;
 * across sides: the destination poses the source does not cover ("dst has 120 faces turned right
   more than 30 degrees; src has 3") and one ``coverage`` score: the share of destination faces that
   have at least ``MIN_NEIGHBOURS`` source faces within ``POSE_RADIUS`` degrees of yaw and pitch.
@@ -26,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from engine.atomic import atomic_write_bytes, atomic_write_json
-from engine.faces import identity
+from engine.faces import alignment_check, identity
 from engine.faces.records import FaceRecord, read_alignments, target_track_ids
 from engine.workspace import SIDES, Workspace
 
@@ -37,6 +41,8 @@ YAW_BINS = list(range(-90, 91, 15))
 PITCH_BINS = list(range(-60, 61, 15))
 POSE_RADIUS = 10.0
 MIN_NEIGHBOURS = 3
+#: Doubtful alignments listed in the report and drawn on a side's sheet at most (surest first).
+SHEET_FACES = 48
 #: Pose groups compared across sides: name, test on (yaw, pitch) arrays.
 GROUPS = (
     ("turned left more than 30 degrees", lambda y, p: y < -30),
@@ -79,6 +85,19 @@ def identity_report(ws: Workspace, side: str, header: dict[str, Any], faces: lis
     return out
 
 
+def alignment_report(side: str, side_dir: Path, faces: list[FaceRecord], images: bool,
+                     progress: Any = None) -> dict[str, Any]:
+    """The side's doubtful alignments (engine.faces.alignment_check): how many, by reason, the surest."""
+    step = (lambda done, total: progress(done, total, stage="alignment")) if progress else None
+    found = alignment_check.doubtful_faces(side_dir, faces, images, step)
+    reasons: dict[str, int] = {}
+    for face in found:
+        for reason in face["reasons"]:
+            reasons[reason] = reasons.get(reason, 0) + 1
+    return {"faces_checked": len(faces), "doubtful": len(found), "reasons": reasons,
+            "faces": found[:SHEET_FACES], "sheet": f"check/alignment_{side}.png" if found else None}
+
+
 def side_report(ws: Workspace, side: str, progress: Any = None) -> tuple[dict[str, Any], list[FaceRecord]]:
     path = ws.alignments_path(side)
     if not path.is_file():
@@ -109,6 +128,8 @@ def side_report(ws: Workspace, side: str, progress: Any = None) -> tuple[dict[st
         "occluders": {"faces_with_hands": sum(1 for r in faces if r.occluders)},
     }
     out["identity"] = identity_report(ws, side, header, faces, progress)
+    out["alignment"] = alignment_report(side, side_dir, faces, header.get("source", {}).get("kind") == "images",
+                                        progress)
     warnings = []
     if not faces:
         warnings.append(f"{side} has no faces of the target person left.")
@@ -132,6 +153,12 @@ def side_report(ws: Workspace, side: str, progress: Any = None) -> tuple[dict[st
     if other:
         warnings.append(f"data_{side} holds {'about ' if ident.get('estimated') else ''}{other} faces of another "
                         f"person: run `swapwizard sort WS --side {side} --by identity`.")
+    doubtful = out["alignment"]["doubtful"]
+    if doubtful:
+        reasons = ", ".join(f"{n} {reason}" for reason, n in out["alignment"]["reasons"].items())
+        warnings.append(f"{side}: {doubtful} faces look misaligned ({reasons}); thumbnails in "
+                        f"check/alignment_{side}.png; `swapwizard sort WS --side {side} --by alignment` puts them "
+                        "first, to review or drop.")
     people = header.get("people") or []
     several = int(header.get("frames_with", {}).get("2+", 0))
     if len(people) > 1:
@@ -166,10 +193,12 @@ def coverage(src: list[FaceRecord], dst: list[FaceRecord]) -> dict[str, Any]:
 
 
 def check_workspace(ws: Workspace, progress: Any = None) -> tuple[dict[str, Any], dict[str, list[FaceRecord]]]:
-    """``progress(side, done, total)`` is called while faces are embedded for the purity figure."""
+    """``progress(side, done, total, stage)`` is called while faces are embedded for the purity figure
+    (stage "identity") and while their alignment is checked ("alignment")."""
     sides, faces = {}, {}
     for side in SIDES:
-        step = (lambda done, total, side=side: progress(side, done, total)) if progress else None
+        step = (lambda done, total, stage="identity", side=side: progress(side, done, total, stage)) \
+            if progress else None
         sides[side], faces[side] = side_report(ws, side, step)
     cover = coverage(faces["src"], faces["dst"]) if faces["src"] and faces["dst"] else {"score": None, "warnings": []}
     warnings = [w for side in SIDES for w in sides[side]["warnings"]] + cover["warnings"]
@@ -206,11 +235,42 @@ def contact_sheet(ws: Workspace, faces: dict[str, list[FaceRecord]], per_side: i
     return data.tobytes()
 
 
+def doubtful_sheet(side_dir: Path, side: str, doubtful: list[dict[str, Any]], thumb: int = 128) -> bytes:
+    """A PNG of the doubtful faces, surest first, each labelled with its frame and first reason."""
+    import cv2
+
+    columns = 6
+    rows = max(1, -(-len(doubtful) // columns))
+    sheet = np.full((24 + rows * thumb, columns * thumb, 3), 32, dtype=np.uint8)
+    cv2.putText(sheet, f"{side}: {len(doubtful)} doubtful alignments, surest first", (6, 17),
+                cv2.FONT_HERSHEY_SIMPLEX, 0.5, (230, 230, 230), 1, cv2.LINE_AA)
+    for i, face in enumerate(doubtful):
+        crop = cv2.imread(str(side_dir / face["file"]))
+        if crop is None:
+            continue
+        small = cv2.resize(crop, (thumb, thumb), interpolation=cv2.INTER_AREA)
+        for line, text in enumerate((f"frame {face['frame']}", face["reasons"][0][:22])):
+            cv2.putText(small, text, (3, thumb - 18 + 12 * line), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 255, 255), 1,
+                        cv2.LINE_AA)
+        y, x = 24 + (i // columns) * thumb, (i % columns) * thumb
+        sheet[y:y + thumb, x:x + thumb] = small
+    ok, data = cv2.imencode(".png", sheet)
+    if not ok:
+        raise OSError("could not encode the alignment sheet")
+    return data.tobytes()
+
+
 def write_report(ws: Workspace, progress: Any = None) -> dict[str, Any]:
     report, faces = check_workspace(ws, progress)
     folder = report_dir(ws)
     folder.mkdir(exist_ok=True)
     atomic_write_bytes(folder / "contact_sheet.png", contact_sheet(ws, faces))
+    for side in SIDES:
+        doubtful = (report["sides"][side].get("alignment") or {}).get("faces") or []
+        if doubtful:
+            atomic_write_bytes(folder / f"alignment_{side}.png", doubtful_sheet(ws.side_dir(side), side, doubtful))
+        else:
+            (folder / f"alignment_{side}.png").unlink(missing_ok=True)
     report["contact_sheet"] = "check/contact_sheet.png"
     atomic_write_json(folder / "report.json", report)
     return report

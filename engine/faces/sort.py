@@ -10,7 +10,11 @@ Methods (``by``):
   kept set covers every pose the side has, not just the frontal majority;
 * ``identity``  most like the target person first (``engine.faces.identity``: distance of each
   face's embedding to the person's); faces further than ``[identity] threshold`` are someone else
-  and go to the trash (with ``keep N`` only the N most alike stay).
+  and go to the trash (with ``keep N`` only the N most alike stay);
+* ``alignment``  doubtful alignments first, surest first (``engine.faces.alignment_check``: upside
+  down or mirrored, landmarks the detector disagrees with, a jump against the track's neighbours, a
+  face off the crop's centre), then the rest in frame order. Nothing moves: ``sort.json`` lists
+  them first (with their reasons) for the wizard, the faceset tools or a look in ``aligned/``.
 
 With ``keep N`` (blur, size, best) everything after the first N goes; ``hist`` drops its duplicates.
 Rejects move to ``data_<side>/aligned_trash/<method>/``, never deleted; ``restore`` moves every
@@ -29,12 +33,12 @@ import numpy as np
 
 from engine.atomic import atomic_write_json
 from engine.errors import UserError
-from engine.faces import identity
+from engine.faces import alignment_check, identity
 from engine.faces.records import FaceRecord, load_header, present_faces
 from engine.paths import inside
 from engine.workspace import Workspace
 
-METHODS = ("blur", "yaw", "pitch", "size", "hist", "best", "identity")
+METHODS = ("blur", "yaw", "pitch", "size", "hist", "best", "identity", "alignment")
 TRASH = "aligned_trash"
 
 
@@ -116,9 +120,10 @@ def sort_faces(ws: Workspace, side: str, by: str, keep: int | None = None, simil
         raise UserError(f"{by!r} is not a sort method.", f"Use one of: {', '.join(METHODS)}.")
     if keep is not None and keep < 1:
         raise UserError("--keep must be at least 1.", "Give how many faces to keep, e.g. --keep 2000.")
-    if keep is not None and by in ("yaw", "pitch", "hist"):
+    if keep is not None and by in ("yaw", "pitch", "hist", "alignment"):
         raise UserError(f"--keep does not apply to sorting by {by}.",
-                        "Use --keep with blur, size, best or identity; hist drops near-duplicates by itself.")
+                        "Use --keep with blur, size, best or identity; hist drops near-duplicates by itself, "
+                        "and alignment only puts the doubtful faces first.")
     if by == "best" and keep is None:
         raise UserError("Sorting by best needs --keep N.", "Say how many faces to keep, e.g. --keep 2000.")
     faces = present_faces(ws, side)
@@ -131,6 +136,16 @@ def sort_faces(ws: Workspace, side: str, by: str, keep: int | None = None, simil
     figures: dict[str, Any] = {}
     if by == "identity":
         ordered, rejected, figures = _by_identity(ws, side, faces, keep, progress)
+    elif by == "alignment":
+        header = load_header(ws, side)
+        doubtful = alignment_check.doubtful_faces(side_dir, faces, header.get("source", {}).get("kind") == "images",
+                                                  progress)
+        by_file = {r.file: r for r in faces}
+        ordered = [by_file[f["file"]] for f in doubtful]
+        listed = {r.file for r in ordered}
+        ordered += [r for r in order(faces, by) if r.file not in listed]
+        rejected = []
+        figures = {"doubtful": len(doubtful), "reasons": {f["file"]: f["reasons"] for f in doubtful}}
     elif by == "hist":
         rejected = _near_duplicates(side_dir, faces, similarity)
         ordered = [r for r in order(faces, by) if r not in rejected] + rejected
@@ -148,7 +163,8 @@ def sort_faces(ws: Workspace, side: str, by: str, keep: int | None = None, simil
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(side_dir / record.file, target)
     atomic_write_json(side_dir / "sort.json", {"by": by, "order": [r.file for r in ordered],
-                                               "rejected": [r.file for r in rejected]})
+                                               "rejected": [r.file for r in rejected],
+                                               **({"doubtful": figures["reasons"]} if by == "alignment" else {})})
     return {"side": side, "by": by, "faces": len(faces), "kept": len(faces) - len(rejected), "moved_to_trash": len(rejected),
             "trash": f"data_{side}/{TRASH}/{by}" if rejected else None,
             "first": [r.file for r in ordered[:5]], "last": [r.file for r in ordered[-5:]], **figures}

@@ -1,7 +1,8 @@
 """Job ``check``: data collection checks on the extracted faces of both sides.
 
 Writes ``WS/check/report.json`` (per-side counts, face size, blur, brightness, yaw/pitch histograms,
-warnings, the pose coverage score) and ``WS/check/contact_sheet.png``; ``swapwizard check WS --json``
+doubtful alignments, warnings, the pose coverage score), ``WS/check/contact_sheet.png`` and, where a side
+has doubtful alignments, ``WS/check/alignment_<side>.png``; ``swapwizard check WS --json``
 prints the report. See engine.faces.check for what each figure means.
 """
 
@@ -40,14 +41,16 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     if not any(ws.alignments_path(side).is_file() for side in ("src", "dst")):
         raise UserError("Nothing is extracted yet, so there is nothing to check.",
                         "Run: swapwizard extract WS --side both")
-    result = write_report(ws, lambda side, done, total: report.progress(f"identity_{side}", done, total,
-                                                                         unit="faces"))
+    result = write_report(ws, lambda side, done, total, stage: report.progress(f"{stage}_{side}", done, total,
+                                                                                unit="faces"))
     _add_occluders(ws, result)
     report.preview(result["contact_sheet"])
     for warning in result["warnings"]:
         report.warning(warning)
     cover = result["coverage"]
+    sides = result["sides"]
     return {"coverage": cover.get("score"), "warnings": len(result["warnings"]),
+            "doubtful_alignments": {side: (info.get("alignment") or {}).get("doubtful") for side, info in sides.items()},
             "src_faces": result["sides"]["src"].get("faces", 0), "dst_faces": result["sides"]["dst"].get("faces", 0),
             "dst_occluded": (result["sides"]["dst"].get("occluders") or {}).get("occluded_by_mask"),
             "dst_faces_with_hands": (result["sides"]["dst"].get("occluders") or {}).get("faces_with_hands"),

@@ -74,8 +74,9 @@ def test_l_shows_the_last_iterations_of_a_long_run(tmp_path, recent):
 def test_z_on_the_check_screen_opens_the_checks_contact_sheet(tmp_path, recent):
     ws = make_workspace(tmp_path / "ws")
     ws.record_consent("tester")
-    gradient_faces(ws.root / "check", count=1)
+    gradient_faces(ws.root / "check", count=2)
     (ws.root / "check" / "000000_0.jpg").rename(ws.root / "check" / "contact_sheet.png")
+    (ws.root / "check" / "000001_0.jpg").rename(ws.root / "check" / "alignment_dst.png")
     app = make_app(ws.root, connect=False, recent=recent)
 
     async def script(pilot) -> None:
@@ -84,6 +85,8 @@ def test_z_on_the_check_screen_opens_the_checks_contact_sheet(tmp_path, recent):
         await wait_for(pilot, lambda: app.live_step_screen() is not None and app.live_step_screen().STEP == "check")
         await pilot.press("z")
         await wait_for(pilot, lambda: isinstance(app.screen, PictureView), what="the full-size view")
-        assert app.screen.pictures == [("data check contact sheet (src, then dst)", ws.root / "check" / "contact_sheet.png")]
+        assert app.screen.pictures == [("data check contact sheet (src, then dst)", ws.root / "check" / "contact_sheet.png"),
+                                       ("doubtful alignments of dst, surest first",
+                                        ws.root / "check" / "alignment_dst.png")]
 
     drive(app, script, size=(100, 30))

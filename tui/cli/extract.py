@@ -29,7 +29,7 @@ from tui.cli.options import check_workspace, setting_options
 faceset_app = typer.Typer(help="Pack a side's aligned faces into one file, or unpack one.", no_args_is_help=True)
 app.add_typer(faceset_app, name="faceset")
 
-SORT_METHODS = ("blur", "yaw", "pitch", "size", "hist", "best", "identity")
+SORT_METHODS = ("blur", "yaw", "pitch", "size", "hist", "best", "identity", "alignment")
 
 
 def _side(side: str, allow_both: bool = False) -> str:

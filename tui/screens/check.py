@@ -45,9 +45,15 @@ class CheckScreen(StepScreen):
     BINDINGS = [Binding("r", "check", "Run check", id="check-run")]
 
     def full_pictures(self) -> list[tuple[str, Any]]:
-        """What ``z`` opens here: the check's contact sheet (not drawn on this screen for lack of room)."""
-        sheet = self.wizard.ws.root / "check" / "contact_sheet.png" if self.wizard.ws else None
-        return [("data check contact sheet (src, then dst)", sheet)] if sheet is not None and sheet.is_file() else []
+        """What ``z`` opens here: the check's contact sheet and the sheets of doubtful alignments per side
+        (not drawn on this screen for lack of room)."""
+        if self.wizard.ws is None:
+            return []
+        folder = self.wizard.ws.root / "check"
+        sheets = [("data check contact sheet (src, then dst)", folder / "contact_sheet.png")]
+        sheets += [(f"doubtful alignments of {side}, surest first", folder / f"alignment_{side}.png")
+                   for side in ("src", "dst")]
+        return [(label, path) for label, path in sheets if path.is_file()]
 
     def body(self) -> ComposeResult:
         yield JobProgress(id="check-progress")
