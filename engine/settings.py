@@ -139,6 +139,8 @@ MASK_MODES = ("hull", "learned-prd", "learned-dst", "learned-prd*learned-dst", "
               "segment", "hull*segment", "learned-prd*segment", "hull*learned-prd*segment")
 COLOUR_MODES = ("none", "rct", "lct", "mkl", "idt", "sot")
 BLEND_MODES = ("overlay", "seamless", "histogram")
+#: [merge] mouth (engine.merge.mouth).
+MOUTH_MODES = ("swap", "destination", "auto")
 #: [merge] runtime (engine.interop.load).
 MERGE_RUNTIMES = ("torch", "onnx", "auto")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -318,6 +320,10 @@ SETTINGS: tuple[Setting, ...] = (
     S("merge", "morph", float, 1.0, "AMP models: how far toward the source the face goes (0 = the destination's "
       "own face, 1 = the source's; other models ignore it).", range=(0.0, 1.0), group="face", label="Morph (amp)",
       keys="lo", step=0.05),
+    S("merge", "mouth", str, "auto", "Mouth: swap (the model's own), destination (the destination's mouth region, "
+      "feathered and colour-matched, over the swap: the lip sync is kept), auto (the destination's where the "
+      "model's latest quality says its mouth does not follow; the merge says which).", choices=MOUTH_MODES,
+      group="face", label="Mouth", keys="tT"),
     S("merge", "crf", int, 18, "Video quality, x264 CRF (lower is better and bigger; 18 looks lossless).",
       range=(0, 51), group="export", label="Quality (CRF)", step=1),
     S("merge", "preset", str, "veryfast", "x264 speed preset: faster presets encode quicker, bigger files.",

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from engine import settings
 from engine.merge import settings as merge_settings
+from engine.quality.mouth_auto import merge_mouth
 from engine.report import Reporter
 from engine.workspace import Workspace
 
@@ -77,9 +78,13 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     if params.dst:
         other = _other_destination(ws, params, report)
         target = other
+    mouth, said = merge_mouth(ws.model_dir(ws.model_name(params.model)), merge_values.mouth)
+    if said:
+        report.log(said)
     result = render(target, merge_values, model_name=ws.model_name(params.model), report=report,
                     restart=params.restart, segment_frames=params.segment_frames, device=params.device,
-                    c2pa=params.c2pa, c2pa_cert=params.c2pa_cert, c2pa_key=params.c2pa_key)
+                    c2pa=params.c2pa, c2pa_cert=params.c2pa_cert, c2pa_key=params.c2pa_key, mouth=mouth)
+    result["mouth"] = {"setting": merge_values.mouth, "used": mouth, "why": said}
     if other is not None:
         from engine.merge.other import describe
 

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 
 from engine.jobs.merge import FaceKnobs, settings_from
+from engine.quality.mouth_auto import merge_mouth
 from engine.report import Reporter
 from engine.workspace import Workspace
 
@@ -37,7 +38,8 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     cached = load_frame(ws, params.frame, ws.model_name(params.model), params.device, morph=chosen.morph,
                         runtime=chosen.runtime)
     loaded = time.perf_counter()
-    png, small = write_preview(ws, merge_cached(cached, chosen))
+    mouth, _ = merge_mouth(ws.model_dir(ws.model_name(params.model)), chosen.mouth)  # "auto": as the merge decides
+    png, small = write_preview(ws, merge_cached(cached, chosen.replace(mouth=mouth)))
     merge_ms = (time.perf_counter() - loaded) * 1000.0
     before = write_before(ws, cached, params.frame)  # the frame unmerged, for the before / after view
     report.preview(ws.rel(png), small=ws.rel(small), frame=params.frame, faces=len(cached.faces))

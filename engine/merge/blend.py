@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from engine.merge import colour, masks
+from engine.merge import colour, masks, mouth
 from engine.merge.settings import MergeSettings
 
 
@@ -40,6 +40,14 @@ class FaceGeometry:
         """Frame -> crop map at the model's resolution."""
         scale = resolution / float(self.size)
         return (np.asarray(self.transform, np.float64).reshape(2, 3) * scale).astype(np.float64)
+
+    def mesh_points(self, resolution: int) -> np.ndarray | None:
+        """The 468 mesh landmarks in crop coordinates at ``resolution`` (None for other landmark sets)."""
+        points = np.asarray(self.landmarks, np.float64).reshape(-1, 2)[:, :2]
+        if len(points) != 468:
+            return None
+        matrix = self.crop_matrix(resolution)
+        return points @ matrix[:, :2].T + matrix[:, 2]
 
     def crop_points(self, resolution: int) -> np.ndarray:
         """The hull outline in crop coordinates at ``resolution``."""
@@ -120,6 +128,8 @@ def paste_face(frame: np.ndarray, face: FaceGeometry, predicted: np.ndarray,
     raw, soft = build_mask(face, resolution, settings, mask_prd, mask_dst)
     target = crop.astype(np.float32) / 255.0 if crop.dtype == np.uint8 else crop
     new_face = colour.transfer(settings.colour, predicted, target, raw)
+    if settings.mouth == "destination":  # "auto" is decided by the merge job before it gets here
+        new_face = mouth.restore(new_face, target, face.mesh_points(resolution))
     if settings.blend == "histogram":
         new_face = _histogram_match(new_face, target, raw)
     if settings.sharpen > 0:

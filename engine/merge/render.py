@@ -270,8 +270,10 @@ def merge_worker(report: Reporter, root: str, other: str, values: dict[str, Any]
 def render(ws: Any, settings: MergeSettings, model_name: str = "default", report: Reporter | None = None,
            model: Any = None, restart: bool = False, segment_frames: int = 250, device: str = "auto",
            batch_frames: int | None = None, c2pa: bool = True, c2pa_cert: str = "",
-           c2pa_key: str = "") -> dict[str, Any]:
-    """Merge every destination frame and export the labelled (and signed) result; returns a summary dict."""
+           c2pa_key: str = "", mouth: str = "swap") -> dict[str, Any]:
+    """Merge every destination frame and export the labelled (and signed) result; returns a summary dict.
+    ``mouth``: what ``[merge] mouth = auto`` means for this model ("swap" or "destination"; the merge job
+    decides from the model's quality, ``engine.quality.mouth_auto``)."""
     report = report or NullReporter()
     settings = settings.check()
     dst = ws.source("dst")
@@ -294,6 +296,8 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
     # Saved once the inputs are found good (a missing audio file or model is not remembered), before
     # the long part, so the wizard and the next merge (a resume) start from these choices.
     merge_settings.save(ws, settings)
+    if settings.mouth == "auto":  # saved as "auto"; merged as decided
+        settings = settings.replace(mouth=mouth)
     faces = target_faces(ws, getattr(model, "face_type", None))
     require_segment(settings.mask, faces)
     if not faces:

@@ -26,7 +26,7 @@ BENCHES = {
     "segment": "Segmenter: held-out IoU with synthetic occluders, faces/s on the CPU, 1080p merge with "
                "hull*segment (--json).",
     "expression": "Expression fidelity of training recipes at a fixed iteration budget (--workspace, --candidates, "
-                  "--iters, --table).",
+                  "--iters, --table); the pairs table (--pairs NAME=WS,... --seeds 1,2); the anchors (--anchors).",
     "limits": "The engine under a hostile local client: RSS with non-reading subscribers, log bytes per bad "
               "request, status under a connect flood (--json, --only).",
 }
