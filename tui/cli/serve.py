@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 from typing import Optional
+from urllib.parse import urlsplit
 
 import typer
 
@@ -46,6 +47,10 @@ def serve(
             if host and host not in ("127.0.0.1", "localhost", "::1"):
                 err.print(f"warning: listening on {host}: anyone who can reach it and has the token can watch the run.")
             out.print(f"Open {where}")
+            if not host or host in ("127.0.0.1", "localhost", "::1"):  # loopback: reached from a laptop by ssh -L
+                bound = urlsplit(where).port
+                out.print(f"From your laptop: ssh -L {bound}:127.0.0.1:{bound} {os.uname().nodename}, then open "
+                          f"the same URL there (http://localhost:{bound}/?token=...)")
             out.print(f"(the token is also in {server.token_path(ws)}, readable by you only; Ctrl-C stops serving)")
         try:
             await stopped.wait()

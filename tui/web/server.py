@@ -36,6 +36,7 @@ import json
 import os
 import secrets
 import socket
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,9 @@ HEARTBEAT_S = 15.0
 #: Loss points sent to the page at most (the saved history is already thinned past 4000).
 MAX_LOSS_POINTS = 5000
 RECONNECT_S = 2.0
+#: After an export: the middle frame of the destination and of the result, side by side on the page.
+EXPORT_PICTURES = (("export: before (the destination, middle frame)", ".swapwizard/previews/export_before.png"),
+                   ("export: after (the result, middle frame)", ".swapwizard/previews/export_after.png"))
 
 
 def socket_path(ws: Workspace) -> Path:
@@ -137,6 +141,9 @@ class Dashboard:
         self.connected = False
         self.clients: set[asyncio.Queue[dict[str, Any]]] = set()
         self._follower: asyncio.Task[None] | None = None
+        #: The result the export pictures were taken from (its mtime), and the lock of whoever takes them.
+        self._exported: int | None = None
+        self._export_lock = asyncio.Lock()
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self.guard])
@@ -175,6 +182,8 @@ class Dashboard:
         return web.Response(text=PAGE, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     async def state(self, request: web.Request) -> web.Response:
+        async with self._export_lock:  # ffmpeg, once per exported result, off the loop
+            await asyncio.to_thread(self.export_pictures)
         # In the loop's thread: the board is changed there too (a few small JSON files are read).
         return web.json_response(self.snapshot(), headers={"Cache-Control": "no-store"})
 
@@ -253,14 +262,53 @@ class Dashboard:
             measured = read_json(model_dir / "quality.json", default=None)
             openings = (measured.get("metrics") or {}).get("expr_openings") if isinstance(measured, dict) else None
         job = self.board.active() or self.board.latest()
-        steps = {k: (v.get("status") if isinstance(v, dict) else v)
-                 for k, v in (self.status.get("steps") or {}).items()}
+        steps = {k: (v.get("status") if isinstance(v, dict) else v) for k, v in self.steps_now().items()}
         return {
             "workspace": ws.root.name, "connected": self.connected, "model": name, "steps": steps,
             "job": _job_dict(job), "loss": loss[-MAX_LOSS_POINTS:], "quality": sorted(quality, key=lambda q: q[0]),
             "pictures": self.pictures(model_dir), "last_seq": self.board.last_seq, "openings": openings,
             "until": read_state(model_dir),  # train --until good: the last estimate, or why it stopped
         }
+
+    def steps_now(self) -> dict[str, Any]:
+        """The steps as recorded now (state.json, which the engine writes as a run moves on): the status
+        fetched at a job's start said "check: running, train: todo" all through a run's training."""
+        try:
+            return self.ws.steps()
+        except (OSError, UserError):
+            return self.status.get("steps") or {}
+
+    def export_pictures(self) -> None:
+        """After an export: the destination's and the result's middle frame (EXPORT_PICTURES), taken with
+        ffmpeg once per result, written whole (a temporary file renamed), owner-only."""
+        record = self.steps_now().get("merge")
+        result = record.get("result") if isinstance(record, dict) and record.get("status") == "done" else None
+        if not isinstance(result, dict) or result.get("other_destination"):
+            return
+        video = inside(self.ws.root, str(result.get("output") or ""))
+        source = self.ws.source("dst")
+        if video is None or not video.is_file() or source is None or not source.is_file():
+            return
+        stamp = video.stat().st_mtime_ns
+        if stamp == self._exported:
+            return
+        self._exported = stamp
+        frames, fps = result.get("frames"), result.get("fps")
+        at = frames / 2 / fps if isinstance(frames, (int, float)) and isinstance(fps, (int, float)) and fps > 0 else 0
+        from engine.media.probe import ffmpeg_exe
+
+        for (_, relative), clip in zip(EXPORT_PICTURES, (source, video)):
+            target = self.ws.root / relative
+            partial = target.with_name(f".{target.stem}.partial.png")
+            try:
+                target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-ss",
+                                f"{at:.3f}", "-i", str(clip), "-frames:v", "1", str(partial)],
+                               capture_output=True, timeout=60, check=True)
+                partial.chmod(0o600)
+                os.replace(partial, target)
+            except (OSError, subprocess.SubprocessError):
+                partial.unlink(missing_ok=True)  # the page shows the pictures it has
 
     def pictures(self, model_dir: Path) -> list[dict[str, Any]]:
         ws = self.ws
@@ -269,6 +317,7 @@ class Dashboard:
                              model_dir / "previews" / "latest.png"),
                             ("merge: before", ws.root / ".swapwizard/previews/merge_before.png"),
                             ("merge: after", ws.root / ".swapwizard/previews/merge_preview.png"),
+                            *((title, ws.root / relative) for title, relative in EXPORT_PICTURES),
                             ("compare: contact sheet", ws.root / "output/compare/contact_sheet.png"),
                             ("data check: contact sheet", ws.root / "check/contact_sheet.png")):
             try:
@@ -372,13 +421,14 @@ def _unix_socket(ws: Workspace) -> socket.socket:
     return address.bind(path)
 
 
-def _write_token(ws: Workspace, url: str) -> Path:
+def _write_token(ws: Workspace, token: str) -> Path:
+    """The token alone (the URL is printed; a script reads the token from here)."""
     path = token_path(ws)
     ws.socket_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as out:
-        out.write(url + "\n")
+        out.write(token + "\n")
     return path
 
 
@@ -413,7 +463,7 @@ async def start(ws: Workspace, port: int | None = None, host: str | None = None,
         bound = runner.addresses[0][1] if runner.addresses else port
         outward = outward_address() if wildcard else bind_host
         url = f"http://{f'[{outward}]' if ':' in outward else outward}:{bound}/?token={token}"
-        _write_token(ws, url)
+        _write_token(ws, str(token))
         return runner, url, dashboard
     except BaseException:
         await runner.cleanup()
