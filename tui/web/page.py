@@ -7,6 +7,8 @@ data (the whole run or the last N iterations: the buttons, or the key ``l``), a 
 points dim and a smoothed line (exponential moving average) bright, the held-out SSIM beside it. The
 mouth-opening plot draws the destination's opening and the swap's over the held-out faces (the training's
 latest measurement, else the last ``quality`` run's: ``engine.quality.expression``'s ``expr_openings``).
+The model list (``models``, most recently trained first) switches the page to another model
+(``/api/state?model=NAME``).
 """
 
 PAGE = """<!doctype html>
@@ -31,7 +33,8 @@ figcaption { font-size: 12px; color: #8a94a3; } a { color: #78dce8; }
 #quality { font-family: ui-monospace, monospace; white-space: pre; }
 </style></head>
 <body>
-<header><h1>swapwizard · <span id="ws"></span></h1><span id="conn" class="muted">connecting…</span>
+<header><h1>swapwizard · <span id="ws"></span></h1>
+<label class="muted">model <select id="model"></select></label><span id="conn" class="muted">connecting…</span>
 <span class="steps" id="steps"></span></header>
 <main>
 <section><h2>Job</h2><div id="job" class="muted">no job yet</div></section>
@@ -54,11 +57,11 @@ figcaption { font-size: 12px; color: #8a94a3; } a { color: #78dce8; }
 const token = new URLSearchParams(location.search).get("token");
 const q = (path, extra) => { const p = new URLSearchParams(extra || {}); if (token) p.set("token", token);
   const s = p.toString(); return path + (s ? "?" + s : ""); };
-let state = null, windowSize = null, iteration = null;
+let state = null, windowSize = null, iteration = null, chosen = "";
 const $ = id => document.getElementById(id);
 
 async function refresh() {
-  const r = await fetch(q("/api/state"), {cache: "no-store"});
+  const r = await fetch(q("/api/state", chosen ? {model: chosen} : {}), {cache: "no-store"});
   if (!r.ok) { $("conn").textContent = "refused: " + r.status; return; }
   state = await r.json(); draw();
 }
@@ -69,6 +72,7 @@ function esc(t) { return String(t).replace(/[&<>"]/g, c => ({"&": "&amp;", "<": 
 
 function draw() {
   $("ws").textContent = state.workspace + " · model " + state.model;
+  $("model").innerHTML = (state.models || []).map(n => `<option${n === state.model ? " selected" : ""}>${esc(n)}</option>`).join("");
   $("conn").textContent = state.connected ? "live" : "engine not connected (retrying)";
   $("steps").innerHTML = Object.entries(state.steps || {}).map(([k, v]) => `<span class="${esc(v)}">${esc(k)}: ${esc(v)}</span>`).join("");
   drawJob(); drawChart(); drawQuality(); drawOpenings(); drawPictures();
@@ -149,6 +153,7 @@ function drawPictures() {
 function setWindow(n, id) { windowSize = n; for (const b of ["whole", "last10k", "last1k"]) $(b).classList.toggle("on", b === id); if (state) drawChart(); }
 $("whole").onclick = () => setWindow(null, "whole"); $("last10k").onclick = () => setWindow(10000, "last10k");
 $("last1k").onclick = () => setWindow(1000, "last1k");
+$("model").onchange = e => { chosen = e.target.value; refresh(); };
 document.addEventListener("keydown", e => { if (e.key === "l") { const order = [[null, "whole"], [10000, "last10k"], [1000, "last1k"]];
   const i = order.findIndex(o => o[0] === windowSize); const [n, id] = order[(i + 1) % 3]; setWindow(n, id); } });
 

@@ -185,7 +185,7 @@ class Dashboard:
         async with self._export_lock:  # ffmpeg, once per exported result, off the loop
             await asyncio.to_thread(self.export_pictures)
         # In the loop's thread: the board is changed there too (a few small JSON files are read).
-        return web.json_response(self.snapshot(), headers={"Cache-Control": "no-store"})
+        return web.json_response(self.snapshot(request.query.get("model", "")), headers={"Cache-Control": "no-store"})
 
     async def file(self, request: web.Request) -> web.StreamResponse:
         target = inside(self.ws.root, request.match_info["path"])
@@ -227,17 +227,36 @@ class Dashboard:
             queue.put_nowait(message)
 
     # -- what the page draws ------------------------------------------------------------------------
-    def model_name(self) -> str:
+    def model_name(self, wanted: str = "") -> str:
+        """The model the page shows: ``wanted`` (the page's choice) when it has trained; else the one the
+        last training named ([train] model, else "default") when it has trained or is training now; else
+        the most recently trained one (the configured model may not exist while others do)."""
+        trained = self.trained_models()
+        if wanted in trained:
+            return wanted
         job = self.board.latest("train", "run")
         try:
-            return self.ws.model_name((job.params.get("model") if job else None) or "")
+            name = self.ws.model_name((job.params.get("model") if job else None) or "")
         except UserError:
-            return "default"
+            name = "default"
+        training = job is not None and self.board.active("train", "run") is job
+        return name if name in trained or training or not trained else trained[0]
 
-    def snapshot(self) -> dict[str, Any]:
-        """Everything the page shows, read from the board and the workspace's files."""
+    def trained_models(self) -> list[str]:
+        """The workspace's models that have trained (a loss history or model.json), most recent first."""
+        found = []
+        for name in self.ws.model_names():
+            folder = self.ws.models_root / name
+            stamps = [p.stat().st_mtime for p in (folder / "loss_history.json", folder / "model.json") if p.is_file()]
+            if stamps:
+                found.append((max(stamps), name))
+        return [name for _, name in sorted(found, reverse=True)]
+
+    def snapshot(self, wanted: str = "") -> dict[str, Any]:
+        """Everything the page shows, read from the board and the workspace's files; ``wanted``: the model
+        the page chose (its list: ``models``)."""
         ws = self.ws
-        name = self.model_name()
+        name = self.model_name(wanted)
         try:
             model_dir = ws.model_dir(name)
         except UserError:
@@ -247,6 +266,8 @@ class Dashboard:
                    for q in (read_json(model_dir / "quality_history.json", default={}) or {}).get("points", [])
                    if isinstance(q, dict) and isinstance(q.get("iteration"), (int, float))]
         train = self.board.latest("train", "run")
+        if train is not None and ws.model_name(train.params.get("model") or "") != name:
+            train = None  # the last training was another model's: its live figures are not this one's
         last = loss[-1][0] if loss else -1
         for values in train.metrics if train is not None else []:
             it = values.get("iter")
@@ -265,6 +286,7 @@ class Dashboard:
         steps = {k: (v.get("status") if isinstance(v, dict) else v) for k, v in self.steps_now().items()}
         return {
             "workspace": ws.root.name, "connected": self.connected, "model": name, "steps": steps,
+            "models": self.trained_models(),
             "job": _job_dict(job), "loss": loss[-MAX_LOSS_POINTS:], "quality": sorted(quality, key=lambda q: q[0]),
             "pictures": self.pictures(model_dir), "last_seq": self.board.last_seq, "openings": openings,
             "until": read_state(model_dir),  # train --until good: the last estimate, or why it stopped
