@@ -133,7 +133,7 @@ def toml_value(value: Any) -> str:
 
 S = Setting
 FACE_TYPES = ("half", "mid_full", "full", "whole_face", "head")
-MASK_MODES = ("hull", "learned-prd", "learned-dst", "learned-prd*learned-dst", "hull*learned-prd",
+MASK_MODES = ("auto", "hull", "learned-prd", "learned-dst", "learned-prd*learned-dst", "hull*learned-prd",
               "hull*learned-dst", "hull*learned-prd*learned-dst",
               # the segmenter's visible face (engine/segment): occluders stay in front
               "segment", "hull*segment", "learned-prd*segment", "hull*learned-prd*segment")
@@ -299,9 +299,10 @@ SETTINGS: tuple[Setting, ...] = (
       template="commented"),
 
     # -- [merge] -----------------------------------------------------------------------------------
-    S("merge", "mask", str, "hull", "Mask that cuts the new face out: hull (landmark outline), learned-prd "
-      "(learned with the new face), learned-dst (learned from the destination), or a product such as "
-      "hull*learned-prd.", choices=MASK_MODES, group="face", label="Mask", keys="xX"),
+    S("merge", "mask", str, "auto", "Mask that cuts the new face out: auto (hull*segment when the destination's "
+      "faces have something in front of them, found at extraction or by the segmenter, which is then fine-tuned "
+      "first; else hull), hull (landmark outline), learned-prd (learned with the new face), learned-dst (learned "
+      "from the destination), segment (the segmenter's visible face), or a product such as hull*segment.", choices=MASK_MODES, group="face", label="Mask", keys="xX"),
     S("merge", "erode", int, 0, "Shrink (positive) or grow (negative) the mask, px of a 256 crop.",
       range=(-128, 128), group="face", label="Erode", keys="de", step=2),
     S("merge", "blur", int, 16, "Soften the mask edge, px of a 256 crop.", range=(0, 256), group="face",
@@ -347,7 +348,12 @@ SETTINGS: tuple[Setting, ...] = (
     # -- [segment] (engine/segment) -----------------------------------------------------------------
     S("segment", "resolution", int, 128, "Segmenter input size in pixels (a multiple of 16); a new size trains a "
       "new segmenter.", range=(32, 512)),
-    S("segment", "iters", int, 1000, "Training iterations of the segmenter (minutes on a CPU at 128 px).",
+    S("segment", "iters", int, 1000, "Training iterations of a segmenter learnt from scratch (minutes on a CPU at "
+      "128 px).", range=(1, 10_000_000)),
+    S("segment", "start", str, "generic", "generic: fine-tune the segmenter shipped with swapwizard (trained on other "
+      "people's faces) on this workspace's faces for finetune_iters; scratch: learn from nothing for iters.",
+      choices=("generic", "scratch")),
+    S("segment", "finetune_iters", int, 200, "Iterations of fine-tuning the shipped segmenter (start = generic).",
       range=(1, 10_000_000)),
     S("segment", "batch_size", int, 16, "Faces per training step.", range=(1, 1024), flags=("--batch",)),
     S("segment", "width", int, 8, "Channels of the U-Net's first level (8: about 0.2 M parameters).",

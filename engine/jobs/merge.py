@@ -75,6 +75,10 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     target = ws
     other = None
     merge_values = settings_from(ws, params)
+    if merge_values.mask == "auto" and not params.dst:
+        from engine.jobs.segment import auto_masks
+
+        auto_masks(ws, report)  # occluders found: the segmenter fine-tuned and its masks written first
     if params.dst:
         other = _other_destination(ws, params, report)
         target = other

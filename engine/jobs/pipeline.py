@@ -1,7 +1,8 @@
 """Job ``run``: the whole pipeline unattended: extract both sides, check, train, merge and export.
 
 When the ``[merge] mask`` names ``segment``, the segmenter is trained and applied (job ``segment``)
-before training, unless the destination has its masks already. Steps already done (``ws.steps()``) are skipped; a step left unfinished (running when the engine
+before training, unless the destination has its masks already; with ``auto`` (the default) only when
+the destination's faces have something in front of them (``engine.segment.auto`` says why). Steps already done (``ws.steps()``) are skipped; a step left unfinished (running when the engine
 or machine stopped, failed, cancelled) runs again and resumes where its own job resumes
 (extraction and merge keep their finished parts, training its checkpoints). Each stage calls the
 other job kinds' ``run`` in this process with the same reporter, so clients see one job with
@@ -67,10 +68,12 @@ def plan(ws: Workspace, params: Params) -> list[tuple[str, list[str], dict[str, 
         stages.append(("check", ["check"], {}))
     from engine.segment import store  # numpy: not on the engine's start path (docs/architecture.md)
 
-    if ("train" not in done or "merge" not in done) and "segment" in settings.read(ws, "merge")["mask"] \
+    mask = settings.read(ws, "merge")["mask"]
+    if ("train" not in done or "merge" not in done) and ("segment" in mask or mask == "auto") \
             and not store.has_masks(ws, "dst"):
         # The merge's mask needs the segmenter's masks: made before training, whose masked loss uses them too.
-        stages.append(("segment", [], {"side": "both"}))
+        # With "auto" only when the destination's faces have occluders (engine.segment.auto; it says why).
+        stages.append(("segment", [], {"side": "both", "auto": mask == "auto"}))
     if "train" not in done:
         stages.append(("train", ["train"], {"preset": params.preset, "iters": params.iters,
                                              "model": params.model or None}))

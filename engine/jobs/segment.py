@@ -7,6 +7,10 @@ again unless the painted labels (``swapwizard masks import``) changed, then it t
 iterations. ``import_from`` takes a segmenter exported from another workspace (checked: safetensors
 whose tensors match the JSON's network); ``export_to`` writes this one to a folder. ``train=False``
 only applies the segmenter there is. The masks land in ``data_<side>/masks/`` (engine.segment.store).
+A new segmenter starts from the one shipped with swapwizard (``[segment] start = generic``) and is
+fine-tuned for ``finetune_iters``; ``start = scratch`` learns one from nothing for ``iters``. ``auto``
+(the run's stage for ``[merge] mask = auto``, and the merge job's ``auto_masks``) segments only when
+the destination's faces have something in front of them.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ class Params(settings.overrides_class("SegmentKnobs", "segment", module=__name__
     import_from: str = ""
     #: A folder to write this workspace's segmenter to, once trained.
     export_to: str = ""
+    #: ``[merge] mask = auto`` (the run's segment stage): only when the destination's faces have occluders
+    #: (engine.segment.auto, which says why); otherwise nothing is trained.
+    auto: bool = False
 
 
 def sides_for(ws: Workspace, side: str) -> list[str]:
@@ -46,7 +53,21 @@ def sides_for(ws: Workspace, side: str) -> list[str]:
     return present
 
 
+def auto_masks(ws: Workspace, report: Reporter) -> dict:
+    """For ``[merge] mask = auto``: decide (recorded per extraction; says why) and, when the destination's
+    faces have occluders and no masks yet, fine-tune the segmenter and write the masks."""
+    from engine.segment import store
+    from engine.segment.auto import decide
+
+    decision = decide(ws, report.log)
+    if decision["segment"] and not store.has_masks(ws, "dst"):
+        return run(ws, Params(side="both"), report)
+    return {"auto": decision, "skipped": True}
+
+
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
+    if params.auto:
+        return auto_masks(ws, report)
     import shutil
     from pathlib import Path
 
@@ -87,7 +108,8 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     segmenter = None
     if params.train:
         options = Options(resolution=values["resolution"], width=values["width"], iters=values["iters"],
-                          batch=values["batch_size"], device=device)
+                          batch=values["batch_size"], device=device, start=values["start"],
+                          finetune_iters=values["finetune_iters"])
         trained = train(ws, sides, options, lambda done, total: report.progress("segment_train", done, total,
                                                                                    unit="iters"),
                         report.check_cancelled, report.log)

@@ -108,10 +108,13 @@ def _sharpen(face: np.ndarray, amount: float, resolution: int) -> np.ndarray:
 def build_mask(face: FaceGeometry, resolution: int, settings: MergeSettings,
                mask_prd: np.ndarray | None, mask_dst: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(raw mask for colour statistics, refined soft mask for blending), both in crop space."""
-    segment = masks.segment_mask(face, resolution) if "segment" in settings.mask else None
-    wants_hull = "hull" in settings.mask or ("segment" in settings.mask and segment is None)
+    mode = settings.mask
+    segment = masks.segment_mask(face, resolution) if "segment" in mode or mode == "auto" else None
+    if mode == "auto":  # engine.segment.auto: the segmenter's mask where it made one (occluders found), else the hull
+        mode = "hull*segment" if segment is not None else "hull"
+    wants_hull = "hull" in mode or ("segment" in mode and segment is None)
     hull = masks.hull_mask(face.crop_points(resolution), resolution) if wants_hull else None
-    raw = masks.combine(settings.mask, hull, mask_prd, mask_dst, segment if segment is not None else hull)
+    raw = masks.combine(mode, hull, mask_prd, mask_dst, segment if segment is not None else hull)
     soft = masks.refine(raw, settings.erode, settings.blur, settings.edge_fade)
     return raw, soft
 

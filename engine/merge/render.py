@@ -93,7 +93,8 @@ def _fingerprint(ws: Any, settings: MergeSettings, model_name: str, model: Any, 
             "alignments": [alignments.stat().st_size, int(alignments.stat().st_mtime)],
             "segment_frames": segment_frames,
             # the segmenter's masks, painted labels and review marks: re-segmenting mid-merge starts over
-            **({"masks": masks_identity(ws.side_dir("dst"))} if "segment" in settings.mask else {})}
+            **({"masks": masks_identity(ws.side_dir("dst"))} if "segment" in settings.mask or settings.mask == "auto"
+               else {})}
 
 
 class _Threads:

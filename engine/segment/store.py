@@ -144,6 +144,15 @@ def config(ws: Any) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+#: The generic segmenter shipped in the package (trained by ``python -m engine.segment.generic``).
+GENERIC = Path(__file__).resolve().parent.parent / "assets" / "segmenter"
+
+
+def generic_dir() -> Path | None:
+    """The shipped generic segmenter's folder, or None when this install has none."""
+    return GENERIC if (GENERIC / WEIGHTS).is_file() and (GENERIC / CONFIG).is_file() else None
+
+
 def has_masks(ws: Any, side: str) -> bool:
     return bool(index(ws.side_dir(side))["faces"])
 

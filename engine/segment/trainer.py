@@ -46,6 +46,12 @@ class Options:
     save_every_s: float = 60.0
     #: Train on at most this many faces per side (evenly spaced); 0 = all.
     max_faces: int = 4000
+    #: "generic": a new segmenter starts from the shipped one (``engine.segment.generic``) and trains
+    #: ``finetune_iters``; "scratch": from random weights, ``iters``.
+    start: str = "scratch"
+    finetune_iters: int = 200
+    #: The learning rate of a fine-tuning (the generic weights know faces already: smaller steps).
+    finetune_lr: float = 1e-3
 
 
 def augment(image: np.ndarray, label: np.ndarray, trust: np.ndarray,
@@ -182,17 +188,20 @@ def train(ws: Any, sides: list[str], options: Options, progress: Callable[[int, 
                 f"{options.resolution} px, width {options.width}.")
             segmenter = None
     if segmenter is None:
+        segmenter = _generic(options, log) if options.start == "generic" else None
+    if segmenter is None:
         torch.manual_seed(options.seed)
         segmenter = Segmenter(Description(width=options.width, resolution=options.resolution, sides=sides),
                               options.device)
     d = segmenter.description
     start = d.iteration
-    if d.labels and d.labels != labels and start >= max(d.target, options.iters):
+    iters, lr = (options.finetune_iters, options.finetune_lr) if d.origin == "generic" else (options.iters, options.lr)
+    if d.labels and d.labels != labels and start >= max(d.target, iters):
         # New painted labels: train on from where it is, half as many steps again.
-        d.target = start + max(1, options.iters // 2)
+        d.target = start + max(1, iters // 2)
         log(f"Painted labels changed ({labels['painted']} now): retraining for {d.target - start} iterations.")
     else:
-        d.target = max(d.target, options.iters)
+        d.target = max(d.target, iters)
     d.sides, d.labels = sides, labels
     if faces is None:
         faces = load_faces(ws, sides, options.resolution, options.max_faces)
@@ -200,7 +209,7 @@ def train(ws: Any, sides: list[str], options: Options, progress: Callable[[int, 
     training = np.setdiff1d(np.arange(len(faces)), held)
     weights = np.where(faces.painted[training], 4.0, 1.0)
     weights /= weights.sum()
-    optimizer = torch.optim.Adam(segmenter.net.parameters(), lr=options.lr)
+    optimizer = torch.optim.Adam(segmenter.net.parameters(), lr=lr)
     if start and (folder / store.OPTIMIZER).is_file():
         _restore_optimizer(optimizer, folder / store.OPTIMIZER)
     rng = np.random.default_rng(options.seed + start)
@@ -236,7 +245,7 @@ def train(ws: Any, sides: list[str], options: Options, progress: Callable[[int, 
             y = torch.from_numpy(np.stack(targets)).to(segmenter.device)[:, None].float() / 255.0
             w = torch.from_numpy(np.stack(trusted)).to(segmenter.device)[:, None].float() / 255.0
             k = torch.from_numpy(np.stack(known)).to(segmenter.device)[:, None]
-            progress_lr = options.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, iteration / d.target))))
+            progress_lr = lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, iteration / d.target))))
             for group in optimizer.param_groups:
                 group["lr"] = progress_lr
             logits = net(x)
@@ -263,6 +272,23 @@ def train(ws: Any, sides: list[str], options: Options, progress: Callable[[int, 
     return {"iteration": d.iteration, "target": d.target, "trained": iteration - start, "faces": len(faces),
             "held_out": len(held), "painted": int(faces.painted.sum()), **measured, "seconds": d.seconds,
             "segmenter": segmenter}
+
+
+def _generic(options: Options, log: Callable[[str], None]) -> Segmenter | None:
+    """The shipped generic segmenter, to fine-tune (None: not shipped, or another size or width)."""
+    folder = store.generic_dir()
+    if folder is None:
+        return None
+    segmenter = Segmenter.load(folder, options.device)
+    d = segmenter.description
+    if (d.resolution, d.width) != (options.resolution, options.width):
+        log(f"The shipped segmenter is {d.resolution} px, width {d.width}: learning one of {options.resolution} px, "
+            f"width {options.width} from scratch ({options.iters} iterations).")
+        return None
+    d.iteration, d.target, d.seconds, d.origin, d.iou, d.iou_clean = 0, 0, 0.0, "generic", None, None
+    log(f"Starting from the segmenter shipped with swapwizard: fine-tuning it on these faces for "
+        f"{options.finetune_iters} iterations.")
+    return segmenter
 
 
 def _save_tensors(tensors: dict[str, torch.Tensor]) -> bytes:

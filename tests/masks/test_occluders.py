@@ -52,6 +52,8 @@ def occ_ws(tmp_path_factory, occluded_video):
 def test_run_trains_the_segmenter_when_the_mask_needs_it(occ_ws):
     from engine.jobs.pipeline import Params, plan
 
+    assert [(kind, p.get("auto")) for kind, _, p in plan(occ_ws, Params()) if kind == "segment"] == [("segment", True)]
+    occ_ws.update_settings("merge", {"mask": "hull"})
     assert "segment" not in [kind for kind, _, _ in plan(occ_ws, Params())]
     occ_ws.update_settings("merge", {"mask": "hull*segment"})
     try:
