@@ -191,7 +191,9 @@ def pack(ws: Workspace, archive: Path, model: str | None = None, all_checkpoints
         return info
 
     try:
-        with atomic_open(archive) as handle, tarfile.open(fileobj=handle, mode="w:gz") as tar:
+        # NAME.tar is a plain tar, as its name says; .tar.gz, .tgz and any other name are gzip.
+        mode = "w" if archive.name.lower().endswith(".tar") else "w:gz"
+        with atomic_open(archive) as handle, tarfile.open(fileobj=handle, mode=mode) as tar:
             for name in planned.folders:
                 info = tarfile.TarInfo(name)
                 info.type, info.mode = tarfile.DIRTYPE, 0o700

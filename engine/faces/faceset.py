@@ -51,13 +51,15 @@ RECORDS_BASE_BYTES, RECORD_BYTES = 16 << 20, 64 << 10
 
 
 def pack(ws: Workspace, side: str, file: str | os.PathLike[str]) -> dict[str, Any]:
+    target = Path(file).expanduser()
+    if target.suffix.lower() != ".zip":
+        target = target.with_suffix(target.suffix + ".zip") if target.suffix else target.with_suffix(".zip")
+    if target.exists():  # it was overwritten without a word
+        raise UserError(f"{target} already exists.", "Choose another file name, or remove the old face set first.")
     header, _ = read_alignments(ws.alignments_path(side))
     faces = present_faces(ws, side)
     if not faces:
         raise UserError(f"{side} has no aligned faces to pack.", f"Run: swapwizard extract WS --side {side}")
-    target = Path(file).expanduser()
-    if target.suffix.lower() != ".zip":
-        target = target.with_suffix(target.suffix + ".zip") if target.suffix else target.with_suffix(".zip")
     targets = target_track_ids(header)
     header = {**header, "tracks": [t for t in header.get("tracks", []) if t.get("id") in targets],
               "people": [p for p in header.get("people", []) if p.get("id") == header.get("target_person")]}

@@ -301,3 +301,63 @@ def test_attach_at_120_columns_gives_the_metrics_their_own_line_and_never_breaks
     assert all(len(row) <= 120 for row in rows)
     for word in [*words, "loss_src=0.5123", "quality_psnr_src=12.1"]:
         assert word in shown, f"{word} was broken across lines:\n{shown}"
+
+
+def test_item_9_papercuts_of_the_cli(tmp_path):
+    """train-target says what it did; verify of a text file gives a hint; pack to NAME.tar writes a plain tar;
+    faceset pack refuses to overwrite a zip; all through the real command (and a real engine)."""
+    import tarfile
+
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
+    try:
+        from engine.client import EngineClient
+        from engine.launcher import ensure_engine
+
+        ensure_engine(ws)
+        with EngineClient(ws) as client:  # a running job to send the command to
+            job_id = client.submit("diagnostic_count", {"count": 2000, "delay": 0.05})["job_id"]
+        sent = cli("train-target", str(ws.root), "40")
+        assert sent.returncode == 0, sent.stderr
+        assert f"Target set to iteration 40 for the running training (job {job_id})" in sent.stdout
+        with EngineClient(ws) as client:
+            client.request("cancel", job_id=job_id)
+    finally:
+        stop_engine(ws)
+
+    text = cli("verify", str(REPO / "README.md"))
+    assert text.returncode == 1 and "hint: verify reads videos and pictures" in text.stdout
+
+    packed = cli("pack", str(ws.root), str(tmp_path / "ws.tar"))
+    assert packed.returncode == 0, packed.stderr
+    assert (tmp_path / "ws.tar").read_bytes()[:2] != b"\x1f\x8b", "NAME.tar is not gzip"
+    with tarfile.open(tmp_path / "ws.tar", "r:") as tar:  # plain tar, readable as one
+        assert any(name.endswith("workspace.toml") for name in tar.getnames())
+    assert cli("pack", str(ws.root), str(tmp_path / "ws.tgz")).returncode == 0
+    assert (tmp_path / "ws.tgz").read_bytes()[:2] == b"\x1f\x8b"
+
+    old = tmp_path / "faces.zip"
+    old.write_bytes(b"an earlier face set")
+    again = cli("faceset", "pack", str(ws.root), str(old))
+    assert again.returncode != 0 and "already exists" in again.stderr
+    assert old.read_bytes() == b"an earlier face set"
+    stop_engine(ws)
+
+
+def test_a_measuring_job_draws_no_training_bar():
+    """quality's metrics event (its figures at the model's iteration) drew a 'train: 40 0.00 it/s' line."""
+    import io
+
+    from rich.console import Console
+
+    from engine import protocol as p
+    from tui.cli.follow import _show, follow_progress
+
+    for kind, expected in (("quality", False), ("train", True)):
+        console = Console(file=io.StringIO(), force_terminal=False, width=120, record=True, color_system=None)
+        progress = follow_progress(console)
+        tasks: dict = {}
+        for event in (p.make_event("job_started", 1, job_id="j", kind=kind, params={}, pid=1),
+                      p.make_event("metrics", 2, job_id="j", values={"iter": 40, "quality_ssim_dst": 0.8})):
+            _show(event, progress, tasks)
+        assert (("j", "train") in tasks) is expected, kind
+        assert ("train: 40" in console.export_text()) is expected, console.export_text()

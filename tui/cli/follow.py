@@ -25,6 +25,9 @@ from engine.quality.verdict import summary
 from engine.workspace import Workspace
 from tui.cli.common import CONSENT_KINDS, EXIT_DONE, EXIT_FAILED, EXIT_USAGE, err, out, remind_consent
 
+#: Jobs whose metrics events are a training's (a bar of iterations); other jobs' (quality) are not.
+TRAINING_KINDS = ("train", "run", "study", "segment")
+
 
 def _format_metrics(values: dict[str, Any]) -> str:
     parts = []
@@ -135,6 +138,7 @@ def _show(event: Event, progress: Progress, tasks: dict[tuple[str, str], Any]) -
     kind = event.TYPE
     job_id = getattr(event, "job_id", "") or ""
     if kind == "job_started":
+        tasks[(job_id, "kind")] = event.kind  # type: ignore[attr-defined]
         progress.console.print(f"[bold]{escape(event.kind)}[/] started ({escape(job_id)})", markup=True)  # type: ignore[attr-defined]
     elif kind == "progress":
         key = (job_id, event.stage)  # type: ignore[attr-defined]
@@ -142,6 +146,8 @@ def _show(event: Event, progress: Progress, tasks: dict[tuple[str, str], Any]) -
         if key not in tasks:
             tasks[key] = progress.add_task(event.stage, total=event.total, rate=rate, metrics="")  # type: ignore[attr-defined]
         progress.update(tasks[key], completed=event.done, total=event.total, rate=rate)  # type: ignore[attr-defined]
+    elif kind == "metrics" and tasks.get((job_id, "kind"), "train") not in TRAINING_KINDS:
+        pass  # a measuring job's figures (quality): its command prints the result, not a training bar
     elif kind == "metrics":
         text = _format_metrics(event.values)  # type: ignore[attr-defined]
         iteration = event.values.get("iter")  # type: ignore[attr-defined]

@@ -18,7 +18,7 @@ from engine.client import EngineClient
 from engine.errors import UserError
 from engine.settings import get
 from tui.cli.app import app
-from tui.cli.common import fail, open_workspace
+from tui.cli.common import fail, open_workspace, out
 from tui.cli.follow import run_job
 from tui.cli.options import check_workspace, setting_options
 
@@ -61,25 +61,27 @@ def train(
     run_job(ws, "train", {k: v for k, v in params.items() if v is not None}, detach=detach)
 
 
-def _send(workspace: str, command: str, args: dict | None = None) -> None:
+def _send(workspace: str, command: str, args: dict | None = None, said: str = "") -> None:
+    """Send ``command`` to the running job and say what was asked (it printed nothing: did it land?)."""
     ws = open_workspace(workspace)
     try:
         with EngineClient(ws) as client:
-            client.command(command, args or {})
+            reply = client.command(command, args or {})
     except UserError as exc:
         fail(exc.message, exc.hint)
+    out.print(f"{said} (job {reply.get('job_id', '?')}); follow it with: swapwizard attach {ws.root}", markup=False)
 
 
 @app.command("train-preview")
 def preview(workspace: str = typer.Argument(..., help="The workspace folder.")) -> None:
     """Ask the running training for a preview now (model/<name>/previews/latest.png)."""
-    _send(workspace, "preview")
+    _send(workspace, "preview", said="Asked the running training for a preview")
 
 
 @app.command("train-save")
 def save(workspace: str = typer.Argument(..., help="The workspace folder.")) -> None:
     """Ask the running training to save a checkpoint now."""
-    _send(workspace, "save")
+    _send(workspace, "save", said="Asked the running training to save a checkpoint")
 
 
 @app.command("train-target")
@@ -90,4 +92,6 @@ def target(workspace: str = typer.Argument(..., help="The workspace folder."),
         get("train", "iters").check(iters, "train-target")
     except UserError as exc:
         fail(exc.message, exc.hint)
-    _send(workspace, "set_target", {"iters": iters})
+    _send(workspace, "set_target", {"iters": iters},
+          said=f"Target set to iteration {iters} for the running training" if iters else
+          "The running training now trains until it is stopped")

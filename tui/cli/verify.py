@@ -63,6 +63,11 @@ def report_lines(found: dict[str, Any]) -> list[str]:
     if not found.get("signed") or found.get("error"):
         if found.get("xmp_source_type"):
             lines.append(f"XMP DigitalSourceType (unsigned): {source_type_words(found['xmp_source_type'])}")
+        if str(found.get("error") or "").startswith("this kind of file cannot be read"):
+            lines.append("[dim]hint:[/dim] verify reads videos and pictures (MP4, MOV, PNG, JPEG, WebP ...), such as "
+                         "the output/result.mp4 that swapwizard merge writes.")
+        elif found.get("error"):
+            lines.append("[dim]hint:[/dim] the file may be cut short or damaged: compare it with the copy it came from.")
         return lines
     who = found.get("signer") or "unknown"
     if found.get("issuer"):
