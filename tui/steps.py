@@ -35,6 +35,10 @@ KIND_TO_STEP = {
 }
 
 
+#: Jobs that show a step's result without running the step.
+PREVIEW_KINDS = ("merge_preview",)
+
+
 def _engine_status(engine_steps: dict[str, Any], name: str) -> str:
     record = engine_steps.get(name) or {}
     status = record.get("status", "todo") if isinstance(record, dict) else str(record)
@@ -60,10 +64,11 @@ def step_statuses(ws: Workspace | None, engine_steps: dict[str, Any], board: Job
     statuses["export"] = _engine_status(engine_steps, "merge")
     # Tuning the merge has no record of its own: it counts as done once a result was exported.
     statuses["merge"] = "done" if statuses["export"] == "done" else "todo"
-    # The stream is fresher than the last status reply: a job running now marks its step.
+    # The stream is fresher than the last status reply: a job running now marks its step (a merge preview
+    # is tuning, not the step running: the bar said "6 Merge" running while one frame rendered).
     for job in board.jobs.values():
         step = KIND_TO_STEP.get(job.kind)
-        if step and job.status == "running":
+        if step and job.status == "running" and job.kind not in PREVIEW_KINDS:
             statuses[step] = "running"
     return statuses
 

@@ -270,3 +270,48 @@ def test_training_figures_carry_the_iteration_they_were_measured_at_and_nothing_
     assert "like src 100%" not in seen["stats"] and "like src: not judged yet @0" in seen["stats"]
     assert "dst 0.120 @0" in seen["line"] and "@76" not in seen["line"]
     assert any("once the run is longer" in n for n in seen["notices"]), seen["notices"]
+
+
+@pytest.mark.timeout(120)
+def test_item_9_papercuts_of_the_wizard(tmp_path, recent):
+    """A merge preview does not mark 6 Merge running; the Compare view has the step bar and no hard line
+    break mid-phrase; the full-size view's header shows the picture's size and its whole path at 80 columns."""
+    from PIL import Image
+
+    from tui.screens.picture_view import PictureView
+    from tui.widgets.step_bar import StepBar
+
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
+    ws.record_consent()
+    picture = tmp_path / "preview.png"
+    Image.new("RGB", (448, 256), (40, 90, 160)).save(picture)
+    app = make_app(ws.root, connect=False, recent=recent)
+    seen: dict = {}
+
+    async def script(pilot):
+        for event in (p.make_event("job_queued", 1, job_id="job-1", kind="merge_preview", params={}),
+                      p.make_event("job_started", 2, job_id="job-1", kind="merge_preview", params={}, pid=1)):
+            app.board.apply(event)
+        seen["merge"] = app.step_statuses()["merge"]
+        app.go_to("export")
+        await pilot.pause(0.3)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), 10, "the compare view")
+        await pilot.pause(0.3)
+        seen["bar"] = app.screen.query_one(StepBar).current
+        seen["table"] = str(app.screen.query_one("#compare-table").render())
+        await pilot.press("escape")
+        await pilot.pause(0.2)
+        app.push_screen(PictureView([("training preview (src, src→src, dst, dst→dst, dst→src, masks)", picture),
+                                     ("merge: after", picture)]))
+        await pilot.pause(0.3)
+        seen["title"] = app.screen.query_one("#picture-view-title").render_lines(
+            __import__("textual.geometry", fromlist=["Region"]).Region(0, 0, 80, 2))
+
+    drive(app, script, size=(80, 24))
+    assert seen["merge"] != "running"
+    assert seen["bar"] == "export"
+    assert "press r,\n" not in seen["table"]
+    first, second = ("".join(segment.text for segment in line) for line in seen["title"])
+    assert "448x256" in first, first
+    assert second.strip() == str(picture), "the path has a line of its own (it was cut after '448x256 ·')"

@@ -23,6 +23,7 @@ from textual.widgets import Footer, Static
 from engine.atomic import read_json
 from tui.quality_tables import compare_table, opening_plot, value_text, verdict_lines
 from tui.widgets.picture import Picture
+from tui.widgets.step_bar import StepBar
 
 COMPARE_JSON = "output/compare/compare.json"
 #: The model study (engine.jobs.study: swapwizard study WS ...), shown under the latest comparison.
@@ -65,6 +66,7 @@ class CompareScreen(Screen[None]):
         self._stamp: tuple | None = None
 
     def compose(self) -> ComposeResult:
+        yield StepBar(id="step-bar")  # where the user is: the step it was opened from
         yield Static("Compare models", classes="step-title")
         with Horizontal(id="compare-main"):
             with VerticalScroll(id="compare-report", classes="panel"):
@@ -77,6 +79,11 @@ class CompareScreen(Screen[None]):
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
+        bar = self.query_one(StepBar)
+        step_screen = getattr(self.app, "step_screen", lambda: None)()
+        if step_screen is not None:
+            bar.current = step_screen.STEP
+            bar.statuses = self.app.step_statuses()  # type: ignore[attr-defined]
         self.reload()
         self.set_interval(1.0, self.reload)
 
@@ -125,7 +132,7 @@ class CompareScreen(Screen[None]):
             contact = result.get("outputs", {}).get("contact_sheet")
             sheet.path = ws.root / contact if contact else None
         else:
-            table.update("No comparison yet. Train two or more models (train --model NAME), then press r,\n"
+            table.update("No comparison yet. Train two or more models (train --model NAME), then press r, "
                          "or run: swapwizard compare WS --models A B")
             sheet.path = None
         self.show_study(ws, sheet)

@@ -23,7 +23,7 @@ from tui.widgets.picture import Picture
 class PictureView(ModalScreen[None]):
     DEFAULT_CSS = """
     PictureView { background: $background; }
-    PictureView #picture-view-title { height: 1; padding: 0 1; background: $panel; }
+    PictureView #picture-view-title { height: 2; padding: 0 1; background: $panel; }
     PictureView #picture-view { width: 1fr; height: 1fr; }
     PictureView #picture-view-keys { height: 1; padding: 0 1; color: $text-muted; }
     """
@@ -65,7 +65,8 @@ class PictureView(ModalScreen[None]):
         except Exception:  # noqa: BLE001 - a file being rewritten: the picture says it cannot be read
             pass
         count = f"{self.index + 1}/{len(self.pictures)} · " if len(self.pictures) > 1 else ""
-        self.query_one("#picture-view-title", Static).update(Text.assemble((f"{count}{title}", "bold"), f"{size} · {path}"))
+        # The path on a line of its own: after a long title it was cut ("448x256 ·").
+        self.query_one("#picture-view-title", Static).update(Text.assemble((f"{count}{title}", "bold"), f"{size}\n{path}"))
         self.query_one(Picture).show(path)
 
     def action_move(self, delta: int) -> None:
