@@ -361,3 +361,13 @@ def test_a_measuring_job_draws_no_training_bar():
             _show(event, progress, tasks)
         assert (("j", "train") in tasks) is expected, kind
         assert ("train: 40" in console.export_text()) is expected, console.export_text()
+
+
+def test_train_refuses_a_model_name_before_any_job(tmp_path):
+    """issue 24 item 1: ``train --model '[/x]'`` is refused at once, in one sentence (the job failed later,
+    quoting the name, and that error crashed the wizard's Train screen)."""
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
+    refused = cli("train", str(ws.root), "--model", "[/x]")
+    assert refused.returncode == 2 and "'[/x]' is not a valid model name." in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert not (ws.state_dir / "engine.pid").exists() and not list(ws.state_dir.glob("events*")), "no engine, no job"

@@ -37,6 +37,11 @@ def train(
 ) -> None:
     """Train the face-swap model: metrics, previews and checkpoints stream to every attached client."""
     ws = open_workspace(workspace)
+    if (settings or {}).get("model"):
+        try:  # refused here, before a job: the job failed later, quoting the name (issue 24)
+            ws.model_dir(str(settings["model"]))  # type: ignore[index]
+        except UserError as exc:
+            fail(exc.message, exc.hint)
     check_workspace(ws, "train")
     if gpus < 1:
         fail("--gpus must be at least 1.", "For example: --gpus 2.")
