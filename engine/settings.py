@@ -224,6 +224,12 @@ SETTINGS: tuple[Setting, ...] = (
       group="job", template="commented"),
     S("train", "iters", int, 100_000, "Target iteration (absolute); 0 trains until stopped. Unset: the preset's "
       "target.", range=(0, 100_000_000), group="job", template="commented"),
+    S("train", "until", str, "target", "target: train to the target iteration; good: stop as soon as the model is "
+      "good by the verdicts (identity, mouth and eyes follow, held-out SSIM no longer rising) or at a plateau, "
+      "with the target as the ceiling (docs/until-good.md). swapwizard run uses good.", choices=("target", "good"),
+      group="job", template="commented"),
+    S("train", "time_limit", str, "", "Stop after this much training time, saved like any stop: 2h, 90m, 1h30m; "
+      "empty: no limit.", group="job", flags=("--for",), template="commented"),
     S("train", "device", str, "auto", "auto (first GPU, else CPU), cpu, cuda or cuda:N; CUDA_VISIBLE_DEVICES "
       "applies.", group="run", template="commented"),
     S("train", "arch", str, "liae-ud", "New models only: df, liae or amp (with -u, -d or -ud), or cnn (the "

@@ -7,7 +7,7 @@ import sys
 
 from engine.errors import UserError
 
-NAMES = ("extract", "train", "merge", "c2pa", "identity", "expression", "segment", "limits")
+NAMES = ("extract", "train", "merge", "c2pa", "identity", "expression", "segment", "limits", "until")
 
 
 def main(argv: list[str]) -> int:

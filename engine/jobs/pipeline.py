@@ -33,9 +33,11 @@ MANAGED_STEPS = WORKSPACE_STEPS
 
 
 @dataclass
-class Params(settings.overrides_class("RunSettings", "train", only=("preset", "iters"), module=__name__)):
-    """[train] preset and iters (engine/settings.py; None: the workspace's choice, else the preset's), checked
-    at submit so a bad value fails before extraction starts; and the run's own parameters."""
+class Params(settings.overrides_class("RunSettings", "train", only=("preset", "iters", "until", "time_limit"),
+                                     module=__name__)):
+    """[train] preset, iters, until and time_limit (engine/settings.py; None: the workspace's choice, else the
+    preset's; until: good, so the preset's target is the ceiling), checked at submit so a bad value fails
+    before extraction starts; and the run's own parameters."""
 
     #: Model name; "" lets training and merging pick theirs ([train] model, else "default").
     model: str = ""
@@ -56,8 +58,10 @@ def plan(ws: Workspace, params: Params) -> list[tuple[str, list[str], dict[str, 
     """(job kind, steps it completes, its parameters) for every step not yet done, in order."""
     records = ws.steps()
     done = {step for step, record in records.items() if record.get("status") == "done"}
-    trained_to = (records["train"].get("result") or {}).get("iteration")
-    if "train" in done and params.iters and isinstance(trained_to, int) and trained_to < params.iters:
+    trained = records["train"].get("result") or {}
+    trained_to = trained.get("iteration")
+    if "train" in done and params.iters and isinstance(trained_to, int) and trained_to < params.iters \
+            and trained.get("stopped") not in ("good", "plateau"):
         # Asked to train further than last time: train on, then merge again with the better model.
         done -= {"train", "merge"}
     stages: list[tuple[str, list[str], dict[str, Any]]] = []
@@ -75,8 +79,10 @@ def plan(ws: Workspace, params: Params) -> list[tuple[str, list[str], dict[str, 
         # With "auto" only when the destination's faces have occluders (engine.segment.auto; it says why).
         stages.append(("segment", [], {"side": "both", "auto": mask == "auto"}))
     if "train" not in done:
-        stages.append(("train", ["train"], {"preset": params.preset, "iters": params.iters,
-                                             "model": params.model or None}))
+        # Unattended, training stops when the model is good (the preset's target is the ceiling).
+        until = params.until or ws.section("train").get("until") or "good"
+        stages.append(("train", ["train"], {"preset": params.preset, "iters": params.iters, "until": until,
+                                             "time_limit": params.time_limit, "model": params.model or None}))
     if "merge" not in done:
         stages.append(("merge", ["merge"], {"model": params.model or None, "c2pa": params.c2pa,
                                              "c2pa_cert": params.c2pa_cert, "c2pa_key": params.c2pa_key}))

@@ -1,22 +1,27 @@
 """Training job: teach a model to turn the dst person's face into the src person's.
 
-    swapwizard train WS [--preset saehd|quick|tiny] [--iters N] [--model NAME] [--device D] [--gpus N]
+    swapwizard train WS [--preset saehd|quick|tiny] [--iters N] [--until good] [--for 2h] [--model NAME] [--gpus N]
 
 Runs in the engine's job process; streams metrics, progress and previews; saves checkpoints to
 ``WS/model/<name>/`` (see engine.train.checkpoint) every ``save_every_min`` minutes and before it
 stops (target reached, cancel, SIGTERM, or a client's {"command": "save"}). With ``gpus > 1`` it
 launches ``python -m torch.distributed.run --nproc_per_node N -m engine.ddp_worker`` and
 relays rank 0's events. The result holds the final losses and the loss history (also in
-``WS/model/<name>/loss_history.json``).
+``WS/model/<name>/loss_history.json``), why it stopped (``stopped``: target, good, plateau, time,
+terminated) and ``stop_reason``, one sentence. ``--until good`` and ``--for`` hand the loop
+``engine.quality.until.UntilGood`` as its stop rule.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from engine import settings
 from engine.errors import UserError
+from engine.quality.estimate import read_state
 from engine.quality.training import TrainingQuality
+from engine.quality.until import UntilGood, duration_seconds
 from engine.report import Reporter
 from engine.train.signals import stop_on_sigterm
 from engine.workspace import Workspace
@@ -54,6 +59,18 @@ class Params(settings.overrides_class("TrainSettings", "train", module=__name__)
             from engine.train.launch import launcher_args
 
             launcher_args(self.gpus, self.nnodes, self.node_rank, self.master)  # one sentence if wrong
+        duration_seconds(self.time_limit or "")  # one sentence if it is not a duration
+
+
+def stop_rule(ws: Workspace, params: Params) -> functools.partial | None:
+    """The loop's stop rule for ``--until good`` / ``--for`` (None: train to the target)."""
+    toml = settings.read(ws, "train")
+    until = params.until or toml["until"]
+    limit_s = duration_seconds(params.time_limit or toml["time_limit"])
+    good = until == "good" and not params.pretrain_faces  # pretraining has no verdicts: only --for applies
+    if not good and limit_s is None:
+        return None
+    return functools.partial(UntilGood, good=good, limit_s=limit_s)
 
 
 def config(ws: Workspace, params: Params):
@@ -69,8 +86,18 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     if params.gpus > 1 or params.nnodes > 1:
         from engine.train.launch import run_distributed
 
+        if stop_rule(ws, params) is not None:
+            report.warning("--until good and --for are not applied to training on several GPUs yet: it trains to "
+                           "the target iteration (--iters).")
+
         return run_distributed(ws, resolved, params.gpus, report, params.nnodes, params.node_rank, params.master)
     from engine.train.loop import TrainingRun
 
+    rule = stop_rule(ws, params)
     with stop_on_sigterm() as stopped:
-        return TrainingRun(ws, resolved, report, stop_requested=stopped, watch=TrainingQuality).run()
+        result = TrainingRun(ws, resolved, report, stop_requested=stopped, watch=TrainingQuality, until=rule).run()
+    if rule is not None and rule.keywords["good"] and result.get("stopped") == "target":
+        estimate = read_state(resolved.model_dir).get("until_text")
+        result["stop_reason"] += f" It was not good yet: {estimate}" if estimate else " Quality was not measured."
+        report.log(result["stop_reason"])
+    return result

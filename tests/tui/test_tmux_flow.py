@@ -43,6 +43,8 @@ def test_a_new_user_goes_from_nothing_to_a_result_and_survives_a_lost_terminal(t
         term.keys("n", "r")  # train: a new model asks for its preset, then its target
         term.wait(r"pick its preset")
         term.keys("Home", "Enter")  # tiny
+        term.wait(r"When should training stop")
+        term.keys("Down", "Enter")  # at an iteration (when it is good is offered first)
         term.wait(r"Train until iteration")
         term.keys(*["BSpace"] * 6, "4", "0", "Enter")
         before = int(term.wait(r"iteration (\d+) / 40", 120).group(1))

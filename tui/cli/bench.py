@@ -29,6 +29,8 @@ BENCHES = {
                   "--iters, --table); the pairs table (--pairs NAME=WS,... --seeds 1,2); the anchors (--anchors).",
     "limits": "The engine under a hostile local client: RSS with non-reading subscribers, log bytes per bad "
               "request, status under a connect flood (--json, --only).",
+    "until": "How often the 'good in about...' estimate made at a quarter of a run holds the iteration reached "
+             "(quality_history.json files, --at, --json).",
 }
 
 

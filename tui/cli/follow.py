@@ -32,6 +32,8 @@ TRAINING_KINDS = ("train", "run", "study", "segment")
 def _format_metrics(values: dict[str, Any]) -> str:
     parts = []
     for key, value in values.items():
+        if key.startswith("until_"):
+            continue  # train --until good: its own line, once per measurement
         if isinstance(value, (dict, list)) or key.startswith("quality_expr_"):
             continue  # the expression figures have their own line (expression_line), once per measurement
         if isinstance(value, float):

@@ -46,7 +46,7 @@ def merge(
 
 
 @app.command("run")
-@setting_options("train", only=("preset", "iters"))
+@setting_options("train", only=("preset", "iters", "until", "time_limit"))
 @c2pa_options
 def run_pipeline(
     workspace: str = typer.Argument(..., help="The workspace folder (with its source and destination)."),
@@ -55,7 +55,8 @@ def run_pipeline(
     settings: Optional[dict] = None,
     c2pa: Optional[dict] = None,
 ) -> None:
-    """Every step unattended: extract both sides, check, train, merge and export; skips steps already done."""
+    """Every step unattended: extract both sides, check, train (until good, the preset's target as the ceiling),
+    merge and export; skips steps already done."""
     ws = open_workspace(workspace)
     check_workspace(ws, "extract", "train", "merge")
     settings = settings or {}

@@ -19,6 +19,7 @@ from engine.pack import GIB, MAX_UNPACK_BYTES
 from engine.pack import pack as pack_workspace
 from engine.pack import plan as plan_pack
 from engine.pack import unpack as unpack_archive
+from engine.quality.estimate import read_state
 from engine.sources import SIDE_NAMES, invalidated_by_replacing, probe_input, replace_source
 from engine.workspace import CONFIG_NAME, SIDES, Workspace
 from tui.cli.app import app
@@ -174,7 +175,7 @@ def status(workspace: str = typer.Argument(...), as_json: bool = typer.Option(Fa
               "pid": pid, "running": live["running"] if live else None,
               "queue": live["queue"] if live else [], "steps": steps,
               "next_step": ws.first_unfinished_step(), "consent": ws.consent_confirmed(),
-              "models": ws.model_names(), "missing": _missing_inputs(ws, steps)}
+              "models": ws.model_names(), "missing": _missing_inputs(ws, steps), "until": _until(ws)}
     report["next_command"] = (f"swapwizard attach {workspace}" if report["running"] or report["queue"] else
                               _next_command(workspace, report["missing"], report["next_step"]))
     if ws.state_warning:  # a damaged or wrong-shaped state.json: which file, what is wrong, what is used
@@ -191,12 +192,25 @@ def status(workspace: str = typer.Argument(...), as_json: bool = typer.Option(Fa
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(record["updated"])) if record.get("updated") else ""
         detail = _shorter(str(record.get("error", "")), ws)
         out.print(f"  {name:<12} {record.get('status', 'todo'):<8} {when} {detail}", markup=False)
+    for name, state in report["until"].items():
+        out.print(f"  model {name}: {state.get('reason') or 'until good: ' + str(state.get('until_text'))}"
+                  f" (iteration {state.get('iteration')})", markup=False)
     for side in report["missing"]:
         out.print(f"missing: the {SIDE_NAMES[side]} (a video or a folder of images)", markup=False)
     if report["next_command"]:
         step = "" if report["missing"] or not report["next_step"] or report["running"] or report["queue"] \
             else f"{report['next_step']}, with: "
         out.print(f"next: {step}{report['next_command']}", markup=False)
+
+
+def _until(ws: Workspace) -> dict[str, dict]:
+    """Per model trained with ``--until good`` / ``--for``: its last estimate, or why it stopped."""
+    found = {}
+    for name in ws.model_names():
+        state = read_state(ws.model_dir(name))
+        if state.get("reason") or state.get("until_text"):
+            found[name] = state
+    return found
 
 
 #: A step's error as ``status`` shows it: one line of at most this many characters.

@@ -46,7 +46,7 @@ from engine import address
 from engine import protocol as p
 from engine.atomic import read_json
 from engine.errors import UserError
-from engine.quality.until import read_state
+from engine.quality.estimate import read_state
 from engine.workspace import IMAGE_EXTENSIONS, Workspace
 from tui.job_board import JobBoard
 from tui.web.page import PAGE
