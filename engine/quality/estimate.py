@@ -240,7 +240,8 @@ def words(est: Estimate, now: int, rate: float | None, found: dict[str, Estimate
     waiting = "" if not found else " (waiting for " + ", ".join(NAMES[e.verdict] for e in found.values()
                                                                  if not e.met) + ")"
     if est.iteration is None:
-        return f"not in sight yet: {est.why}{waiting}."
+        early = est.why.endswith(" measurements")  # crossing(): too few points for a trend
+        return f"{'too early to tell' if early else 'not in sight yet'}: {est.why}{waiting}."
     iters = f"iteration {_thousands(est.iteration)}, {_thousands(est.low or est.iteration)} to " + \
             (_thousands(est.high) if est.high is not None else "not in sight")
     if not rate or rate <= 0:

@@ -49,4 +49,6 @@ def test_the_sentence_gives_minutes_and_their_range():
     assert text == "good in about 40 min, between 20 and 1 h 20 min (iteration 10 000, 7 000 to 16 000)."
     assert estimate.words(estimate.Estimate("good", why="the mouth: not getting closer"), 4000, 2.5) == \
         "not in sight yet: the mouth: not getting closer."
+    assert estimate.words(estimate.overall(estimate.estimates(_history(0)[:2], 500)), 500, 2.5).startswith(
+        "too early to tell: the mouth: 2 of 4 measurements")
 
