@@ -266,7 +266,7 @@ class SwapWizardApp(App[None]):
         if isinstance(event, p.JobFailed) and live:
             self.notify_error(event.error, event.hint, title="Job failed")
         elif isinstance(event, p.Log) and event.level in ("warning", "error") and live:
-            self.notify(event.message, severity="warning" if event.level == "warning" else "error")
+            self.notify(event.message, severity="warning" if event.level == "warning" else "error", markup=False)
         if isinstance(event, (p.JobStarted, p.JobFinished, p.JobFailed, p.JobCancelledEvent)):
             self.refresh_status()
             self.refresh_steps()

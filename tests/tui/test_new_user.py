@@ -13,6 +13,7 @@ from engine.workspace import Workspace
 from tests.helpers import SAMPLES, stop_engine
 from tests.tui.conftest import drive, wait_for
 from tui.app import make_app
+from tui.messages import message_for
 from tui.screens.compare import CompareScreen
 from tui.steps import STEP_NAMES
 
@@ -51,6 +52,10 @@ def test_brackets_in_paths_names_and_errors_never_crash_and_a_bad_recent_entry_i
             await pilot.pause(0.2)
             app.step_screen().refresh_from_board()
             await pilot.pause(0.1)
+        # A job's warning quoting user text pops up as a notice (markup off).
+        app.post_message(message_for(p.make_event("log", 10, job_id="job-1", level="warning",
+                                                  message="the model [/x] in a[/x]ws is odd")))
+        await pilot.pause(0.2)
         app.go_to("train")
         await pilot.pause(0.2)
         app.step_screen().refresh_from_board()
@@ -59,9 +64,11 @@ def test_brackets_in_paths_names_and_errors_never_crash_and_a_bad_recent_entry_i
         await wait_for(pilot, lambda: isinstance(app.screen, CompareScreen), 10, "the compare view")
         await pilot.pause(0.3)
         seen["compare"] = str(app.screen.query_one("#compare-status").render())
+        seen["notices"] = [n.message for n in app._notifications]
 
     drive(app, script, size=(120, 36))
     assert seen["skipped"], "the bad recent entries are skipped with a notice"
+    assert any("the model [/x] in a[/x]ws is odd" in n for n in seen["notices"])
     assert "no model named '[/x]' (it holds [red]" in seen["train"]
     assert "cannot compare [/x] and [b]" in seen["compare"]
 

@@ -64,7 +64,7 @@ class FilePickerScreen(ModalScreen[Path | None]):
         if path.exists():
             self.dismiss(path)
         else:
-            self.notify(f"{path} does not exist.", severity="error")
+            self.notify(f"{path} does not exist.", severity="error", markup=False)
 
     def action_pick_folder(self) -> None:
         node = self.query_one(MediaTree).cursor_node

@@ -249,17 +249,17 @@ class MaskReviewScreen(Screen[None]):
         if await self.app.submit_job("masks_export", {"side": self.side, "folder": self._folder(),  # type: ignore[attr-defined]
                                                       "marked": "rejected"}):
             self.notify(f"Writing the rejected faces to {folder}. Paint the *_mask.png files (white = face), "
-                        "then press i here to import them.", timeout=15)
+                        "then press i here to import them.", timeout=15, markup=False)
 
     async def action_import_painted(self) -> None:
         if self.ws is None or self._busy():
             return
         folder = Path(self.ws.root) / self._folder()
         if not folder.is_dir():
-            self.notify(f"There is no {folder} yet: press e to export the rejected faces first.", severity="warning")
+            self.notify(f"There is no {folder} yet: press e to export the rejected faces first.", severity="warning", markup=False)
             return
         if await self.app.submit_job("masks_import", {"side": self.side, "folder": self._folder()}):  # type: ignore[attr-defined]
-            self.notify(f"Importing the painted masks of {folder}; press t to retrain with them.")
+            self.notify(f"Importing the painted masks of {folder}; press t to retrain with them.", markup=False)
 
     async def action_retrain(self) -> None:
         if self.ws is None or self._busy():

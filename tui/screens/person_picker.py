@@ -82,7 +82,7 @@ class PersonPickerScreen(ModalScreen[dict[str, Any] | None]):
         if not text:
             return
         if not text.isdigit() and not Path(text).expanduser().is_file():
-            self.notify(f"There is no photo at {text}.", severity="warning")
+            self.notify(f"There is no photo at {text}.", severity="warning", markup=False)
             return
         self.dismiss({"reference": text if text.isdigit() else str(Path(text).expanduser().resolve())})
 

@@ -123,6 +123,6 @@ def copy_picture_path(app) -> None:
     if len(pictures) > 1:
         paths = "\n".join(f"{title}: {path}" for title, path in pictures)
         app.copy_to_clipboard(" ".join(str(path) for _, path in pictures))
-        app.notify(paths, title="Picture paths", timeout=12)
+        app.notify(paths, title="Picture paths", timeout=12, markup=False)
         return
     copy_path(app, pictures[0][1])
