@@ -35,7 +35,8 @@ __SCRIPT__
 setTimeout(() => {
   const before = els.job.innerHTML;
   sources[0].onmessage({data: JSON.stringify({type: "metrics", job_id: "j1",
-    values: {iter: 777, loss_src: 0.05, loss_dst: 0.06, target: 1000, iters_per_s: 2.5, eta_s: 90}})});
+    values: {iter: 777, loss_src: 0.05, loss_dst: 0.06, target: 1000, iters_per_s: 2.5, eta_s: 90,
+             until_text: "good in about 4 min"}})});
   console.log(JSON.stringify({before, after: els.job.innerHTML, quality: els.quality.textContent,
     pictures: els.pictures.innerHTML, range: els.range.textContent, calls, source: sources[0].url}));
 }, 50);
@@ -53,6 +54,7 @@ def test_the_page_script_draws_the_state_and_follows_live_metrics(tmp_path):
                                                     "points": [[i, 1.0 / i, 1.2 / i, 0.0] for i in range(10, 601, 10)]})
     atomic_write_json(model / "quality_history.json", {"points": [{"iteration": 500, "source": "train",
                                                                    "ssim_dst": 0.41, "ssim_src": 0.44}]})
+    atomic_write_json(model / "until.json", {"iteration": 600, "until_text": "too early to tell"})  # --until good
     dashboard = Dashboard(ws, start_engine=False)
     for event in (p.make_event("job_queued", 1, job_id="j1", kind="train", params={}),
                   p.make_event("job_started", 2, job_id="j1", kind="train", params={}, pid=1),
@@ -67,6 +69,7 @@ def test_the_page_script_draws_the_state_and_follows_live_metrics(tmp_path):
     assert done.returncode == 0, done.stderr
     drawn = json.loads(done.stdout.strip().splitlines()[-1])
     assert "iteration 610" in drawn["before"] and "iteration 777 / 1000" in drawn["after"]
+    assert "until good: too early to tell" in drawn["before"] and "until good: good in about 4 min" in drawn["after"]
     assert drawn["quality"].startswith("dst 0.410") and "(at iteration 500)" in drawn["quality"]
     assert drawn["range"] == "iterations 10 – 777 (whole run)"
     assert "/file/model/default/previews/latest.png?v=" in drawn["pictures"] and "token=abc" in drawn["pictures"]
