@@ -72,7 +72,9 @@ def score(report: dict[str, Any], planted: dict[str, str]) -> dict[str, Any]:
     per_kind = {kind: f"{sum(1 for f, k in planted.items() if k == kind and f in found)}/"
                       f"{sum(1 for k in planted.values() if k == kind)}" for kind in KINDS}
     hits = sum(1 for f in planted if f in found)
-    return {"found": hits, "planted": len(planted), "found_by_kind": per_kind, "false_alarms": len(false),
+    return {"found": hits, "planted": len(planted), "found_by_kind": per_kind,
+            "missed": [f"{file} ({kind})" for file, kind in planted.items() if file not in found],
+            "false_alarms": len(false),
             "good_faces": good, "false_alarm_faces": false,
             "figure": f"found {hits}/{len(planted)} planted ({', '.join(f'{k} {v}' for k, v in per_kind.items())}); "
                       f"false alarms {len(false)}/{good} good faces"}

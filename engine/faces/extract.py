@@ -43,7 +43,7 @@ NEW = "new"
 #: What an extraction writes beside its records (moved in together), and what was made from the old crops
 #: (removed with them).
 _RESULTS = ("aligned", "tracks", "people", "frames")
-_STALE = ("aligned_trash", "sort.json", "identity.safetensors")
+_STALE = ("aligned_trash", "sort.json", "identity.safetensors", "alignment_check.json")
 
 
 @dataclass
