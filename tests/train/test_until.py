@@ -104,3 +104,13 @@ def test_good_on_held_out_faces_is_not_a_stop_while_the_whole_clip_says_otherwis
     assert logged and logged[0].startswith("Good on the held-out faces at iteration 6000, but over the whole clip not yet")
     assert "clip" in read_state(train_ws.model_dir("clipcheck"))
     assert history.read(train_ws.model_dir("clipcheck")) is not None
+
+
+def test_the_wizard_offers_good_first_and_shows_the_estimate():
+    from tui.screens.new_model import stop_choices
+    from tui.screens.train import stats_text
+
+    assert [key for key, _ in stop_choices(300)] == ["good", "target"] and "iteration 300" in stop_choices(300)[0][1]
+    text = stats_text(None, {"iter": 500, "loss_src": 0.5, "loss_dst": 0.4,
+                             "until_text": "good in about 40 min, between 25 and 70 [waiting]"})
+    assert "good in about 40 min, between 25 and 70 \\[waiting]" in text  # markup escaped
