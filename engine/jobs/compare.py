@@ -30,8 +30,8 @@ class Params:
 
 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
+    from engine.interop.load import model_exists
     from engine.quality.compare import compare
-    from engine.train.api import model_exists
 
     names = list(params.models) or [n for n in ws.model_names() if model_exists(ws.model_dir(n))]
     return compare(ws, names, report, frames=params.frames, device=params.device, c2pa=params.c2pa,

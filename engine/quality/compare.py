@@ -23,6 +23,7 @@ from typing import Any
 from engine.atomic import atomic_write_bytes, atomic_write_json
 from engine.errors import UserError
 from engine.faces.detect import FaceFinder
+from engine.interop.load import load_model, model_exists
 from engine.media import credentials as content_credentials
 from engine.media.encode import VideoWriter, png_with_text, synthetic_label
 from engine.media.probe import probe
@@ -37,7 +38,6 @@ from engine.quality.reconstruct import held_out_faces, reconstruction_metrics
 from engine.quality.swap import SwapMeter
 from engine.quality.verdict import verdicts
 from engine.report import NullReporter, Reporter
-from engine.train.api import load_model, model_exists
 from engine.workspace import Workspace
 
 OUT_DIR = "output/compare"
@@ -118,6 +118,12 @@ def _check_names(ws: Workspace, names: list[str]) -> None:
         raise UserError(f"There is no trained model {missing[0]!r} in this workspace.", f"Models: {known}.")
 
 
+def _arch(model: Any) -> str | None:
+    """The model's architecture (None for an imported file, which does not say)."""
+    options = getattr(getattr(model, "network", None), "options", None)
+    return getattr(options, "arch", None)
+
+
 def compare(ws: Workspace, names: list[str], report: Reporter | None = None, frames: int = 50,
             device: str = "auto", c2pa: bool = True, c2pa_cert: str = "", c2pa_key: str = "",
             out_dir: str = OUT_DIR) -> dict[str, Any]:
@@ -138,6 +144,11 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
     finder = FaceFinder(min_presence=0.0)
     for number, (name, model) in enumerate(zip(names, models)):
         report.progress("reconstruct", number, len(models), unit="models")
+        if getattr(model, "network", None) is None:  # an imported .dfm/.onnx: a swap path, no reconstructions
+            values[name] = {}
+            report.warning(f"Model {name} was imported from a file, which holds only the swap: its held-out "
+                           "reconstruction and expression figures cannot be measured; its swap is.")
+            continue
         if model.resolution not in faces_by_res:
             faces_by_res[model.resolution] = {s: held_out_faces(ws, s, model.resolution) for s in ("src", "dst")}
         values[name] = reconstruction_metrics(model.network, faces_by_res[model.resolution], model.device,
@@ -197,7 +208,7 @@ def compare(ws: Workspace, names: list[str], report: Reporter | None = None, fra
             report.warning(f"Model {name} trained on frames it is measured on: {unseen}.")
         entries.append({"name": name, "iteration": model.iteration, "cost": cost, "unseen": unseen,
                         "metrics": values[name], "verdicts": [{"level": v.level, "text": v.text, "topic": v.topic}
-                                                              for v in verdicts(values[name], model.network.options.arch)]})
+                                                              for v in verdicts(values[name], _arch(model))]})
     outputs = {"video": f"{out_dir}/side_by_side.mp4", "json": f"{out_dir}/compare.json"}
     if sheet_rows:
         image = sheet.contact_sheet(sheet_rows, captions, row_labels)

@@ -1,6 +1,6 @@
 """Models that travel, end to end through the real CLI and engine (issue 28): a tiny trained model is
 exported as a .dfm, imported back as another model, and merged: its frames equal the native merge's
-within the codec's error; ``[merge] runtime = onnx`` merges the trained model on ONNX Runtime the same way,
+within the codec's error (and the merge preview and compare take it); ``[merge] runtime = onnx`` merges the trained model on ONNX Runtime the same way,
 and ``auto`` follows what ``bench merge --runtime`` recorded."""
 
 from __future__ import annotations
@@ -71,6 +71,14 @@ def test_export_import_merge_round_trip(models_ws, tmp_path, monkeypatch):
         # The merge preview takes the imported model too.
         final, _ = run_job(ws, "merge_preview", {"model": "travel-dfm", "frame": 3}, timeout=200)
         assert final.TYPE == "job_finished", getattr(final, "error", "")
+        # And compare: the imported model's swap is measured beside the trained one's.
+        final, events = run_job(ws, "compare", {"models": ["travel", "travel-dfm"], "frames": 4, "c2pa": False},
+                                timeout=600)
+        assert final.TYPE == "job_finished", getattr(final, "error", "")
+        entries = {m["name"]: m for m in final.result["models"]}
+        assert entries["travel"]["metrics"]["ssim_dst"] is not None and "ssim_dst" not in entries["travel-dfm"]["metrics"]
+        assert any("imported from a file" in str(e) for e in events)
+        assert (ws.root / final.result["outputs"]["video"]).is_file()
     finally:
         stop_engine(ws)
 
