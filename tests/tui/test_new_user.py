@@ -18,6 +18,13 @@ from tui.screens.compare import CompareScreen
 from tui.steps import STEP_NAMES
 
 
+def made_ws(tmp_path) -> Workspace:
+    """A workspace of the two sample clips, consent recorded."""
+    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
+    ws.record_consent()
+    return ws
+
+
 def failed(kind: str, job_id: str, seq: int, error: str) -> list[p.Event]:
     return [p.make_event("job_queued", seq, job_id=job_id, kind=kind, params={}),
             p.make_event("job_started", seq + 1, job_id=job_id, kind=kind, params={}, pid=1),
@@ -78,8 +85,7 @@ def test_resume_lands_on_the_first_unfinished_step_before_and_after_the_engine_a
     """The idle demo of the issue: extracted, checked, a merge exported, the training not done (stopped).
     Opened by Enter on the recent entry, the wizard lands on Train, and stays there once the engine's
     status arrives (it landed on Extract: its steps were read before the engine answered)."""
-    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
-    ws.record_consent()
+    ws = made_ws(tmp_path)
     for step in ("extract_src", "extract_dst", "check", "merge"):
         ws.set_step(step, "done")
     ws.set_step("train", "failed", error="stopped")
@@ -110,8 +116,7 @@ def test_help_key_on_every_step_lists_its_keys_and_what_comes_next_and_the_foote
 
     from tui.screens.help import HelpScreen, bindings_of, key_names
 
-    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
-    ws.record_consent()
+    ws = made_ws(tmp_path)
     app = make_app(ws.root, connect=False, recent=recent)
     seen: dict = {}
 
@@ -163,8 +168,7 @@ def test_what_the_merge_form_shows_is_what_export_runs_with(tmp_path, recent):
     from engine.merge.settings import from_section
     from tui.widgets.settings_form import SettingsForm
 
-    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
-    ws.record_consent()
+    ws = made_ws(tmp_path)
     before = from_section(ws.section("merge"))
     app = make_app(ws.root, connect=False, recent=recent)
     seen: dict = {}
@@ -210,8 +214,7 @@ def test_the_new_model_preset_is_chosen_from_the_hardware_found_and_says_why(tmp
         monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
     else:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
-    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
-    ws.record_consent()
+    ws = made_ws(tmp_path)
     app = make_app(ws.root, connect=False, recent=recent)
     seen: dict = {}
 
@@ -242,8 +245,7 @@ def test_training_figures_carry_the_iteration_they_were_measured_at_and_nothing_
     """The measurement of iteration 0 rides on every metrics event up to 76: the screen labels it @0 (it
     said "SSIM dst 0.120 @76" and drew it again at every event), does not call an untrained model's one
     recognised swap "like src 100%", and ``l`` early in a run says why the chart does not change."""
-    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
-    ws.record_consent()
+    ws = made_ws(tmp_path)
     atomic_write_json(ws.model_dir() / "quality_history.json", {"points": [
         {"iteration": 0, "source": "training", "ssim_dst": 0.12, "ssim_src": 0.11,
          "id_closer_src": 1.0, "id_src": 0.5, "id_dst": 0.9, "id_faces": 1}]})
@@ -288,8 +290,7 @@ def test_item_9_papercuts_of_the_wizard(tmp_path, recent):
     from tui.screens.picture_view import PictureView
     from tui.widgets.step_bar import StepBar
 
-    ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
-    ws.record_consent()
+    ws = made_ws(tmp_path)
     picture = tmp_path / "preview.png"
     Image.new("RGB", (448, 256), (40, 90, 160)).save(picture)
     app = make_app(ws.root, connect=False, recent=recent)
