@@ -46,6 +46,8 @@ HORIZON = 20.0
 #: The verdicts a good model holds (``engine.quality.verdict.states``), then the SSIM's levelling off.
 HELD = ("identity", "mouth", "eyes")
 VERDICTS = (*HELD, "sharpness")
+#: Why a trend gives no iteration: it heads away from the threshold, or would take past ``HORIZON``.
+AWAY, SLOW = "not getting closer", "too slow to see"
 #: A model's last estimate or stop (``engine.quality.until`` writes it; ``status`` and the browser view read it).
 UNTIL_FILE = "until.json"
 #: verdict -> how a sentence names it.
@@ -125,7 +127,7 @@ def crossing(found: list[tuple[int, float]], threshold: float, rising: bool, now
     # before its trend does (that first crossing is what a stop sees).
     low, high = reach(steep, Z * noise), reach(flat)
     if best is None:
-        return None, None, None, "not getting closer" if slope * sign <= 0 else "too slow to see"
+        return None, None, None, AWAY if slope * sign <= 0 else SLOW
     as_iter = lambda x: int(round(math.exp(x)))  # noqa: E731
     return as_iter(best), as_iter(low if low is not None else best), None if high is None else as_iter(high), ""
 

@@ -146,7 +146,9 @@ class UntilGood:
         if all(e.met for e in found.values()):
             decision = self._clip_decision(network, iteration, latest)
         elif found["sharpness"].met and measurements >= MIN_MEASUREMENTS:
-            stalled = [e for e in found.values() if not e.met and e.iteration is None]
+            # Heading away or too slow to see; not "too early" or "cannot tell", which say nothing of a trend.
+            stalled = [e for e in found.values() if not e.met and e.iteration is None
+                       and e.why in (estimate.AWAY, estimate.SLOW)]
             if stalled and len(stalled) == sum(not e.met for e in found.values()):
                 said = "What to try: " + "; ".join(TRY[e.verdict] for e in stalled) + "."
                 decision = self._stop("plateau", f"Stopped at a plateau at iteration {iteration}: the held-out SSIM "
