@@ -1,6 +1,10 @@
 # swapwizard: the two commands of the README's quick start, and their set-up.
 #   make wizard [WS=path]   create the environment if needed, then open the wizard
 #   make test               create the environment if needed, then run the whole test suite
+#   make test-fast          the tests that start no process and train nothing (pytest -m "not slow")
+#   make docs               serve the documentation site (mkdocs) at http://127.0.0.1:8000
+#   make docs-build         build it as CI does (--strict: a broken link fails)
+#   make browser            install Debian's Chromium for the browser test (root; CI does this)
 #
 # TORCH picks the PyTorch build. The default is the CPU build this kind of machine keeps on disk;
 # on a GPU server choose a CUDA build, for example:
@@ -14,7 +18,7 @@ WS ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.swapwizard-installed
 
-.PHONY: wizard test lint env clean-env
+.PHONY: wizard test test-fast lint docs docs-build browser env clean-env
 
 env: $(STAMP)
 
@@ -29,6 +33,19 @@ wizard: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow" -q
+
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+docs-build: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir .site
+
+# Debian's own Chromium (no browser download at test time); tests/tui/test_browser_page.py skips without it.
+browser:
+	command -v chromium >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium)
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine tui tests
