@@ -68,12 +68,15 @@ def measured_faster(key: str) -> str | None:
 
 
 def load_imported(model_dir: Path, device: str = "auto") -> Any:
+    """An imported model, checked again as it loads: the folder may have come in a workspace archive."""
+    from engine.interop.contract import DFL_FACE_TYPES, describe
     from engine.interop.runtime import OnnxSwapModel
 
     info = read_json(model_dir / IMPORTED_INFO, {})
-    if not isinstance(info, dict) or info.get("face_type") is None:
+    if not isinstance(info, dict) or info.get("face_type") not in DFL_FACE_TYPES:
         raise UserError(f"{model_dir.name}'s imported.json is damaged.",
                         "Import the model again: swapwizard import-model FILE WS --name NAME.")
+    describe(model_dir / IMPORTED)
     return OnnxSwapModel((model_dir / IMPORTED).read_bytes(), str(info["face_type"]), 0, device)
 
 

@@ -3,6 +3,8 @@ on held-out faces, opens the way DeepFaceLive's loader opens it, and untrusted f
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -152,3 +154,8 @@ def test_untrusted_files_are_refused_in_one_sentence(models_ws, tmp_path):
     with pytest.raises(UserError, match="not a face type"):
         import_model(models_ws, dfl, "other", face_type="chin")
     assert {p.name for p in models_ws.models_root.iterdir() if p.name.startswith(".import")} == set()
+    # A model folder can arrive in a workspace archive: the file is checked again each time it loads.
+    (models_ws.model_dir("from-dfl") / "imported.onnx").write_bytes((tmp_path / "external.onnx").read_bytes())
+    with pytest.raises(UserError, match="external data"):
+        load_model(models_ws.model_dir("from-dfl"), device="cpu")
+    shutil.rmtree(models_ws.model_dir("from-dfl"))  # the session's workspace is shared with other model tests
