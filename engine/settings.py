@@ -162,7 +162,7 @@ SECTION_HELP = {
     "quality": "Held-out faces: quality measured on frames the model never saw (swapwizard quality / compare).",
     "identity": "Who each face is (dlib's face descriptor): tracks linked into people at extraction, the reference\n"
                 "photo, check's face-set purity, sort --by identity and the identity figures of quality.",
-    "engine": "The workspace's engine process (its fixed limits are in the README's Security model).",
+    "engine": "The workspace's engine process (its fixed limits: docs/security.md).",
     "wizard": "How the wizard shows this workspace (read when it opens it from the command line).",
     "c2pa": "Content Credentials: every file swapwizard writes carries a signed C2PA manifest saying it is "
             "synthetic (swapwizard verify FILE reads it). Without cert and key, a local identity is created once in "
@@ -175,7 +175,7 @@ SETTINGS: tuple[Setting, ...] = (
       "does not understand).", range=(1, 1_000), cli=False),
     S("workspace", "share", str, "private", "Who besides you may read this workspace: private (folders 0700, files "
       "0600: only you) or group (0750 / 0640: your group reads, nobody writes). Applies to what is created "
-      "from now on, and to this folder; see the README's Security model.", choices=("private", "group"), cli=False),
+      "from now on, and to this folder; see docs/security.md.", choices=("private", "group"), cli=False),
     S("consent", "confirmed", bool, False, "Set by the wizard (or `swapwizard consent WS`) when you confirm that "
       "you have permission from the people whose faces appear in the source and destination footage.", cli=False),
     S("consent", "date", str, "", "When it was confirmed (ISO 8601).", cli=False),
