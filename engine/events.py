@@ -3,13 +3,15 @@
 A client that connects later, or after the engine restarted, replays it from any ``seq``. A line cut
 short by a crash is skipped on replay and never breaks the sequence.
 
-The log stays under a fixed size however long the engine runs (``[engine] events_max_mb``): when it
+The log never passes a fixed size however long the engine runs (``[engine] events_max_mb``): when it
 grows past three quarters of that, it is compacted into a new file that atomically replaces it (a
 crash at any moment leaves the old log or the new one, never a part). The work (reading and thinning
-tens of MB: seconds) runs on a thread while the engine goes on appending; the events written
-meanwhile are copied after the compacted ones when the new file takes the old one's place. Should
-the log reach the bound before the thread is done, appending waits for it. Compaction keeps seq numbers (the sequence gets
-gaps, which replay and clients take as they come) and keeps, per job:
+tens of MB: seconds, in little memory: engine.compaction) runs on a thread while the engine goes on
+appending; the events written meanwhile are copied after the compacted ones when the new file takes
+the old one's place. An event that would take the log past its bound waits for that (or for a
+compaction done there and then), and no stored line is over a sixteenth of the bound (a bigger event
+is stored with its longest texts cut; clients following live get it whole). Compaction keeps seq
+numbers (the sequence gets gaps, which replay and clients take as they come) and keeps, per job:
 
 - its start (``job_started``, or ``job_queued`` for a job that never started) and how it ended (every
   job's outcome, with its result);
@@ -18,8 +20,9 @@ gaps, which replay and clients take as they come) and keeps, per job:
   ``METRICS_PER_JOB`` remain, so the whole loss curve survives at a coarser grain;
 - the last ``progress`` of each stage, its last previews, and its last log lines.
 
-If that is still over half the bound (thousands of jobs), the caps halve; as a last resort the oldest
-finished jobs are summarised in one ``log`` event (how many finished, failed, were cancelled).
+If that is still over half the bound (thousands of jobs), the caps halve; then the oldest finished
+jobs are summarised in one ``log`` event (how many finished, failed, were cancelled); as a last
+resort the oldest events go, so the compacted log is at most half the bound.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import contextlib
 import json
 import logging
 import os
-import re
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -36,37 +38,24 @@ from pathlib import Path
 from typing import Any
 
 from engine.atomic import default_mode, fsync_dir
-from engine.protocol import END_EVENTS, Event, make_event
+from engine.compaction import INDEX_EVERY, compact_file, shrink
+from engine.protocol import Event, make_event
 
 log = logging.getLogger("engine.events")
 
-#: Remember a file offset every this many events, so a replay from a late seq seeks instead of scanning.
-INDEX_EVERY = 256
 #: Where a replay goes on: which file (its (device, inode) and compaction count) and the next line's offset.
 Resume = tuple[tuple[tuple[int, int] | None, int], int]
 #: The bound when none is given (the ``[engine] events_max_mb`` default).
 DEFAULT_MAX_BYTES = 64 << 20
-#: Metrics events a job keeps after compaction, and how many of its latest are never merged.
-METRICS_PER_JOB = 4000
-METRICS_RECENT = 256
-#: Previews and log lines a job keeps (a finished job keeps one preview).
-PREVIEWS_PER_JOB = 4
-LOGS_PER_JOB = 200
-#: Engine-wide events kept: ``engine_started`` and logs without a job.
-ENGINE_EVENTS = 500
-#: The smallest caps the halving goes down to before whole jobs are summarised.
-MIN_METRICS = 64
-MIN_LOGS = 8
-#: How the ``log`` event that stands for the jobs compaction left out begins.
-SUMMARY = "The event log was compacted:"
-_SUMMARY_JOBS = re.compile(r"(\d+) older jobs")
-_SUMMARY_OUTCOME = re.compile(r"(\d+) (finished|failed|cancelled)\b")
+#: The longest line the log stores, as a share of its bound (longer events are stored cut: compaction).
+MAX_LINE_SHARE = 16
 
 
 class EventLog:
     def __init__(self, path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.path = path
         self.max_bytes = max(int(max_bytes), 64 << 10)
+        self.max_line = self.max_bytes // MAX_LINE_SHARE
         self.last_seq = 0
         self._index: list[tuple[int, int]] = [(0, 0)]
         self._recover()
@@ -101,13 +90,17 @@ class EventLog:
                 handle.write(b"\n")
 
     def append(self, type_name: str, **fields: Any) -> tuple[Event, bytes]:
-        """Create the next event, write it to the log, and return it with its encoded line."""
+        """Create the next event, write it to the log, and return it with its encoded line (whole: the
+        log stores a line over ``max_line`` cut, clients get it as it is)."""
         self.last_seq += 1
         event = make_event(type_name, self.last_seq, **fields)
         line = event.encode()
+        stored = line if len(line) <= self.max_line else shrink(json.loads(line), self.max_line)
         try:
             offset = self._file.tell()
-            self._file.write(line)
+            if offset + len(stored) > max(self.max_bytes, self._compact_at):
+                offset = self._make_room(len(stored))
+            self._file.write(stored)
             self._file.flush()
             if self.last_seq % INDEX_EVERY == 0:
                 self._index.append((self.last_seq, offset))
@@ -117,12 +110,21 @@ class EventLog:
                 log.error("cannot write the event log (%s); events still go to connected clients", exc)
             self._reopen()
             return event, line
-        size = offset + len(line)
-        if self._worker is not None and (not self._worker.is_alive() or size >= self.max_bytes):
-            self._finish()  # done, or the bound is reached: wait for it
-        elif self._worker is None and size > self._compact_at and self._start() and size >= self.max_bytes:
-            self._finish()  # at the bound already: compact before the next event
+        size = offset + len(stored)
+        if self._worker is not None and not self._worker.is_alive():
+            self._finish()
+        elif self._worker is None and size > self._compact_at:
+            self._start()
         return event, line
+
+    def _make_room(self, need: int) -> int:
+        """The next line would pass the bound: wait for the compaction under way, or compact now; the
+        offset to write at. (Compacted to half the bound, plus what came meanwhile: under 3/4 of it.)"""
+        if self._worker is not None:
+            self._finish()
+        if self._file.tell() + need > self.max_bytes and self._start():
+            self._finish()
+        return self._file.tell()
 
     def _reopen(self) -> None:
         try:
@@ -160,22 +162,10 @@ class EventLog:
         tmp = None
         try:
             with open(self.path, "rb") as handle:
-                data = handle.read(cut)
-            lines = [line for line in data.splitlines(keepends=True) if line.endswith(b"\n")]
-            del data
-            kept = compact_lines(lines, self.max_bytes // 2)
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
-            index: list[tuple[int, int]] = [(0, 0)]
-            offset = 0
-            with os.fdopen(fd, "wb") as out:
-                for line in kept:
-                    seq = seq_of(line) or 0
-                    if seq // INDEX_EVERY > index[-1][0] // INDEX_EVERY:
-                        index.append((seq, offset))
-                    out.write(line)
-                    offset += len(line)
-            self._done = {"tmp": tmp, "cut": cut, "index": index, "size": offset, "before": len(lines),
-                          "after": len(kept)}
+                fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+                with os.fdopen(fd, "w+b") as out:
+                    done = compact_file(handle, cut, out, self.max_bytes // 2, self.max_line)
+            self._done = {"tmp": tmp, "cut": cut, **done}
         except BaseException as exc:  # noqa: BLE001 - said in the log; the old file stays, whole
             if tmp is not None:
                 with contextlib.suppress(OSError):
@@ -302,149 +292,6 @@ def _fd_inode(fd: int) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
-
-
-def compact_lines(lines: list[bytes], target_bytes: int) -> list[bytes]:
-    """The lines of a compacted log (see the module's doc), at most about ``target_bytes`` if it can."""
-    events: list[dict[str, Any]] = []
-    for line in lines:
-        try:
-            data = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(data, dict) and isinstance(data.get("seq"), int):
-            events.append(data)
-    events.sort(key=lambda e: e["seq"])
-    metrics_cap, logs_cap, engine_cap, drop_jobs = METRICS_PER_JOB, LOGS_PER_JOB, ENGINE_EVENTS, 0
-    while True:
-        kept = _compact(events, metrics_cap, logs_cap, engine_cap, drop_jobs)
-        out = [_encode(event) for event in kept]
-        size = sum(len(line) for line in out)
-        if size <= target_bytes:
-            return out
-        if metrics_cap > MIN_METRICS or logs_cap > MIN_LOGS or engine_cap > MIN_LOGS:
-            metrics_cap, logs_cap = max(MIN_METRICS, metrics_cap // 2), max(MIN_LOGS, logs_cap // 2)
-            engine_cap = max(MIN_LOGS, engine_cap // 2)
-            continue
-        finished = len(_ended_jobs(events)) - 1  # the newest outcome always stays
-        if drop_jobs >= finished:
-            return out  # only running jobs and the engine's own events are left: keep them
-        drop_jobs = min(finished, max(1, drop_jobs * 2, finished // 8))
-
-
-def _encode(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8") + b"\n"
-
-
-def _ended_jobs(events: list[dict[str, Any]]) -> list[str]:
-    """Ids of the jobs that ended, in the order they ended."""
-    return [e.get("job_id") or "" for e in events if e.get("type") in END_EVENTS]
-
-
-def _compact(events: list[dict[str, Any]], metrics_cap: int, logs_cap: int, engine_cap: int,
-             drop_jobs: int) -> list[dict[str, Any]]:
-    ended = _ended_jobs(events)
-    ended_set = set(ended)
-    dropped = set(ended[:drop_jobs])
-    started = {e.get("job_id") for e in events if e.get("type") == "job_started"}
-    keep: dict[int, dict[str, Any]] = {}  # seq -> event as kept
-    metrics: dict[str, list[dict[str, Any]]] = {}
-    last_progress: dict[tuple[str, str], dict[str, Any]] = {}
-    previews: dict[str, list[dict[str, Any]]] = {}
-    logs: dict[str, list[dict[str, Any]]] = {}
-    engine_events: list[dict[str, Any]] = []
-    outcomes: dict[str, int] = {}
-    first_dropped: int | None = None
-    summarised = 0
-    for event in events:
-        kind, job_id = event.get("type"), event.get("job_id") or ""
-        if kind == "log" and not job_id and str(event.get("message", "")).startswith(SUMMARY):
-            said = str(event["message"])  # an earlier compaction's summary folds into this one
-            summarised += int(_SUMMARY_JOBS.search(said).group(1)) if _SUMMARY_JOBS.search(said) else 0
-            for count, name in _SUMMARY_OUTCOME.findall(said):
-                outcomes[f"job_{name}"] = outcomes.get(f"job_{name}", 0) + int(count)
-            first_dropped = event["seq"] if first_dropped is None else min(first_dropped, event["seq"])
-            continue
-        if job_id and job_id in dropped:
-            if kind in END_EVENTS:
-                outcomes[kind] = outcomes.get(kind, 0) + 1
-            first_dropped = event["seq"] if first_dropped is None else first_dropped
-            continue
-        if not job_id:
-            engine_events.append(event)
-        elif kind == "job_queued" and job_id in ended_set and job_id in started:
-            continue  # its job_started says the same
-        elif kind == "metrics":
-            metrics.setdefault(job_id, []).append(event)
-        elif kind == "progress":
-            last_progress[(job_id, str(event.get("stage")))] = event
-        elif kind == "preview":
-            previews.setdefault(job_id, []).append(event)
-        elif kind == "log":
-            logs.setdefault(job_id, []).append(event)
-        else:
-            keep[event["seq"]] = event
-    for event in engine_events[-engine_cap:]:
-        keep[event["seq"]] = event
-    for event in last_progress.values():
-        keep[event["seq"]] = event
-    for job_id, items in previews.items():
-        for event in items[-(1 if job_id in ended_set else PREVIEWS_PER_JOB):]:
-            keep[event["seq"]] = event
-    for items in logs.values():
-        for event in items[-logs_cap:]:
-            keep[event["seq"]] = event
-    for items in metrics.values():
-        for event in thin_metrics(items, metrics_cap, min(METRICS_RECENT, metrics_cap // 2)):
-            keep[event["seq"]] = event
-    if outcomes and first_dropped is not None:  # the seq of a dropped event is free
-        said = ", ".join(f"{count} {kind.removeprefix('job_')}" for kind, count in sorted(outcomes.items()))
-        keep[first_dropped] = {"type": "log", "seq": first_dropped, "time": events[0].get("time", 0.0),
-                               "job_id": None, "level": "info",
-                               "message": f"{SUMMARY} {len(dropped) + summarised} older jobs are summarised "
-                                          f"here ({said})."}
-    if events:
-        keep.setdefault(events[-1]["seq"], events[-1])  # the last seq stays, so a restart continues after it
-    return [keep[seq] for seq in sorted(keep)]
-
-
-def thin_metrics(items: list[dict[str, Any]], cap: int, recent: int) -> list[dict[str, Any]]:
-    """At most ``cap`` metrics events: the latest ``recent`` as they are, the older ones merged into
-    ``cap - recent`` stretches of equal length in seq (float values averaged, weighted by the seqs each
-    event stands for; the stretch's last event gives the seq, time and other values). Compacting again
-    re-cuts the same way, so the curve keeps an even grain from its first point to its last."""
-    if len(items) <= cap:
-        return list(items)
-    recent = max(0, min(recent, cap - 1))
-    old, tail = items[: len(items) - recent], items[len(items) - recent:]
-    slots = cap - recent
-    lo, hi = old[0]["seq"], old[-1]["seq"]
-    groups: list[list[tuple[int, dict[str, Any]]]] = []
-    previous, last_bucket = lo - 1, -1
-    for event in old:
-        bucket = min(slots - 1, (event["seq"] - lo) * slots // (hi - lo + 1))
-        weight = max(1, event["seq"] - previous)
-        previous = event["seq"]
-        if bucket != last_bucket:
-            groups.append([])
-            last_bucket = bucket
-        groups[-1].append((weight, event))
-    return [_merge_metrics(group) for group in groups] + tail
-
-
-def _merge_metrics(group: list[tuple[int, dict[str, Any]]]) -> dict[str, Any]:
-    last = group[-1][1]
-    if len(group) == 1:
-        return last
-    values = dict(last.get("values") or {})
-    for key, value in values.items():
-        if not isinstance(value, float):
-            continue
-        pairs = [(w, (e.get("values") or {}).get(key)) for w, e in group]
-        pairs = [(w, x) for w, x in pairs if isinstance(x, float)]
-        total = sum(w for w, _ in pairs)
-        values[key] = round(sum(w * x for w, x in pairs) / total, 6)
-    return {**last, "values": values}
 
 
 def seq_of(line: bytes) -> int | None:

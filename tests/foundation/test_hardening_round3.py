@@ -383,3 +383,57 @@ def test_serve_on_every_address_prints_a_usable_url_and_accepts_its_own_address(
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
         proc.communicate(timeout=20)
+
+
+# -- 24.5: the event log's bound is firm, and compacting it takes little memory ---------------------
+def test_the_event_log_never_passes_its_bound_whatever_its_events_weigh(tmp_path):
+    from engine.events import EventLog
+
+    bound = 256 << 10
+    log = EventLog(tmp_path / "events.jsonl", max_bytes=bound)
+    biggest = 0
+    for size in (100, 5_000, 60_000, 400_000):  # up to an echo job whose text is bigger than the bound
+        text = "y" * size
+        for j in range(12):
+            job_id = f"job-{size}-{j}"
+            log.append("job_queued", job_id=job_id, kind="diagnostic_echo", params={"text": text})
+            log.append("job_started", job_id=job_id, kind="diagnostic_echo", params={"text": text}, pid=1)
+            _, line = log.append("job_finished", job_id=job_id, result={"text": text})
+            assert len(line) > size  # clients following live get the event whole
+            biggest = max(biggest, log.path.stat().st_size)
+    assert biggest <= bound, f"the log reached {biggest} bytes, over its {bound} bound"  # was 1.4 times it
+    log.close()
+    events = [json.loads(line) for line in log.path.read_bytes().splitlines()]
+    last = events[-1]
+    assert last["type"] == "job_finished" and last["job_id"] == "job-400000-11"
+    assert "characters cut" in last["result"]["text"] and len(last["result"]["text"]) < bound // 16
+
+
+def test_compacting_a_big_log_takes_little_memory(tmp_path):
+    """16 MB of a training's metrics at a 16 MB bound, compacted in a fresh process: its peak RSS."""
+    import subprocess
+    import sys
+
+    from tests.helpers import REPO
+
+    path = tmp_path / "events.jsonl"
+    with open(path, "w") as handle:  # the engine's own line format (engine.protocol.encode)
+        seq = 0
+        while handle.tell() < 16_000_000:
+            seq += 1
+            values = {"iter": seq * 10, "loss_src": 1.0 / (1 + seq / 1e3), "loss_dst": 0.5, "lr": 5e-5}
+            handle.write(json.dumps({"seq": seq, "time": 1.0 * seq, "job_id": "job-train", "values": values,
+                                     "type": "metrics"}, separators=(",", ":")) + "\n")
+    code = ("import json, resource, sys; from pathlib import Path; from engine.events import EventLog\n"
+            "log = EventLog(Path(sys.argv[1]), max_bytes=16 << 20)\n"
+            "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+            "assert log.compact()\n"
+            "print(json.dumps([before / 1024, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024]))\n")
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, cwd=REPO,
+                          timeout=170)
+    assert done.returncode == 0, done.stderr
+    before, peak = json.loads(done.stdout)
+    assert peak - before < 40, f"compacting 16 MB of events took {peak - before:.0f} MB"  # was 82 MB
+    kept = [json.loads(line) for line in path.read_bytes().splitlines()]
+    iters = [event["values"]["iter"] for event in kept]
+    assert 64 <= len(kept) <= 4000 and iters == sorted(iters) and iters[-1] == seq * 10
