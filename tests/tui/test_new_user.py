@@ -248,14 +248,14 @@ def test_training_figures_carry_the_iteration_they_were_measured_at_and_nothing_
     ws = made_ws(tmp_path)
     atomic_write_json(ws.model_dir() / "quality_history.json", {"points": [
         {"iteration": 0, "source": "training", "ssim_dst": 0.12, "ssim_src": 0.11,
-         "id_closer_src": 1.0, "id_src": 0.5, "id_dst": 0.9, "id_faces": 1}]})
+         "id_closer_src": 1.0, "id_src": 0.5, "id_dst": 0.9, "id_faces": 1, "expr_mouth_ratio": 1.1}]})
     events = [p.make_event("job_queued", 1, job_id="job-1", kind="train", params={}),
               p.make_event("job_started", 2, job_id="job-1", kind="train", params={}, pid=1)]
     for i in range(1, 20):
         events.append(p.make_event("metrics", i + 2, job_id="job-1", values={
             "iter": i * 4, "loss_src": 0.5, "loss_dst": 0.4, "iters_per_s": 2.0, "eta_s": 60.0, "target": 300,
             "quality_ssim_dst": 0.12, "quality_ssim_src": 0.11, "quality_id_closer_src": 1.0,
-            "quality_id_src": 0.5, "quality_id_dst": 0.9, "quality_id_faces": 1}))
+            "quality_id_src": 0.5, "quality_id_dst": 0.9, "quality_id_faces": 1, "quality_expr_mouth_ratio": 1.1}))
     app = make_app(ws.root, connect=False, recent=recent)
     seen: dict = {}
 
@@ -269,6 +269,7 @@ def test_training_figures_carry_the_iteration_they_were_measured_at_and_nothing_
         await pilot.pause(0.3)
         seen["stats"] = str(app.screen.query_one("#train-stats").render())
         seen["line"] = str(app.screen.query_one("#train-quality").render())
+        seen["expression"] = str(app.screen.query_one("#train-expression").render())
         await pilot.press("l")
         await pilot.pause(0.2)
         seen["notices"] = [n.message for n in app._notifications]
@@ -278,6 +279,7 @@ def test_training_figures_carry_the_iteration_they_were_measured_at_and_nothing_
     assert "held-out SSIM dst 0.120 src 0.110 @0" in seen["stats"] and "@76" not in seen["stats"]
     assert "like src 100%" not in seen["stats"] and "like src: not judged yet @0" in seen["stats"]
     assert "dst 0.120 @0" in seen["line"] and "@76" not in seen["line"]
+    assert seen["expression"].startswith("expression @0:"), seen["expression"]
     assert any("once the run is longer" in n for n in seen["notices"]), seen["notices"]
 
 

@@ -46,6 +46,9 @@ class CompareScreen(Screen[None]):
     DEFAULT_CSS = """
     CompareScreen { padding: 0 1; }
     #compare-main { height: 1fr; }
+    #compare-head { height: 1; }
+    #compare-head StepBar { width: auto; }
+    #compare-title { width: 1fr; margin-left: 1; text-style: bold; color: $accent; }
     #compare-report { width: 2fr; max-width: 80%; }
     #compare-sheet { width: 1fr; min-width: 16; }
     #compare-history, #compare-status { margin-top: 1; }
@@ -66,8 +69,9 @@ class CompareScreen(Screen[None]):
         self._stamp: tuple | None = None
 
     def compose(self) -> ComposeResult:
-        yield StepBar(id="step-bar")  # where the user is: the step it was opened from
-        yield Static("Compare models", classes="step-title")
+        with Horizontal(id="compare-head"):  # where the user is (the step it was opened from), and what this is
+            yield StepBar(id="step-bar")
+            yield Static("· Compare models", id="compare-title")
         with Horizontal(id="compare-main"):
             with VerticalScroll(id="compare-report", classes="panel"):
                 yield Static(id="compare-table")

@@ -144,7 +144,8 @@ def expression_text(values: dict[str, Any], arch: str | None = None) -> str:
                and get(f"expr_{name}_spread") is not None]
     if get("expr_pose_ratio") is not None:
         figures.append(f"pose {get('expr_pose_ratio'):.1f}x the reconstruction's error")
-    head = "expression: " + ("; ".join(figures) if figures else "measured")
+    at = f" @{values['iteration']}" if isinstance(values.get("iteration"), int) else ""  # when it was measured
+    head = f"expression{at}: " + ("; ".join(figures) if figures else "measured")
     found = [v for v in verdicts(values, arch) if v.topic == "expression"]
     lines = [head] + [f"[{LEVEL_COLOURS[v.level]}]{escape(v.text)}[/]" for v in
                       sorted(found, key=lambda v: -LEVELS.index(v.level))[:2]]
@@ -249,7 +250,9 @@ class TrainScreen(StepScreen):
         self.query_one("#train-expression", Static).update(
             "[dim]quality: not measured while pretraining (measured on your pair's held-out faces once the "
             "model trains on them)[/dim]" if pretraining else
-            expression_text(latest_expression(self.saved_quality, live), self.arch))
+            expression_text({**latest_expression(self.saved_quality, live),
+                             **(newest(points, "expr_mouth_corr") or newest(points, "expr_mouth_ratio") or {})},
+                            self.arch))
         ws = self.wizard.ws
         picture = self.query_one("#train-preview", Picture)
         if job is not None and job.preview is not None and ws is not None:
