@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
@@ -74,6 +75,9 @@ class Setting:
     #: archive only a path inside the workspace stays) or "url" (contacts a server: never kept from an
     #: archive). engine.pack drops the others from an archive's workspace.toml, saying so.
     reaches: str = ""
+    #: A text setting's values must match this (``re.fullmatch``); ``pattern_words`` says it to people.
+    pattern: str = ""
+    pattern_words: str = ""
 
     @property
     def name(self) -> str:
@@ -96,6 +100,9 @@ class Setting:
                             f"For example: {self.key} = {toml_value(self.default)}.")
         if kind is float and value != value:  # NaN
             raise UserError(f"{shown} is not a number.", f"For example: {self.key} = {toml_value(self.default)}.")
+        if self.pattern and isinstance(value, str) and not re.fullmatch(self.pattern, value):
+            raise UserError(f"{shown} is not a valid {self.pattern_words or 'value'}.",
+                            f"For example: {self.key} = {toml_value(self.default)}.")
         if self.choices and value not in self.choices:
             raise UserError(f"{shown} is not one of the choices.", f"Use one of: {', '.join(map(str, self.choices))}.")
         if self.range is not None and not self.range[0] <= value <= self.range[1]:
@@ -144,6 +151,8 @@ MOUTH_MODES = ("swap", "destination", "auto")
 #: [merge] runtime (engine.interop.load).
 MERGE_RUNTIMES = ("torch", "onnx", "auto")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+#: A model's name (its folder under model/): engine.workspace checks every name against it too.
+MODEL_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
 TRAIN_PRESETS = ("saehd", "quick", "tiny", "amp", "cnn")
 IMAGE_MODES = ("auto", "kitty", "sixel", "blocks")
 
@@ -221,7 +230,8 @@ SETTINGS: tuple[Setting, ...] = (
       "docs' settings reference). The [train] defaults below are saehd's.",
       choices=TRAIN_PRESETS, group="job", template="commented"),
     S("train", "model", str, "default", "Model name: several models can live in one workspace (model/<name>/).",
-      group="job", template="commented"),
+      group="job", template="commented", pattern=MODEL_NAME, pattern_words="model name (letters, digits, '-', "
+      "'_' and '.', starting with a letter or digit; at most 64)"),
     S("train", "iters", int, 100_000, "Target iteration (absolute); 0 trains until stopped. Unset: the preset's "
       "target.", range=(0, 100_000_000), group="job", template="commented"),
     S("train", "until", str, "target", "target: train to the target iteration; good: stop as soon as the model is "

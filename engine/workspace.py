@@ -40,7 +40,7 @@ from typing import Any
 from engine.atomic import atomic_write_json, atomic_write_text
 from engine.errors import UserError
 from engine.paths import UnsafePath, check_name
-from engine.settings import get
+from engine.settings import MODEL_NAME, get
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -279,7 +279,7 @@ class Workspace:
         return str(name or self.section("train").get("model") or "") or DEFAULT_MODEL
 
     def model_dir(self, name: str = DEFAULT_MODEL) -> Path:
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        if not isinstance(name, str) or not re.fullmatch(MODEL_NAME, name):
             raise UserError(f"{name!r} is not a valid model name.",
                             "Use letters, digits, '-', '_' and '.', starting with a letter or digit.")
         return self.models_root / name

@@ -437,3 +437,15 @@ def test_compacting_a_big_log_takes_little_memory(tmp_path):
     kept = [json.loads(line) for line in path.read_bytes().splitlines()]
     iters = [event["values"]["iter"] for event in kept]
     assert 64 <= len(kept) <= 4000 and iters == sorted(iters) and iters[-1] == seq * 10
+
+
+# -- 24.1 (the engine's part): a model name that would fail later is refused when the job is asked for -
+def test_a_model_name_that_cannot_be_a_folder_is_refused_before_a_job_is_queued(engine_ws):
+    from engine.client import EngineClient
+
+    done = cli("train", str(engine_ws.root), "--model", "[/x]")
+    assert done.returncode == 2 and "is not a valid model name" in done.stderr and "Traceback" not in done.stderr
+    with EngineClient(engine_ws) as client, pytest.raises(UserError, match=r"\[train\] model = '\[/x\]'"):
+        client.submit("train", {"model": "[/x]", "preset": "tiny"})
+    with EngineClient(engine_ws) as client:
+        assert client.status()["queue"] == [] and client.status()["running"] is None
