@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from engine.errors import UserError
-from engine.train.api import Prediction
+from engine.train.api import Prediction, check_crops
 
 
 @dataclass(frozen=True)
@@ -104,10 +104,7 @@ class OnnxSwapModel:
         return [np.asarray(out, np.float32) for out in self.session.run(None, feed)]
 
     def predict(self, crops_bgr_uint8: list[np.ndarray]) -> list[Prediction]:
-        res = self.resolution
-        for crop in crops_bgr_uint8:
-            if crop.shape != (res, res, 3) or crop.dtype != np.uint8:
-                raise ValueError(f"predict needs {res}x{res}x3 uint8 crops, got {crop.shape} {crop.dtype}")
+        check_crops(crops_bgr_uint8, self.resolution)
         results: list[Prediction] = []
         for start in range(0, len(crops_bgr_uint8), self.batch_size):
             chunk = np.stack(crops_bgr_uint8[start:start + self.batch_size]).astype(np.float32) / 255.0

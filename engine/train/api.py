@@ -40,6 +40,13 @@ class Prediction:
     mask_dst: np.ndarray  # float32 HxW, 0..1
 
 
+def check_crops(crops: list[np.ndarray], res: int) -> None:
+    """``ValueError`` unless every crop is ``res`` x ``res`` x 3 uint8 (what ``predict`` takes, on any runtime)."""
+    for crop in crops:
+        if crop.shape != (res, res, 3) or crop.dtype != np.uint8:
+            raise ValueError(f"predict needs {res}x{res}x3 uint8 crops, got {crop.shape} {crop.dtype}")
+
+
 def model_exists(model_dir: str | os.PathLike[str]) -> bool:
     """True when the folder holds at least one saved checkpoint (whole or not)."""
     return CheckpointStore(Path(model_dir)).exists()
@@ -77,10 +84,7 @@ class SwapModel:
 
     @torch.no_grad()
     def predict(self, crops_bgr_uint8: list[np.ndarray]) -> list[Prediction]:
-        res = self.resolution
-        for crop in crops_bgr_uint8:
-            if crop.shape != (res, res, 3) or crop.dtype != np.uint8:
-                raise ValueError(f"predict needs {res}x{res}x3 uint8 crops, got {crop.shape} {crop.dtype}")
+        check_crops(crops_bgr_uint8, self.resolution)
         results: list[Prediction] = []
         for start in range(0, len(crops_bgr_uint8), self.batch_size):
             chunk = np.stack(crops_bgr_uint8[start:start + self.batch_size])
