@@ -407,7 +407,8 @@ SETTINGS: tuple[Setting, ...] = (
       "queued and no client connected (the next command starts it again). 0 = never.", range=(0.0, 10_080.0),
       cli=False),
     S("engine", "connection_idle_s", float, 300.0, "A connection that sends no request for this many seconds is "
-      "closed (one that follows events is not; one that has not said hello gets at most 10 s).",
+      "closed, unless it follows events: that one is closed when it takes nothing sent to it for that long "
+      "(one that has not said hello gets at most 10 s).",
       range=(1.0, 86_400.0), cli=False),
     S("engine", "events_max_mb", float, 64.0, "The event log (.swapwizard/events.jsonl) is compacted when it grows "
       "past this many MB: old metrics thinned, finished jobs summarised (their outcomes kept).",
