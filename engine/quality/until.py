@@ -195,6 +195,9 @@ class UntilGood:
 
     def _stop(self, stopped: str, reason: str, iteration: int, clip: dict[str, Any] | None = None) -> str:
         self.stopped, self.reason = stopped, reason
+        # The run's last metrics event carries the reason where the estimate was: the wizard, attach and
+        # the browser view show it in the same place.
+        self.latest = {**self.latest, "until_text": reason, "until_stopped": stopped}
         self._log(reason)
         self._write(iteration, clip)
         return stopped

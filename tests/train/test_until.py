@@ -46,6 +46,8 @@ def test_for_stops_on_time_with_a_clean_save_and_its_reason(train_ws):
     assert load_model(train_ws.model_dir("for"), device="cpu").iteration == result["iteration"]  # saved where it stopped
     assert result["stop_reason"] in [e["message"] for e in events if e["type"] == "log"]
     assert read_state(train_ws.model_dir("for"))["stopped"] == "time"
+    last = [e["values"] for e in events if e["type"] == "metrics"][-1]  # what the wizard and attach show last
+    assert last["until_text"] == result["stop_reason"] and last["until_stopped"] == "time"
 
 
 @pytest.mark.timeout(240)
