@@ -54,7 +54,7 @@ def replay(points: list[dict[str, Any]], at: float = 0.25) -> list[dict[str, Any
         if est.met:
             continue
         low, high = est.low, est.high
-        if est.iteration is None and "measurements" in est.why:
+        if est.early:
             hit = None  # "too early to tell": no range was given
         elif actual is not None:
             hit = est.iteration is not None and (low or 0) <= actual <= (high if high is not None else float("inf"))

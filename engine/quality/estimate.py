@@ -48,6 +48,9 @@ HELD = ("identity", "mouth", "eyes")
 VERDICTS = (*HELD, "sharpness")
 #: Why a trend gives no iteration: it heads away from the threshold, or would take past ``HORIZON``.
 AWAY, SLOW = "not getting closer", "too slow to see"
+#: Why a verdict has no estimate at all: its figures are not measured (identity: at the first save), or too
+#: few faces were.
+UNMEASURED = "not measured yet, or on too few faces"
 #: A model's last estimate or stop (``engine.quality.until`` writes it; ``status`` and the browser view read it).
 UNTIL_FILE = "until.json"
 #: verdict -> how a sentence names it.
@@ -70,6 +73,11 @@ class Estimate:
     @property
     def known(self) -> bool:
         return self.met or self.iteration is not None
+
+    @property
+    def early(self) -> bool:
+        """Too early to tell: too few measurements for a trend, or none."""
+        return self.iteration is None and self.why.endswith((" measurements", UNMEASURED))
 
 
 def _number(value: Any) -> float | None:
@@ -201,7 +209,7 @@ def estimates(points: list[dict[str, Any]], now: int) -> dict[str, Estimate]:
                  for key, threshold, rising in targets(latest, verdict)]
         unknown = [p for p in parts if p[0] is None]
         if met is None or not parts:
-            found[verdict] = Estimate(verdict, why="cannot tell yet (not measured, or too few faces)")
+            found[verdict] = Estimate(verdict, why=UNMEASURED)
         elif unknown:
             found[verdict] = Estimate(verdict, why=unknown[0][3])
         else:  # every figure must get there: the last one decides
@@ -242,8 +250,7 @@ def words(est: Estimate, now: int, rate: float | None, found: dict[str, Estimate
     waiting = "" if not found else " (waiting for " + ", ".join(NAMES[e.verdict] for e in found.values()
                                                                  if not e.met) + ")"
     if est.iteration is None:
-        early = est.why.endswith(" measurements")  # crossing(): too few points for a trend
-        return f"{'too early to tell' if early else 'not in sight yet'}: {est.why}{waiting}."
+        return f"{'too early to tell' if est.early else 'not in sight yet'}: {est.why}{waiting}."
     iters = f"iteration {_thousands(est.iteration)}, {_thousands(est.low or est.iteration)} to " + \
             (_thousands(est.high) if est.high is not None else "not in sight")
     if not rate or rate <= 0:
