@@ -152,7 +152,7 @@ def _plain_step(trainer, batch) -> None:
 
 def measure(preset_name: str, iters: int | None, device: str, workspace: str | None, batch: int | None,
             threads: int | None, peak: float | None, faces: int | None = None, probe: bool = False,
-            batch_cap: int | None = None) -> dict:
+            batch_cap: int | None = None, extra: dict | None = None) -> dict:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -173,7 +173,8 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
         model = f"bench-{preset_name}-{int(time.time())}"
         if workspace:  # the user's workspace: the throwaway model does not stay among its models
             cleanup.callback(shutil.rmtree, ws.model_dir(model), True)
-        params = Params(model=model, preset=preset_name, device=device or "", batch_size=batch, iters=1)
+        params = Params(model=model, preset=preset_name, device=device or "", batch_size=batch, iters=1,
+                        **(extra or {}))
         config = resolve(ws, params.overrides())
         sent: list[int] = []
         run = TrainingRun(ws, config, CallbackReporter(lambda e: sent.append(len(json.dumps(e)))),
@@ -288,6 +289,29 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
     return result
 
 
+def _train_settings(pairs: list[str]) -> dict:
+    """``--set KEY=VALUE`` pairs as checked [train] settings (VALUE read as TOML, else as text)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    from engine import settings
+
+    values = {}
+    for pair in pairs:
+        key, sep, text = (part.strip() for part in pair.partition("="))
+        if not sep:
+            raise UserError(f"--set {pair!r} is not KEY=VALUE.", "For example: --set precision=fp32.")
+        setting = settings.get("train", key)
+        try:
+            value = tomllib.loads(f"v = {text}")["v"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        values[key] = setting.check(value, f"--set {key}")
+    return values
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="swapwizard bench train", description=__doc__.split("\n")[0])
     parser.add_argument("--preset", default="tiny", choices=("saehd", "quick", "tiny"))
@@ -302,6 +326,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the card's dense bf16 peak, if unknown")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a [train] setting for this measurement, e.g. --set precision=fp32 --set compile=true")
     parser.add_argument("--startup", action="store_true", help="time submit -> faces loaded -> first iteration -> "
                         "first preview, the cancel, and the loop's time lost to measuring (engine.bench.startup)")
     parser.add_argument("--every", type=int, default=50, help="--startup: measure quality every N iterations")
@@ -320,7 +346,8 @@ def main(argv: list[str]) -> int:
         raise UserError("--faces grows the temporary workspace's sets: give a count of 1 or more, without "
                         "--workspace.", "For example: swapwizard bench train --faces 50000.")
     result = measure(args.preset, args.iters, args.device, args.workspace, args.batch, args.threads, args.peak_tflops,
-                     args.faces, args.probe_batch, args.batch_cap)
+                     args.faces, args.probe_batch, args.batch_cap, _train_settings(args.set))
+    result["settings"] = dict(item.split("=", 1) for item in args.set)
     if args.json:
         print(json.dumps(result))
         return 0
