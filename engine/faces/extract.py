@@ -342,7 +342,10 @@ def _choice_words(choice: TargetChoice) -> str:
     if not notes:
         return ""
     several = notes.get("faces_in_reference", 1)
-    return (f", chosen by the reference {notes['reference']} at distance {notes['distance']}"
+    from engine.faces.identity import likeness
+
+    return (f", chosen by the reference {notes['reference']} at distance {notes['distance']} "
+            f"({likeness(notes['distance'])})"
             + (f" ({several} faces in it; the largest was used)" if several > 1 else ""))
 
 

@@ -237,3 +237,25 @@ def test_faces_fitted_only_the_wrong_way_are_dropped_and_told(tmp_path):
     with pytest.raises(UserError) as caught:
         identity.reference_from_photo(folder / "frame_043.png")
     assert "could only be fitted badly" in caught.value.message and caught.value.hint
+
+
+def test_the_reference_error_says_how_alike_the_nearest_is_and_when_the_fit_was_rough():
+    rng = np.random.default_rng(0)
+    photo = rng.normal(size=128)
+    photo /= np.linalg.norm(photo)
+    away = rng.normal(size=128)
+    away -= (away @ photo) * photo
+    away /= np.linalg.norm(away)
+    people = [{"id": 0, "embedding": (photo + 0.65 * away).tolist()}, {"id": 1, "embedding": (photo + 0.9 * away).tolist()}]
+    with pytest.raises(UserError) as caught:
+        identity.match_reference(people, identity.Reference(photo, "me.jpg"))
+    message = caught.value.message
+    assert "Nobody in this side is close enough" in message and "person 0" in message, message
+    assert "a little alike, but probably someone else (distance 0.65" in message and caught.value.hint
+    with pytest.raises(UserError) as caught:
+        identity.match_reference(people, identity.Reference(photo, "me.jpg", rough="the landmark model is unsure"))
+    assert "could only be fitted roughly" in caught.value.message and "cannot be trusted" in caught.value.message
+    assert identity.match_reference(people, identity.Reference(photo + 0.3 * away, "me.jpg")) == (0, pytest.approx(0.35))
+    assert [identity.likeness(d) for d in (0.3, 0.5, 0.65, 0.9)] == [
+        "very likely the same person", "probably the same person", "a little alike, but probably someone else",
+        "not alike: someone else"]
