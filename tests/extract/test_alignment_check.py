@@ -23,6 +23,7 @@ from engine.faces.extract import ExtractSettings, extract_side
 from engine.faces.sort import sort_faces
 from engine.report import NullReporter
 from tests.helpers import SAMPLES, make_workspace
+from tui.screens.check import side_line
 
 #: At least this share of the planted faces must be found, and at most this share of good ones flagged.
 MIN_FOUND, MAX_FALSE = 0.85, 0.05
@@ -47,6 +48,7 @@ def test_check_finds_planted_bad_alignments_and_few_good_ones(planted_ws):
         f"{figures['figure']}: {figures['false_alarm_faces']}"
     warning = next(w for w in report["warnings"] if w.startswith("src:") and "look misaligned" in w)
     assert "check/alignment_src.png" in warning and "--by alignment" in warning
+    assert f"{report['sides']['src']['alignment']['doubtful']} doubtful alignments" in side_line("src", report["sides"]["src"])
     sheet = cv2.imread(str(ws.root / "check" / "alignment_src.png"))
     assert sheet is not None and sheet.shape[0] > 128
 

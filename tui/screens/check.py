@@ -32,6 +32,9 @@ def side_line(side: str, info: dict[str, Any]) -> str:
         parts.append(f"{identity['people']} {'person' if identity['people'] == 1 else 'people'}")
     if identity.get("other_person_faces"):
         parts.append(f"[yellow]{identity['other_person_faces']} faces of another person[/]")
+    doubtful = (info.get("alignment") or {}).get("doubtful")
+    if doubtful:
+        parts.append(f"[yellow]{doubtful} doubtful alignments[/]")
     return f"[b]{side}[/b]: " + " · ".join(parts)
 
 
