@@ -153,7 +153,7 @@ def test_user_text_is_printed_literally_not_as_rich_markup(workspace):
     finally:
         stop_engine(workspace)
     assert proc.returncode != 0 and "MarkupError" not in proc.stderr and "Traceback" not in proc.stderr
-    assert "'[/x]' is not a valid model name" in proc.stderr, proc.stderr
+    assert "[train] model = '[/x]' (--model) is not a valid model name" in proc.stderr, proc.stderr
 
 
 def test_declared_choices_match_what_the_code_knows():
