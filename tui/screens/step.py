@@ -73,15 +73,17 @@ class StepScreen(Screen[None]):
         self.refresh_from_board()
 
     def refresh_step_bar(self) -> None:
-        bar = self.query_one(StepBar)
-        bar.current = self.STEP
-        bar.statuses = self.wizard.step_statuses()
+        # A status can arrive while the screen is still composing (the wizard lands before the engine
+        # answers): its on_mount draws the bar then.
+        for bar in self.query(StepBar):
+            bar.current = self.STEP
+            bar.statuses = self.wizard.step_statuses()
         self.refresh_activity()
 
     def refresh_activity(self) -> None:
-        activity = self.query_one(ActivityLine)
-        activity.connected = self.wizard.client is not None or not self.wizard.connect
-        activity.job = self.wizard.board.active()
+        for activity in self.query(ActivityLine):
+            activity.connected = self.wizard.client is not None or not self.wizard.connect
+            activity.job = self.wizard.board.active()
 
     def refresh_from_board(self) -> None:
         """Draw the latest job of this screen's kinds (after a switch, a reconnect or a replay)."""
