@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -143,3 +144,65 @@ def cli(*args: str, timeout: float = 120.0, env: dict[str, str] | None = None) -
     return subprocess.run([sys.executable, "-c", "from tui.cli import main; main()", *args],
                           capture_output=True, text=True, timeout=timeout, cwd=REPO,
                           env={**os.environ, **(env or {})})
+
+
+def tar_of(path: Path, entries: list[tuple[str, bytes | None]]) -> Path:
+    """A tar.gz of (name, bytes; None: a folder) entries, in order: crafted archives for unpack."""
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in entries:
+            info = tarfile.TarInfo(name)
+            if data is None:
+                info.type = tarfile.DIRTYPE
+                tar.addfile(info)
+            else:
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+@contextlib.contextmanager
+def small_tmpfs(folder: Path, size: str = "2m") -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted on ``folder`` (made), unmounted after; skips the test where it cannot be."""
+    import pytest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.decode().strip() or 'needs root'})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def big_event_log(ws: Workspace, count: int, size: int) -> None:
+    """Fill ``ws``'s event log with ``count`` engine log events of ``size`` characters each."""
+    import json
+
+    ws.state_dir.mkdir(mode=0o700, exist_ok=True)
+    pad = "x" * size
+    with open(ws.events_path, "w") as handle:
+        for seq in range(1, count + 1):
+            handle.write(json.dumps({"type": "log", "seq": seq, "time": 0.0, "job_id": None, "level": "info",
+                                     "message": pad}) + "\n")
+
+
+def stuck_subscribers(ws: Workspace, count: int) -> list[Any]:
+    """``count`` connections that subscribe from seq 0 and never read (a 4 kB receive buffer each)."""
+    import json
+    import socket
+
+    from engine import address
+    from engine.protocol import PROTOCOL_VERSION
+
+    hello = json.dumps({"type": "hello", "version": PROTOCOL_VERSION, "id": 0}).encode() + b"\n"
+    held = []
+    for _ in range(count):
+        sock = address.connect(ws.socket_path, timeout=10)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(hello + b'{"type": "subscribe", "id": 1, "from_seq": 0}\n')
+        held.append(sock)
+    return held

@@ -28,7 +28,7 @@ from engine.launcher import engine_pid, start_engine
 from engine.protocol import PROTOCOL_VERSION
 from engine.server.hub import CLIENT_BUFFER_BYTES, MAX_CONNECTIONS
 from engine.server.logs import LOG_BACKUPS, REPEAT_BURST, RepeatFilter
-from tests.helpers import REPO, cli, make_workspace, stop_engine
+from tests.helpers import REPO, cli, make_workspace, small_tmpfs, stop_engine
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -312,14 +312,8 @@ def test_status_without_an_engine_shows_a_running_step_as_interrupted(workspace)
 
 @pytest.fixture
 def small_disk(tmp_path):
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(mount)], capture_output=True).returncode:
-        pytest.skip("cannot mount a small tmpfs here (needs root)")
-    try:
+    with small_tmpfs(tmp_path / "disk", "3m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def _fill(folder: Path) -> Path:

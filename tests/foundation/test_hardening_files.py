@@ -20,7 +20,7 @@ from engine.faces.extract import ExtractSettings, extract_side
 from engine.faces.records import read_alignments, write_alignments
 from engine.report import NullReporter
 from engine.workspace import Workspace
-from tests.helpers import make_workspace, run_job, stop_engine
+from tests.helpers import make_workspace, run_job, small_tmpfs, stop_engine
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -449,17 +449,8 @@ def test_a_checkpoint_state_of_a_wrong_shape_falls_back(tmp_path, state):
 @pytest.fixture
 def small_disk(tmp_path):
     """A 2 MB tmpfs: room for a workspace and its sources, not for 75 crops of 512 px."""
-    import subprocess
-
-    mount = tmp_path / "small disk"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.decode().strip()})")
-    try:
+    with small_tmpfs(tmp_path / "small disk", "2m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def test_extraction_on_a_full_disk_says_so_in_one_sentence(small_disk):

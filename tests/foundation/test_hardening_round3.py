@@ -10,7 +10,6 @@ import io
 import json
 import os
 import re
-import socket
 import tarfile
 import time
 import zipfile
@@ -19,68 +18,25 @@ from pathlib import Path
 
 import pytest
 
-from engine import address
 from engine.errors import UserError
 from engine.launcher import engine_pid, start_engine
 from engine.pack import pack, unpack
-from engine.protocol import PROTOCOL_VERSION
 from engine.settings import SETTINGS
 from engine.workspace import Workspace
-from tests.helpers import SAMPLES, cli, stop_engine
+from tests.foundation.test_hardening_engine import connect, rss_mb
+from tests.helpers import SAMPLES, big_event_log, cli, small_tmpfs, stop_engine, stuck_subscribers, tar_of
 
 pytestmark = pytest.mark.timeout(180)
 
-HELLO = json.dumps({"type": "hello", "version": PROTOCOL_VERSION, "id": 0}).encode() + b"\n"
-
-
-def connect(ws: Workspace, timeout: float = 10.0):
-    sock = address.connect(ws.socket_path, timeout=timeout)
-    reader = sock.makefile("rb")
-    sock.sendall(HELLO)
-    assert json.loads(reader.readline())["ok"] is True
-    return sock, reader
-
-
-def tar_of(path: Path, entries: list[tuple[str, bytes | None]]) -> Path:
-    """A tar.gz holding ``entries`` (name, bytes; None: a folder)."""
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in entries:
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 # -- 24.2: replay by bytes, a subscriber that reads nothing is let go, and so is its memory --------------
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_eight_subscribers_that_never_read_big_events_are_let_go_and_their_memory_too(workspace):
     workspace.update_settings("engine", {"connection_idle_s": 2.0, "events_max_mb": 1000.0})
-    workspace.state_dir.mkdir(mode=0o700, exist_ok=True)
-    pad = "x" * 100_000
-    with open(workspace.events_path, "w") as handle:  # 30 MB of history, 100 kB an event
-        for seq in range(1, 301):
-            handle.write(json.dumps({"type": "log", "seq": seq, "time": 0.0, "job_id": None, "level": "info",
-                                     "message": pad}) + "\n")
+    big_event_log(workspace, 300, 100_000)  # 30 MB of history, 100 kB an event
     try:
         start_engine(workspace)
         pid = engine_pid(workspace)
         base = rss_mb(pid)
-        held = []
-        for _ in range(8):
-            sock = address.connect(workspace.socket_path, timeout=10)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.sendall(HELLO + b'{"type": "subscribe", "id": 1, "from_seq": 0}\n')
-            held.append(sock)
+        held = stuck_subscribers(workspace, 8)
         peak = base
         for _ in range(6):
             time.sleep(0.5)
@@ -315,24 +271,15 @@ def test_a_face_set_whose_records_are_a_bomb_is_refused_unread(workspace, tmp_pa
 
 
 def test_a_face_set_bigger_than_the_free_space_is_refused_before_writing(tmp_path):
-    import subprocess
-
     from engine.faces.faceset import unpack as unpack_faceset
 
-    mount = tmp_path / "small disk"
-    mount.mkdir()
-    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({made.stderr.decode().strip()})")
-    try:
+    with small_tmpfs(tmp_path / "small disk", "2m") as mount:
         ws = Workspace.create(mount / "ws")
         crop = _jpeg() + _zeros(1_000_000)  # within what a 64 px crop may weigh; three do not fit in 2 MB
         archive = faceset_zip(tmp_path / "set.zip", {f"{i}.jpg": crop for i in range(3)})
         with pytest.raises(UserError, match="unpacks to 3 MB but .* has only [0-9] MB free; nothing was changed"):
             unpack_faceset(ws, "src", archive)
         assert not (ws.side_dir("src") / "aligned").exists() and not list(ws.side_dir("src").glob(".unpack-*"))
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 # -- 24.5: a failed faceset unpack --force leaves the side's step as it was ---------------------------

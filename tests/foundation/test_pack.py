@@ -10,7 +10,7 @@ import pytest
 from engine.errors import UserError
 from engine.pack import pack, unpack
 from engine.workspace import Workspace
-from tests.helpers import SAMPLES
+from tests.helpers import SAMPLES, tar_of
 
 
 def test_pack_and_unpack_a_workspace(tmp_path):
@@ -85,27 +85,13 @@ def test_not_an_archive(tmp_path):
         unpack(bogus, tmp_path / "t")
 
 
-def _archive_of(path, entries):
-    """A tar.gz of (name, bytes or None for a folder) entries, in order."""
-    with tarfile.open(path, "w:gz") as tar:
-        for name, data in entries:
-            info = tarfile.TarInfo(name)
-            if data is None:
-                info.type = tarfile.DIRTYPE
-                tar.addfile(info)
-            else:
-                info.size = len(data)
-                tar.addfile(info, io.BytesIO(data))
-    return path
-
-
 @pytest.mark.parametrize("entries", [
     [("ws/workspace.toml", b""), ("ws/a", b"file"), ("ws/a/b", b"inside a file")],
     [("ws/workspace.toml", b""), ("ws/a", None), ("ws/a", b"a file over a folder")],
     [("ws/workspace.toml", b""), ("ws/a/b", b"x"), ("ws/a", b"a file over an implied folder")],
 ])
 def test_file_and_folder_of_one_name_is_one_sentence(tmp_path, entries):
-    archive = _archive_of(tmp_path / "clash.tgz", entries)
+    archive = tar_of(tmp_path / "clash.tgz", entries)
     with pytest.raises(UserError, match="both a file and a folder named 'ws/a'; nothing was unpacked"):
         unpack(archive, tmp_path / "target")
     assert not (tmp_path / "target").exists()
@@ -114,12 +100,12 @@ def test_file_and_folder_of_one_name_is_one_sentence(tmp_path, entries):
 
 def test_unpack_limits_size_and_entries(tmp_path):
     # 200 kB of zeros compresses to a few hundred bytes: the limit is on what it unpacks to.
-    archive = _archive_of(tmp_path / "big.tgz", [("ws/workspace.toml", b""), ("ws/zeros", bytes(200_000))])
+    archive = tar_of(tmp_path / "big.tgz", [("ws/workspace.toml", b""), ("ws/zeros", bytes(200_000))])
     assert archive.stat().st_size < 2_000
     with pytest.raises(UserError, match="more than 0.1 MB; nothing was unpacked") as refused:
         unpack(archive, tmp_path / "t", max_bytes=100_000)
     assert "--max-gb" in refused.value.hint
-    many = _archive_of(tmp_path / "many.tgz", [("ws/workspace.toml", b"")] + [(f"ws/f{i}", b"") for i in range(50)])
+    many = tar_of(tmp_path / "many.tgz", [("ws/workspace.toml", b"")] + [(f"ws/f{i}", b"") for i in range(50)])
     with pytest.raises(UserError, match="more than 20 entries"):
         unpack(many, tmp_path / "t", max_entries=20)
     assert not (tmp_path / "t").exists()

@@ -1,7 +1,7 @@
 """The figures of docs/archives.md (issue 24): engine memory with stuck subscribers, and compaction's.
 
-Run from the repository root (or from a checkout of older code, to compare; the engine started is
-the checkout's):
+Run from the repository root (or, to compare, from a checkout of older code with this file and
+tests/helpers.py copied in: the engine started is the checkout's):
 
     python tests/scale/measure_issue24.py stuck      # 8 subscribers that never read 41 MB of 100 kB events
     python tests/scale/measure_issue24.py compact    # compacting 60 MB of a training's events (64 MB bound)
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,12 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, os.getcwd())
 
-from engine import address  # noqa: E402 - the checkout in the current folder, not an installed one
 from engine.client import EngineClient  # noqa: E402
 from engine.events import EventLog  # noqa: E402
 from engine.launcher import engine_pid, start_engine  # noqa: E402
-from engine.protocol import PROTOCOL_VERSION  # noqa: E402
-from tests.helpers import make_workspace, stop_engine  # noqa: E402
+from tests.helpers import big_event_log, make_workspace, stop_engine, stuck_subscribers  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -40,24 +37,13 @@ def rss_mb(pid: int) -> float:
 def stuck(event_kb: int = 100, events: int = 400) -> dict:
     ws = make_workspace(Path(tempfile.mkdtemp()) / "ws")
     ws.update_settings("engine", {"connection_idle_s": 5.0, "events_max_mb": 1000.0})
-    ws.state_dir.mkdir(mode=0o700, exist_ok=True)
-    pad = "x" * (event_kb * 1024)
-    with open(ws.events_path, "w") as handle:
-        for seq in range(1, events + 1):
-            handle.write(json.dumps({"type": "log", "seq": seq, "time": 0.0, "job_id": None, "level": "info",
-                                     "message": pad}) + "\n")
-    hello = json.dumps({"type": "hello", "version": PROTOCOL_VERSION, "id": 0}).encode() + b"\n"
+    big_event_log(ws, events, event_kb * 1024)
     try:
         start_engine(ws)
         pid = engine_pid(ws)
         time.sleep(1)
         base = rss_mb(pid)
-        held = []
-        for _ in range(8):
-            sock = address.connect(ws.socket_path, timeout=10)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            sock.sendall(hello + b'{"type": "subscribe", "id": 1, "from_seq": 0}\n')
-            held.append(sock)
+        held = stuck_subscribers(ws, 8)
         peak = base
         for _ in range(4):
             time.sleep(1)
