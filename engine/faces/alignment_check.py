@@ -44,12 +44,18 @@ MAX_SHAPE = 0.35
 MAX_SCALE = 1.35
 #: The detector's face further from where the landmarks put it than this share of the crop: off centre.
 MAX_SHIFT = 0.08
+#: A detection this sure is a face; under it, the crop is also looked at turned over and a quarter
+#: turn either way, and a face there surer by ``TURN_MARGIN`` says the crop is turned (good crops of
+#: the samples score 0.85-0.95; the "face" the detector sees in a crop turned over 0.5-0.65).
+SURE, TURN_MARGIN = 0.8, 0.15
 #: A spike against the track's neighbours: position (over the face size), size (ratio), roll (degrees).
 JUMP_SHIFT, JUMP_SCALE, JUMP_ROLL = 0.25, 1.25, 20.0
 #: Frames apart that still count as neighbours.
 NEIGHBOUR_GAP = 2
 #: What the detector said of each crop, per side folder.
 CACHE_FILE = "alignment_check.json"
+#: Raised when what the check says of a crop changes: an older file's verdicts are then not used.
+CACHE_VERSION = 2
 #: Score of each reason (the sort key: surer problems first).
 WEIGHTS = {"no face seen in the crop": 1.0, "upside down": 3.0, "a quarter turn off": 3.0, "mirrored": 3.0,
            "landmarks disagree with the detector": 2.0, "face not centred in the crop": 2.0,
@@ -61,22 +67,43 @@ def _mesh_keypoints(landmarks: np.ndarray) -> np.ndarray:
     return np.array([points[list(group)].mean(0) for group in KEYPOINT_MESH])
 
 
+def _detect_framed(crop: np.ndarray, finder: Any) -> list[Any]:
+    """The detector on the crop framed in a black border, keypoints in the crop's pixels. (The
+    full-range detector is made for faces smaller than the picture: a face that fills it is often
+    missed, 20 of 26 good crops of hamilton.mp4.)"""
+    import cv2
+
+    pad = crop.shape[0] // 2
+    detections = finder.detect(cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0)))
+    for det in detections:
+        det.keypoints = det.keypoints - pad
+    return detections
+
+
+def _turned(crop: np.ndarray, finder: Any, score: float) -> str | None:
+    """What a turned crop looks like ("upside down", "a quarter turn off") when the detector is much
+    surer of a face in the crop turned over or a quarter turn than of the one it sees as it is
+    (``score``; 0 for none). A crop turned over often shows it a weak upright "face" (the chin and
+    mouth as eyes and brows) near where the landmarks say, so its own verdict is not enough."""
+    import cv2
+
+    for code, words in ((cv2.ROTATE_180, "upside down"), (cv2.ROTATE_90_CLOCKWISE, "a quarter turn off"),
+                        (cv2.ROTATE_90_COUNTERCLOCKWISE, "a quarter turn off")):
+        found = _detect_framed(cv2.rotate(crop, code), finder)
+        if found and max(d.score for d in found) >= max(SURE, score + TURN_MARGIN):
+            return words
+    return None
+
+
 def crop_reasons(crop: np.ndarray, landmarks: np.ndarray, finder: Any) -> list[str]:
     """Why the crop's alignment is doubtful, from the detector run on it (``crop`` BGR at ``SIDE``,
     ``landmarks`` the record's in that crop's pixels); empty when it looks right."""
     problem = fit_problem(landmarks)
     if problem:
         return [problem]
-    import cv2
-
-    # The full-range detector is made for faces smaller than the picture: a face that fills it is
-    # often missed (20 of 26 good crops of hamilton.mp4), so the crop is framed in a black border.
-    pad = crop.shape[0] // 2
-    detections = finder.detect(cv2.copyMakeBorder(crop, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=(0, 0, 0)))
-    for det in detections:
-        det.keypoints = det.keypoints - pad
+    detections = _detect_framed(crop, finder)
     if not detections:
-        return ["no face seen in the crop"]
+        return [_turned(crop, finder, 0.0) or "no face seen in the crop"]
     mesh = _mesh_keypoints(landmarks)
     centre = mesh.mean(0)
     det = min(detections, key=lambda d: float(np.linalg.norm(d.keypoints[:4].mean(0) - centre)))
@@ -84,6 +111,10 @@ def crop_reasons(crop: np.ndarray, landmarks: np.ndarray, finder: Any) -> list[s
     problem = fit_problem(landmarks, det.keypoints)
     if problem:
         return [problem]
+    if det.score < SURE:
+        turned = _turned(crop, finder, det.score)
+        if turned:
+            return [turned]
     reasons = []
     shift = keypoints.mean(0) - centre
     if float(np.linalg.norm(shift)) > MAX_SHIFT * crop.shape[0]:
@@ -146,8 +177,9 @@ def doubtful_faces(side_dir: Path, faces: list[Any], images: bool = False,
     from engine.atomic import atomic_write_json, read_json
 
     cache_path = side_dir / CACHE_FILE
-    known = read_json(cache_path, default=None)
-    known = known if isinstance(known, dict) else {}
+    cached = read_json(cache_path, default=None)
+    known = cached["crops"] if isinstance(cached, dict) and cached.get("version") == CACHE_VERSION \
+        and isinstance(cached.get("crops"), dict) else {}
     spikes = set() if images else jumps(faces)
     found, seen = [], {}
     finder = None
@@ -181,6 +213,6 @@ def doubtful_faces(side_dir: Path, faces: list[Any], images: bool = False,
         if finder is not None:
             finder.close()
     if seen != known:
-        atomic_write_json(cache_path, seen)
+        atomic_write_json(cache_path, {"version": CACHE_VERSION, "crops": seen})
     found.sort(key=lambda f: (-f["score"], f["frame"]))
     return found
