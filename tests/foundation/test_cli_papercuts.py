@@ -368,6 +368,6 @@ def test_train_refuses_a_model_name_before_any_job(tmp_path):
     quoting the name, and that error crashed the wizard's Train screen)."""
     ws = Workspace.create(tmp_path / "ws", src=SAMPLES / "src.mp4", dst=SAMPLES / "dst.mp4")
     refused = cli("train", str(ws.root), "--model", "[/x]")
-    assert refused.returncode == 2 and "'[/x]' is not a valid model name." in refused.stderr
+    assert refused.returncode == 2 and "'[/x]'" in refused.stderr and "is not a valid model name" in refused.stderr
     assert "Traceback" not in refused.stderr
     assert not (ws.state_dir / "engine.pid").exists() and not list(ws.state_dir.glob("events*")), "no engine, no job"
