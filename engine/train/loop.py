@@ -286,7 +286,7 @@ class TrainingRun:
         self.last_save_time = time.monotonic()
 
     def write_preview(self) -> None:
-        self.last_preview_time = time.monotonic()
+        self.last_preview_time, self.preview_due = time.monotonic(), False
         if not self.dist.main:
             return
         image = preview.render(self.trainer, *self.preview_faces)
@@ -333,7 +333,7 @@ class TrainingRun:
         self.last_save_time = self.last_preview_time = now
         self.metrics_time, self.metrics_iter, self.rate = now, self.iteration, 0.0
         self.start_iter, self.start_time = self.iteration, now
-        self.write_preview()
+        self.preview_due = True  # drawn at the first sync point: the first iteration does not wait for it
         if self.cfg.target_iters and self.iteration >= self.cfg.target_iters:
             self.log(f"{self.cfg.model_dir.name} is already at iteration {self.iteration}, the target "
                      f"({self.cfg.target_iters}); give a higher --iters (or 0: until stopped) to train on.")
@@ -380,7 +380,11 @@ class TrainingRun:
             acc += torch.stack([loss_src, loss_dst]).float()
             steps += 1
             self.iteration += 1
-            if self.iteration % self.cfg.sync_every == 0 or (target and self.iteration >= target):
+            # Also at the first iteration (the user sees training start) and, on one process, as soon as a
+            # cancel or a stop is asked (a sync point is where the loop stops; sync_every may take minutes).
+            if self.iteration % self.cfg.sync_every == 0 or (target and self.iteration >= target) \
+                    or self.iteration == self.start_iter + 1 \
+                    or (not self.dist.enabled and (self.report.cancelled or self.stop_requested())):
                 stop = self.sync_point(acc / steps)
                 acc.zero_()
                 steps = 0
@@ -415,7 +419,7 @@ class TrainingRun:
             save = max(save, float(now - self.last_save_time >= cfg.save_every_min * 60
                                    or (cfg.save_every_iters > 0
                                        and self.iteration - max(self.last_saved_iter, 0) >= cfg.save_every_iters)))
-            show = max(show, float(now - self.last_preview_time >= cfg.preview_every_min * 60))
+            show = max(show, float(self.preview_due or now - self.last_preview_time >= cfg.preview_every_min * 60))
             if self.quality is not None:
                 quality = self.quality
                 self._guard_quality(lambda: quality.step(self.trainer.model, self.iteration))
@@ -429,11 +433,12 @@ class TrainingRun:
         if new_target >= 0:
             self.cfg.target_iters = int(new_target)
             self.log(f"Target iteration set to {int(new_target)}.")
+        # Before the save and the preview, which take seconds on a busy CPU: the figures go out first.
+        self.emit_metrics(force=self._quality_news() or self.iteration == self.start_iter + 1)
         if save:
             self.save()
         if show:
             self.write_preview()
-        self.emit_metrics(force=self._quality_news())
         if stop:
             return {STOP_RULE: self.rule_stop or "rule", STOP_TERMINATED: "terminated"}.get(int(stop), "cancelled")
         return None
