@@ -12,8 +12,9 @@ from there: one set of thresholds) is followed to that threshold:
 - identity: ``id_closer_src`` up to ``ID_GOOD``;
 - mouth, eyes: ``expr_<f>_corr`` up to ``CORR_FOLLOWS``, ``expr_<f>_spread`` into ``SPREAD_FOLLOWS``
   (up or down, from where it is), ``expr_<f>_ratio`` down to ``PARTLY``;
-- sharpness: the held-out SSIM (``ssim_dst``) no longer rising: it gained less than ``GAIN`` over the last
-  ``SHARE`` of the iterations so far (the window's least-squares slope times its length).
+- sharpness: the held-out SSIM (``ssim_dst``) no longer rising: its trend gained less than ``GAIN`` over
+  the last ``SHARE`` of the iterations so far, at the last two measurements (``window_gain``: the trend is
+  fitted over the newer half of the run, at least ``2 * MIN_POINTS`` measurements).
 
 Learning curves are close to straight lines against the logarithm of the iteration, so each figure is
 fitted by least squares on ln(iteration) over the newer half of its points (at least ``MIN_POINTS``) and
@@ -141,21 +142,24 @@ def crossing(found: list[tuple[int, float]], threshold: float, rising: bool, now
 
 
 def window_gain(found: list[tuple[int, float]], at: int, share: float = SHARE) -> float | None:
-    """What the figure gained over the last ``share`` of the iterations up to ``at`` (the window's
-    least-squares slope times its length); None with fewer than three points in the window."""
-    start = at * (1.0 - share)
-    inside = [(i, v) for i, v in found if start <= i <= at]
-    if len(inside) < 3:
+    """What the figure's trend gained over the last ``share`` of the iterations up to ``at``: its
+    least-squares slope on ln(iteration) over the newer half of the run (a figure of a training model
+    swings from one measurement to the next; a quarter of the run holds too few of them to see a trend)
+    times the quarter's length in ln(iteration); None with fewer than ``2 * MIN_POINTS`` points there."""
+    inside = [(i, v) for i, v in found if at / 2 <= i <= at]
+    if len(inside) < 2 * MIN_POINTS:
         return None
-    slope = _line([float(i) for i, _ in inside], [v for _, v in inside])[2]
-    return slope * (at - start)
+    slope = _line([math.log(i) for i, _ in inside], [v for _, v in inside])[2]
+    return slope * -math.log(1.0 - share)
 
 
 def sharpness(found: list[tuple[int, float]], now: int) -> Estimate:
-    """The held-out SSIM no longer rising: met when its window gain is under ``GAIN``."""
+    """The held-out SSIM no longer rising: met when its window gain is under ``GAIN`` at the last two
+    measurements (the held-out SSIM of a training model swings by a few hundredths from one measurement
+    to the next: one dip at the window's end is not a plateau)."""
     gains = [(i, window_gain(found, i)) for i, _ in found]
-    latest = gains[-1][1] if gains else None
-    if latest is not None and latest < GAIN:
+    last = [g for _, g in gains[-2:]]
+    if len(last) == 2 and all(g is not None and g < GAIN for g in last):
         return Estimate("sharpness", met=True)
     positive = [(i, math.log(g)) for i, g in gains if g is not None and g > 0]
     best, low, high, why = crossing(positive, math.log(GAIN), False, now)

@@ -83,10 +83,10 @@ def test_a_plateau_stops_and_says_which_verdict_is_missing(tmp_path):
     # The SSIM levels off at 4000 and the mouth opens about 0.55x as far as the destination's (it follows
     # only partly: verdict.SPREAD_FOLLOWS starts at 0.7) without getting any further.
     points = [_point(i, 0.78 + 0.06 * min(i, 4000) / 4000, 0.55 + (0.01 if (i // 250) % 2 else -0.01))
-              for i in range(250, 6001, 250)]
+              for i in range(250, 10_001, 250)]
     rule = UntilGood(None, tmp_path, 64)
     assert rule.measured(None, 3000, [p for p in points if p["iteration"] <= 3000], rate=10.0) is None
-    assert rule.measured(None, 6000, points, rate=10.0) == "plateau"
+    assert rule.measured(None, 10_000, points, rate=10.0) == "plateau"
     assert "the mouth is not getting there" in rule.reason and "spread 0.54" in rule.reason
     assert rule.reason.endswith("What to try: a liae model (--arch liae-ud) or a pretrained start (--pretrain), or "
                                 "keep the destination's mouth at merge ([merge] mouth = destination).")

@@ -52,3 +52,11 @@ def test_the_sentence_gives_minutes_and_their_range():
     assert estimate.words(estimate.overall(estimate.estimates(_history(0)[:2], 500)), 500, 2.5).startswith(
         "too early to tell: the mouth: 2 of 4 measurements")
 
+
+
+def test_one_dip_of_the_ssim_is_not_a_plateau():
+    rising = [(i, 0.5 + 0.05 * math.log(i / 250)) for i in range(250, 8001, 250)]
+    dipped = rising[:-1] + [(8000, rising[-1][1] - 0.06)]  # the last measurement swings down
+    assert not estimate.sharpness(dipped, 8000).met
+    flat = rising[:16] + [(i, rising[15][1] + (0.01 if i % 500 else -0.01)) for i in range(4250, 8001, 250)]
+    assert estimate.sharpness(flat, 8000).met
