@@ -42,11 +42,11 @@ CLIP_FACES = 100
 #: A plateau needs at least this many measurements (a young model's noise is not a plateau).
 MIN_MEASUREMENTS = 2 * estimate.MIN_POINTS
 #: What to try when a verdict stalls (a plateau): training longer no longer helps.
-TRY = {"identity": "check that the source faces are all of one person (swapwizard check) and add more varied "
-                   "source footage",
-       "mouth": "a liae model (--arch liae-ud) or a pretrained start (--pretrain), or keep the destination's mouth "
-                "at merge ([merge] mouth = destination)",
-       "eyes": "a liae model (--arch liae-ud) or a pretrained start (--pretrain)"}
+_LIAE, _PRETRAINED = "a liae model (--arch liae-ud)", "a pretrained start (--pretrain)"
+TRY = {"identity": ("check that the source faces are all of one person (swapwizard check)",
+                    "more varied source footage"),
+       "mouth": (_LIAE, _PRETRAINED, "keep the destination's mouth at merge ([merge] mouth = destination)"),
+       "eyes": (_LIAE, _PRETRAINED)}
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
 
 
@@ -93,6 +93,11 @@ def _figures_text(figures: dict[str, Any]) -> str:
         if isinstance(value, (int, float)):
             shown.append(fmt.format(value))
     return ", ".join(shown)
+
+
+def _try(verdicts: list[str]) -> str:
+    """What to try for these stalled verdicts, each suggestion once."""
+    return "What to try: " + "; ".join(dict.fromkeys(t for v in verdicts for t in TRY[v])) + "."
 
 
 class UntilGood:
@@ -150,7 +155,7 @@ class UntilGood:
             stalled = [e for e in found.values() if not e.met and e.iteration is None
                        and e.why in (estimate.AWAY, estimate.SLOW)]
             if stalled and len(stalled) == sum(not e.met for e in found.values()):
-                said = "What to try: " + "; ".join(TRY[e.verdict] for e in stalled) + "."
+                said = _try([e.verdict for e in stalled])
                 decision = self._stop("plateau", f"Stopped at a plateau at iteration {iteration}: the held-out SSIM "
                                                  f"rose less than {estimate.GAIN} over the last "
                                                  f"{estimate.SHARE:.0%} of the iterations and "
@@ -173,7 +178,7 @@ class UntilGood:
                                       f"and the held-out SSIM has stopped rising.", iteration, clip=figures)
         words = ", ".join(estimate.NAMES[v] for v in missing)
         if len(self._clip_checks) >= 2 and not self._improved(missing):
-            said = "What to try: " + "; ".join(TRY[v] for v in missing) + "."
+            said = _try(missing)
             return self._stop("plateau", f"Stopped at a plateau at iteration {iteration}: the held-out faces are good "
                                          f"but over the whole clip {words} did not improve since iteration "
                                          f"{self._clip_checks[-2][0]} ({_figures_text(figures)}). {said}".rstrip(),
