@@ -2,7 +2,8 @@
 
     swapwizard bench expression --workspace WS [--candidates df,liae] [--iters 2000] [--every 500]
                                 [--threads 1] [--seed S] [--pretrained MODEL] [--out DIR] [--json]
-    python -m engine.bench expression --table DIR        # the README table from earlier runs
+    python -m engine.bench expression --table DIR        # the table of earlier runs (the pairs table when
+                                                         # DIR holds --pairs records, in DIR/<pair>/)
     swapwizard bench expression --workspace WS --anchors [--clip]  # the verdict thresholds' anchors
     swapwizard bench expression --pairs NAME=WS,NAME=WS --seeds 1,2 [--candidates df-match] [--iters N]
                                 [--measure-only]          # the pairs table (issue 25, docs/expression.md)
@@ -71,12 +72,12 @@ CLIP_FACES = 400
 CLIP_KEYS = ("expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr", "expr_mouth_corr_recon",
              "expr_faces", "id_closer_src", "expr_mouth_spread", "expr_mouth_corr_lo", "expr_mouth_corr_hi",
              "expr_mouth_spread_lo", "expr_mouth_spread_hi", "expr_mouth_dst_spread", "expr_eyes_corr",
-             "expr_eyes_spread", "expr_eyes_dst_spread")
+             "expr_eyes_spread", "expr_eyes_dst_spread", "expr_mouth_open_swap", "expr_mouth_open_dst")
 #: The issue's targets over the clip (issue 25): mouth correlation, the spread ratio's range, identity.
 TARGET_CORR, TARGET_SPREAD, TARGET_ID = 0.6, (0.7, 1.4), 0.9
 
 
-def measure(ws: Any, model_dir: Path, finder: Any, likeness: Any) -> dict[str, Any]:
+def measure(ws: Any, model_dir: Path, finder: Any, likeness: Any, clip_limit: int = CLIP_FACES) -> dict[str, Any]:
     from engine.quality.expression import expression_fidelity
     from engine.quality.likeness import swap_likeness
     from engine.quality.reconstruct import clip_faces, held_out_faces, reconstruction_metrics
@@ -88,10 +89,10 @@ def measure(ws: Any, model_dir: Path, finder: Any, likeness: Any) -> dict[str, A
     values.update(expression_fidelity(model.network, faces["dst"], model.device, finder, limit=64))
     if likeness is not None:
         values.update(swap_likeness(model.network, faces["dst"], model.device, likeness, limit=64))
-    clip = clip_faces(ws, "dst", model.resolution, limit=CLIP_FACES)
-    whole = expression_fidelity(model.network, clip, model.device, finder, limit=CLIP_FACES)
+    clip = clip_faces(ws, "dst", model.resolution, limit=clip_limit)
+    whole = expression_fidelity(model.network, clip, model.device, finder, limit=clip_limit)
     if likeness is not None:
-        whole.update(swap_likeness(model.network, clip, model.device, likeness, limit=CLIP_FACES))
+        whole.update(swap_likeness(model.network, clip, model.device, likeness, limit=clip_limit))
     return {**{k: values.get(k) for k in KEYS}, **{f"clip_{k}": whole.get(k) for k in CLIP_KEYS}}
 
 
@@ -113,7 +114,7 @@ def start_from(ws: Any, pretrained: str, model: str) -> None:
 
 
 def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out: Path, seed: int = 1,
-                  pretrained: str = "") -> dict[str, Any]:
+                  pretrained: str = "", clip_limit: int = CLIP_FACES) -> dict[str, Any]:
     from engine.faces.detect import FaceFinder
     from engine.jobs import get_kind
     from engine.quality.likeness import likeness_meter
@@ -144,7 +145,7 @@ def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out:
             done = int(result["iteration"])  # a stop (SIGTERM) ends the step early: measured where it stopped
             point = {"iteration": done, "train_s": round(seconds, 1), "load_before": round(load, 2),
                      "load_after": round(os.getloadavg()[0], 2),
-                     **measure(ws, ws.model_dir(model), finder, likeness)}
+                     **measure(ws, ws.model_dir(model), finder, likeness, clip_limit)}
             record["points"].append(point)
             from engine.atomic import atomic_write_json
 
@@ -155,6 +156,10 @@ def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out:
     finally:
         finder.close()
     return record
+
+
+#: The frozen-mouth anchor's region: this share of the mouth's width round the donor's lips.
+FROZEN_GROW = 0.5
 
 
 def frozen_mouth(crops: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
@@ -178,7 +183,9 @@ def frozen_mouth(crops: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
         moved = cv2.warpAffine(crops[donor], matrix, (size, size), borderMode=cv2.BORDER_REPLICATE)
         moved_points = landmarks[donor] @ matrix[:, :2].T + matrix[:, 2]
         face = crop.astype(np.float32) / 255.0
-        out.append(np.clip(restore(face, moved, moved_points) * 255 + 0.5, 0, 255).astype(np.uint8))
+        # A region wide enough to cover the lips and chin of the widest-open face too (the merge's own
+        # region, fitted to one mouth, let the face's own lower lip show below a closed donor's).
+        out.append(np.clip(restore(face, moved, moved_points, grow=FROZEN_GROW) * 255 + 0.5, 0, 255).astype(np.uint8))
     return np.stack(out)
 
 
@@ -249,7 +256,8 @@ def table(folder: Path) -> str:
     return "\n".join(rows)
 
 
-def destination_mouth(ws: Any, model_dir: Path, finder: Any, likeness: Any) -> dict[str, Any]:
+def destination_mouth(ws: Any, model_dir: Path, finder: Any, likeness: Any,
+                      clip_limit: int = CLIP_FACES) -> dict[str, Any]:
     """Over the clip, the model's swaps with the destination's mouth blended in (what ``[merge] mouth =
     destination`` pastes): mouth and identity figures (``mouthdst_*``), the seam's visibility (median over
     the faces, ``engine.merge.mouth.seam_visibility``: 1 = no edge added) and what auto takes."""
@@ -261,13 +269,14 @@ def destination_mouth(ws: Any, model_dir: Path, finder: Any, likeness: Any) -> d
     from engine.train.api import load_model
 
     model = load_model(model_dir, device="cpu")
-    clip = clip_faces(ws, "dst", model.resolution, limit=CLIP_FACES)
+    clip = clip_faces(ws, "dst", model.resolution, limit=clip_limit)
     swaps, recons = network_outputs(model.network, clip.crops, model.device)
     blended = [restore(swap, crop, points) for swap, crop, points in zip(swaps, clip.crops, clip.landmarks)]
     as_u8 = np.stack([np.clip(b * 255 + 0.5, 0, 255).astype(np.uint8) for b in blended])
     found = measure_crops(finder, clip.crops, as_u8, recons, clip.landmarks, clip.frames)
     seams = [seam_visibility(b, swap, points) for b, swap, points in zip(blended, swaps, clip.landmarks)]
-    values = {f"mouthdst_{k}": found.get(k) for k in ("expr_mouth_corr", "expr_mouth_spread", "expr_faces")}
+    values = {f"mouthdst_{k}": found.get(k) for k in ("expr_mouth_corr", "expr_mouth_spread", "expr_faces",
+                                                      "expr_mouth_open_swap")}
     values["mouthdst_seam"] = round(float(np.median([x for x in seams if x is not None])), 3) if any(
         x is not None for x in seams) else None
     if likeness is not None:
@@ -289,10 +298,11 @@ def meets(point: dict[str, Any], prefix: str = "clip_") -> bool | None:
 
 
 def run_pairs(pairs: list[tuple[str, str]], seeds: list[int], names: list[str], iters: int, every: int,
-              threads: int, measure_only: bool = False) -> list[dict[str, Any]]:
+              threads: int, measure_only: bool = False, out_root: Path | None = None,
+              clip_limit: int = CLIP_FACES) -> list[dict[str, Any]]:
     """Every candidate on every pair with every seed (trained to ``iters`` unless ``measure_only``),
     each measured over the clip as trained and with the destination's mouth; the records, with
-    ``pair`` set, also go to each workspace's output/bench_expression/."""
+    ``pair`` set, also go to ``out_root/<pair>/`` (default: each workspace's output/bench_expression/)."""
     from engine.atomic import atomic_write_json
     from engine.faces.detect import FaceFinder
     from engine.quality.likeness import likeness_meter
@@ -302,7 +312,7 @@ def run_pairs(pairs: list[tuple[str, str]], seeds: list[int], names: list[str], 
     records = []
     for pair, path in pairs:
         ws = Workspace.open(path)
-        out = ws.root / "output" / "bench_expression"
+        out = out_root / pair if out_root is not None else ws.root / "output" / "bench_expression"
         out.mkdir(parents=True, exist_ok=True)
         for seed in seeds:
             for name in names:
@@ -314,16 +324,16 @@ def run_pairs(pairs: list[tuple[str, str]], seeds: list[int], names: list[str], 
                     finder = FaceFinder(min_presence=0.0)
                     try:
                         point = {"iteration": load_model(model_dir, device="cpu").iteration,
-                                 **measure(ws, model_dir, finder, likeness_meter(ws, print))}
+                                 **measure(ws, model_dir, finder, likeness_meter(ws, print), clip_limit)}
                     finally:
                         finder.close()
                     record["points"].append(point)
                 else:
-                    record = run_candidate(ws, name, iters, every, threads, out, seed)
+                    record = run_candidate(ws, name, iters, every, threads, out, seed, clip_limit=clip_limit)
                 finder = FaceFinder(min_presence=0.0)
                 try:
                     record["points"][-1].update(destination_mouth(ws, ws.model_dir(f"bench-{label}"), finder,
-                                                                  likeness_meter(ws, print)))
+                                                                  likeness_meter(ws, print), clip_limit))
                 finally:
                     finder.close()
                 record["pair"] = pair
@@ -336,8 +346,9 @@ def run_pairs(pairs: list[tuple[str, str]], seeds: list[int], names: list[str], 
 def pairs_table(records: list[dict[str, Any]]) -> str:
     """The pairs table (Markdown): one row per pair, seed and candidate, at its last measured point."""
     rows = ["| pair | seed | recipe | iters | identity | mouth corr (90% interval) | mouth spread (90% interval) | "
-            "targets met | auto merges | with the destination's mouth: identity, corr, spread, seam | targets met |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "mouth opening swap / dst | targets met | auto merges | with the destination's mouth: identity, corr, "
+            "spread, opening, seam | targets met |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 
     def num(value: Any, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
@@ -352,9 +363,11 @@ def pairs_table(records: list[dict[str, Any]]) -> str:
             f"{num(p.get('clip_id_closer_src'), '.0%')} | {num(p.get('clip_expr_mouth_corr'), '.2f')} "
             f"({num(p.get('clip_expr_mouth_corr_lo'), '.2f')} to {num(p.get('clip_expr_mouth_corr_hi'), '.2f')}) | "
             f"{num(p.get('clip_expr_mouth_spread'), '.2f')} ({num(p.get('clip_expr_mouth_spread_lo'), '.2f')} to "
-            f"{num(p.get('clip_expr_mouth_spread_hi'), '.2f')}) | {yes(meets(p))} | {p.get('mouth_auto', '-')} | "
+            f"{num(p.get('clip_expr_mouth_spread_hi'), '.2f')}) | {num(p.get('clip_expr_mouth_open_swap'), '.3f')} / "
+            f"{num(p.get('clip_expr_mouth_open_dst'), '.3f')} | {yes(meets(p))} | {p.get('mouth_auto', '-')} | "
             f"{num(p.get('mouthdst_id_closer_src'), '.0%')}, {num(p.get('mouthdst_expr_mouth_corr'), '.2f')}, "
-            f"{num(p.get('mouthdst_expr_mouth_spread'), '.2f')}, {num(p.get('mouthdst_seam'), '.2f')} | "
+            f"{num(p.get('mouthdst_expr_mouth_spread'), '.2f')}, {num(p.get('mouthdst_expr_mouth_open_swap'), '.3f')}, "
+            f"{num(p.get('mouthdst_seam'), '.2f')} | "
             f"{yes(meets(p, 'mouthdst_'))} |")
     return "\n".join(rows)
 
@@ -368,7 +381,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=1, help="training seed (another seed: bench-<name>-s<seed>)")
     parser.add_argument("--pretrained", default="", help="start each candidate from a copy of this pretrained model")
-    parser.add_argument("--out", default="", help="folder for <candidate>.json (default WS/output/bench_expression)")
+    parser.add_argument("--out", default="", help="folder for <candidate>.json (default WS/output/bench_expression; "
+                        "--pairs: DIR/<pair>/)")
     parser.add_argument("--table", default="", help="print the table of the results in this folder and stop")
     parser.add_argument("--anchors", action="store_true", help="measure the verdict thresholds' anchors and stop")
     parser.add_argument("--clip", action="store_true", help="anchors: on every destination face of the clip, "
@@ -377,10 +391,15 @@ def main(argv: list[str]) -> int:
                         "extracted workspaces")
     parser.add_argument("--seeds", default="1", help="--pairs: comma-separated training seeds")
     parser.add_argument("--measure-only", action="store_true", help="--pairs: measure the models where they are")
+    parser.add_argument("--clip-faces", type=int, default=CLIP_FACES, help="destination faces measured over the "
+                        "clip (evenly spread)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.table:
-        print(table(Path(args.table)))
+        found = [json.loads(path.read_text()) for path in sorted(Path(args.table).rglob("*.json"))]
+        paired = [record for record in found if record.get("pair")]
+        print(pairs_table(sorted(paired, key=lambda r: (r["pair"], r["seed"], r["candidate"]))) if paired
+              else table(Path(args.table)))
         return 0
     from engine.errors import UserError
 
@@ -398,7 +417,8 @@ def main(argv: list[str]) -> int:
         import torch
 
         torch.set_num_threads(max(1, args.threads))
-        records = run_pairs(pairs, seeds, names, args.iters, args.every, args.threads, args.measure_only)
+        records = run_pairs(pairs, seeds, names, args.iters, args.every, args.threads, args.measure_only,
+                            Path(args.out) if args.out else None, args.clip_faces)
         print(json.dumps(records) if args.json else pairs_table(records))
         return 0
     if not args.workspace:
@@ -422,8 +442,8 @@ def main(argv: list[str]) -> int:
         return 0
     out = Path(args.out) if args.out else ws.root / "output" / "bench_expression"
     out.mkdir(parents=True, exist_ok=True)
-    results = [run_candidate(ws, name, args.iters, args.every, args.threads, out, args.seed, args.pretrained)
-               for name in names]
+    results = [run_candidate(ws, name, args.iters, args.every, args.threads, out, args.seed, args.pretrained,
+                             args.clip_faces) for name in names]
     if args.json:
         print(json.dumps(results))
     else:

@@ -14,9 +14,9 @@ way: keep the destination's mouth. ``restore`` does it in crop space, inside ``b
   ``GROW`` of the mouth's width so that the seam lies on skin rather than on the lip line, and feathered
   by a Gaussian of ``FEATHER`` of the mouth's width (no hard edge anywhere);
 - the destination's pixels in that region are colour-matched to the swap's on the skin round the lips
-  (mean and spread per Lab channel, ``engine.merge.colour.rct``; the lips themselves are left out of the
-  statistics, since one mouth may be open where the other is closed), so the region takes the swap's
-  tone and lighting;
+  (the mean per Lab channel; the lips themselves are left out of the statistics, since one mouth may be
+  open where the other is closed; matching the spread too, as ``engine.merge.colour.rct`` does, made the
+  lips garish), so the region takes the swap's tone and lighting;
 - then blended over the swapped face; the face's mask and colour transfer run as before.
 
 The lips are then the destination person's (a small part of identity: measured on the sample pair,
@@ -38,9 +38,9 @@ OUTER_LIPS = MESH_TO_68[48:60]
 GROW, FEATHER = 0.22, 0.12
 
 
-def _regions(points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(the lips, the feathered mouth region), size x size float32 0..1 each; zeros when the lips are
-    not in the crop."""
+def _regions(points: np.ndarray, size: int, grow: float = GROW) -> tuple[np.ndarray, np.ndarray]:
+    """(the lips, the feathered mouth region grown by ``grow`` of the mouth's width), size x size float32
+    0..1 each; zeros when the lips are not in the crop."""
     lips = np.asarray(points, np.float64)[OUTER_LIPS, :2]
     width = float(np.linalg.norm(lips[6] - lips[0]))  # corner to corner
     inner = np.zeros((size, size), np.float32)
@@ -48,8 +48,8 @@ def _regions(points: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
         return inner, inner
     hull = cv2.convexHull(np.round(lips * 4).astype(np.int32))  # quarter-pixel precision
     cv2.fillConvexPoly(inner, hull, 1.0, lineType=cv2.LINE_AA, shift=2)
-    grow = max(1, int(round(GROW * width)))
-    grown = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)))
+    pixels = max(1, int(round(grow * width)))
+    grown = cv2.dilate(inner, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1)))
     return inner, cv2.GaussianBlur(grown, (0, 0), max(0.5, FEATHER * width))
 
 
@@ -59,21 +59,27 @@ def mouth_mask(points: np.ndarray, size: int) -> np.ndarray:
     return _regions(points, size)[1]
 
 
-def restore(swapped: np.ndarray, destination: np.ndarray, points: np.ndarray) -> np.ndarray:
+def restore(swapped: np.ndarray, destination: np.ndarray, points: np.ndarray, grow: float = GROW) -> np.ndarray:
     """The swapped face (float32 BGR 0..1, crop) with the destination crop's mouth region (same size,
     uint8 or float 0..1) blended over it, colour-matched to the swap. ``points``: the destination's
     468 mesh landmarks in crop pixels. Unchanged when the mouth is not found."""
     size = swapped.shape[0]
     if points is None or len(points) != 468:
         return swapped
-    lips, alpha = _regions(points, size)
+    lips, alpha = _regions(points, size, grow)
     if alpha.max() <= 0:
         return swapped
     dst = destination.astype(np.float32) / 255.0 if destination.dtype == np.uint8 else destination.astype(np.float32)
     # Colours are matched on the skin round the lips, which both faces have: inside the lips one
     # mouth may be open (teeth, dark) where the other is closed.
-    skin = ((alpha > 0.05) & (lips < 0.5)).astype(np.float32)
-    matched = colour.rct(dst, swapped, skin) if skin.sum() >= 16 else dst
+    skin = (alpha > 0.05) & (lips < 0.5)
+    matched = dst
+    if skin.sum() >= 16:
+        # The mean only: matching the spread too (Reinhard's rct) stretched the lips' colour on a pale
+        # ring of skin (lips of a saturated red on the sample pair).
+        dst_lab, swap_lab = colour.bgr_to_lab(dst), colour.bgr_to_lab(swapped.astype(np.float32))
+        shift = swap_lab[skin].mean(axis=0) - dst_lab[skin].mean(axis=0)
+        matched = np.clip(colour.lab_to_bgr((dst_lab + shift).astype(np.float32)), 0.0, 1.0)
     alpha = alpha[..., None]
     return (swapped * (1.0 - alpha) + matched * alpha).astype(np.float32)
 

@@ -51,6 +51,9 @@ METRICS: dict[str, tuple[str, Any]] = {
     "expr_eyes_ratio": ("the same, eyes", "low"),
     "expr_pose_ratio": ("the same, all 68 points (head pose)", "low"),
     "expr_mouth_corr": ("correlation of the swap's mouth opening with the destination's, over faces", "high"),
+    "expr_mouth_spread": ("how far the swap's mouth opens: its opening's spread over the destination's (0: frozen)", 1.0),
+    "expr_eyes_corr": ("correlation of the swap's eye opening with the destination's, over faces", "high"),
+    "expr_eyes_spread": ("how far the swap's eyes open: their opening's spread over the destination's", 1.0),
 }
 
 
