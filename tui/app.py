@@ -25,6 +25,7 @@ from engine.launcher import ensure_engine
 from engine.workspace import Workspace
 from tui import graphics
 from tui.job_board import JobBoard
+from tui.job_table import JobTable
 from tui.messages import (
     EngineConnected,
     EngineLost,
@@ -48,7 +49,7 @@ from tui.screens.sources import SourcesScreen
 from tui.screens.step import StepScreen
 from tui.screens.train import TrainScreen
 from tui.screens.workspace import WorkspaceScreen
-from tui.steps import KIND_TO_STEP, STEP_NAMES, landing_step, step_statuses
+from tui.steps import STEP_NAMES, job_step, landing_step, step_statuses
 
 #: Events replayed in one go before the worker lets the screen draw.
 REPLAY_BATCH = 200
@@ -83,6 +84,8 @@ class SwapWizardApp(App[None]):
         self.board = JobBoard()
         self.client: AsyncEngineClient | None = None
         self.engine_status: dict[str, Any] = {}
+        #: The engine's job kinds (its status's ``jobs``): which screen draws, stops and lands on each.
+        self.job_table = JobTable()
         #: Events up to this seq were history when we connected: no pop-up notices for them.
         self.history_seq = 0
         self._landed = False
@@ -127,7 +130,7 @@ class SwapWizardApp(App[None]):
 
     def land(self, running_kind: str | None = None) -> None:
         """Go to the first unfinished step (or the running job's), and remember it was the wizard's choice."""
-        self._auto_landed = landing_step(self.step_statuses(), running_kind)
+        self._auto_landed = landing_step(self.step_statuses(), running_kind, self.job_table)
         self.go_to(self._auto_landed)
 
     def ask_consent(self) -> None:
@@ -168,7 +171,7 @@ class SwapWizardApp(App[None]):
         return screen if screen is not None and screen.is_mounted else None
 
     def step_statuses(self) -> dict[str, str]:
-        return step_statuses(self.ws, self.engine_status.get("steps") or {}, self.board)
+        return step_statuses(self.ws, self.engine_status.get("steps") or {}, self.board, self.job_table)
 
     def refresh_steps(self) -> None:
         screen = self.live_step_screen()
@@ -221,8 +224,14 @@ class SwapWizardApp(App[None]):
             error = event.worker.error
             self.notify_error(getattr(error, "message", str(error)), getattr(error, "hint", ""))
 
+    def take_status(self, status: dict[str, Any]) -> None:
+        """Keep an engine status; its job kinds replace the ones known (a status without them keeps them)."""
+        self.engine_status = status
+        if isinstance(status.get("jobs"), dict):
+            self.job_table = JobTable(status["jobs"])
+
     def on_engine_connected(self, message: EngineConnected) -> None:
-        self.engine_status = message.status
+        self.take_status(message.status)
         self._lost_notified = False
         self.refresh_steps()
         if not self._landed:
@@ -234,8 +243,8 @@ class SwapWizardApp(App[None]):
             current = self.step_screen()
             if kind == "run" and consented and at:  # the whole pipeline: land on the step it is at
                 self.go_to(at[0])
-            elif kind in KIND_TO_STEP and consented:
-                self.go_to(KIND_TO_STEP[kind])
+            elif consented and (home := job_step(self.job_table, kind)):
+                self.go_to(home)
             elif consented and current is not None and current.STEP == self._auto_landed:
                 self.land()  # the engine's status, not only the file: unless the user moved meanwhile
             failed = [name for name, record in (message.status.get("steps") or {}).items()
@@ -252,7 +261,7 @@ class SwapWizardApp(App[None]):
         self.refresh_steps()
 
     def on_status_updated(self, message: StatusUpdated) -> None:
-        self.engine_status = message.status
+        self.take_status(message.status)
         self.refresh_steps()
 
     @work(exclusive=True, group="status", exit_on_error=False)
@@ -284,7 +293,7 @@ class SwapWizardApp(App[None]):
         if screen is None:
             return
         screen.refresh_activity()
-        if job is not None and job.kind in screen.KINDS:
+        if job is not None and job.kind in screen.kinds:
             screen.job_updated(job, message.event)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -324,8 +333,8 @@ class SwapWizardApp(App[None]):
         if self.ws is None:
             self.notify("Open a workspace first.", severity="warning")
             return None
-        # Consent comes before any work on the footage (the diagnostic job touches none).
-        if not self.ws.consent_confirmed() and kind != "diagnostic_count":
+        # Consent comes before any work on the footage (a kind that touches none says so: the diagnostics).
+        if not self.ws.consent_confirmed() and self.job_table.needs_consent(kind):
             self.ask_consent()
             return None
         if self.client is None:
@@ -355,6 +364,9 @@ class SwapWizardApp(App[None]):
 
 
 def make_app(workspace: str | Path | None = None, connect: bool = True,
-             recent: RecentWorkspaces | None = None) -> SwapWizardApp:
-    """The wizard for ``workspace`` (None: start on the workspace picker)."""
-    return SwapWizardApp(Path(workspace) if workspace is not None else None, recent=recent, connect=connect)
+             recent: RecentWorkspaces | None = None, jobs: dict[str, dict[str, Any]] | None = None) -> SwapWizardApp:
+    """The wizard for ``workspace`` (None: start on the workspace picker); ``jobs``: the job kinds it knows
+    before an engine publishes its own (a wizard that does not connect, as tests drive it)."""
+    app = SwapWizardApp(Path(workspace) if workspace is not None else None, recent=recent, connect=connect)
+    app.job_table = JobTable(jobs)
+    return app

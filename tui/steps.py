@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.workspace import SIDES, Workspace
 from tui.job_board import JobBoard
+from tui.job_table import JobTable
 
 #: (screen name, label) in the order the wizard walks them.
 WIZARD_STEPS: tuple[tuple[str, str], ...] = (
@@ -24,19 +25,12 @@ WIZARD_STEPS: tuple[tuple[str, str], ...] = (
     ("export", "Export"),
 )
 STEP_NAMES = tuple(name for name, _ in WIZARD_STEPS)
-#: Which wizard step shows a job of each kind.
-KIND_TO_STEP = {
-    "extract": "extract",
-    "sort": "extract",
-    "check": "check",
-    "train": "train",
-    "merge_preview": "merge",
-    "merge": "export",
-}
 
 
-#: Jobs that show a step's result without running the step.
-PREVIEW_KINDS = ("merge_preview",)
+def job_step(jobs: JobTable, kind: str | None) -> str | None:
+    """The wizard step that shows a job of ``kind`` (None: no step does, or it moves through them all)."""
+    home = jobs.home(kind)
+    return home if home in STEP_NAMES else None
 
 
 def _engine_status(engine_steps: dict[str, Any], name: str) -> str:
@@ -45,8 +39,9 @@ def _engine_status(engine_steps: dict[str, Any], name: str) -> str:
     return status if status in ("todo", "running", "done", "failed") else "todo"
 
 
-def step_statuses(ws: Workspace | None, engine_steps: dict[str, Any], board: JobBoard) -> dict[str, str]:
-    """``{wizard step: "done" | "running" | "failed" | "todo"}``."""
+def step_statuses(ws: Workspace | None, engine_steps: dict[str, Any], board: JobBoard,
+                  jobs: JobTable) -> dict[str, str]:
+    """``{wizard step: "done" | "running" | "failed" | "todo"}`` (``jobs``: the engine's job kinds)."""
     statuses = dict.fromkeys(STEP_NAMES, "todo")
     if ws is None:
         return statuses
@@ -67,16 +62,17 @@ def step_statuses(ws: Workspace | None, engine_steps: dict[str, Any], board: Job
     # The stream is fresher than the last status reply: a job running now marks its step (a merge preview
     # is tuning, not the step running: the bar said "6 Merge" running while one frame rendered).
     for job in board.jobs.values():
-        step = KIND_TO_STEP.get(job.kind)
-        if step and job.status == "running" and job.kind not in PREVIEW_KINDS:
+        step = job_step(jobs, job.kind)
+        if step and job.status == "running" and jobs.moves_steps(job.kind):
             statuses[step] = "running"
     return statuses
 
 
-def landing_step(statuses: dict[str, str], running_kind: str | None) -> str:
+def landing_step(statuses: dict[str, str], running_kind: str | None, jobs: JobTable) -> str:
     """Where the wizard opens: the running job's step, else the first step not done."""
-    if running_kind and running_kind in KIND_TO_STEP:
-        return KIND_TO_STEP[running_kind]
+    home = job_step(jobs, running_kind)
+    if home:
+        return home
     for name in STEP_NAMES:
         if statuses.get(name) != "done":
             return name

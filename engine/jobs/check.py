@@ -11,11 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.errors import UserError
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "check"
-STEPS = ("check",)
 
 
 @dataclass
@@ -55,3 +53,6 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
             "dst_occluded": (result["sides"]["dst"].get("occluders") or {}).get("occluded_by_mask"),
             "dst_faces_with_hands": (result["sides"]["dst"].get("occluders") or {}).get("faces_with_hands"),
             "report": "check/report.json", "contact_sheet": result["contact_sheet"]}
+
+
+JOB = JobKind(kind="check", params=Params, run=run, steps=("check",), screens=("check",), label="Checking the faces")

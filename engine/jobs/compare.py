@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "compare"
 
 
 @dataclass
@@ -36,3 +35,6 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     names = list(params.models) or [n for n in ws.model_names() if model_exists(ws.model_dir(n))]
     return compare(ws, names, report, frames=params.frames, device=params.device, c2pa=params.c2pa,
                    c2pa_cert=params.c2pa_cert, c2pa_key=params.c2pa_key)
+
+
+JOB = JobKind(kind="compare", params=Params, run=run, label="Comparing models")

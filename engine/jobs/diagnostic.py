@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "diagnostic_count"
 
 
 @dataclass
@@ -34,3 +33,7 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
         report.progress("count", i + 1, params.count, unit="steps")
     report.log(f"counted to {params.count}")
     return {"counted": params.count}
+
+
+JOB = JobKind(kind="diagnostic_count", params=Params, run=run, stoppable=True, label="Counting (a diagnostic)",
+              consent=False)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
 
-KIND = "diagnostic_echo"
 #: Runs beside the main queue in the persistent worker process, like merge previews.
-LANE = "interactive"
 
 
 @dataclass
@@ -21,3 +20,7 @@ class Params:
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     report.log(f"echo: {params.text}")
     return {"echo": params.text, "pid": os.getpid()}
+
+
+JOB = JobKind(kind="diagnostic_echo", params=Params, run=run, lane="interactive", label="Echo (a diagnostic)",
+              consent=False)

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
 
-KIND = "export_model"
-LANE = "interactive"
 FORMATS = ("onnx", "dfm")
 
 
@@ -70,3 +69,6 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     if result["morph_input"]:
         report.log("It has a morph_value input (AMP): DeepFaceLive's 'Morph factor' is [merge] morph.")
     return {**result, "model": name, "format": params.format}
+
+
+JOB = JobKind(kind="export_model", params=Params, run=run, lane="interactive", label="Exporting the model")

@@ -14,10 +14,9 @@ from typing import Literal
 
 from engine import settings as declared
 from engine.errors import UserError
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "extract"
 
 
 @dataclass
@@ -39,7 +38,7 @@ def sides(params: Params) -> list[str]:
     return ["src", "dst"] if params.side == "both" else [params.side]
 
 
-def STEPS(params: Params) -> list[str]:  # noqa: N802 - the job contract's name
+def moved_steps(params: Params) -> list[str]:
     return [f"extract_{side}" for side in sides(params)]
 
 
@@ -73,3 +72,7 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
         ws.update_settings("extract", asdict(settings))
     summary = {f"{side}_faces": r.get("target_faces", r["faces"]) for side, r in results.items()}
     return {**summary, "sides": results}
+
+
+JOB = JobKind(kind="extract", params=Params, run=run, steps=moved_steps, stoppable=True, screens=("extract",),
+              label="Extracting faces")

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine.errors import UserError
+from engine.jobs import JobKind
 from engine.jobs.steps import FINISHED, StepRecorder
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "faceset"
 
 
 @dataclass
@@ -26,13 +25,6 @@ class Params:
     side: Literal["src", "dst"] = "src"
     file: str = ""
     force: bool = False
-
-
-def STEPS(params: Params) -> list[str]:  # noqa: N802 - the job contract's name
-    return []
-
-
-MANAGED_STEPS = ("extract_src", "extract_dst")
 
 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
@@ -47,7 +39,11 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
         report.log(f"Packed {result['faces']} {params.side} faces into {result['file']}.")
     else:
         result = unpack(ws, params.side, params.file, force=params.force)
-        StepRecorder(ws, on_error=report.warning, job=KIND).ended([f"extract_{params.side}"], FINISHED,
+        StepRecorder(ws, on_error=report.warning, job=JOB.kind).ended([f"extract_{params.side}"], FINISHED,
                                                                    dataclasses.asdict(params), result=result)
         report.log(f"Unpacked {result['faces']} faces into data_{params.side}/aligned.")
     return result
+
+
+JOB = JobKind(kind="faceset", params=Params, run=run, managed_steps=("extract_src", "extract_dst"),
+              label="Unpacking a face set")

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "import_model"
-LANE = "interactive"
 
 
 @dataclass
@@ -40,3 +38,6 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     if path.suffix.lower() not in (".dfm", ".onnx"):
         raise UserError(f"{path.name} is neither a .dfm nor an .onnx file.", "Give a DeepFaceLab/DeepFaceLive .dfm or an .onnx.")
     return import_model(ws, path, params.name, params.face_type, report)
+
+
+JOB = JobKind(kind="import_model", params=Params, run=run, lane="interactive", label="Importing a model")

@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from engine.errors import UserError
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "masks_export"
 
 
 @dataclass
@@ -40,3 +39,6 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     report.log(f"Wrote {result['faces']} crop + mask pairs to {folder}; edit the *_mask.png files, then: "
                f"swapwizard masks import {ws.root} {folder} --side {params.side}")
     return result
+
+
+JOB = JobKind(kind="masks_export", params=Params, run=run, screens=("masks",), label="Exporting masks to paint")

@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "masks_import"
 
 
 @dataclass
@@ -30,3 +29,6 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     report.log(f"{params.side}: imported {result['imported']} painted masks ({result['painted']} in all); "
                "they outrank the segmenter's.")
     return result
+
+
+JOB = JobKind(kind="masks_import", params=Params, run=run, screens=("masks",), label="Importing painted masks")

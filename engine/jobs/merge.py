@@ -12,12 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine import settings
+from engine.jobs import JobKind
 from engine.merge import settings as merge_settings
 from engine.quality.mouth_auto import merge_mouth
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "merge"
 
 
 @dataclass
@@ -54,7 +53,7 @@ class Params(FaceKnobs, _ExportKnobs):
     output: str = ""
 
 
-def STEPS(params: Params) -> list[str]:  # noqa: N802 - the job contract's name
+def moved_steps(params: Params) -> list[str]:
     """The workspace's merge step, unless the merge is of another clip (--dst)."""
     return [] if params.dst else ["merge"]
 
@@ -137,3 +136,7 @@ def _copy_result(ws: Workspace, result, output: str):
                         "Create the folder, or give --output a path in an existing one.")
     copy_file(Path(result), path)
     return path
+
+
+JOB = JobKind(kind="merge", params=Params, run=run, steps=moved_steps, stoppable=True, screens=("export",),
+              label="Merging")

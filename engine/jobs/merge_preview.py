@@ -13,15 +13,11 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from engine.jobs import JobKind
 from engine.jobs.merge import FaceKnobs, settings_from
 from engine.quality.mouth_auto import merge_mouth
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "merge_preview"
-#: Runs in the engine's warm interactive worker, beside (not behind) training or a merge, so a
-#: preview comes back in a fraction of a second and its model stays loaded between previews.
-LANE = "interactive"
 
 
 @dataclass
@@ -46,3 +42,9 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     return {"path": ws.rel(png), "small": PREVIEW_SMALL, "before": ws.rel(before), "frame": params.frame,
             "faces": len(cached.faces),
             "load_ms": round((loaded - started) * 1000.0, 1), "merge_ms": round(merge_ms, 1)}
+
+
+# The interactive lane: the engine's warm worker, beside (not behind) training or a merge, so a preview
+# comes back in a fraction of a second and its model stays loaded between previews.
+JOB = JobKind(kind="merge_preview", params=Params, run=run, lane="interactive", screens=("merge",),
+              label="Merge preview")

@@ -22,14 +22,11 @@ from typing import Any
 
 from engine import settings
 from engine.errors import JobCancelled, UserError
-from engine.jobs import get_kind
+from engine.jobs import JobKind, get_kind
 from engine.jobs.steps import CANCELLED, FAILED, FINISHED, StepRecorder, describe_failure
 from engine.report import Reporter
 from engine.workspace import STEPS as WORKSPACE_STEPS
 from engine.workspace import Workspace
-
-KIND = "run"
-MANAGED_STEPS = WORKSPACE_STEPS
 
 
 @dataclass
@@ -104,7 +101,7 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
 
         for_workspace(ws, report, enabled=params.c2pa, cert=params.c2pa_cert, key=params.c2pa_key)
     results: dict[str, Any] = {}
-    recorder = StepRecorder(ws, on_error=report.warning, job=KIND)
+    recorder = StepRecorder(ws, on_error=report.warning, job=JOB.kind)
     for number, (kind, steps, wanted) in enumerate(stages, 1):
         report.check_cancelled()
         job, job_params = _params_for(kind, wanted)
@@ -126,3 +123,7 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     output = results.get("merge", {}).get("output") or "output/result.mp4"
     report.log(f"All steps done: {output}")
     return {"stages": [kind for kind, _, _ in stages], "skipped": skipped, "output": output, "results": results}
+
+
+JOB = JobKind(kind="run", params=Params, run=run, managed_steps=WORKSPACE_STEPS, stoppable=True,
+              screens=("extract", "check", "train", "export"), label="Running every step")

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "quality"
 
 
 @dataclass
@@ -34,3 +33,6 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
 
     return evaluate(ws, ws.model_name(params.model), report, frames=params.frames, video=params.video,
                     device=params.device)
+
+
+JOB = JobKind(kind="quality", params=Params, run=run, label="Measuring quality")

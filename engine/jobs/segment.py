@@ -20,10 +20,9 @@ from typing import Literal
 
 from engine import settings
 from engine.errors import UserError
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "segment"
 
 
 @dataclass
@@ -147,3 +146,6 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
         report.log(f"Exported the segmenter to {target} ({store.WEIGHTS} + {store.CONFIG}).")
         result["exported"] = str(target)
     return result
+
+
+JOB = JobKind(kind="segment", params=Params, run=run, screens=("masks",), label="Masking faces")

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
-
-KIND = "sort"
 
 
 @dataclass
@@ -43,3 +42,6 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     report.log(f"{params.side}: sorted {result['faces']} faces by {params.by}; "
                f"{result['moved_to_trash']} moved to {result['trash'] or 'trash (none)'}.")
     return result
+
+
+JOB = JobKind(kind="sort", params=Params, run=run, stoppable=True, screens=("extract",), label="Sorting faces")

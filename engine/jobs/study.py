@@ -29,10 +29,10 @@ from typing import Any
 
 from engine import settings
 from engine.errors import UserError
+from engine.jobs import JobKind
 from engine.report import Reporter
 from engine.workspace import Workspace
 
-KIND = "study"
 OUT_DIR = "output/study"
 #: [train] settings the study sets per configuration (the rest are shared by all of them).
 _PER_CONFIG = ("arch", "gan_power", "model", "iters")
@@ -243,3 +243,6 @@ def markdown(study: dict[str, Any]) -> str:
     lines += ["", f"Files: {study['outputs'].get('contact_sheet', 'no contact sheet')} (the same frames per "
               f"configuration), {study['outputs']['video']} (side by side).", ""]
     return "\n".join(lines)
+
+
+JOB = JobKind(kind="study", params=Params, run=run, label="Study")

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from engine import settings
 from engine.errors import UserError
+from engine.jobs import JobKind
 from engine.quality.estimate import read_state
 from engine.quality.training import TrainingQuality
 from engine.quality.until import UntilGood, duration_seconds
@@ -26,10 +27,8 @@ from engine.report import Reporter
 from engine.train.signals import stop_on_sigterm
 from engine.workspace import Workspace
 
-KIND = "train"
 
-
-def STEPS(params: Params) -> list[str]:  # noqa: N802 - the job contract's name
+def moved_steps(params: Params) -> list[str]:
     return [] if params.pretrain_faces else ["train"]
 
 
@@ -101,3 +100,7 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
         result["stop_reason"] += f" It was not good yet: {estimate}" if estimate else " Quality was not measured."
         report.log(result["stop_reason"])
     return result
+
+
+JOB = JobKind(kind="train", params=Params, run=run, steps=moved_steps, stoppable=True, screens=("train",),
+              label="Training")

@@ -27,7 +27,7 @@ from typing import Any
 from engine import __version__, settings
 from engine.errors import UserError
 from engine.events import EventLog
-from engine.jobs import job_kinds
+from engine.jobs import public_declarations
 from engine.launcher import AlreadyRunning
 from engine.protocol import (
     PROTOCOL_VERSION,
@@ -108,7 +108,8 @@ class EngineServer:
             "engine_version": __version__, "protocol": PROTOCOL_VERSION, "pid": os.getpid(),
             "workspace": str(self.ws.root), "started": self.started, "last_seq": self.hub.events.last_seq,
             **self.scheduler.describe(),
-            "steps": self.scheduler.steps.view(), "clients": len(self.hub.clients), "job_kinds": sorted(job_kinds()),
+            "steps": self.scheduler.steps.view(), "clients": len(self.hub.clients),
+            "jobs": public_declarations(),
         }
 
 

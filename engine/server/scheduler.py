@@ -85,14 +85,14 @@ class Scheduler:
         job_kind = get_kind(kind)
         parsed = job_kind.parse_params(raw_params)
         params = params_to_dict(parsed)
-        lane = self.lanes["interactive" if getattr(job_kind.module, "LANE", "main") == "interactive" else "main"]
+        lane = self.lanes[job_kind.lane]
         if lane.name == "interactive":  # a newer preview makes a waiting one pointless
             for stale in [j for j in lane.queue if j.kind == kind]:
                 lane.queue.remove(stale)
                 self.emit("job_cancelled", job_id=stale.job_id)
         seq = self.next_seq()
-        job = Job(job_id=f"job-{seq}", kind=kind, params=params, steps=job_kind.steps(parsed), queued_seq=seq,
-                  managed=tuple(getattr(job_kind.module, "MANAGED_STEPS", ())))
+        job = Job(job_id=f"job-{seq}", kind=kind, params=params, steps=job_kind.step_names(parsed),
+                  queued_seq=seq, managed=job_kind.managed_steps)
         self.emit("job_queued", job_id=job.job_id, kind=kind, params=params)
         lane.queue.append(job)
         lane.wake.set()

@@ -9,6 +9,7 @@ import pytest
 
 from engine import protocol as p
 from engine.atomic import atomic_write_json
+from engine.jobs import public_declarations
 from engine.workspace import Workspace
 from tests.helpers import SAMPLES, stop_engine
 from tests.tui.conftest import drive, wait_for
@@ -42,7 +43,7 @@ def test_brackets_in_paths_names_and_errors_never_crash_and_a_bad_recent_entry_i
     ws = Workspace.create(tmp_path / "jobs" / "a[/x]ws", src=clip, dst=SAMPLES / "dst.mp4")
     ws.record_consent()
     atomic_write_json(recent.path, [str(ws.root), 123, "nul\x00byte", ["a list"]])
-    app = make_app(None, connect=False, recent=recent)
+    app = make_app(None, connect=False, recent=recent, jobs=public_declarations())
     seen: dict = {}
 
     async def script(pilot):

@@ -15,6 +15,7 @@ from textual.widgets import Input
 
 from engine import protocol as p
 from engine.atomic import atomic_write_json
+from engine.jobs import public_declarations
 from engine.workspace import Workspace
 from tests.helpers import SAMPLES
 from tui.app import make_app
@@ -47,7 +48,8 @@ def snap_ws() -> Workspace:
 
 
 def wizard(ws: Workspace):
-    return make_app(ws.root, connect=False, recent=RecentWorkspaces(ROOT / "config" / "swapwizard" / "recent.json"))
+    return make_app(ws.root, connect=False, recent=RecentWorkspaces(ROOT / "config" / "swapwizard" / "recent.json"),
+                    jobs=public_declarations())
 
 
 def feed(app, events: list[p.Event]) -> None:

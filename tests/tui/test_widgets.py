@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from engine import protocol as p
+from engine.jobs import public_declarations
 from engine.merge.settings import MASK_MODES, MergeSettings
 from tui.job_board import JobBoard
+from tui.job_table import JobTable
 from tui.screens.train import history_from_file, merge_history
 from tui.steps import landing_step, step_statuses
 from tui.widgets.loss_chart import draw_chart, quality_text, smoothed
@@ -91,16 +93,16 @@ def test_pose_rows_mark_destination_poses_the_source_lacks():
 
 
 def test_step_statuses_and_where_the_wizard_lands(workspace):
-    board = JobBoard()
+    board, jobs = JobBoard(), JobTable(public_declarations())
     engine_steps = {"extract_src": {"status": "done"}, "extract_dst": {"status": "done"}, "check": {"status": "done"}}
-    statuses = step_statuses(workspace, engine_steps, board)
+    statuses = step_statuses(workspace, engine_steps, board, jobs)
     assert statuses["workspace"] == "todo", "no consent yet"
     assert statuses["sources"] == "done" and statuses["extract"] == "done" and statuses["train"] == "todo"
     workspace.record_consent()
-    assert landing_step(step_statuses(workspace, engine_steps, board), None) == "train"
+    assert landing_step(step_statuses(workspace, engine_steps, board, jobs), None, jobs) == "train"
     board.apply(p.make_event("job_started", 1, job_id="j", kind="merge", params={}))
-    statuses = step_statuses(workspace, engine_steps, board)
+    statuses = step_statuses(workspace, engine_steps, board, jobs)
     assert statuses["export"] == "running"
-    assert landing_step(statuses, "merge") == "export"
+    assert landing_step(statuses, "merge", jobs) == "export"
     engine_steps["extract_dst"] = {"status": "failed"}
-    assert step_statuses(workspace, engine_steps, board)["extract"] == "failed"
+    assert step_statuses(workspace, engine_steps, board, jobs)["extract"] == "failed"

@@ -40,7 +40,6 @@ def side_line(side: str, info: dict[str, Any]) -> str:
 
 class CheckScreen(StepScreen):
     STEP = "check"
-    KINDS = ("check", "run")
     TITLE_TEXT = "Check the data"
     HELP_TEXT = "Counts the faces per side, their sharpness and the head poses the source covers."
     NEXT_TEXT = "5 Train: teach the model both faces; it saves as it goes and resumes where it stopped."

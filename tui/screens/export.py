@@ -76,8 +76,6 @@ def result_text(root: Path, result: dict[str, Any], label: dict[str, str] | None
 
 class ExportScreen(StepScreen):
     STEP = "export"
-    KINDS = ("merge", "run")
-    STOP_KINDS = ("merge",)
     TITLE_TEXT = "Export"
     HELP_TEXT = "Merges every destination frame with the model and writes output/result.mp4 with the audio."
     NEXT_TEXT = ("The end: output/result.mp4, labelled as face-swapped and signed (swapwizard verify reads it). "

@@ -24,8 +24,6 @@ THUMB_INTERVAL = 2.0
 
 class ExtractScreen(StepScreen):
     STEP = "extract"
-    KINDS = ("extract", "sort", "run")
-    STOP_KINDS = ("extract", "sort")
     TITLE_TEXT = "Extract faces"
     HELP_TEXT = "Finds the faces in every frame of both sides, aligns and crops them."
     NEXT_TEXT = "4 Check: are there enough sharp faces, and does the source cover the destination's head poses?"

@@ -43,7 +43,6 @@ MARK_MEANS = {
               "e writes the rejected faces to paint.",
     None: "a accept (the mask is right) · r reject (it is wrong) · u clear",
 }
-JOB_KINDS = ("segment", "masks_export", "masks_import")
 
 
 #: The list's column heads, over ``face_line``'s columns.
@@ -135,7 +134,7 @@ class MaskReviewScreen(Screen[None]):
     def poll(self) -> None:
         """Show the latest job's progress; redraw the list when the masks, marks or labels changed."""
         board = getattr(self.app, "board", None)
-        job = board.latest(*JOB_KINDS) if board is not None else None
+        job = board.latest(*self._kinds()) if board is not None else None
         self.query_one(JobProgress).job = job
         if self._files_stamp() != self._stamp:
             self.reload()
@@ -231,10 +230,17 @@ class MaskReviewScreen(Screen[None]):
 
     def _busy(self) -> bool:
         board = getattr(self.app, "board", None)
-        job = board.active(*JOB_KINDS) if board is not None else None
+        job = board.active(*self._kinds()) if board is not None else None
         if job is not None:
-            self.notify(f"{job.kind} is still running; wait for it to end.", severity="warning")
+            table = getattr(self.app, "job_table", None)
+            label = table.label(job.kind) if table is not None else job.kind
+            self.notify(f"{label} is still running; wait for it to end.", severity="warning", markup=False)
         return job is not None
+
+    def _kinds(self) -> tuple[str, ...]:
+        """The job kinds this view shows (declared with ``screens=("masks",)`` in engine/jobs)."""
+        table = getattr(self.app, "job_table", None)
+        return table.shown_on("masks") if table is not None else ()
 
     def _folder(self) -> str:
         return f"masks_rejected_{self.side}"

@@ -37,7 +37,6 @@ SAVED = "[dim]saved as you go: Export uses these[/dim]"
 
 class MergeScreen(StepScreen):
     STEP = "merge"
-    KINDS = ("merge_preview",)
     TITLE_TEXT = "Merge settings"
     ABOUT_TEXT = ("Tunes how the trained face is pasted into the destination, on one frame at a time: every "
                   "change renders a new preview and is saved to workspace.toml, so Export uses what you see.")

@@ -21,19 +21,19 @@ if TYPE_CHECKING:
 
 
 class StepScreen(Screen[None]):
-    """A step of the wizard. Subclasses set ``STEP`` and ``KINDS``, compose ``body()``, draw jobs."""
+    """A step of the wizard. Subclasses set ``STEP``, compose ``body()``, draw jobs.
+
+    Which jobs a step draws and stops comes from the job kinds' declarations (``screens``, ``stoppable``
+    in engine/jobs), as the engine publishes them: ``kinds`` and ``stop_kinds``.
+    """
 
     STEP: ClassVar[str] = ""
-    #: Job kinds this screen shows; the app forwards their events to ``job_updated``.
-    KINDS: ClassVar[tuple[str, ...]] = ()
     TITLE_TEXT: ClassVar[str] = ""
     HELP_TEXT: ClassVar[str] = ""
     #: What the step does, for the help screen (``?``) where HELP_TEXT is not shown on the screen itself.
     ABOUT_TEXT: ClassVar[str] = ""
     #: What comes after this step, for the help screen.
     NEXT_TEXT: ClassVar[str] = ""
-    #: Job kinds that ``action_stop`` cancels (a screen binds it to x); empty: nothing to stop here.
-    STOP_KINDS: ClassVar[tuple[str, ...]] = ()
     #: Said when there is nothing to stop, and when the cancel reached the engine ("": say nothing).
     STOP_IDLE_TEXT: ClassVar[str] = ""
     STOP_SENT_TEXT: ClassVar[str] = ""
@@ -50,6 +50,16 @@ class StepScreen(Screen[None]):
     @property
     def wizard(self) -> SwapWizardApp:
         return self.app  # type: ignore[return-value]
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """Job kinds this screen shows; the app forwards their events to ``job_updated``."""
+        return self.wizard.job_table.shown_on(self.STEP)
+
+    @property
+    def stop_kinds(self) -> tuple[str, ...]:
+        """Job kinds that ``action_stop`` cancels (a screen binds it to x); empty: nothing to stop here."""
+        return self.wizard.job_table.stopped_on(self.STEP)
 
     def compose(self) -> ComposeResult:
         yield StepBar(id="step-bar")
@@ -87,7 +97,7 @@ class StepScreen(Screen[None]):
 
     def refresh_from_board(self) -> None:
         """Draw the latest job of this screen's kinds (after a switch, a reconnect or a replay)."""
-        job = self.wizard.board.latest(*self.KINDS) if self.KINDS else None
+        job = self.wizard.board.latest(*self.kinds) if self.kinds else None
         self.show_job(job)
 
     def job_updated(self, job: JobRecord, event: p.Event) -> None:
@@ -114,8 +124,8 @@ class StepScreen(Screen[None]):
             self.wizard.go_to(STEP_NAMES[index - 1])
 
     async def action_stop(self) -> None:
-        """Cancel the running job of this screen's ``STOP_KINDS`` (the engine stops it cleanly)."""
-        job = self.wizard.board.active(*self.STOP_KINDS) if self.STOP_KINDS else None
+        """Cancel the running job of this screen's ``stop_kinds`` (the engine stops it cleanly)."""
+        job = self.wizard.board.active(*self.stop_kinds) if self.stop_kinds else None
         if job is None:
             if self.STOP_IDLE_TEXT:
                 self.notify(self.STOP_IDLE_TEXT, severity="warning")

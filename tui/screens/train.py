@@ -154,8 +154,6 @@ def expression_text(values: dict[str, Any], arch: str | None = None) -> str:
 
 class TrainScreen(StepScreen):
     STEP = "train"
-    KINDS = ("train", "run")
-    STOP_KINDS = ("train", "run")
     STOP_IDLE_TEXT = "No training is running."
     STOP_SENT_TEXT = "Stopping: the model is saved first."
     TITLE_TEXT = "Train"
