@@ -45,9 +45,10 @@ MAX_SCALE = 1.35
 #: The detector's face further from where the landmarks put it than this share of the crop: off centre.
 MAX_SHIFT = 0.08
 #: A detection this sure is a face; under it, the crop is also looked at turned over and a quarter
-#: turn either way, and a face there surer by ``TURN_MARGIN`` says the crop is turned (good crops of
-#: the samples score 0.85-0.95; the "face" the detector sees in a crop turned over 0.5-0.65).
-SURE, TURN_MARGIN = 0.8, 0.15
+#: turn either way, and a face there of at least ``TURNED_FACE`` and surer by ``TURN_MARGIN`` says
+#: the crop is turned (good crops of the samples score 0.75-0.95; the "face" the detector sees in a
+#: crop turned over 0.5-0.65).
+SURE, TURNED_FACE, TURN_MARGIN = 0.8, 0.7, 0.15
 #: A spike against the track's neighbours: position (over the face size), size (ratio), roll (degrees).
 JUMP_SHIFT, JUMP_SCALE, JUMP_ROLL = 0.25, 1.25, 20.0
 #: Frames apart that still count as neighbours.
@@ -55,7 +56,7 @@ NEIGHBOUR_GAP = 2
 #: What the detector said of each crop, per side folder.
 CACHE_FILE = "alignment_check.json"
 #: Raised when what the check says of a crop changes: an older file's verdicts are then not used.
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 #: Score of each reason (the sort key: surer problems first).
 WEIGHTS = {"no face seen in the crop": 1.0, "upside down": 3.0, "a quarter turn off": 3.0, "mirrored": 3.0,
            "landmarks disagree with the detector": 2.0, "face not centred in the crop": 2.0,
@@ -90,7 +91,7 @@ def _turned(crop: np.ndarray, finder: Any, score: float) -> str | None:
     for code, words in ((cv2.ROTATE_180, "upside down"), (cv2.ROTATE_90_CLOCKWISE, "a quarter turn off"),
                         (cv2.ROTATE_90_COUNTERCLOCKWISE, "a quarter turn off")):
         found = _detect_framed(cv2.rotate(crop, code), finder)
-        if found and max(d.score for d in found) >= max(SURE, score + TURN_MARGIN):
+        if found and max(d.score for d in found) >= max(TURNED_FACE, score + TURN_MARGIN):
             return words
     return None
 
