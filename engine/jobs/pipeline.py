@@ -36,8 +36,9 @@ class Params(settings.overrides_class("RunSettings", "train", only=("preset", "i
     preset's; until: good, so the preset's target is the ceiling), checked at submit so a bad value fails
     before extraction starts; and the run's own parameters."""
 
-    #: Model name; "" lets training and merging pick theirs ([train] model, else "default").
-    model: str = ""
+    #: Model name; None lets training and merging pick theirs ([train] model, else "default"). Not "": the
+    #: [train] model setting's name check (engine.settings) refuses an empty name, and skips None.
+    model: str | None = None
     #: Content Credentials for the exported files (False: --no-c2pa) and a certificate/key over [c2pa].
     c2pa: bool = True
     c2pa_cert: str = ""
