@@ -1,7 +1,8 @@
 """The engine protocol: newline-delimited JSON over the workspace's Unix socket.
 
 Every message type is defined here, once, as a typed dataclass; the engine, the CLI, the wizard and
-the tests all use this module. It is standard-library only so the TUI can import it.
+the tests all use this module. It imports only the standard library and the base floor's
+``engine.errors`` and ``engine.values`` (which checks each field against its type), so the TUI can import it.
 
 Framing: one JSON object per line (UTF-8, ``\\n``-terminated), at most ``MAX_LINE_BYTES``.
 A client's first request must be ``hello`` with ``PROTOCOL_VERSION``; anything else, or another
@@ -41,8 +42,12 @@ import dataclasses
 import json
 import math
 import time
+import typing
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
+
+from engine.errors import UserError
+from engine.values import check_value
 
 PROTOCOL_VERSION = 1
 #: A longer line is refused and the connection closed (the engine stays up).
@@ -252,33 +257,23 @@ def _build(cls: type[Message], data: dict[str, Any]) -> Message:
     names = {f.name for f in dataclasses.fields(cls)}
     kwargs = {k: v for k, v in data.items() if k in names}
     message = cls(**kwargs)
-    for f in dataclasses.fields(cls):
-        _check_field(cls.TYPE, f, getattr(message, f.name))
+    for name, (subject, annotation) in _field_types(cls).items():
+        try:  # the one check of a value against its declaration, as settings and job parameters have
+            check_value(subject, getattr(message, name), annotation)
+        except UserError as exc:
+            raise ProtocolError(exc.message, exc.hint) from None
     return message
 
 
-_SIMPLE = {"int": int, "float": (int, float), "str": str, "bool": bool}
+_FIELD_TYPES: dict[type, dict[str, tuple[str, Any]]] = {}
 
 
-def _check_field(type_name: str, f: dataclasses.Field, value: Any) -> None:
-    annotation = str(f.type)
-    allowed_none = "None" in annotation
-    if value is None:
-        if allowed_none:
-            return
-        raise ProtocolError(f"{type_name}.{f.name} must not be null.")
-    base = annotation.replace(" | None", "").strip()
-    if base.startswith("dict"):
-        ok = isinstance(value, dict)
-    elif base == "int | str":
-        ok = isinstance(value, (int, str)) and not isinstance(value, bool)
-    elif base in _SIMPLE:
-        ok = isinstance(value, _SIMPLE[base]) and (base == "bool" or not isinstance(value, bool))
-    else:
-        ok = True
-    if not ok:
-        raise ProtocolError(f"{type_name}.{f.name} has the wrong type ({type(value).__name__}).",
-                            f"Expected {base}.")
+def _field_types(cls: type[Message]) -> dict[str, tuple[str, Any]]:
+    """Each field's name in errors and its type, resolved once per message class (every event is decoded)."""
+    if cls not in _FIELD_TYPES:
+        hints = typing.get_type_hints(cls)
+        _FIELD_TYPES[cls] = {f.name: (f"{cls.TYPE}.{f.name}", hints[f.name]) for f in dataclasses.fields(cls)}
+    return _FIELD_TYPES[cls]
 
 
 def decode_dict(line: bytes | str) -> dict[str, Any]:

@@ -24,14 +24,14 @@ Errors are one ``UserError`` format for every section and source::
 
     [train] batch_size = 1000000000 (the request) is out of range.   hint: Use 1 to 1024.
 
-This module sits in the base layer: it imports only the standard library and ``engine.errors``.
+This module sits in the base layer: it imports only the standard library, ``engine.errors`` and
+``engine.values`` (the one check of a value against a declaration, which ``Setting.check`` calls).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import sys
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import UserError
+from engine.values import check_value, show
 
 #: How a setting appears in workspace_template/workspace.toml: "set" (key = default) or "commented"
 #: (``# key = default``: left to a preset or the model's last run unless the user sets it).
@@ -89,40 +90,17 @@ class Setting:
         return self.flags[0] if self.flags else "--" + self.key.replace("_", "-")
 
     def check(self, value: Any, source: str = "") -> Any:
-        """``value`` if it suits this setting (an int is taken for a float), else ``UserError``."""
-        where = f" ({source})" if source else ""
-        shown = f"{self.name} = {_show(value)}{where}"
-        kind = self.type
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
-            raise UserError(f"{shown} is not {_TYPE_WORDS.get(kind, kind.__name__)}.",
-                            f"For example: {self.key} = {toml_value(self.default)}.")
-        if kind is float and value != value:  # NaN
-            raise UserError(f"{shown} is not a number.", f"For example: {self.key} = {toml_value(self.default)}.")
-        if self.pattern and isinstance(value, str) and not re.fullmatch(self.pattern, value):
-            raise UserError(f"{shown} is not a valid {self.pattern_words or 'value'}.",
-                            f"For example: {self.key} = {toml_value(self.default)}.")
-        if self.choices and value not in self.choices:
-            raise UserError(f"{shown} is not one of the choices.", f"Use one of: {', '.join(map(str, self.choices))}.")
-        if self.range is not None and not self.range[0] <= value <= self.range[1]:
-            raise UserError(f"{shown} is out of range.", f"Use {self.range_words()}.")
-        return value
+        """``value`` if it suits this setting (an int is taken for a float), else ``UserError`` (engine.values)."""
+        return check_value(self.name, value, self.type, source=source,
+                           hint=f"For example: {self.key} = {toml_value(self.default)}.", choices=self.choices,
+                           range=self.range, range_words=self.range_words() if self.range else "",
+                           pattern=self.pattern, pattern_words=self.pattern_words)
 
     def range_words(self) -> str:
         """The range as people read it: ``0.0 to 1.0`` for a float, ``0 to 4294967295`` for an int."""
         assert self.range is not None
-        show = (lambda x: repr(float(x))) if self.type is float else _show
-        return f"{show(self.range[0])} to {show(self.range[1])}"
-
-
-_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
-        return str(int(value)) if abs(value) >= 1 else repr(value)
-    return repr(value) if isinstance(value, str) else str(value)
+        show_one = (lambda x: repr(float(x))) if self.type is float else show
+        return f"{show_one(self.range[0])} to {show_one(self.range[1])}"
 
 
 def toml_value(value: Any) -> str:
@@ -569,6 +547,7 @@ def overrides_class(name: str, section: str, group: str | Iterable[str] | None =
     cls = dataclasses.make_dataclass(
         name, [(s.key, s.type | None, dataclasses.field(default=None)) for s in chosen],
         namespace={"__post_init__": __post_init__, "overrides": overrides,
+                   "declared_settings": {s.key: s for s in chosen},
                    "__doc__": f"Job parameters: [{section}] settings, None for the workspace's value."})
     cls.__module__ = module or __name__
     return cls

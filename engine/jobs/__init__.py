@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.errors import UserError
+from engine.values import check_value
 from engine.workspace import STEPS as WORKSPACE_STEPS
 
 #: Lanes a job can run in (engine.server.scheduler keeps one queue per lane).
@@ -52,6 +53,8 @@ LANES = ("main", "interactive")
 WIZARD_SCREENS = ("extract", "check", "train", "merge", "export", "masks")
 #: Modules of this package that are not job kinds.
 HELPERS = ("steps",)
+#: Where a job's parameters come from, as their errors say.
+SOURCE = "the request"
 _KIND_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
 
@@ -161,56 +164,6 @@ def get_kind(kind: str) -> JobKind:
     return kinds[kind]
 
 
-def _coerce(name: str, value: Any, annotation: Any) -> Any:
-    origin = typing.get_origin(annotation)
-    args = typing.get_args(annotation)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for option in args:
-            if option is type(None):
-                continue
-            try:
-                return _coerce(name, value, option)
-            except UserError as exc:
-                errors.append(exc)
-        raise errors[0] if errors else UserError(f"Parameter {name!r} has a bad value.")
-    if origin is typing.Literal:
-        if value not in args:
-            raise UserError(f"Parameter {name!r} must be one of {', '.join(map(repr, args))}, not {value!r}.")
-        return value
-    if origin in (list, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise UserError(f"Parameter {name!r} must be a list.")
-        inner = args[0] if args else Any
-        items = [_coerce(name, v, inner) for v in value]
-        return items if origin is list else tuple(items)
-    if annotation is Any or annotation is dataclasses.MISSING:
-        return value
-    if annotation is bool:
-        if isinstance(value, bool):
-            return value
-        raise UserError(f"Parameter {name!r} must be true or false, not {value!r}.")
-    if annotation is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        raise UserError(f"Parameter {name!r} must be a whole number, not {value!r}.")
-    if annotation is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        raise UserError(f"Parameter {name!r} must be a number, not {value!r}.")
-    if annotation is str:
-        if isinstance(value, str):
-            return value
-        raise UserError(f"Parameter {name!r} must be text, not {value!r}.")
-    if annotation is dict or origin is dict:
-        if isinstance(value, dict):
-            return value
-        raise UserError(f"Parameter {name!r} must be a table of values.")
-    return value
-
-
 def parse_params(params_type: type, raw: dict[str, Any]) -> Any:
     """Build ``params_type`` from a JSON dict, checking names and types; errors are ``UserError``."""
     if not isinstance(raw, dict):
@@ -220,7 +173,11 @@ def parse_params(params_type: type, raw: dict[str, Any]) -> Any:
     unknown = sorted(set(raw) - fields)
     if unknown:
         raise UserError(f"Unknown parameter(s): {', '.join(unknown)}.", f"Known: {', '.join(sorted(fields))}.")
-    values = {name: _coerce(name, value, hints.get(name, Any)) for name, value in raw.items()}
+    # One check for every value (engine.values): a parameter that is a setting by its declaration.
+    declared = getattr(params_type, "declared_settings", {})
+    values = {name: declared[name].check(value, SOURCE) if name in declared and value is not None
+              else check_value(f"Parameter {name!r}", value, hints.get(name, Any), source=SOURCE)
+              for name, value in raw.items()}
     return params_type(**values)
 
 

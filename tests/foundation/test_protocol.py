@@ -43,9 +43,11 @@ def test_lines_are_one_json_object_each():
     (b"[1, 2]\n", "JSON object"),
     (b'{"kind": "x"}\n', "JSON object"),
     (b'{"type": "launch_missiles"}\n', "Unknown request"),
-    (b'{"type": "submit", "kind": 5}\n', "wrong type"),
-    (b'{"type": "subscribe", "from_seq": "zero"}\n', "wrong type"),
-    (b'{"type": "hello", "version": true}\n', "wrong type"),
+    (b'{"type": "submit", "kind": 5}\n', "submit.kind = 5 is not text."),
+    (b'{"type": "subscribe", "from_seq": "zero"}\n', "subscribe.from_seq = 'zero' is not a whole number."),
+    (b'{"type": "hello", "version": true}\n', "hello.version = True is not a whole number."),
+    (b'{"type": "submit", "kind": null}\n', "submit.kind = null is not text."),
+    (b'{"type": "cancel", "job_id": 3}\n', "cancel.job_id = 3 is not text."),
     (b"\xff\xfe\n", "UTF-8"),
 ])
 def test_bad_lines_are_refused_with_a_reason(line, fragment):
