@@ -2,8 +2,8 @@
 
 ``file`` must be an absolute path (the CLI resolves it): the job runs in the engine's process.
 Unpacking marks the side's extraction step done, so the wizard moves on to training. It records that
-step itself (``MANAGED_STEPS``), only when the set was swapped in: an unpack that fails leaves the
-side's faces as they were (engine.faces.faceset), so it leaves their step as it was too.
+step itself (its declaration's ``managed_steps``), only when the set was swapped in: an unpack that
+fails leaves the side's faces as they were (engine.faces.faceset), so it leaves their step as it was too.
 """
 
 from __future__ import annotations

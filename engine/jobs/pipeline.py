@@ -9,9 +9,9 @@ other job kinds' ``run`` in this process with the same reporter, so clients see 
 every stage's progress, metrics and previews.
 
 This job records each step's status itself as it reaches it, with the same ``StepRecorder`` the
-engine uses around other jobs (engine/jobs/steps.py), so it declares no ``STEPS`` for the engine to
-mark wholesale; ``MANAGED_STEPS`` says which steps it moves (all of them): the engine settles any of
-them still running when the job's process ends (killed mid-stage, say).
+engine uses around other jobs (engine/jobs/steps.py), so it declares no ``steps`` for the engine to
+mark wholesale; its declaration's ``managed_steps`` says which steps it moves (all of them): the engine
+settles any of them still running when the job's process ends (killed mid-stage, say).
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ cancelled   ``todo`` with ``cancelled: true``
 failed      ``failed`` with the error sentence and hint
 =========== ============================================
 
-The engine records this around each job for the steps its kind declares (``STEPS``), and settles any
-step still ``running`` after a job that manages steps itself (the ``run`` job, around each stage).
+The engine records this around each job for the steps its kind declares (``steps`` in its ``JobKind``),
+and settles any step still ``running`` after a job that manages steps itself (the ``run`` job, around each stage).
 A step state that cannot be written (a full or read-only disk) is kept in memory, reported once, and
 written as soon as the disk allows; the engine's ``status`` shows it meanwhile. A step ``running``
 while no engine runs was interrupted: ``interrupted`` says so, for the engine at start-up and for

@@ -1,7 +1,7 @@
 """The engine's scheduler: lanes of queued jobs, each job in a child process, cancel, and step states.
 
 Two lanes: ``main`` runs the pipeline's jobs one at a time, each in a new process; ``interactive``
-runs short jobs (previews, ``LANE = "interactive"``) beside it in one warm, persistent process, and a
+runs short jobs (previews, declared ``lane="interactive"``) beside it in one warm, persistent process, and a
 newer one replaces one still waiting. A job's messages are pumped from its process into events; how
 it ended (finished, cancelled, failed, or its process died) becomes one end event and, through the
 ``StepRecorder`` the ``run`` job uses too, the state of the steps it moves. Cancel asks the job to
