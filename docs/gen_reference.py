@@ -3,13 +3,15 @@ mkdocs hook, named in mkdocs.yml), so they cannot drift from the code:
 
 - reference/cli.md: every ``swapwizard`` command and option, from the typer commands of tui/cli/;
 - reference/settings.md: every ``workspace.toml`` setting (engine/settings.py) and every training
-  preset (engine/train/options.py).
+  preset (engine/train/options.py);
+- reference/jobs.md: every job kind, from its declaration (``JOB = JobKind(...)`` in engine/jobs/).
 
 ``.venv/bin/python docs/gen_reference.py OUT_DIR`` writes them to a folder to read without mkdocs.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -20,6 +22,7 @@ ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT.parent))
 
 from engine import settings as declared  # noqa: E402
+from engine.jobs import job_kinds  # noqa: E402
 from engine.train.options import DEFAULT_PRESET, PRESETS  # noqa: E402
 from tui.cli import app  # noqa: E402
 
@@ -116,7 +119,28 @@ def settings_reference() -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
-PAGES = {"reference/cli.md": cli_reference, "reference/settings.md": settings_reference}
+def jobs_reference() -> str:
+    out = [HEAD.format(what="job kinds' declarations (engine/jobs/)") + "# Job kinds reference\n",
+           "Every kind of job the engine runs (`submit {kind, params}`), declared once at the end of its module in "
+           "`engine/jobs/` ([how to add one](../architecture.md#how-to-add-a-job-kind)). The engine publishes "
+           "these declarations in its `status` (`jobs`), and the wizard draws, stops and lands on each kind from "
+           "them. *Lane* `interactive`: a short job run beside the main queue; *steps*: the workspace steps the "
+           "engine marks around it (*managed*: the job marks them itself); *screens*: the wizard screens that "
+           "draw it.\n",
+           "| kind | what | lane | steps | screens | Stop (x) | consent | parameters |",
+           "|---|---|---|---|---|---|---|---|"]
+    for kind, job in sorted(job_kinds().items()):
+        steps = "by its parameters" if callable(job.steps) else ", ".join(job.steps)
+        if job.managed_steps:
+            steps = f"managed: {', '.join(job.managed_steps)}"
+        params = ", ".join(code(f.name) for f in dataclasses.fields(job.params))
+        out.append(f"| {code(kind)} | {cell(job.label)} | {job.lane} | {cell(steps)} | {', '.join(job.screens)} | "
+                   f"{'yes' if job.stoppable else ''} | {'yes' if job.consent else 'no'} | {params} |")
+    return "\n".join(out).rstrip() + "\n"
+
+
+PAGES = {"reference/cli.md": cli_reference, "reference/settings.md": settings_reference,
+         "reference/jobs.md": jobs_reference}
 
 
 def on_files(files, config):  # the mkdocs hook: the pages join the site as if they were in docs/

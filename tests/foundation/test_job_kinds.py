@@ -127,3 +127,16 @@ def test_what_the_wizard_derives_from_the_declarations():
 def test_the_engine_publishes_the_declarations_in_its_status(engine_ws):
     with EngineClient(engine_ws.root) as client:
         assert client.status()["jobs"] == public_declarations()
+
+
+def test_the_job_kinds_reference_page_holds_every_kind():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "gen_reference.py"
+    spec = importlib.util.spec_from_file_location("gen_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    page = module.jobs_reference()
+    for kind, job in job_kinds().items():
+        assert f"| `{kind}` | {job.label} | {job.lane} |" in page
