@@ -739,10 +739,15 @@ def markdown(report: dict[str, Any]) -> str:
                 lines.append(f"| {point['train_seconds'] / 60:.2f} | {point['iteration']} | {_num(point['ssim_dst'], 4)} "
                              f"| {_num(point['ssim_src'], 4)} |")
     merge = report.get("merge", {})
-    if merge:
-        lines += ["", "1080p merge with the prediction in the loop: " + (
-            f"error {merge['error'][-200:]!r}" if "error" in merge else json.dumps(
-                {k: v for k, v in merge.items() if not isinstance(v, (dict, list))}))]
+    if "error" in merge:
+        lines += ["", f"1080p merge with the prediction in the loop: error {merge['error'][-200:]!r}"]
+    elif merge.get("runtimes"):
+        lines += ["", f"1080p merge with the prediction in the loop ({merge.get('preset')}, {merge.get('device')}; "
+                  f"ONNX Runtime's providers {', '.join(merge.get('onnx_providers') or [])}; faster: {merge.get('faster')}):",
+                  "", "| runtime | frames/s | CPU ms/frame | prediction ms/frame |", "|---|---|---|---|"]
+        for name, row in merge["runtimes"].items():
+            lines.append(f"| {name} | {_num(row.get('fps'), 1)} | {_num(row.get('cpu_ms_per_frame'), 1)} | "
+                         f"{_num(row.get('predict_ms_per_frame'), 1)} |")
     workers = report.get("workers", {})
     for kind in ("merge", "extract"):
         rows = workers.get(kind)
