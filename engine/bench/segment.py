@@ -5,10 +5,14 @@
 
 1. A scratch workspace with the two talking-head clips of ../shared/data (200 frames each; the
    shipped samples when that folder is absent), extracted with the defaults (hands on) at 256 px.
-2. The segmenter trained with the workspace defaults ([segment]: 128 px, 1000 iterations) on both
-   sides; ``iou`` is its mean IoU on the held-out faces (every tenth, never trained on), each with one
-   synthetic occluder pasted at a fixed seed: predicted visible face (p > 0.5) against the truth
-   (the face outline minus the occluder). ``iou_clean`` is the same without occluders.
+2. Three segmenters, each scored by its mean IoU on the held-out faces (every tenth, never trained on),
+   each with one synthetic occluder pasted at a fixed seed: predicted visible face (p > 0.5) against
+   the truth (the face outline minus the occluder); ``iou_clean`` is the same without occluders:
+   ``generic``: the one shipped in the package (``engine.segment.generic``; it never saw these people),
+   untrained here; ``finetuned``: that one fine-tuned on both sides for ``--finetune`` iterations (the
+   default start, ``[segment] finetune_iters``); ``scratch``: learnt from nothing for ``--iters`` (the
+   ``[segment] iters``, 1000; ``--skip-scratch`` leaves it out). ``iou``/``train_s`` are the default's
+   (fine-tuned). Each one's training seconds with one torch thread (``--threads``).
 3. ``faces_per_s``: inference on 256 aligned crops on the CPU, one torch thread (``faces_per_s``)
    and all (``faces_per_s_all_threads``), crop decode excluded.
 4. Merge + encode of the sample destination scaled to 1920x1080 (prediction excluded, as in
@@ -20,6 +24,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -121,7 +126,10 @@ def _merge(segmenter, frames: int, work: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="swapwizard bench segment", description=__doc__.split("\n\n")[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.add_argument("--iters", type=int, default=0, help="training iterations (default: [segment] iters)")
+    parser.add_argument("--iters", type=int, default=0, help="scratch training iterations (default: [segment] iters)")
+    parser.add_argument("--finetune", type=int, default=0, help="fine-tuning iterations of the shipped segmenter "
+                        "(default: [segment] finetune_iters)")
+    parser.add_argument("--skip-scratch", action="store_true", help="leave out the segmenter learnt from scratch")
     parser.add_argument("--frames", type=int, default=75, help="frames of the 1080p merge pass")
     parser.add_argument("--keep", default="", help="keep the scratch workspace in this folder")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads for training (default 1: on a "
@@ -131,12 +139,15 @@ def main(argv: list[str] | None = None) -> int:
     from engine import settings as declared
     from engine.faces.extract import ExtractSettings, extract_side
     from engine.report import NullReporter
-    from engine.segment.data import load_faces
-    from engine.segment.trainer import Options, train
+    from engine.segment import store
+    from engine.segment.data import held_out, load_faces
+    from engine.segment.model import Segmenter
+    from engine.segment.trainer import Options, evaluate, train
     from engine.workspace import Workspace
 
     defaults = declared.defaults("segment")
     iters = args.iters or defaults["iters"]
+    finetune = args.finetune or defaults["finetune_iters"]
     src, dst = _clips()
     tmp = tempfile.mkdtemp(prefix="swapwizard-bench-segment-")
     try:
@@ -146,19 +157,31 @@ def main(argv: list[str] | None = None) -> int:
                          for side in ("src", "dst")}
         extract_s = extracting.seconds
         options = Options(resolution=defaults["resolution"], width=defaults["width"], iters=iters,
-                          batch=defaults["batch_size"], threads=args.threads)
-        with Stopwatch() as training:
-            trained = train(ws, ["src", "dst"], options)
+                          batch=defaults["batch_size"], threads=args.threads, start="generic", finetune_iters=finetune)
+        faces = load_faces(ws, ["src", "dst"], options.resolution)
+        starts: dict = {}
+        if store.generic_dir() is not None:
+            shipped = Segmenter.load(store.generic_dir())
+            starts["generic"] = {**evaluate(shipped, faces, held_out(len(faces))), "iters": 0, "train_s": 0.0,
+                                 "shipped_iters": shipped.description.iteration}
+        runs = [("finetuned", options)] if store.generic_dir() is not None else []
+        if not args.skip_scratch or not runs:
+            runs.append(("scratch", dataclasses.replace(options, start="scratch")))
+        for name, chosen in runs:
+            shutil.rmtree(store.segmenter_dir(ws), ignore_errors=True)
+            with Stopwatch() as training:
+                trained = train(ws, ["src", "dst"], chosen, faces=faces)
+            starts[name] = {"iou": trained["iou"], "iou_clean": trained["iou_clean"], "iters": trained["iteration"],
+                            "train_s": round(training.seconds, 1), "train_min": round(training.seconds / 60, 2)}
         train_s = training.seconds
         segmenter = trained.pop("segmenter")
-        faces = load_faces(ws, ["src", "dst"], options.resolution)
         speed = _inference(segmenter, faces)
         merge = _merge(segmenter, args.frames, Path(tmp))
         if args.keep:
             shutil.copytree(Path(tmp) / "ws", args.keep, dirs_exist_ok=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    result = {"iou": trained["iou"], "iou_clean": trained["iou_clean"], **speed,
+    result = {"iou": trained["iou"], "iou_clean": trained["iou_clean"], "starts": starts, **speed,
               "held_out_faces": trained["held_out"], "train_faces": trained["faces"] - trained["held_out"],
               "iters": trained["iteration"], "train_s": round(train_s, 1), "resolution": options.resolution,
               "merge_1080_fps_hull": merge["hull"]["fps"], "merge_1080_fps_segment": merge["hull*segment"]["fps"],
@@ -168,8 +191,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"held-out IoU with synthetic occluders: {result['iou']} (without: {result['iou_clean']}), "
-              f"{result['held_out_faces']} faces; trained {result['iters']} iterations in {result['train_s']} s")
+        for name, figures in starts.items():
+            print(f"{name:>9}: held-out IoU with synthetic occluders {figures['iou']} (without: {figures['iou_clean']}), "
+                  f"{result['held_out_faces']} faces; {figures['iters']} iterations here, {figures['train_s']} s")
         print(f"inference: {result['faces_per_s']} faces/s on one CPU thread, {result['faces_per_s_all_threads']} "
               "on all")
         for mode, figures in merge.items():

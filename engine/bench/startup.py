@@ -21,8 +21,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -160,6 +162,7 @@ def measure(workspace: str | None, preset: str, threads: int, iters: int, every:
                     client.shutdown()
             except Exception:  # noqa: BLE001 - already gone
                 pass
+        print(f"start-up: {json.dumps(timeline)}", file=sys.stderr, flush=True)  # kept if the rest is stopped
         loop = _in_loop(ws, preset, threads, iters, every)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
