@@ -74,7 +74,7 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     target = ws
     other = None
     merge_values = settings_from(ws, params)
-    if merge_values.mask == "auto" and not params.dst:
+    if merge_values.mask == "auto" and not params.dst and _ready_to_merge(ws, params):
         from engine.jobs.segment import auto_masks
 
         auto_masks(ws, report)  # occluders found: the segmenter fine-tuned and its masks written first
@@ -96,6 +96,14 @@ def run(ws: Workspace, params: Params, report: Reporter) -> dict:
         result["copied_to"] = str(_copy_result(ws, ws.root / result["output"], params.output))
         report.log(f"Copied the result to {result['copied_to']}.")
     return result
+
+
+def _ready_to_merge(ws: Workspace, params: Params) -> bool:
+    """Whether the destination is extracted and the model trained: otherwise the merge's own checks say
+    what is missing, before any segmenter is fine-tuned for ``mask = auto``."""
+    from engine.interop.load import model_exists
+
+    return ws.alignments_path("dst").is_file() and model_exists(ws.model_dir(ws.model_name(params.model)))
 
 
 def _other_destination(ws: Workspace, params: Params, report: Reporter):
