@@ -333,7 +333,7 @@ class TrainingRun:
         self.last_save_time = self.last_preview_time = now
         self.metrics_time, self.metrics_iter, self.rate = now, self.iteration, 0.0
         self.start_iter, self.start_time = self.iteration, now
-        self.preview_due = True  # drawn at the first sync point: the first iteration does not wait for it
+        self.preview_due = True  # drawn after the first iteration, which does not wait for it
         if self.cfg.target_iters and self.iteration >= self.cfg.target_iters:
             self.log(f"{self.cfg.model_dir.name} is already at iteration {self.iteration}, the target "
                      f"({self.cfg.target_iters}); give a higher --iters (or 0: until stopped) to train on.")
@@ -380,16 +380,24 @@ class TrainingRun:
             acc += torch.stack([loss_src, loss_dst]).float()
             steps += 1
             self.iteration += 1
-            # Also at the first iteration (the user sees training start) and, on one process, as soon as a
-            # cancel or a stop is asked (a sync point is where the loop stops; sync_every may take minutes).
+            if self.iteration == self.start_iter + 1:
+                self._first_iteration()
+            # Also, on one process, as soon as a cancel or a stop is asked (a sync point is where the loop
+            # stops; sync_every iterations may take a minute on a busy CPU).
             if self.iteration % self.cfg.sync_every == 0 or (target and self.iteration >= target) \
-                    or self.iteration == self.start_iter + 1 \
                     or (not self.dist.enabled and (self.report.cancelled or self.stop_requested())):
                 stop = self.sync_point(acc / steps)
                 acc.zero_()
                 steps = 0
                 if stop:
                     return stop
+
+    def _first_iteration(self) -> None:
+        """Say at once that training runs (metrics, progress) and draw the run's first preview, without a
+        sync point: the loss history keeps its points at multiples of ``sync_every``."""
+        self.emit_metrics(force=True)
+        if self.preview_due:
+            self.write_preview()
 
     def sync_point(self, mean_losses: torch.Tensor) -> str | None:
         loss_src, loss_dst = self.dist.mean(mean_losses).tolist()  # the GPU sync point
@@ -434,7 +442,7 @@ class TrainingRun:
             self.cfg.target_iters = int(new_target)
             self.log(f"Target iteration set to {int(new_target)}.")
         # Before the save and the preview, which take seconds on a busy CPU: the figures go out first.
-        self.emit_metrics(force=self._quality_news() or self.iteration == self.start_iter + 1)
+        self.emit_metrics(force=self._quality_news())
         if save:
             self.save()
         if show:
