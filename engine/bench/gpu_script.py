@@ -450,37 +450,19 @@ def part_quality(config: dict, work: Path, result: dict, until: float, path: Pat
 def _merge_workspace(work: Path, config: dict, workers: int):
     """A workspace whose destination is the prepared clip repeated to ``config["frames_per_worker"]`` frames
     per worker (a merge splits only into ranges of 250 frames or more: engine.merge.workers), with its
-    faces and a fresh model of the preset (prediction costs the same before training)."""
-    import dataclasses
-
-    import torch
-
-    from engine.bench.extract import repeated
-    from engine.faces.records import read_alignments, write_alignments
+    faces and a fresh model of the preset (engine.bench.merge_workers)."""
+    from engine.bench.merge_workers import repeated_workspace
+    from engine.faces.records import read_alignments
     from engine.media.probe import probe
-    from engine.train.checkpoint import CheckpointStore
-    from engine.train.models import build_model
-    from engine.train.options import preset
     from engine.workspace import Workspace
 
     prepared = Workspace.open(work / "ws")
     clip = prepared.source("dst")
-    header, records = read_alignments(prepared.alignments_path("dst"))
-    length = probe(clip).frame_count
-    repeat = max(1, -(-config["frames_per_worker"] * workers // length))
+    repeat = max(1, -(-config["frames_per_worker"] * workers // probe(clip).frame_count))
     folder = work / f"merge-{workers}"
     folder.mkdir()
-    ws = Workspace.create(folder / "ws", None, repeated(clip, repeat, folder) if repeat > 1 else clip, link=True)
-    ws.record_consent("gpu_script workers")
-    ws.side_dir("dst").mkdir(parents=True, exist_ok=True)
-    copies = [dataclasses.replace(r, frame=r.frame + k * length) for k in range(repeat) for r in records]
-    write_alignments(ws.alignments_path("dst"), header, copies)
-    torch.manual_seed(0)
-    options = preset(config["workers_preset"]).model
-    CheckpointStore(ws.model_dir("default")).save(
-        1, {f"model.{k}": v for k, v in build_model(options).state_dict().items()}, {},
-        {"model_options": dataclasses.asdict(options)})
-    return ws
+    return repeated_workspace(folder, clip, repeat, read_alignments(prepared.alignments_path("dst")),
+                              config["workers_preset"])
 
 
 def part_workers(config: dict, work: Path, result: dict, until: float, path: Path) -> None:

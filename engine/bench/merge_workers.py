@@ -42,21 +42,31 @@ def _cpu_seconds() -> float:
 
 def _workspace(clip: Path, repeat: int, preset_name: str, folder: Path):
     """A workspace whose destination is ``clip`` repeated, with its faces and a fresh model of the preset."""
+    from engine.faces.extract import ExtractSettings, extract_side
+    from engine.faces.records import read_alignments
+    from engine.report import NullReporter
+    from engine.workspace import Workspace
+
+    once = Workspace.create(folder / "once", None, clip, link=True)
+    extract_side(once, "dst", ExtractSettings(size=128, hands=False), NullReporter())
+    return repeated_workspace(folder, clip, repeat, read_alignments(once.alignments_path("dst")), preset_name)
+
+
+def repeated_workspace(folder: Path, clip: Path, repeat: int, alignments: tuple[Any, list[Any]], preset_name: str):
+    """``folder/ws``: ``clip`` played ``repeat`` times as its destination, the clip's ``alignments`` (header,
+    records) repeated with it (the same frames give the same records), and the preset's network with fresh
+    weights saved as a real checkpoint (prediction costs the same before training). Also engine.bench.gpu_script's."""
     import torch
 
     from engine.bench.extract import repeated
-    from engine.faces.extract import ExtractSettings, extract_side
-    from engine.faces.records import read_alignments, write_alignments
+    from engine.faces.records import write_alignments
     from engine.media.probe import probe
-    from engine.report import NullReporter
     from engine.train.checkpoint import CheckpointStore
     from engine.train.models import build_model
     from engine.train.options import preset
     from engine.workspace import Workspace
 
-    once = Workspace.create(folder / "once", None, clip, link=True)
-    extract_side(once, "dst", ExtractSettings(size=128, hands=False), NullReporter())
-    header, records = read_alignments(once.alignments_path("dst"))
+    header, records = alignments
     length = probe(clip).frame_count
     ws = Workspace.create(folder / "ws", None, repeated(clip, repeat, folder) if repeat > 1 else clip, link=True)
     ws.record_consent("bench merge --workers")
