@@ -484,8 +484,8 @@ def part_workers(config: dict, work: Path, result: dict, until: float, path: Pat
         row = {"workers": n, "workers_used": summary["workers"], "frames": frames, "seconds": round(seconds, 2),
                "fps": round(frames / seconds, 2), "cpu_ms_per_frame": round(1000 * (_cpu_seconds() - cpu) / frames, 1),
                "startup_s": summary["timing"].get("startup_s")}
-        if merge and merge[0].get("fps"):
-            row["efficiency"] = round(row["fps"] / (merge[0]["fps"] * row["workers_used"]), 3)
+        base = merge[0] if merge and merge[0].get("fps") else row  # the first count (1 worker) is the base
+        row["efficiency"] = round(row["fps"] * base["workers_used"] / (base["fps"] * row["workers_used"]), 3)
         merge.append(row)
         print(f"merge workers {json.dumps(row)}", flush=True)
         _write(path, result)
@@ -734,12 +734,14 @@ def markdown(report: dict[str, Any]) -> str:
     for kind in ("merge", "extract"):
         rows = workers.get(kind)
         if isinstance(rows, list) and rows:
-            lines += ["", f"{kind.capitalize()} with N workers:", "", "| workers | frames/s | efficiency | CPU ms/frame |",
-                      "|---|---|---|---|"]
+            lines += ["", f"{kind.capitalize()} with N workers (wall clock, the workers' start included):", "",
+                      "| workers | frames | frames/s | efficiency | CPU ms/frame | slowest worker's start (s) |",
+                      "|---|---|---|---|---|---|"]
             for row in rows:
-                lines.append(f"| {row.get('workers')} | {_num(row.get('fps'), 2)} | {_num(row.get('efficiency'), 2)} | "
-                             f"{_num(row.get('cpu_ms_per_frame'), 1)} |" if "error" not in row
-                             else f"| {row.get('workers')} | error: {row['error']} |||")
+                lines.append(f"| {row.get('workers')} | {row.get('frames', '-')} | {_num(row.get('fps'), 2)} | "
+                             f"{_num(row.get('efficiency'), 2)} | {_num(row.get('cpu_ms_per_frame'), 1)} | "
+                             f"{_num(row.get('startup_s'), 1)} |" if "error" not in row
+                             else f"| {row.get('workers')} | error: {row['error']} |||||")
         elif isinstance(rows, dict):
             lines += ["", f"{kind.capitalize()} with N workers: {rows.get('skipped')}"]
     return "\n".join(lines) + "\n"
@@ -829,7 +831,8 @@ def main(argv: list[str]) -> int:
         p.add_argument("--cpu-smoke", action="store_true", help="every part tiny, on this CPU")
         p.add_argument("--quality-min", type=float, default=None, help="minutes the quality part trains")
         p.add_argument("--dir", type=Path, default=DEVICE_DIR)
-        p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or REPO / ".device" / "out"))
+        p.add_argument("--out", type=Path, default=Path(os.environ.get("OUT") or Path(tempfile.gettempdir(), "gpu-script-out")),
+                       help="where the files go (default: $OUT on the device machine, else TMP/gpu-script-out)")
         p.add_argument("--parts", default="", help="comma-separated: only these parts")
     p = sub.add_parser("evaluate", help="HERE: expression and identity of the swaps that came back")
     p.add_argument("folder", type=Path)
