@@ -40,7 +40,7 @@ def test_a_new_user_goes_from_nothing_to_a_result_and_survives_a_lost_terminal(t
         term.keys("n", "r")
         term.wait(r"check · done", 90)
         term.wait(r"src: \d+ faces")
-        term.keys("n", "r")  # train: a new model asks for its preset, then its target
+        term.keys("n", "r")  # train: a new model asks for its preset, when to stop, its target
         term.wait(r"pick its preset")
         term.keys("Home", "Enter")  # tiny
         term.wait(r"When should training stop")
