@@ -117,7 +117,10 @@ def test_asking_for_more_iterations_trains_on_and_merges_again(done_ws):
     from engine.jobs.pipeline import Params, plan
 
     assert plan(done_ws, Params()) == [] and plan(done_ws, Params(iters=6)) == []
-    assert [kind for kind, _, _ in plan(done_ws, Params(iters=1000))] == ["train", "merge"]
+    again = plan(done_ws, Params(iters=1000))
+    # [merge] mask = auto (the default): the segment stage looks for occluders first and trains only if found.
+    assert [kind for kind, _, _ in again] == ["segment", "train", "merge"]
+    assert again[0][2]["auto"] is True
 
 
 @pytest.mark.timeout(240)
