@@ -52,7 +52,9 @@ def test_a_model_trained_longer_scores_better(trained_ws) -> None:
 def test_training_records_quality_over_iterations_and_its_cost(trained_ws) -> None:
     points = [p for p in read_history(trained_ws.model_dir("long")) if p["source"] == "training"]
     iterations = [p["iteration"] for p in points]
-    assert iterations[0] == 0 and iterations[-1] == LONG_ITERS and len(iterations) >= 4
+    # Nothing is measured at iteration 0 (an untrained model teaches nothing); then about every 50 (beside
+    # the loop, at the iteration its copy of the weights had) and at the end.
+    assert 0 < iterations[0] < LONG_ITERS and iterations[-1] == LONG_ITERS and len(iterations) >= 3
     assert iterations == sorted(iterations)
     assert points[-1]["ssim_dst"] > points[0]["ssim_dst"] + 0.05
     cost = read_json(trained_ws.model_dir("long") / "training_cost.json")
@@ -65,7 +67,10 @@ def test_the_unswapped_destination_is_the_perfect_baseline(extracted_ws) -> None
     m = result["metrics"]
     assert result["model"] is None and m["faces"] == 8 and m["faces_lost"] == 0
     assert m["pose_error"] == 0.0 and m["eyes_error"] == 0.0 and m["mouth_error"] == 0.0
-    assert m["extra_flicker"] == 0.0 and m["flicker_ratio"] == 1.0 and m["frame_pairs"] == 7
+    # Flicker is measured over pairs of consecutive frames; the held-out frames are stretches over the clip.
+    pairs = sum(b == a + 1 for a, b in zip(result["frames"], result["frames"][1:]))
+    assert len(result["frames"]) == 8 and pairs >= 4
+    assert m["extra_flicker"] == 0.0 and m["flicker_ratio"] == 1.0 and m["frame_pairs"] == pairs
     assert m["sharpness"] == 1.0
     assert m["ssim_dst"] is None  # no model: no reconstruction
     assert read_json(extracted_ws.root / "output" / "quality_video.json")["metrics"] == m

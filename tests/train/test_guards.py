@@ -89,8 +89,8 @@ def test_client_commands_preview_save_and_target(train_ws):
     result = run(train_ws, tiny_params("commands", iters=1000), client)
     assert result["iteration"] == 10 and result["stopped"] == "target"
     previews = [e for e in client.events if e["type"] == "preview"]
-    # At start, on request, and at the end.
-    assert [e["extra"]["iteration"] for e in previews] == [0, 2, 10]
+    # At the first iteration (drawn there, not before training starts), on request, and at the end.
+    assert [e["extra"]["iteration"] for e in previews] == [1, 2, 10]
     for event in previews:
         assert (train_ws.root / event["path"]).is_file() and (train_ws.root / event["small"]).is_file()
     names = [p.name for p in CheckpointStore(train_ws.model_dir("commands")).candidates()]
