@@ -179,6 +179,9 @@ def measure(preset_name: str, iters: int | None, device: str, workspace: str | N
         sent: list[int] = []
         run = TrainingRun(ws, config, CallbackReporter(lambda e: sent.append(len(json.dumps(e)))),
                           watch=TrainingQuality)
+        # Held-out quality is measured on a thread beside the loop: let the last one end before the
+        # throwaway model's folder is removed (it writes quality_history.json there).
+        cleanup.callback(lambda: run.quality is not None and run.quality.finish())
         t0 = time.perf_counter()
         run.setup()
         setup_s = time.perf_counter() - t0
