@@ -28,7 +28,7 @@ from engine.launcher import engine_pid, start_engine
 from engine.protocol import PROTOCOL_VERSION
 from engine.server.hub import CLIENT_BUFFER_BYTES, MAX_CONNECTIONS
 from engine.server.logs import LOG_BACKUPS, REPEAT_BURST, RepeatFilter
-from tests.helpers import REPO, cli, make_workspace, small_tmpfs, stop_engine
+from tests.helpers import REPO, big_event_log, cli, make_workspace, small_tmpfs, stop_engine
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -102,17 +102,8 @@ def test_deeply_nested_json_gets_one_line_and_costs_the_log_nothing(engine_ws):
     assert "Traceback" not in engine_ws.engine_log_path.read_text(errors="replace")
 
 
-def _prefill_events(ws, count: int, size: int = 150) -> None:
-    ws.state_dir.mkdir(mode=0o700, exist_ok=True)
-    pad = "x" * size
-    with open(ws.events_path, "w") as handle:
-        for seq in range(1, count + 1):
-            handle.write(json.dumps({"type": "log", "seq": seq, "time": 0.0, "job_id": None, "level": "info",
-                                     "message": pad}) + "\n")
-
-
 def test_ten_subscribers_that_never_read_keep_the_engine_small(workspace):
-    _prefill_events(workspace, 120_000)  # about 25 MB of history for each of them to replay
+    big_event_log(workspace, 120_000, 150)  # about 25 MB of history for each of them to replay
     try:
         start_engine(workspace)
         pid = engine_pid(workspace)
