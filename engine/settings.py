@@ -125,7 +125,7 @@ MASK_MODES = ("auto", "hull", "learned-prd", "learned-dst", "learned-prd*learned
 COLOUR_MODES = ("none", "rct", "lct", "mkl", "idt", "sot")
 BLEND_MODES = ("overlay", "seamless", "histogram")
 #: [merge] mouth (engine.merge.mouth).
-MOUTH_MODES = ("swap", "destination", "auto")
+MOUTH_MODES = ("swap", "follow", "destination", "auto")
 #: [merge] runtime (engine.interop.load).
 MERGE_RUNTIMES = ("torch", "onnx", "auto")
 X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
@@ -315,9 +315,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("merge", "morph", float, 1.0, "AMP models: how far toward the source the face goes (0 = the destination's "
       "own face, 1 = the source's; other models ignore it).", range=(0.0, 1.0), group="face", label="Morph (amp)",
       keys="lo", step=0.05),
-    S("merge", "mouth", str, "auto", "Mouth: swap (the model's own), destination (the destination's mouth region, "
-      "feathered and colour-matched, over the swap: the lip sync is kept), auto (the destination's where the "
-      "model's latest quality says its mouth does not follow; the merge says which).", choices=MOUTH_MODES,
+    S("merge", "mouth", str, "auto", "Mouth: swap (the model's own), follow (the swap's own lips moved to the "
+      "destination's mouth shape, the destination's teeth in the opening: the lip sync is kept, the lips stay the "
+      "source's), destination (the destination's whole mouth region, feathered and colour-matched, over the swap), "
+      "auto (follow where the model's latest quality says its mouth does not follow; the merge says which).",
+      choices=MOUTH_MODES,
       group="face", label="Mouth", keys="tT"),
     S("merge", "crf", int, 18, "Video quality, x264 CRF (lower is better and bigger; 18 looks lossless).",
       range=(0, 51), group="export", label="Quality (CRF)", step=1),

@@ -27,12 +27,12 @@ other faces (``swapwizard train WS --model MODEL --pretrain FACES``): the train 
 are ``<candidate>-pre``. Pretraining is paid once per machine, not per pair, so it is not in the budget.
 
 ``--pairs`` runs every candidate on every pair (an extracted workspace each) with every seed, then
-measures each model over the clip twice: as trained, and merged with ``[merge] mouth = destination``
-(``engine.merge.mouth``: the destination's mouth region over the swap), and says which of the two
-``[merge] mouth = auto`` takes for it (``engine.quality.mouth_auto``, from the model's latest quality).
+measures each model over the clip three times: as trained, merged with ``[merge] mouth = follow``
+(``engine.merge.mouth``: the swap's own lips moved to the destination's mouth shape) and with ``destination``
+(the destination's mouth region over the swap), and says which ``[merge] mouth = auto`` takes for it (``engine.quality.mouth_auto``, from the model's latest quality).
 The table has one row per pair, seed and candidate: identity, mouth correlation and spread over the
 clip, whether the issue's targets are met (correlation >= 0.6, spread 0.7-1.4, identity >= 90 %), the
-same for the merge with the destination's mouth with the seam's visibility, and auto's choice.
+same for the two merged mouths with the seam's visibility, and auto's choice.
 ``--measure-only`` measures the models where they are (a run stopped early included) without training.
 
 Iterations, not wall time, are the budget: on a shared machine wall time says more about the
@@ -258,10 +258,12 @@ def table(folder: Path) -> str:
 
 def destination_mouth(ws: Any, model_dir: Path, finder: Any, likeness: Any,
                       clip_limit: int = CLIP_FACES) -> dict[str, Any]:
-    """Over the clip, the model's swaps with the destination's mouth blended in (what ``[merge] mouth =
-    destination`` pastes): mouth and identity figures (``mouthdst_*``), the seam's visibility (median over
-    the faces, ``engine.merge.mouth.seam_visibility``: 1 = no edge added) and what auto takes."""
-    from engine.merge.mouth import restore, seam_visibility
+    """Over the clip, the model's swaps merged with each mouth the merge can give them: ``[merge] mouth =
+    destination`` (the destination's mouth region pasted, ``mouthdst_*``) and ``follow`` (the swap's lips
+    moved to the destination's, ``mouthfollow_*``): mouth and identity figures, the seam's visibility
+    (median over the faces, ``engine.merge.mouth.seam_visibility``: 1 = no edge added) and what auto takes."""
+    from engine.merge.mouth import follow as follow_lips
+    from engine.merge.mouth import restore, seam_visibility, swap_mesh
     from engine.quality.expression import measure_crops, network_outputs
     from engine.quality.likeness import LikenessMeter
     from engine.quality.mouth_auto import merge_mouth
@@ -271,20 +273,26 @@ def destination_mouth(ws: Any, model_dir: Path, finder: Any, likeness: Any,
     model = load_model(model_dir, device="cpu")
     clip = clip_faces(ws, "dst", model.resolution, limit=clip_limit)
     swaps, recons = network_outputs(model.network, clip.crops, model.device)
-    blended = [restore(swap, crop, points) for swap, crop, points in zip(swaps, clip.crops, clip.landmarks)]
-    as_u8 = np.stack([np.clip(b * 255 + 0.5, 0, 255).astype(np.uint8) for b in blended])
-    found = measure_crops(finder, clip.crops, as_u8, recons, clip.landmarks, clip.frames)
-    seams = [seam_visibility(b, swap, points) for b, swap, points in zip(blended, swaps, clip.landmarks)]
-    values = {f"mouthdst_{k}": found.get(k) for k in ("expr_mouth_corr", "expr_mouth_spread", "expr_faces",
-                                                      "expr_mouth_open_swap")}
-    values["mouthdst_seam"] = round(float(np.median([x for x in seams if x is not None])), 3) if any(
-        x is not None for x in seams) else None
-    if likeness is not None:
-        meter = LikenessMeter(likeness.embedder, likeness.source, likeness.destination)
-        for frame, face, points in zip(clip.frames, as_u8, clip.landmarks):
-            meter.add(int(frame), np.ascontiguousarray(face), points)
-        values["mouthdst_id_closer_src"] = meter.result()["id_closer_src"]
-    values["mouth_auto"] = merge_mouth(model_dir, "auto")[0]
+    pasted = [restore(swap, crop, points) for swap, crop, points in zip(swaps, clip.crops, clip.landmarks)]
+    followed, fallbacks = [], 0
+    for swap, crop, points, paste in zip(swaps, clip.crops, clip.landmarks, pasted):
+        moved = follow_lips(swap.astype(np.float32), crop, points, swap_mesh(finder, swap, points))
+        fallbacks += moved is None
+        followed.append(paste if moved is None else moved)
+    values: dict[str, Any] = {"mouth_auto": merge_mouth(model_dir, "auto")[0], "mouthfollow_fallbacks": fallbacks}
+    for prefix, blended in (("mouthdst_", pasted), ("mouthfollow_", followed)):
+        as_u8 = np.stack([np.clip(b * 255 + 0.5, 0, 255).astype(np.uint8) for b in blended])
+        found = measure_crops(finder, clip.crops, as_u8, recons, clip.landmarks, clip.frames)
+        for k in ("expr_mouth_corr", "expr_mouth_spread", "expr_faces", "expr_mouth_open_swap"):
+            values[f"{prefix}{k}"] = found.get(k)
+        seams = [seam_visibility(b, swap, points) for b, swap, points in zip(blended, swaps, clip.landmarks)]
+        seams = [x for x in seams if x is not None]
+        values[f"{prefix}seam"] = round(float(np.median(seams)), 3) if seams else None
+        if likeness is not None:
+            meter = LikenessMeter(likeness.embedder, likeness.source, likeness.destination)
+            for frame, face, points in zip(clip.frames, as_u8, clip.landmarks):
+                meter.add(int(frame), np.ascontiguousarray(face), points)
+            values[f"{prefix}id_closer_src"] = meter.result()["id_closer_src"]
     return values
 
 
@@ -346,9 +354,10 @@ def run_pairs(pairs: list[tuple[str, str]], seeds: list[int], names: list[str], 
 def pairs_table(records: list[dict[str, Any]]) -> str:
     """The pairs table (Markdown): one row per pair, seed and candidate, at its last measured point."""
     rows = ["| pair | seed | recipe | iters | identity | mouth corr (90% interval) | mouth spread (90% interval) | "
-            "mouth opening swap / dst | targets met | auto merges | with the destination's mouth: identity, corr, "
-            "spread, opening, seam | targets met |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "mouth opening swap / dst | targets met | auto merges | with the swap's lips following (follow): identity, "
+            "corr, spread, opening, seam | targets met | with the destination's mouth pasted (destination): identity, "
+            "corr, spread, opening, seam | targets met |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 
     def num(value: Any, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
@@ -365,10 +374,10 @@ def pairs_table(records: list[dict[str, Any]]) -> str:
             f"{num(p.get('clip_expr_mouth_spread'), '.2f')} ({num(p.get('clip_expr_mouth_spread_lo'), '.2f')} to "
             f"{num(p.get('clip_expr_mouth_spread_hi'), '.2f')}) | {num(p.get('clip_expr_mouth_open_swap'), '.3f')} / "
             f"{num(p.get('clip_expr_mouth_open_dst'), '.3f')} | {yes(meets(p))} | {p.get('mouth_auto', '-')} | "
-            f"{num(p.get('mouthdst_id_closer_src'), '.0%')}, {num(p.get('mouthdst_expr_mouth_corr'), '.2f')}, "
-            f"{num(p.get('mouthdst_expr_mouth_spread'), '.2f')}, {num(p.get('mouthdst_expr_mouth_open_swap'), '.3f')}, "
-            f"{num(p.get('mouthdst_seam'), '.2f')} | "
-            f"{yes(meets(p, 'mouthdst_'))} |")
+            + " | ".join(f"{num(p.get(f'{x}id_closer_src'), '.0%')}, {num(p.get(f'{x}expr_mouth_corr'), '.2f')}, "
+                         f"{num(p.get(f'{x}expr_mouth_spread'), '.2f')}, {num(p.get(f'{x}expr_mouth_open_swap'), '.3f')},"
+                         f" {num(p.get(f'{x}seam'), '.2f')} | {yes(meets(p, x))}" for x in ("mouthfollow_", "mouthdst_"))
+            + " |")
     return "\n".join(rows)
 
 

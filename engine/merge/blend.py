@@ -131,8 +131,8 @@ def paste_face(frame: np.ndarray, face: FaceGeometry, predicted: np.ndarray,
     raw, soft = build_mask(face, resolution, settings, mask_prd, mask_dst)
     target = crop.astype(np.float32) / 255.0 if crop.dtype == np.uint8 else crop
     new_face = colour.transfer(settings.colour, predicted, target, raw)
-    if settings.mouth == "destination":  # "auto" is decided by the merge job before it gets here
-        new_face = mouth.restore(new_face, target, face.mesh_points(resolution))
+    if settings.mouth in ("destination", "follow"):  # "auto" is decided by the merge job before it gets here
+        new_face = mouth.apply(settings.mouth, new_face, target, face.mesh_points(resolution))
     if settings.blend == "histogram":
         new_face = _histogram_match(new_face, target, raw)
     if settings.sharpen > 0:

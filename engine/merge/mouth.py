@@ -26,6 +26,8 @@ like any other.
 
 from __future__ import annotations
 
+import threading
+
 import cv2
 import numpy as np
 
@@ -99,3 +101,139 @@ def seam_visibility(blended: np.ndarray, swapped: np.ndarray, points: np.ndarray
         return float(np.sqrt(gx ** 2 + gy ** 2)[band].mean())
 
     return energy(blended) / max(energy(swapped), 1e-6)
+
+
+# ---------------------------------------------------------------------------------------------------
+# ``follow``: the swap's own lips, moved to where the destination's are.
+
+#: Mesh indices of the lips (mediapipe's FACEMESH_LIPS): outer line, then the inner line in order round
+#: the mouth (the inner one bounds the opening).
+LIPS_OUTER = np.array([61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185])
+LIPS_INNER = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191])
+#: Points that stay where they are (the nose's base, the cheeks, the jaw below the ears round the chin):
+#: the ring the warp fades to nothing on, so that nothing outside it moves.
+ANCHORS = np.array([98, 97, 2, 326, 327, 205, 425, 206, 426, 50, 280, 132, 58, 172, 136, 149, 150, 176, 148,
+                    152, 377, 400, 378, 379, 365, 397, 288, 361])
+#: The swap's lips may lie at most this share of the mouth's width from the destination's (centre to
+#: centre) for the warp to be trusted; further, the mesh misread the swap and the pasted mouth is used.
+FOLLOW_MAX_SHIFT = 0.35
+
+
+def lips_warp(swapped: np.ndarray, swap_points: np.ndarray, dst_points: np.ndarray) -> np.ndarray:
+    """``swapped`` (crop, float32) warped so that its lips (``swap_points``, its 468 mesh landmarks in
+    crop pixels) land on the destination's (``dst_points``), piecewise-affinely over the triangles of
+    the lips and a fixed ring round them (the nose's base, cheeks and jaw): outside the ring nothing
+    moves, and the warp fades to nothing at it."""
+    from scipy.spatial import Delaunay
+
+    size = swapped.shape[0]
+    lips = np.concatenate([LIPS_OUTER, LIPS_INNER])
+    target = np.concatenate([dst_points[lips, :2], dst_points[ANCHORS, :2]]).astype(np.float64)
+    source = np.concatenate([swap_points[lips, :2], dst_points[ANCHORS, :2]]).astype(np.float64)
+    tri = Delaunay(target)
+    x0, y0 = np.floor(target.min(0)).astype(int).clip(0, size - 1)
+    x1, y1 = np.ceil(target.max(0)).astype(int).clip(0, size - 1)
+    map_x, map_y = np.meshgrid(np.arange(size, dtype=np.float32), np.arange(size, dtype=np.float32))
+    ys, xs = np.mgrid[y0:y1 + 1, x0:x1 + 1]
+    pixels = np.stack([xs.ravel(), ys.ravel()], 1).astype(np.float64)
+    simplex = tri.find_simplex(pixels)
+    inside = simplex >= 0
+    transform = tri.transform[simplex[inside]]
+    bary2 = np.einsum("nij,nj->ni", transform[:, :2], pixels[inside] - transform[:, 2])
+    bary = np.concatenate([bary2, 1 - bary2.sum(1, keepdims=True)], 1)
+    mapped = np.einsum("ni,nij->nj", bary, source[tri.simplices[simplex[inside]]])
+    py, px = pixels[inside, 1].astype(int), pixels[inside, 0].astype(int)
+    map_x[py, px], map_y[py, px] = mapped[:, 0], mapped[:, 1]
+    return cv2.remap(swapped.astype(np.float32), map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def _shift_to(destination: np.ndarray, swapped: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``destination`` with its mean Lab colour on ``where`` moved to the swap's there."""
+    if where.sum() < 16:
+        return destination
+    dst_lab, swap_lab = colour.bgr_to_lab(destination), colour.bgr_to_lab(swapped.astype(np.float32))
+    shift = swap_lab[where].mean(axis=0) - dst_lab[where].mean(axis=0)
+    return np.clip(colour.lab_to_bgr((dst_lab + shift).astype(np.float32)), 0.0, 1.0)
+
+
+def follow(swapped: np.ndarray, destination: np.ndarray, dst_points: np.ndarray,
+           swap_points: np.ndarray | None) -> np.ndarray | None:
+    """The swapped face (float32 BGR 0..1, crop) with its own lips moved to the destination's mouth
+    shape (``lips_warp``) and the destination's mouth opening (teeth, tongue, the dark inside: the
+    inner-lip polygon, feathered) blended into the gap, colour-matched to the swap. The skin and the
+    lips stay the swap's, so identity does too. None when the swap's mesh is missing or too far off to
+    trust (the caller then pastes the destination's mouth region, ``restore``)."""
+    size = swapped.shape[0]
+    if swap_points is None or dst_points is None or len(swap_points) != 468 or len(dst_points) != 468:
+        return None
+    dst_points, swap_points = np.asarray(dst_points, np.float64), np.asarray(swap_points, np.float64)
+    corners = dst_points[[61, 291], :2]
+    width = float(np.linalg.norm(corners[1] - corners[0]))
+    if not (np.isfinite(dst_points).all() and np.isfinite(swap_points).all()) or width < 2:
+        return None
+    shift = np.linalg.norm(swap_points[LIPS_OUTER, :2].mean(0) - dst_points[LIPS_OUTER, :2].mean(0))
+    if shift > FOLLOW_MAX_SHIFT * width:
+        return None
+    warped = lips_warp(swapped, swap_points, dst_points)
+    dst = destination.astype(np.float32) / 255.0 if destination.dtype == np.uint8 else destination.astype(np.float32)
+    opening = np.zeros((size, size), np.float32)
+    cv2.fillPoly(opening, [np.round(dst_points[LIPS_INNER, :2] * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA,
+                 shift=2)
+    if opening.sum() < 1:
+        return warped
+    alpha = cv2.GaussianBlur(opening, (0, 0), max(0.5, 0.03 * width))
+    lips = np.zeros((size, size), np.float32)
+    cv2.fillPoly(lips, [np.round(dst_points[LIPS_OUTER, :2] * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA,
+                 shift=2)
+    ring = (cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)), iterations=max(1, int(0.1 * width)))
+            > 0.5) & (lips < 0.5)
+    inside = _shift_to(dst, warped, ring)
+    alpha = alpha[..., None]
+    return (warped * (1.0 - alpha) + inside * alpha).astype(np.float32)
+
+
+def swap_mesh(finder: object, swapped: np.ndarray, dst_points: np.ndarray) -> np.ndarray | None:
+    """The swapped crop's 468 mesh landmarks (crop pixels), looked for where the destination's face is;
+    None when the mesh finds no face. ``finder``: an ``engine.faces.detect.FaceFinder``."""
+    from engine.faces.detect import roi_from_landmarks
+
+    size = swapped.shape[0]
+    image = swapped
+    if image.dtype != np.uint8:
+        image = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    scale = MESH_SIZE / float(size)
+    if size != MESH_SIZE:
+        image = cv2.resize(image, (MESH_SIZE, MESH_SIZE),
+                           interpolation=cv2.INTER_AREA if size > MESH_SIZE else cv2.INTER_CUBIC)
+    roi = roi_from_landmarks(np.asarray(dst_points, np.float64)[:, :2] * scale)
+    found = finder.landmarks(np.ascontiguousarray(image), roi)  # type: ignore[attr-defined]
+    return None if found is None else np.asarray(found[0], np.float64)[:, :2] / scale
+
+
+#: The size the mesh reads a crop at (the quality figures' ``MEASURE_SIZE``).
+MESH_SIZE = 256
+
+
+_local = threading.local()
+
+
+def _finder() -> object:
+    """This thread's face mesh (``engine.faces.detect.FaceFinder`` is one per thread), made on first use."""
+    finder = getattr(_local, "finder", None)
+    if finder is None:
+        from engine.faces.detect import FaceFinder
+
+        finder = _local.finder = FaceFinder(min_presence=0.0)
+    return finder
+
+
+def apply(mode: str, swapped: np.ndarray, destination: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """The merge's mouth: ``follow`` (the swap's lips moved to the destination's mouth, ``follow``;
+    where the swap's mesh cannot be read or trusted, the destination's region, ``restore``),
+    ``destination`` (``restore``), anything else the swap as it is."""
+    if mode == "follow" and points is not None and len(points) == 468:
+        moved = follow(swapped, destination, points, swap_mesh(_finder(), swapped, points))
+        return moved if moved is not None else restore(swapped, destination, points)
+    if mode in ("follow", "destination"):
+        return restore(swapped, destination, points)
+    return swapped

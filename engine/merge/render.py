@@ -273,7 +273,7 @@ def render(ws: Any, settings: MergeSettings, model_name: str = "default", report
            batch_frames: int | None = None, c2pa: bool = True, c2pa_cert: str = "",
            c2pa_key: str = "", mouth: str = "swap") -> dict[str, Any]:
     """Merge every destination frame and export the labelled (and signed) result; returns a summary dict.
-    ``mouth``: what ``[merge] mouth = auto`` means for this model ("swap" or "destination"; the merge job
+    ``mouth``: what ``[merge] mouth = auto`` means for this model ("swap" or "follow"; the merge job
     decides from the model's quality, ``engine.quality.mouth_auto``)."""
     report = report or NullReporter()
     settings = settings.check()

@@ -1,14 +1,17 @@
-"""``[merge] mouth = auto``: the destination's mouth when the model's latest quality says its own does not follow.
+"""``[merge] mouth = auto``: the swap's lips moved to the destination's mouth when the model's latest quality
+says its own mouth does not follow.
 
-    mode, said = merge_mouth(ws.model_dir("default"), "auto")   # ("destination", "The model's mouth ...")
+    mode, said = merge_mouth(ws.model_dir("default"), "auto")   # ("follow", "Mouth: the swap's lips ...")
 
 The merge and its preview ask this before merging (the merge layer cannot read quality: it sits below
-it, docs/architecture.md), then paste with ``mode`` ("swap" or "destination", ``engine.merge.mouth``)
+it, docs/architecture.md), then paste with ``mode`` ("swap" or "follow", ``engine.merge.mouth``)
 while ``[merge] mouth`` stays "auto" in workspace.toml. The latest quality record is the last point of
 the model's quality history (``engine.quality.history``: the trainer's held-out measurement, or a
 ``quality`` run); its mouth state comes from ``engine.quality.verdict.states``:
 
-- "fails" or "partly": the destination's mouth;
+- "fails" or "partly": ``follow``, the swap's own lips moved to the destination's mouth shape with the
+  destination's mouth opening in the gap (the identity stays the swap's; ``destination``, which pastes the
+  destination's whole mouth region, cost identity on a man -> woman pair: docs/expression.md);
 - "holds": the model's own;
 - "unknown" (never measured, measured before the motion figures existed, or a destination whose mouth
   hardly moves on the measured faces): the model's own, and the sentence says why.
@@ -29,7 +32,7 @@ def latest_record(model_dir: Path) -> dict:
 
 
 def merge_mouth(model_dir: Path, setting: str) -> tuple[str, str]:
-    """(the mouth the merge pastes, "swap" or "destination"; the sentence that says why, "" unless auto)."""
+    """(the mouth the merge pastes, "swap" or "follow" for auto; the sentence that says why, "" unless auto)."""
     if setting != "auto":
         return setting, ""
     record = latest_record(model_dir)
@@ -38,12 +41,13 @@ def merge_mouth(model_dir: Path, setting: str) -> tuple[str, str]:
     if state in ("fails", "partly"):
         corr, spread = record.get("expr_mouth_corr"), record.get("expr_mouth_spread")
         figures = f"correlation {corr:.2f}, {spread:.2f}x as far" if corr is not None and spread is not None else why
-        return "destination", (f"Mouth: the destination's ([merge] mouth = auto): the model's mouth does not follow "
-                               f"the destination's {at} ({figures}). Set [merge] mouth = swap to keep the model's.")
+        return "follow", (f"Mouth: the swap's lips moved to follow the destination's ([merge] mouth = auto): the "
+                          f"model's mouth does not follow the destination's {at} ({figures}). Set [merge] mouth = swap "
+                          "to keep the model's.")
     if state == "holds":
         return "swap", f"Mouth: the model's own ([merge] mouth = auto): it follows the destination's {at}."
     reason = {"unmeasured": "its quality was not measured with the motion figures yet (swapwizard quality WS measures it)",
               "faces": "too few faces were measured to tell",
               "still": "the destination's mouth hardly moves in the measured faces"}.get(why, why)
-    return "swap", (f"Mouth: the model's own ([merge] mouth = auto): {reason}. Set [merge] mouth = destination to keep "
-                    "the destination's.")
+    return "swap", (f"Mouth: the model's own ([merge] mouth = auto): {reason}. Set [merge] mouth = follow to move "
+                    "its lips with the destination's.")

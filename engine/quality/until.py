@@ -45,7 +45,7 @@ MIN_MEASUREMENTS = 2 * estimate.MIN_POINTS
 _LIAE, _PRETRAINED = "a liae model (--arch liae-ud)", "a pretrained start (--pretrain)"
 TRY = {"identity": ("check that the source faces are all of one person (swapwizard check)",
                     "more varied source footage"),
-       "mouth": (_LIAE, _PRETRAINED, "keep the destination's mouth at merge ([merge] mouth = destination)"),
+       "mouth": (_LIAE, _PRETRAINED, "move the swap's lips with the destination's at merge ([merge] mouth = follow)"),
        "eyes": (_LIAE, _PRETRAINED)}
 _DURATION = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*h)?\s*(?:(\d+(?:\.\d+)?)\s*m(?:in)?)?\s*(?:(\d+(?:\.\d+)?)\s*s)?\s*$")
 

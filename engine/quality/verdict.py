@@ -3,7 +3,7 @@
     verdicts({"expr_mouth_corr": 0.43, "expr_mouth_spread": 0.25, ...}, arch="df-ud")
     -> [Verdict("poor", "The mouth barely moves with the destination's (it opens 0.25x as far; correlation
        0.43, 90 % interval 0.10 to 0.70): train longer, or try liae (--arch liae-ud) / a pretrained model;
-       or merge with the destination's mouth ([merge] mouth = destination).")]
+       or move the swap's lips with the destination's at merge ([merge] mouth = follow).")]
     states(figures) -> {"identity": "holds", "mouth": "fails", "eyes": "unknown"}
 
 The only place verdict text is made: ``quality``, ``compare``, ``attach``, the Train and Compare
@@ -143,7 +143,7 @@ def _motion_verdict(figures: dict[str, Any], feature: str, arch: str | None) -> 
                                f"faces{amount}.")
     figures_text = (f"correlation {corr:.2f}{_interval(figures, f'expr_{feature}_corr')}; {opens} "
                     f"{spread:.2f}x as far{_interval(figures, f'expr_{feature}_spread')}")
-    fix = _advice(arch) + ("; or merge with the destination's mouth ([merge] mouth = destination)"
+    fix = _advice(arch) + ("; or move the swap's lips with the destination's at merge ([merge] mouth = follow)"
                            if feature == "mouth" else "")
     recon = _figure(figures, f"expr_{feature}_corr_recon")
     if state == "fails" and feature == "mouth" and recon is not None and recon < CORR_FOLLOWS:

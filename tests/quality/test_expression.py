@@ -128,8 +128,8 @@ def test_verdict_sentences_for_given_figures():
     texts = [v.text for v in verdicts(quarter, arch="df-ud")]
     assert texts[0] == ("The mouth barely moves with the destination's (correlation 0.43, 90% interval 0.10 to "
                         "0.70; it opens 0.25x as far, 90% interval 0.18 to 0.33): train longer, or try liae "
-                        "(--arch liae-ud) / a pretrained model; or merge with the destination's mouth ([merge] "
-                        "mouth = destination).")
+                        "(--arch liae-ud) / a pretrained model; or move the swap's lips with the destination's at "
+                        "merge ([merge] mouth = follow).")
     good = {**{f"quality_{k}": v for k, v in base.items()}, "quality_expr_mouth_corr": 0.85,
             "quality_expr_mouth_spread": 0.95, "quality_expr_eyes_corr": 0.7, "quality_expr_eyes_spread": 1.1,
             "quality_id_closer_src": 0.95}
@@ -163,7 +163,7 @@ def test_verdict_sentences_for_given_figures():
     plot = {"frames": [1, 2, 3, 4], "mouth_dst": [0.01, 0.06, 0.02, 0.08], "mouth_swap": [0.02, 0.02, 0.02, 0.03]}
     line = expression_text({f"quality_{k}": v for k, v in quarter.items()} | {"quality_expr_openings": plot}, "df-ud")
     assert "mouth corr 0.43, 0.25x as far" in line and "The mouth barely moves" in line
-    assert "[merge] mouth = destination" in Text.from_markup(line).plain  # escaped, not taken as markup
+    assert "[merge] mouth = follow" in Text.from_markup(line).plain  # escaped, not taken as markup
     assert "destination ▁▆▂█" in line and "swap        ▂▂▂▃" in line
     assert "not measured yet" in expression_text({})
     attach = expression_line({"iter": 500, **{f"quality_{k}": v for k, v in good.items() if not k.startswith("quality_")},

@@ -25,4 +25,4 @@ def test_the_pairs_table_has_a_row_per_pair_seed_and_candidate(extracted_ws, cap
     assert point["clip_expr_faces"] == point["mouthdst_expr_faces"] == 12
     assert point["clip_expr_mouth_spread"] is not None and point["clip_expr_mouth_dst_spread"] > 0
     assert point["mouthdst_expr_mouth_corr"] is not None and point["mouthdst_seam"] > 0
-    assert point["mouth_auto"] in ("swap", "destination")
+    assert point["mouth_auto"] in ("swap", "follow")

@@ -88,8 +88,8 @@ def test_a_plateau_stops_and_says_which_verdict_is_missing(tmp_path):
     assert rule.measured(None, 3000, [p for p in points if p["iteration"] <= 3000], rate=10.0) is None
     assert rule.measured(None, 10_000, points, rate=10.0) == "plateau"
     assert "the mouth is not getting there" in rule.reason and "spread 0.54" in rule.reason
-    assert rule.reason.endswith("What to try: a liae model (--arch liae-ud); a pretrained start (--pretrain); keep "
-                                "the destination's mouth at merge ([merge] mouth = destination).")
+    assert rule.reason.endswith("What to try: a liae model (--arch liae-ud); a pretrained start (--pretrain); move "
+                                "the swap's lips with the destination's at merge ([merge] mouth = follow).")
     assert read_state(tmp_path)["stopped"] == "plateau"
 
 
