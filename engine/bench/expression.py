@@ -7,6 +7,10 @@
     swapwizard bench expression --workspace WS --anchors [--clip]  # the verdict thresholds' anchors
     swapwizard bench expression --pairs NAME=WS,NAME=WS --seeds 1,2 [--candidates df-match] [--iters N]
                                 [--measure-only]          # the pairs table (issue 25, docs/expression.md)
+    swapwizard bench expression --pairs ... --until good --for 20m --iters 11500
+                                # each model in one run under train's stop rule (ceiling --iters), then
+                                # the stops table too (issue 27, docs/until-good.md)
+    python -m engine.bench expression --table DIR --stops --iters 11500   # that table again
 
 Each candidate is a ``tiny`` model with some settings changed (``CANDIDATES``), trained from scratch
 in ``WS/model/bench-<name>/`` by the real train job in steps of ``--every`` iterations; after each step
@@ -66,6 +70,7 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
 KEYS = ("ssim_dst", "ssim_src", "expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr",
         "expr_mouth_corr_recon", "expr_mouth_swap", "expr_mouth_recon", "expr_mouth_open_swap", "expr_mouth_open_dst",
         "expr_faces", "expr_mouth_spread", "expr_mouth_dst_spread", "expr_eyes_corr", "expr_eyes_spread",
+        "expr_eyes_dst_spread",
         "id_closer_src", "id_src", "id_dst")
 #: Destination faces measured over the clip (evenly spread): the sample clips have 200.
 CLIP_FACES = 400
@@ -114,7 +119,12 @@ def start_from(ws: Any, pretrained: str, model: str) -> None:
 
 
 def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out: Path, seed: int = 1,
-                  pretrained: str = "", clip_limit: int = CLIP_FACES) -> dict[str, Any]:
+                  pretrained: str = "", clip_limit: int = CLIP_FACES, until: str = "",
+                  time_limit: str = "") -> dict[str, Any]:
+    """Train one candidate and measure it. In steps of ``every`` iterations to ``iters``, measured after
+    each; or, with ``until`` ("good") or ``time_limit`` ("20m"), in one run under that stop rule
+    (``train --until good --for 20m``, ``iters`` its ceiling; the trainer measures every ``[quality]
+    every_iters`` itself), measured where it stopped, with the stop (``stop``, ``stop_reason``)."""
     from engine.faces.detect import FaceFinder
     from engine.jobs import get_kind
     from engine.quality.likeness import likeness_meter
@@ -131,27 +141,32 @@ def run_candidate(ws: Any, name: str, iters: int, every: int, threads: int, out:
     if pretrained:
         meaning += f", started from the pretrained model {pretrained!r}"
     record: dict[str, Any] = {"candidate": name, "meaning": meaning, "params": params, "preset": "tiny",
-                              "threads": threads, "seed": seed, "pretrained": pretrained, "points": []}
+                              "threads": threads, "seed": seed, "pretrained": pretrained, "points": [],
+                              "until": until, "time_limit": time_limit}
+    if until or time_limit:
+        every = iters  # one run: the stop rule decides where it ends
     try:
         done = 0
         while done < iters:
             target = min(iters, done + every)
             load = os.getloadavg()[0]
             started = time.monotonic()
+            rule = {"until": until, "time_limit": time_limit} if until or time_limit else {}
             result = job.module.run(ws, job.parse_params({"preset": "tiny", **params, "model": model, "iters": target,
-                                                          "device": "cpu", "threads": threads, "seed": seed}),
+                                                          "device": "cpu", "threads": threads, "seed": seed, **rule}),
                                     NullReporter())
             seconds = time.monotonic() - started
             done = int(result["iteration"])  # a stop (SIGTERM) ends the step early: measured where it stopped
             point = {"iteration": done, "train_s": round(seconds, 1), "load_before": round(load, 2),
-                     "load_after": round(os.getloadavg()[0], 2),
+                     "load_after": round(os.getloadavg()[0], 2), "stop": result.get("stopped"),
+                     "stop_reason": result.get("stop_reason"),
                      **measure(ws, ws.model_dir(model), finder, likeness, clip_limit)}
             record["points"].append(point)
             from engine.atomic import atomic_write_json
 
             atomic_write_json(out / f"{label}.json", record)
             print(json.dumps(point), flush=True)
-            if result.get("stopped") != "target":
+            if result.get("stopped") != "target" or rule:
                 break
     finally:
         finder.close()
@@ -307,7 +322,7 @@ def meets(point: dict[str, Any], prefix: str = "clip_") -> bool | None:
 
 def run_pairs(pairs: list[tuple[str, str]], seeds: list[int], names: list[str], iters: int, every: int,
               threads: int, measure_only: bool = False, out_root: Path | None = None,
-              clip_limit: int = CLIP_FACES) -> list[dict[str, Any]]:
+              clip_limit: int = CLIP_FACES, until: str = "", time_limit: str = "") -> list[dict[str, Any]]:
     """Every candidate on every pair with every seed (trained to ``iters`` unless ``measure_only``),
     each measured over the clip as trained and with the destination's mouth; the records, with
     ``pair`` set, also go to ``out_root/<pair>/`` (default: each workspace's output/bench_expression/)."""
@@ -337,7 +352,8 @@ def run_pairs(pairs: list[tuple[str, str]], seeds: list[int], names: list[str], 
                         finder.close()
                     record["points"].append(point)
                 else:
-                    record = run_candidate(ws, name, iters, every, threads, out, seed, clip_limit=clip_limit)
+                    record = run_candidate(ws, name, iters, every, threads, out, seed, clip_limit=clip_limit,
+                                           until=until, time_limit=time_limit)
                 finder = FaceFinder(min_presence=0.0)
                 try:
                     record["points"][-1].update(destination_mouth(ws, ws.model_dir(f"bench-{label}"), finder,
@@ -345,10 +361,66 @@ def run_pairs(pairs: list[tuple[str, str]], seeds: list[int], names: list[str], 
                 finally:
                     finder.close()
                 record["pair"] = pair
+                record["points"][-1].update(stop_figures(ws.model_dir(f"bench-{label}")))
                 atomic_write_json(out / f"{label}.json", record)
                 records.append(record)
                 print(json.dumps({"pair": pair, "seed": seed, **record["points"][-1]}), flush=True)
     return records
+
+
+def stop_figures(model_dir: Path) -> dict[str, Any]:
+    """Where and why the model's training last stopped (``until.json``), its training time
+    (``training_cost.json``) and the estimate's replay on its quality history (``engine.bench.until``)."""
+    from engine.atomic import read_json
+    from engine.bench.until import hit_rate, replay
+    from engine.quality.cost import training_cost
+    from engine.quality.estimate import read_state
+    from engine.quality.history import read
+
+    state = read_state(model_dir)
+    rows = replay(read(model_dir))
+    hits, decided = hit_rate(rows)
+    summary = read_json(Path(model_dir) / "model.json", default={}) or {}
+    return {"stop": state.get("stopped") or None, "stop_reason": state.get("reason"),
+            "target_iters": (summary.get("train_options") or {}).get("target_iters"),
+            "train_s_model": training_cost(model_dir)["train_seconds"], "estimate_hits": hits,
+            "estimate_decided": decided, "estimate_rows": rows}
+
+
+def until_table(records: list[dict[str, Any]], ceiling: int) -> str:
+    """The stops table (issue 27, Markdown): one row per pair, seed and candidate trained ``--until good``:
+    the stop, where, the minutes, the figures there held-out and over the clip, the iterations saved
+    against ``ceiling`` (the fixed target) and how often the estimate's range held (replayed)."""
+    rows = ["| pair | seed | stop | iteration | minutes | held-out: identity, mouth corr / spread, eyes corr / spread, "
+            "SSIM | whole clip: identity, mouth corr / spread, eyes corr / spread | good held-out / clip | "
+            f"iterations saved vs {ceiling} | estimate hit rate |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+
+    def num(value: Any, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    def good(p: dict[str, Any], prefix: str) -> str:
+        from engine.quality.estimate import HELD, holds
+
+        figures = {k[len(prefix):]: v for k, v in p.items() if k.startswith(prefix)} if prefix else p
+        missing = [name for name in HELD if not holds(figures, name)]
+        return "yes" if not missing else "no: " + ", ".join(missing)
+
+    for record in records:
+        p = record["points"][-1]
+        saved = ceiling - int(p["iteration"]) if p.get("stop") in ("good", "plateau") else 0
+        minutes = p.get("train_s_model") or p.get("train_s")
+        rows.append(
+            f"| {record.get('pair', '-')} | {record['seed']} | {p.get('stop') or '-'} | {p['iteration']} | "
+            f"{num(minutes / 60 if minutes else None, '.0f')} | "
+            f"{num(p.get('id_closer_src'), '.0%')}, {num(p.get('expr_mouth_corr'), '.2f')} / "
+            f"{num(p.get('expr_mouth_spread'), '.2f')}, {num(p.get('expr_eyes_corr'), '.2f')} / "
+            f"{num(p.get('expr_eyes_spread'), '.2f')}, {num(p.get('ssim_dst'), '.3f')} | "
+            f"{num(p.get('clip_id_closer_src'), '.0%')}, {num(p.get('clip_expr_mouth_corr'), '.2f')} / "
+            f"{num(p.get('clip_expr_mouth_spread'), '.2f')}, {num(p.get('clip_expr_eyes_corr'), '.2f')} / "
+            f"{num(p.get('clip_expr_eyes_spread'), '.2f')} | {good(p, '')} / {good(p, 'clip_')} | {saved} | "
+            f"{p.get('estimate_hits', 0)} of {p.get('estimate_decided', 0)} |")
+    return "\n".join(rows)
 
 
 def pairs_table(records: list[dict[str, Any]]) -> str:
@@ -402,13 +474,21 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--measure-only", action="store_true", help="--pairs: measure the models where they are")
     parser.add_argument("--clip-faces", type=int, default=CLIP_FACES, help="destination faces measured over the "
                         "clip (evenly spread)")
+    parser.add_argument("--until", default="", choices=("", "good"), help="--pairs: train each model in one run "
+                        "--until good (--iters its ceiling) and add the stops table")
+    parser.add_argument("--for", dest="time_limit", default="", help="--pairs: ... and stop it after this much "
+                        "training time (20m, 1h)")
+    parser.add_argument("--stops", action="store_true", help="with --table: print the stops table (--until good runs)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     if args.table:
         found = [json.loads(path.read_text()) for path in sorted(Path(args.table).rglob("*.json"))]
-        paired = [record for record in found if record.get("pair")]
-        print(pairs_table(sorted(paired, key=lambda r: (r["pair"], r["seed"], r["candidate"]))) if paired
-              else table(Path(args.table)))
+        paired = sorted((record for record in found if record.get("pair")),
+                        key=lambda r: (r["pair"], r["seed"], r["candidate"]))
+        if args.stops:
+            print(until_table(paired, args.iters))
+        else:
+            print(pairs_table(paired) if paired else table(Path(args.table)))
         return 0
     from engine.errors import UserError
 
@@ -427,8 +507,9 @@ def main(argv: list[str]) -> int:
 
         torch.set_num_threads(max(1, args.threads))
         records = run_pairs(pairs, seeds, names, args.iters, args.every, args.threads, args.measure_only,
-                            Path(args.out) if args.out else None, args.clip_faces)
-        print(json.dumps(records) if args.json else pairs_table(records))
+                            Path(args.out) if args.out else None, args.clip_faces, args.until, args.time_limit)
+        print(json.dumps(records) if args.json else pairs_table(records)
+              + ("\n\n" + until_table(records, args.iters) if args.until else ""))
         return 0
     if not args.workspace:
         raise UserError("The expression benchmark needs an extracted workspace.",
