@@ -1,14 +1,24 @@
-"""The destination's own mouth over the swapped face, for models whose mouth does not follow (issue 25).
+"""The mouth of the merged face, for models whose own mouth does not follow (issue 25).
 
     [merge] mouth = swap          # the model's mouth (as trained)
-    [merge] mouth = destination   # the destination's mouth region blended over the swap
-    [merge] mouth = auto          # the destination's where the model's latest quality says its mouth
-                                  # does not follow (the merge job decides and says so; the default)
+    [merge] mouth = follow        # the swap's own lips moved to the destination's mouth shape (``follow``)
+    [merge] mouth = destination   # the destination's mouth region blended over the swap (``restore``)
+    [merge] mouth = auto          # follow where the model's latest quality says its mouth does not
+                                  # follow (the merge job decides and says so; the default)
 
 A small autoencoder trained for minutes on a CPU draws identity well before it draws the destination's
 lip movements: on unseen pairs its mouth stays closed, or opens with the source's habits, while the
-destination talks. Deep-Live-Cam's "mouth mask" and FaceFusion's expression restorer answer the same
-way: keep the destination's mouth. ``restore`` does it in crop space, inside ``blend.paste_face``:
+destination talks. Deep-Live-Cam's "mouth mask" and FaceFusion's expression restorer answer by keeping
+the destination's mouth; that brings the destination person's lips back, and on a pair whose identity
+rests on the mouth (docs/expression.md: a man's face on a woman's) most of the identity with them.
+
+``follow`` keeps the swap's lips and moves them: the mesh reads the swapped crop's lips (``swap_mesh``),
+a piecewise-affine warp over the triangles of the lips and a fixed ring round them (nose base, cheeks,
+jaw) puts them where the destination's are (``lips_warp``; nothing outside the ring moves, so there is
+no seam), and the destination's mouth opening (teeth, tongue, the dark inside) fills the gap between
+them. A swap whose lips the mesh cannot read, or reads far from the destination's, gets ``restore``.
+
+``restore`` works in crop space, inside ``blend.paste_face``:
 
 - the region is the destination's outer-lip outline (mesh landmarks of the destination face), grown by
   ``GROW`` of the mouth's width so that the seam lies on skin rather than on the lip line, and feathered
@@ -19,9 +29,7 @@ way: keep the destination's mouth. ``restore`` does it in crop space, inside ``b
   lips garish), so the region takes the swap's tone and lighting;
 - then blended over the swapped face; the face's mask and colour transfer run as before.
 
-The lips are then the destination person's (a small part of identity: measured on the sample pair,
-docs/expression.md); the rest of the face is the swap's. The result is labelled as face-swapped
-like any other.
+Either way the result is labelled as face-swapped like any other.
 """
 
 from __future__ import annotations
