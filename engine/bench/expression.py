@@ -361,7 +361,8 @@ def run_pairs(pairs: list[tuple[str, str]], seeds: list[int], names: list[str], 
                 finally:
                     finder.close()
                 record["pair"] = pair
-                record["points"][-1].update(stop_figures(ws.model_dir(f"bench-{label}")))
+                record["points"][-1].update({k: v for k, v in stop_figures(ws.model_dir(f"bench-{label}")).items()
+                                             if v is not None})  # a run's own stop wins over a missing until.json
                 atomic_write_json(out / f"{label}.json", record)
                 records.append(record)
                 print(json.dumps({"pair": pair, "seed": seed, **record["points"][-1]}), flush=True)
