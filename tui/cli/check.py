@@ -1,8 +1,10 @@
 """``swapwizard check WS [--json] [--detach]``: the data check as an engine job, then its report.
 
-Faces per frame, size, blur, light and poses per side, and how well the source's poses cover the
-destination's. ``--json`` prints only the report's JSON on stdout; ``--detach`` queues the job and
-returns at once (like every job command); the report is then in ``WS/check/report.json``.
+Faces per frame, size, blur, light and poses per side, how well the source's poses cover the
+destination's and, with ``[merge] mask = auto``, whether the destination's faces have something in front of
+them: what the merge's mask will be (engine.segment.auto, recorded for the merge). ``--json`` prints only
+the report's JSON on stdout; ``--detach`` queues the job and returns at once (like every job command); the
+report is then in ``WS/check/report.json``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def check(workspace: str = typer.Argument(..., help="The workspace folder."),
             out.print(f"  occluders: a hand near {occ.get('faces_with_hands', 0)} faces{by_mask}", highlight=False)
     score = report["coverage"].get("score")
     out.print(f"coverage: {'-' if score is None else f'{score:.0%}'} of dst faces have src faces of a similar pose")
+    occlusions = report.get("occlusions") or {}
+    if occlusions.get("line"):  # [merge] mask = auto: what the merge will do about occluders, and why
+        out.print(occlusions["line"], highlight=False, markup=False)
     for warning in report["warnings"]:
         out.print(f"warning: {warning}", style="yellow", highlight=False, markup=False)
     out.print(f"contact sheet: {ws.root / report['contact_sheet']}", highlight=False, markup=False)

@@ -93,7 +93,11 @@ class CheckScreen(StepScreen):
             summary.update("")
             warnings.update("")
             return
-        summary.update("\n".join(side_line(side, info) for side, info in (report.get("sides") or {}).items()))
+        lines = [side_line(side, info) for side, info in (report.get("sides") or {}).items()]
+        occlusions = (report.get("occlusions") or {}).get("line")
+        if occlusions:  # the merge's mask decision ([merge] mask = auto: engine.segment.auto), said by the check
+            lines.append(escape(occlusions))
+        summary.update("\n".join(lines))
         grid.report = report
         found = report.get("warnings") or []
         warnings.update("\n".join(f"[yellow]⚠[/] {escape(str(w))}" for w in found) or "[green]No warnings.[/]")

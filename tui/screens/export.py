@@ -12,9 +12,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from engine import protocol as p
+from engine import settings as declared
+from engine.errors import UserError
 from tui.job_board import JobRecord
 from tui.probe import read_label
 from tui.screens.file_picker import FilePickerScreen
+from tui.screens.merge import mask_decision
 from tui.screens.step import StepScreen
 from tui.widgets.job_progress import JobProgress
 
@@ -89,7 +93,28 @@ class ExportScreen(StepScreen):
 
     def body(self) -> ComposeResult:
         yield JobProgress(id="export-progress")
+        yield Static(id="export-mask")  # [merge] mask = auto: what it decided and why
         yield Static(id="export-result", classes="panel")
+
+    def show_mask(self, job: JobRecord | None) -> None:
+        """The workspace's mask decision (auto: engine.segment.auto, made by the check or at the merge's start);
+        nothing while another clip (merge --dst) is merged, whose faces it is not about."""
+        ws = self.wizard.ws
+        try:
+            mask = declared.read(ws, "merge")["mask"] if ws is not None else ""
+        except UserError:
+            mask = ""  # the merge says what is wrong with the settings
+        other = job is not None and job.kind == "merge" and job.active and bool(job.params.get("dst"))
+        self.query_one("#export-mask", Static).update(mask_decision(ws, "" if other else mask, short=False))
+
+    def refresh_from_board(self) -> None:
+        super().refresh_from_board()
+        self.show_mask(self.wizard.board.latest(*self.kinds) if self.kinds else None)
+
+    def job_updated(self, job: JobRecord, event: p.Event) -> None:
+        super().job_updated(job, event)
+        if not isinstance(event, (p.Progress, p.Metrics, p.Preview)):  # the decision is logged at the start
+            self.show_mask(job)
 
     def show_job(self, job: JobRecord | None) -> None:
         progress = self.query_one(JobProgress)

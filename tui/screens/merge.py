@@ -9,8 +9,10 @@ so the preview always catches up with the newest settings and never queues a bac
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.markup import escape
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -21,6 +23,8 @@ from engine import protocol as p
 from engine import settings as declared
 from engine.errors import UserError
 from engine.merge.settings import MergeSettings, from_section, save
+from engine.segment import store
+from engine.segment.decision import recorded, sentence
 from tui.job_board import JobRecord
 from tui.probe import probe
 from tui.screens.new_model import model_exists
@@ -33,6 +37,20 @@ PREVIEW_KNOBS = declared.keys("merge", group="face")
 
 
 SAVED = "[dim]saved as you go: Export uses these[/dim]"
+
+
+def mask_decision(ws: Any, mask: str, short: bool = True) -> Text:
+    """With ``mask = auto``: what engine.segment.auto decided and why (engine.segment.decision:
+    WS/segmenter/auto.json, written by the data check or the merge), or that the merge decides when it starts;
+    empty for a mask the user chose. ``short``: the Merge step's line under the pictures, which also says that
+    the preview uses the hull until the segmenter's masks exist; else the check's full sentence (Export)."""
+    if ws is None or mask != "auto":
+        return Text("")
+    made = recorded(ws)
+    said = sentence(ws, made, short=short)
+    if short and made is not None and made["segment"] and not store.has_masks(ws, "dst"):
+        said += " The preview uses the hull until then."
+    return Text(said, style="dim" if made is None else "")
 
 
 class MergeScreen(StepScreen):
@@ -72,10 +90,13 @@ class MergeScreen(StepScreen):
             with Vertical(id="merge-side"):
                 yield SettingsForm(id="merge-form")
                 yield Static(id="merge-status")
-            with Horizontal(id="merge-pictures"):  # before / after of the same frame
-                yield Picture(caption="the frame", id="merge-before", classes="panel", title="before (destination frame)")
-                yield Picture(caption="press . to render a preview", id="merge-preview", classes="panel",
-                              title="after (merged with these settings)")
+            with Vertical(id="merge-right"):
+                with Horizontal(id="merge-pictures"):  # before / after of the same frame
+                    yield Picture(caption="the frame", id="merge-before", classes="panel",
+                                  title="before (destination frame)")
+                    yield Picture(caption="press . to render a preview", id="merge-preview", classes="panel",
+                                  title="after (merged with these settings)")
+                yield Static(id="merge-mask")  # [merge] mask = auto: what it decided and why
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -86,6 +107,7 @@ class MergeScreen(StepScreen):
             self.wizard.notify_error(exc.message, exc.hint)
         self.query_one(SettingsForm).focus()
         self.show_status()
+        self.show_mask()
         self.count_frames()
         # Show the first frame at once when there is a model and the engine is free to render it.
         if ws is not None and model_exists(ws) and self.wizard.client is not None and not self.wizard.board.active():
@@ -99,6 +121,11 @@ class MergeScreen(StepScreen):
         self.query_one("#merge-status", Static).update(
             f"frame {self.frame}{frames}  (, . to move)\n↑↓ pick  ←→ change  ? all keys\n"
             f"{self.saved_text}\n{self.status_extra}")
+
+    def show_mask(self) -> None:
+        """The mask decision's line (auto: decided by the check or the merge; read again after each change)."""
+        self.query_one("#merge-mask", Static).update(
+            mask_decision(self.wizard.ws, self.query_one(SettingsForm).settings.mask))
 
     def show_job(self, job: JobRecord | None) -> None:
         if job is None or job.job_id != self.preview_job:
@@ -159,6 +186,7 @@ class MergeScreen(StepScreen):
                 self.wizard.notify_error(getattr(exc, "message", None) or f"Cannot save the merge settings: {exc}.",
                                          getattr(exc, "hint", "") or "Check that workspace.toml can be written.")
         self.show_status()
+        self.show_mask()
         self.render_preview()
 
     @work(group="merge-preview", exit_on_error=False)
