@@ -39,7 +39,10 @@ def occlusions(ws: Workspace) -> dict:
     if not ws.alignments_path("dst").is_file():
         return {"mask": mask, "line": "Occlusions: the destination is not extracted yet, so the merge decides "
                                       "when it starts."}
-    made = auto.decision(ws)
+    try:
+        made = auto.decision(ws)
+    except UserError as exc:  # e.g. a damaged segmenter in the workspace: the check still reports the rest
+        return {"mask": mask, "line": f"Occlusions not looked for: {exc.message} {exc.hint}".strip()}
     return {"mask": mask, "segment": made["segment"], "occluded": made["occluded"], "faces": made["faces"],
             "estimate_s": made.get("estimate_s"), "decision": "segmenter/" + DECISION,
             "line": sentence(ws, made)}

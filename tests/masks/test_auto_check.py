@@ -119,3 +119,9 @@ def test_the_clean_sample_says_no_occlusions_and_a_chosen_mask_is_said_as_chosen
     assert recorded(ws)["faces"] == said["faces"]
     assert mask_decision(ws, "auto", short=False).plain == said["line"]
     assert mask_decision(ws, "auto").plain.startswith("Mask auto: the hull at no cost (")
+    # A damaged segmenter of the workspace's own: the check says so in its line instead of failing.
+    (store.segmenter_dir(ws) / store.CONFIG).write_text("{}")
+    (store.segmenter_dir(ws) / store.WEIGHTS).write_bytes(b"not tensors")
+    (store.segmenter_dir(ws) / DECISION).unlink()
+    said = occlusions(ws)
+    assert said["line"].startswith("Occlusions not looked for: ") and "segmenter" in said["line"], said
