@@ -30,12 +30,13 @@ LIMIT = 150
 #: clip (0.01 typically), 0.177-0.281 in each of the 30 frames with the microphone of tests/masks over the mouth.
 DOUBT_FRACTION = 0.17
 MIN_FACES, MIN_SHARE = 3, 0.03
-#: One fine-tuning step of the segmenter (a batch of 16 faces warped, occluders pasted, forward and backward)
-#: costs about this many predictions of one face in the scan. Measured on the 2-core development machine
-#: (CPU, 128 px, width 8, the sample destination): 61 and 85 at load averages of 4-5 (1.55-1.76 s a step,
-#: 16-34 ms a face). The estimate scales the scan's own time per face, taken on the same machine at the same
-#: load, by it: rough (the load moves), but in the right minutes.
-STEP_PER_FACE = 75
+#: What the merge waits for before it starts (the segmenter fine-tuned and its masks written: the faces loaded,
+#: the steps, the held-out IoU, one mask per face), per step, in predictions of one face by the scan. One step
+#: alone (16 faces warped, occluders pasted, forward and backward) measured 61-85 (1.55-1.76 s) on the 2-core
+#: development machine; the whole of ``auto_masks`` on the test's occluded sample (200 steps, 75 faces, niced,
+#: load 4-6) took 532 s and 418 s against scans of 23.4 and 17.3 ms a face: 113 and 120. The estimate scales
+#: the scan's own time per face (this machine, this load) by it: rough, since the load moves.
+STEP_PER_FACE = 115
 
 
 def scan(ws: Any, limit: int = LIMIT) -> dict[str, Any]:
