@@ -91,6 +91,29 @@ def roi_from_landmarks(landmarks: np.ndarray) -> Roi:
     return Roi(float(mid[0]), float(mid[1]), side, float(angle))
 
 
+#: The size a face crop is read at by ``crop_mesh`` (the quality figures and the merge's ``follow``).
+CROP_MESH_SIZE = 256
+
+
+def crop_mesh(finder: FaceFinder, crop: np.ndarray, landmarks: np.ndarray) -> np.ndarray | None:
+    """The 468 mesh landmarks (x, y, z; crop pixels) of the face in a square crop (uint8 BGR, or float
+    0..1), looked for where ``landmarks`` (any 468 points of a face in that crop, e.g. the destination's)
+    say; None when the mesh sees no face there. The crop is read at ``CROP_MESH_SIZE`` px, whatever its
+    own size, so that crops of any model resolution are read alike."""
+    import cv2
+
+    image = np.asarray(crop)
+    if image.dtype != np.uint8:
+        image = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
+    scale = CROP_MESH_SIZE / float(image.shape[0])
+    if image.shape[0] != CROP_MESH_SIZE:
+        interp = cv2.INTER_AREA if image.shape[0] > CROP_MESH_SIZE else cv2.INTER_CUBIC
+        image = cv2.resize(image, (CROP_MESH_SIZE, CROP_MESH_SIZE), interpolation=interp)
+    roi = roi_from_landmarks(np.asarray(landmarks, np.float64)[:, :2] * scale)
+    found = finder.landmarks(np.ascontiguousarray(image), roi)
+    return None if found is None else np.asarray(found[0], np.float64) / scale
+
+
 class FaceFinder:
     """The detector and the mesh, loaded once; not thread-safe (one per thread)."""
 

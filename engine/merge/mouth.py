@@ -82,14 +82,7 @@ def restore(swapped: np.ndarray, destination: np.ndarray, points: np.ndarray, gr
     dst = destination.astype(np.float32) / 255.0 if destination.dtype == np.uint8 else destination.astype(np.float32)
     # Colours are matched on the skin round the lips, which both faces have: inside the lips one
     # mouth may be open (teeth, dark) where the other is closed.
-    skin = (alpha > 0.05) & (lips < 0.5)
-    matched = dst
-    if skin.sum() >= 16:
-        # The mean only: matching the spread too (Reinhard's rct) stretched the lips' colour on a pale
-        # ring of skin (lips of a saturated red on the sample pair).
-        dst_lab, swap_lab = colour.bgr_to_lab(dst), colour.bgr_to_lab(swapped.astype(np.float32))
-        shift = swap_lab[skin].mean(axis=0) - dst_lab[skin].mean(axis=0)
-        matched = np.clip(colour.lab_to_bgr((dst_lab + shift).astype(np.float32)), 0.0, 1.0)
+    matched = _shift_to(dst, swapped, (alpha > 0.05) & (lips < 0.5))
     alpha = alpha[..., None]
     return (swapped * (1.0 - alpha) + matched * alpha).astype(np.float32)
 
@@ -156,7 +149,9 @@ def lips_warp(swapped: np.ndarray, swap_points: np.ndarray, dst_points: np.ndarr
 
 
 def _shift_to(destination: np.ndarray, swapped: np.ndarray, where: np.ndarray) -> np.ndarray:
-    """``destination`` with its mean Lab colour on ``where`` moved to the swap's there."""
+    """``destination`` with its mean Lab colour on ``where`` moved to the swap's there (unchanged when
+    ``where`` holds under 16 pixels). The mean only: matching the spread too (Reinhard's rct) stretched
+    the lips' colour on a pale ring of skin (lips of a saturated red on the sample pair)."""
     if where.sum() < 16:
         return destination
     dst_lab, swap_lab = colour.bgr_to_lab(destination), colour.bgr_to_lab(swapped.astype(np.float32))
@@ -203,23 +198,10 @@ def follow(swapped: np.ndarray, destination: np.ndarray, dst_points: np.ndarray,
 def swap_mesh(finder: object, swapped: np.ndarray, dst_points: np.ndarray) -> np.ndarray | None:
     """The swapped crop's 468 mesh landmarks (crop pixels), looked for where the destination's face is;
     None when the mesh finds no face. ``finder``: an ``engine.faces.detect.FaceFinder``."""
-    from engine.faces.detect import roi_from_landmarks
+    from engine.faces.detect import crop_mesh
 
-    size = swapped.shape[0]
-    image = swapped
-    if image.dtype != np.uint8:
-        image = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
-    scale = MESH_SIZE / float(size)
-    if size != MESH_SIZE:
-        image = cv2.resize(image, (MESH_SIZE, MESH_SIZE),
-                           interpolation=cv2.INTER_AREA if size > MESH_SIZE else cv2.INTER_CUBIC)
-    roi = roi_from_landmarks(np.asarray(dst_points, np.float64)[:, :2] * scale)
-    found = finder.landmarks(np.ascontiguousarray(image), roi)  # type: ignore[attr-defined]
-    return None if found is None else np.asarray(found[0], np.float64)[:, :2] / scale
-
-
-#: The size the mesh reads a crop at (the quality figures' ``MEASURE_SIZE``).
-MESH_SIZE = 256
+    found = crop_mesh(finder, swapped, dst_points)  # type: ignore[arg-type]
+    return None if found is None else found[:, :2]
 
 
 _local = threading.local()

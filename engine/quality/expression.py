@@ -55,15 +55,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 
-from engine.faces.detect import roi_from_landmarks
+from engine.faces.detect import CROP_MESH_SIZE, crop_mesh
 from engine.faces.landmarks import expression
 from engine.quality import metrics
 
 #: Crops are scaled to this size before the mesh looks at them (a 64 px crop is too small for it).
-MEASURE_SIZE = 256
+MEASURE_SIZE = CROP_MESH_SIZE
 #: Held-out destination faces measured during training (evenly spread over the held-out stretch).
 TRAINING_FACES = 16
 FEATURES = ("mouth", "eyes", "pose")
@@ -79,17 +78,6 @@ def openings(mesh: np.ndarray) -> tuple[float, float]:
     mean eyelid gap: ``engine.faces.landmarks.expression``, which training's sampling uses too)."""
     mouth, eyes, _, _ = expression(mesh)
     return float(mouth), float(eyes)
-
-
-def _mesh(finder: Any, crop: np.ndarray, roi: Any) -> np.ndarray | None:
-    image = np.asarray(crop)
-    if image.dtype != np.uint8:
-        image = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
-    if image.shape[0] != MEASURE_SIZE:
-        interp = cv2.INTER_AREA if image.shape[0] > MEASURE_SIZE else cv2.INTER_CUBIC
-        image = cv2.resize(image, (MEASURE_SIZE, MEASURE_SIZE), interpolation=interp)
-    found = finder.landmarks(np.ascontiguousarray(image), roi)
-    return None if found is None else np.asarray(found[0], np.float64)
 
 
 def correlation(a: list[float], b: list[float]) -> float | None:
@@ -119,9 +107,9 @@ def measure_crops(finder: Any, destination: np.ndarray, swapped: np.ndarray, rec
     measured: list[int] = []
     frames = list(frames) if frames is not None else list(range(len(destination)))
     for i in range(len(destination)):
-        scale = MEASURE_SIZE / float(destination[i].shape[0])
-        roi = roi_from_landmarks(np.asarray(landmarks[i], np.float64)[:, :2] * scale)
-        meshes = [_mesh(finder, image[i], roi) for image in (destination, swapped, reconstructed)]
+        scale = MEASURE_SIZE / float(destination[i].shape[0])  # the figures in MEASURE_SIZE pixels
+        meshes = [crop_mesh(finder, image[i], landmarks[i]) for image in (destination, swapped, reconstructed)]
+        meshes = [None if m is None else m * scale for m in meshes]
         if any(m is None for m in meshes):
             continue  # the mesh found no face in one of the three: left out of every figure
         found_dst, found_swap, found_recon = meshes
