@@ -372,7 +372,6 @@ def run_pairs(pairs: list[tuple[str, str]], seeds: list[int], names: list[str], 
 def stop_figures(model_dir: Path) -> dict[str, Any]:
     """Where and why the model's training last stopped (``until.json``), its training time
     (``training_cost.json``) and the estimate's replay on its quality history (``engine.bench.until``)."""
-    from engine.atomic import read_json
     from engine.bench.until import hit_rate, replay
     from engine.quality.cost import training_cost
     from engine.quality.estimate import read_state
@@ -381,9 +380,7 @@ def stop_figures(model_dir: Path) -> dict[str, Any]:
     state = read_state(model_dir)
     rows = replay(read(model_dir))
     hits, decided = hit_rate(rows)
-    summary = read_json(Path(model_dir) / "model.json", default={}) or {}
     return {"stop": state.get("stopped") or None, "stop_reason": state.get("reason"),
-            "target_iters": (summary.get("train_options") or {}).get("target_iters"),
             "train_s_model": training_cost(model_dir)["train_seconds"], "estimate_hits": hits,
             "estimate_decided": decided, "estimate_rows": rows}
 
