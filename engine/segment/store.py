@@ -25,11 +25,12 @@ the wizard reads masks and marks through this module.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from engine.atomic import read_json
+
+if TYPE_CHECKING:  # the wizard reads this module (engine.segment.decision): no numpy at its start
+    import numpy as np
 
 SEGMENTER_DIR = "segmenter"
 WEIGHTS = "segmenter.safetensors"
@@ -130,6 +131,8 @@ LOW, HIGH = 0.3, 0.7
 
 def visible(mask: np.ndarray) -> np.ndarray:
     """A stored mask (uint8 probability) as the float32 0..1 face mask that merging and training use."""
+    import numpy as np
+
     return np.clip((mask.astype(np.float32) * (1.0 / 255.0) - LOW) * (1.0 / (HIGH - LOW)), 0.0, 1.0)
 
 

@@ -43,6 +43,16 @@ def test_train_screen_status_shows_held_out_quality() -> None:
     assert "held-out SSIM dst 0.612 src 0.500" in text
 
 
+def test_train_screen_status_at_the_first_iteration_has_no_loss_yet() -> None:
+    """The first iteration's metrics go out before its loss is kept (loss_src None): the wizard that
+    reopens just then shows the iteration, not a crash (CI saw TypeError in stats_text)."""
+    from tui.screens.train import stats_text
+
+    text = stats_text(None, {"iter": 1, "loss_src": None, "loss_dst": None, "iters_per_s": 3.2, "eta_s": 12.1,
+                             "target": 40})
+    assert "iteration 1 / 40" in text and "loss" not in text
+
+
 def test_train_screen_says_when_it_pretrains() -> None:
     from tui.job_board import JobRecord
     from tui.screens.train import stats_text

@@ -98,8 +98,8 @@ def stats_text(job: JobRecord | None, values: dict[str, Any], points: list[dict[
         return "Not trained yet. Press r to start training."
     iteration, target = values.get("iter", 0), values.get("target")
     parts = [f"iteration {iteration}" + (f" / {target}" if target else "")]
-    if "loss_src" in values:
-        parts.append(f"loss src {values['loss_src']:.4f}  dst {values.get('loss_dst', 0):.4f}")
+    if isinstance(values.get("loss_src"), (int, float)):  # None at iteration 1: sent before the first loss is kept
+        parts.append(f"loss src {values['loss_src']:.4f}  dst {values.get('loss_dst') or 0:.4f}")
     if points is None:
         points = measured([], [{**values, "quality_iter": values.get("quality_iter", iteration)}])
     parts += quality_parts(points)

@@ -271,7 +271,7 @@ class Dashboard:
         last = loss[-1][0] if loss else -1
         for values in train.metrics if train is not None else []:
             it = values.get("iter")
-            if isinstance(it, int) and it > last and "loss_src" in values:
+            if isinstance(it, int) and it > last and values.get("loss_src") is not None:
                 loss.append([it, values.get("loss_src"), values.get("loss_dst")])
                 last = it
             if values.get("quality_ssim_dst") is not None and isinstance(it, int):
