@@ -381,7 +381,7 @@ class TrainingRun:
             steps += 1
             self.iteration += 1
             if self.iteration == self.start_iter + 1:
-                self._first_iteration()
+                self._first_iteration(acc / steps)
             # Also, on one process, as soon as a cancel or a stop is asked (a sync point is where the loop
             # stops; sync_every iterations may take a minute on a busy CPU).
             if self.iteration % self.cfg.sync_every == 0 or (target and self.iteration >= target) \
@@ -392,10 +392,12 @@ class TrainingRun:
                 if stop:
                     return stop
 
-    def _first_iteration(self) -> None:
-        """Say at once that training runs (metrics, progress) and draw the run's first preview, without a
-        sync point: the loss history keeps its points at multiples of ``sync_every``."""
-        self.emit_metrics(force=True)
+    def _first_iteration(self, losses: torch.Tensor) -> None:
+        """Say at once that training runs (metrics with this iteration's own loss, progress) and draw the
+        run's first preview, without a sync point: the loss history keeps its points at multiples of
+        ``sync_every``. (Reading the loss waits for the step on a GPU, once a run.)"""
+        loss_src, loss_dst = losses.tolist()
+        self.emit_metrics(force=True, losses=(loss_src, loss_dst))
         if self.preview_due:
             self.write_preview()
 
@@ -451,7 +453,9 @@ class TrainingRun:
             return {STOP_RULE: self.rule_stop or "rule", STOP_TERMINATED: "terminated"}.get(int(stop), "cancelled")
         return None
 
-    def emit_metrics(self, force: bool = False) -> None:
+    def emit_metrics(self, force: bool = False, losses: tuple[float, float] | None = None) -> None:
+        """The metrics event (at most every ``METRICS_INTERVAL_S`` unless ``force``): the newest loss of the
+        history, or ``losses`` (the first iteration's, before the history has a point)."""
         now = time.monotonic()
         if not self.dist.main or (not force and now - self.metrics_time < METRICS_INTERVAL_S):
             return
@@ -462,6 +466,8 @@ class TrainingRun:
         target = self.cfg.target_iters
         eta = (target - self.iteration) / self.rate if target and self.rate > 0 else None
         last = self.history.points[-1] if self.history.points else [0, None, None]
+        if losses is not None and all(math.isfinite(x) for x in losses):
+            last = [self.iteration, *losses]
         bs = self.trainer.options.batch_size
         if self.quality is not None:
             self.quality_sent = self.quality.measured_iteration

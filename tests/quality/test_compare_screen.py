@@ -44,8 +44,8 @@ def test_train_screen_status_shows_held_out_quality() -> None:
 
 
 def test_train_screen_status_at_the_first_iteration_has_no_loss_yet() -> None:
-    """The first iteration's metrics go out before its loss is kept (loss_src None): the wizard that
-    reopens just then shows the iteration, not a crash (CI saw TypeError in stats_text)."""
+    """A metrics event without a loss (the first iteration's, from an engine that sent it before its loss
+    was kept; a log replayed from then): the iteration, not a crash (CI saw TypeError in stats_text)."""
     from tui.screens.train import stats_text
 
     text = stats_text(None, {"iter": 1, "loss_src": None, "loss_dst": None, "iters_per_s": 3.2, "eta_s": 12.1,

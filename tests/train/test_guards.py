@@ -98,6 +98,8 @@ def test_client_commands_preview_save_and_target(train_ws):
     metrics = [e["values"] for e in client.events if e["type"] == "metrics"]
     assert {"iter", "loss_src", "loss_dst", "iters_per_s", "samples_per_s", "eta_s", "target"} <= set(metrics[-1])
     assert metrics[-1]["target"] == 10
+    # The first iteration says so at once, with its own loss (before the history keeps a point).
+    assert metrics[0]["iter"] == 1 and metrics[0]["loss_src"] > 0 and metrics[0]["loss_dst"] > 0
 
 
 def test_metrics_are_throttled(train_ws):
