@@ -55,6 +55,14 @@ def landmarks68(mesh: np.ndarray) -> np.ndarray:
     return np.asarray(mesh)[MESH_TO_68, :2]
 
 
+#: The lips' outer and inner lines, each in order round the mouth (mediapipe's FACEMESH_LIPS): the outer one
+#: bounds the lips (training's eyes-and-mouth mask fills it), the inner one the mouth's opening (the merge's
+#: ``follow`` warps both and fills the opening).
+LIP_OUTLINE = np.array([61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185],
+                       dtype=np.int64)
+LIP_OPENING = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191],
+                       dtype=np.int64)
+
 #: Mesh points of the expression descriptor: inner lips (upper, lower), eyelids (upper, lower of each
 #: eye), the cheeks (face width), the nose tip, and the eye corners.
 LIPS_INNER = (13, 14)

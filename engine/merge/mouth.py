@@ -39,7 +39,7 @@ import threading
 import cv2
 import numpy as np
 
-from engine.faces.landmarks import MESH_TO_68
+from engine.faces.landmarks import LIP_OPENING, LIP_OUTLINE, MESH_TO_68
 from engine.merge import colour
 
 #: Mesh indices of the outer lip line (the 68-point scheme's 48-59).
@@ -107,10 +107,6 @@ def seam_visibility(blended: np.ndarray, swapped: np.ndarray, points: np.ndarray
 # ---------------------------------------------------------------------------------------------------
 # ``follow``: the swap's own lips, moved to where the destination's are.
 
-#: Mesh indices of the lips (mediapipe's FACEMESH_LIPS): outer line, then the inner line in order round
-#: the mouth (the inner one bounds the opening).
-LIPS_OUTER = np.array([61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185])
-LIPS_INNER = np.array([78, 95, 88, 178, 87, 14, 317, 402, 318, 324, 308, 415, 310, 311, 312, 13, 82, 81, 80, 191])
 #: Points that stay where they are (the nose's base, the cheeks, the jaw below the ears round the chin):
 #: the ring the warp fades to nothing on, so that nothing outside it moves.
 ANCHORS = np.array([98, 97, 2, 326, 327, 205, 425, 206, 426, 50, 280, 132, 58, 172, 136, 149, 150, 176, 148,
@@ -128,7 +124,7 @@ def lips_warp(swapped: np.ndarray, swap_points: np.ndarray, dst_points: np.ndarr
     from scipy.spatial import Delaunay
 
     size = swapped.shape[0]
-    lips = np.concatenate([LIPS_OUTER, LIPS_INNER])
+    lips = np.concatenate([LIP_OUTLINE, LIP_OPENING])
     target = np.concatenate([dst_points[lips, :2], dst_points[ANCHORS, :2]]).astype(np.float64)
     source = np.concatenate([swap_points[lips, :2], dst_points[ANCHORS, :2]]).astype(np.float64)
     tri = Delaunay(target)
@@ -174,19 +170,19 @@ def follow(swapped: np.ndarray, destination: np.ndarray, dst_points: np.ndarray,
     width = float(np.linalg.norm(corners[1] - corners[0]))
     if not (np.isfinite(dst_points).all() and np.isfinite(swap_points).all()) or width < 2:
         return None
-    shift = np.linalg.norm(swap_points[LIPS_OUTER, :2].mean(0) - dst_points[LIPS_OUTER, :2].mean(0))
+    shift = np.linalg.norm(swap_points[LIP_OUTLINE, :2].mean(0) - dst_points[LIP_OUTLINE, :2].mean(0))
     if shift > FOLLOW_MAX_SHIFT * width:
         return None
     warped = lips_warp(swapped, swap_points, dst_points)
     dst = destination.astype(np.float32) / 255.0 if destination.dtype == np.uint8 else destination.astype(np.float32)
     opening = np.zeros((size, size), np.float32)
-    cv2.fillPoly(opening, [np.round(dst_points[LIPS_INNER, :2] * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA,
+    cv2.fillPoly(opening, [np.round(dst_points[LIP_OPENING, :2] * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA,
                  shift=2)
     if opening.sum() < 1:
         return warped
     alpha = cv2.GaussianBlur(opening, (0, 0), max(0.5, 0.03 * width))
     lips = np.zeros((size, size), np.float32)
-    cv2.fillPoly(lips, [np.round(dst_points[LIPS_OUTER, :2] * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA,
+    cv2.fillPoly(lips, [np.round(dst_points[LIP_OUTLINE, :2] * 4).astype(np.int32)], 1.0, lineType=cv2.LINE_AA,
                  shift=2)
     ring = (cv2.dilate(lips, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5)), iterations=max(1, int(0.1 * width)))
             > 0.5) & (lips < 0.5)

@@ -29,18 +29,18 @@ import numpy as np
 import torch
 
 from engine.errors import UserError
+from engine.faces.landmarks import LIP_OUTLINE
 from engine.faces.records import face_mask, load_header
 from engine.faces.split import training_faces
 from engine.segment.store import mask_for, visible
 from engine.train.store import StoredFaces, open_or_build, store_key
 from engine.workspace import IMAGE_EXTENSIONS, Workspace
 
-# MediaPipe face-mesh indices (468-point topology) of the eye contours, eyebrows and lips.
+# MediaPipe face-mesh indices (468-point topology) of the eye contours (the lips: engine.faces.landmarks).
 EYES = ([33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246],
         [263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466])
 #: The folder of the workspace's face stores, under .swapwizard/.
 STORE_DIR = "faces"
-MOUTH = [61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185]
 
 
 @dataclass
@@ -82,7 +82,7 @@ def eyes_mouth_mask(landmarks: np.ndarray, size: int, scale: float) -> np.ndarra
     """Filled hulls of both eyes and the mouth, dilated a little, at ``size`` pixels."""
     mask = np.zeros((size, size), np.uint8)
     points = np.asarray(landmarks)[:, :2] * scale
-    for group in (*EYES, MOUTH):
+    for group in (*EYES, LIP_OUTLINE):
         hull = cv2.convexHull(points[group].astype(np.float32)).astype(np.int32)
         cv2.fillConvexPoly(mask, hull, 255)
     grow = max(1, size // 32)
