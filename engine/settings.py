@@ -361,9 +361,11 @@ SETTINGS: tuple[Setting, ...] = (
     S("quality", "holdout", float, 0.1, "Hold out the last fraction of each side's faces from training. "
       "0 trains on everything (quality is then measured on training frames, which flatters the model). "
       "Recorded in data_<side>/holdout.json.", range=(0.0, 0.5), cli=False),
-    S("quality", "every_iters", int, 500, "The trainer measures the held-out reconstruction (SSIM/PSNR) every "
-      "this many iterations and at every save, into model/<name>/quality_history.json. 0 = only when you run "
-      "quality or compare.", range=(0, 100_000_000), cli=False),
+    S("quality", "every_iters", int, 500, "The trainer measures the held-out faces (SSIM/PSNR, expression, "
+      "identity until it holds) every this many iterations, more often while the run is young (each time the "
+      "iteration grew 8 %, at least a fifth of this apart), and at every save, into "
+      "model/<name>/quality_history.json. 0 = only when you run quality or compare.", range=(0, 100_000_000),
+      cli=False),
 
     # -- [identity] (engine/faces/identity.py) ------------------------------------------------------
     S("identity", "threshold", float, 0.6, "Identity distance above which two faces are taken for different "

@@ -67,17 +67,20 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
     "liae-match": ("liae-ud, src faces sampled to match the dst batch's expression",
                    {"arch": "liae-ud", "src_sampling": "expression"}),
 }
+#: The mouth as merged (``[merge] mouth`` follow, what auto pastes where the model's mouth fails).
+MERGED_KEYS = ("corr", "spread", "dst_spread", "faces")
 KEYS = ("ssim_dst", "ssim_src", "expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr",
         "expr_mouth_corr_recon", "expr_mouth_swap", "expr_mouth_recon", "expr_mouth_open_swap", "expr_mouth_open_dst",
         "expr_faces", "expr_mouth_spread", "expr_mouth_dst_spread", "expr_eyes_corr", "expr_eyes_spread",
-        "expr_eyes_dst_spread",
+        "expr_eyes_dst_spread", *(f"expr_mouth_merged_{k}" for k in MERGED_KEYS),
         "id_closer_src", "id_src", "id_dst")
 #: Destination faces measured over the clip (evenly spread): the sample clips have 200.
 CLIP_FACES = 400
 CLIP_KEYS = ("expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr", "expr_mouth_corr_recon",
              "expr_faces", "id_closer_src", "expr_mouth_spread", "expr_mouth_corr_lo", "expr_mouth_corr_hi",
              "expr_mouth_spread_lo", "expr_mouth_spread_hi", "expr_mouth_dst_spread", "expr_eyes_corr",
-             "expr_eyes_spread", "expr_eyes_dst_spread", "expr_mouth_open_swap", "expr_mouth_open_dst")
+             "expr_eyes_spread", "expr_eyes_dst_spread", "expr_mouth_open_swap", "expr_mouth_open_dst",
+             *(f"expr_mouth_merged_{k}" for k in MERGED_KEYS))
 #: The issue's targets over the clip (issue 25): mouth correlation, the spread ratio's range, identity.
 TARGET_CORR, TARGET_SPREAD, TARGET_ID = 0.6, (0.7, 1.4), 0.9
 
@@ -85,17 +88,19 @@ TARGET_CORR, TARGET_SPREAD, TARGET_ID = 0.6, (0.7, 1.4), 0.9
 def measure(ws: Any, model_dir: Path, finder: Any, likeness: Any, clip_limit: int = CLIP_FACES) -> dict[str, Any]:
     from engine.quality.expression import expression_fidelity
     from engine.quality.likeness import swap_likeness
+    from engine.quality.mouth_auto import merged_mouth
     from engine.quality.reconstruct import clip_faces, held_out_faces, reconstruction_metrics
     from engine.train.api import load_model
 
+    mouth = merged_mouth(ws)
     model = load_model(model_dir, device="cpu")
     faces = {side: held_out_faces(ws, side, model.resolution) for side in ("src", "dst")}
     values = reconstruction_metrics(model.network, faces, model.device)
-    values.update(expression_fidelity(model.network, faces["dst"], model.device, finder, limit=64))
+    values.update(expression_fidelity(model.network, faces["dst"], model.device, finder, limit=64, mouth=mouth))
     if likeness is not None:
         values.update(swap_likeness(model.network, faces["dst"], model.device, likeness, limit=64))
     clip = clip_faces(ws, "dst", model.resolution, limit=clip_limit)
-    whole = expression_fidelity(model.network, clip, model.device, finder, limit=clip_limit)
+    whole = expression_fidelity(model.network, clip, model.device, finder, limit=clip_limit, mouth=mouth)
     if likeness is not None:
         whole.update(swap_likeness(model.network, clip, model.device, likeness, limit=clip_limit))
     return {**{k: values.get(k) for k in KEYS}, **{f"clip_{k}": whole.get(k) for k in CLIP_KEYS}}
@@ -389,8 +394,9 @@ def until_table(records: list[dict[str, Any]], ceiling: int) -> str:
     """The stops table (issue 27, Markdown): one row per pair, seed and candidate trained ``--until good``:
     the stop, where, the minutes, the figures there held-out and over the clip, the iterations saved
     against ``ceiling`` (the fixed target) and how often the estimate's range held (replayed)."""
-    rows = ["| pair | seed | stop | iteration | minutes | held-out: identity, mouth corr / spread, eyes corr / spread, "
-            "SSIM | whole clip: identity, mouth corr / spread, eyes corr / spread | good held-out / clip | "
+    rows = ["| pair | seed | stop | iteration | minutes | held-out: identity, mouth corr / spread, as merged corr / "
+            "spread, eyes corr / spread, SSIM | whole clip: identity, mouth corr / spread, as merged corr / spread, eyes "
+            "corr / spread | good held-out / clip | "
             f"iterations saved vs {ceiling} | estimate hit rate |",
             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 
@@ -412,10 +418,12 @@ def until_table(records: list[dict[str, Any]], ceiling: int) -> str:
             f"| {record.get('pair', '-')} | {record['seed']} | {p.get('stop') or '-'} | {p['iteration']} | "
             f"{num(minutes / 60 if minutes else None, '.0f')} | "
             f"{num(p.get('id_closer_src'), '.0%')}, {num(p.get('expr_mouth_corr'), '.2f')} / "
-            f"{num(p.get('expr_mouth_spread'), '.2f')}, {num(p.get('expr_eyes_corr'), '.2f')} / "
+            f"{num(p.get('expr_mouth_spread'), '.2f')}, {num(p.get('expr_mouth_merged_corr'), '.2f')} / "
+            f"{num(p.get('expr_mouth_merged_spread'), '.2f')}, {num(p.get('expr_eyes_corr'), '.2f')} / "
             f"{num(p.get('expr_eyes_spread'), '.2f')}, {num(p.get('ssim_dst'), '.3f')} | "
             f"{num(p.get('clip_id_closer_src'), '.0%')}, {num(p.get('clip_expr_mouth_corr'), '.2f')} / "
-            f"{num(p.get('clip_expr_mouth_spread'), '.2f')}, {num(p.get('clip_expr_eyes_corr'), '.2f')} / "
+            f"{num(p.get('clip_expr_mouth_spread'), '.2f')}, {num(p.get('clip_expr_mouth_merged_corr'), '.2f')} / "
+            f"{num(p.get('clip_expr_mouth_merged_spread'), '.2f')}, {num(p.get('clip_expr_eyes_corr'), '.2f')} / "
             f"{num(p.get('clip_expr_eyes_spread'), '.2f')} | {good(p, '')} / {good(p, 'clip_')} | {saved} | "
             f"{p.get('estimate_hits', 0)} of {p.get('estimate_decided', 0)} |")
     return "\n".join(rows)

@@ -52,6 +52,8 @@ AWAY, SLOW = "not getting closer", "too slow to see"
 #: Why a verdict has no estimate at all: its figures are not measured (identity: at the first save), or too
 #: few faces were.
 UNMEASURED = "not measured yet, or on too few faces"
+#: The mouth as the merge pastes it: ``expr_mouth_merged_corr`` ... (``engine.quality.expression``).
+MERGED = "expr_mouth_merged_"
 #: A model's last estimate or stop (``engine.quality.until`` writes it; ``status`` and the browser view read it).
 UNTIL_FILE = "until.json"
 #: verdict -> how a sentence names it.
@@ -166,9 +168,30 @@ def sharpness(found: list[tuple[int, float]], now: int) -> Estimate:
     return Estimate("sharpness", iteration=best, low=low, high=high, why=why)
 
 
-def holds(figures: dict[str, Any], verdict: str) -> bool | None:
+def merged_view(figures: dict[str, Any]) -> dict[str, Any] | None:
+    """The figures with the mouth as the merge pastes it (``expr_mouth_merged_*``,
+    ``engine.quality.expression.merged_figures``) in place of the model's own; None when not measured."""
+    plain = {k.removeprefix("quality_"): v for k, v in figures.items()}
+    merged = {k[len(MERGED):]: v for k, v in plain.items() if k.startswith(MERGED)}
+    if _number(merged.get("spread")) is None and _number(merged.get("dst_spread")) is None:
+        return None
+    view = {k: v for k, v in plain.items() if not k.startswith("expr_mouth_")}
+    view.update({f"expr_mouth_{k}": v for k, v in merged.items() if k != "faces"})
+    view["expr_faces"] = merged.get("faces")
+    return view
+
+
+def holds(figures: dict[str, Any], verdict: str, merged: bool = True) -> bool | None:
     """Does ``verdict`` hold for these figures (``engine.quality.verdict.states``)? A destination that
-    hardly moves (nothing to follow) holds; None: it cannot be told (not measured, too few faces)."""
+    hardly moves (nothing to follow) holds; None: it cannot be told (not measured, too few faces).
+    The mouth holds when the model's own does or, with ``merged``, when the mouth as merged does (the
+    merge moves the swap's lips with the destination's where the model's do not: ``[merge] mouth``)."""
+    own = _holds(figures, verdict)
+    view = merged_view(figures) if merged and verdict == "mouth" and own is not True else None
+    return own if view is None else _holds(view, verdict)
+
+
+def _holds(figures: dict[str, Any], verdict: str) -> bool | None:
     state = states(figures)[verdict]
     if state == "unknown":
         return True if verdict != "identity" and motion_state(figures, verdict)[1] == "still" else None
@@ -200,17 +223,24 @@ def latest_figures(points: list[dict[str, Any]]) -> dict[str, Any]:
     return figures
 
 
-def estimates(points: list[dict[str, Any]], now: int) -> dict[str, Estimate]:
-    """Every verdict's estimate from a quality history (``engine.quality.history`` points) at iteration ``now``."""
+def estimates(points: list[dict[str, Any]], now: int, merged: bool = True) -> dict[str, Estimate]:
+    """Every verdict's estimate from a quality history (``engine.quality.history`` points) at iteration ``now``;
+    ``merged``: the mouth as the merge pastes it counts (``holds``), and is what is followed when measured."""
     found: dict[str, Estimate] = {}
     latest = latest_figures(points)
     for verdict in HELD:
-        met = holds(latest, verdict)
+        met = holds(latest, verdict, merged)
         if met:
             found[verdict] = Estimate(verdict, met=True)
             continue
-        parts = [crossing(series(points, key), threshold, rising, now)
-                 for key, threshold, rising in targets(latest, verdict)]
+        figures, history = latest, points
+        view = merged_view(latest) if merged and verdict == "mouth" else None
+        if view is not None:
+            figures = view
+            history = [merged_view(p) or {k: v for k, v in p.items() if not k.startswith("expr_mouth_")}
+                       for p in points]
+        parts = [crossing(series(history, key), threshold, rising, now)
+                 for key, threshold, rising in targets(figures, verdict)]
         unknown = [p for p in parts if p[0] is None]
         if met is None or not parts:
             found[verdict] = Estimate(verdict, why=UNMEASURED)

@@ -48,7 +48,10 @@ Keys (all None when nothing could be measured): ``expr_mouth_ratio``, ``expr_eye
 themselves), the same for eyes and pose, ``expr_mouth_open_swap``/``expr_mouth_open_dst`` (mean
 openings), ``expr_mouth_corr_recon`` (the reconstruction's own mouth-opening correlation: low early in
 training, when the model draws no expression on either path, so a ratio near 1 means little yet),
-``expr_faces`` (faces measured on all three images), and the motion figures above.
+``expr_faces`` (faces measured on all three images), and the motion figures above. With ``mouth``
+"follow" or "destination" (``[merge] mouth``), the mouth is also measured as the merge pastes it
+(``merged_crop``, ``engine.merge.mouth``): ``expr_mouth_merged_corr``, ``_spread`` (with intervals),
+``_dst_spread`` and ``_faces``, what ``train --until good`` counts where the model's own mouth fails.
 """
 
 from __future__ import annotations
@@ -90,13 +93,34 @@ def correlation(a: list[float], b: list[float]) -> float | None:
     return float(np.corrcoef(x, y)[0, 1])
 
 
+def merged_crop(mouth: str, finder: Any, swapped: np.ndarray, destination: np.ndarray, points: np.ndarray,
+                swap_points: np.ndarray | None = None) -> np.ndarray:
+    """The swapped crop as the merge pastes it with ``[merge] mouth = mouth`` ("follow": the swap's lips
+    moved to the destination's, the destination's mouth region where its mesh cannot be trusted;
+    "destination": that region), uint8 BGR. ``swap_points``: the swap's mesh (crop pixels) when known."""
+    from engine.merge.mouth import follow, restore
+
+    swap = swapped.astype(np.float32) / 255.0 if swapped.dtype == np.uint8 else swapped.astype(np.float32)
+    moved = None
+    if mouth == "follow":
+        if swap_points is None:
+            found = crop_mesh(finder, swapped, points)
+            swap_points = None if found is None else found[:, :2]
+        moved = follow(swap, destination, points, swap_points)
+    if moved is None:
+        moved = restore(swap, destination, points)
+    return np.clip(moved * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
 def measure_crops(finder: Any, destination: np.ndarray, swapped: np.ndarray, reconstructed: np.ndarray,
                   landmarks: np.ndarray, frames: list[int] | None = None,
-                  samples: dict[str, dict[int, float]] | None = None) -> dict[str, Any]:
+                  samples: dict[str, dict[int, float]] | None = None, mouth: str = "swap") -> dict[str, Any]:
     """The expression figures of N faces: ``destination`` (N x R x R x 3 uint8 BGR crops), their
     ``swapped`` and ``reconstructed`` versions (same size, uint8 or float 0..1) and the destination
     crops' ``landmarks`` (N x 468 x 2, crop pixels: where the mesh looks). ``samples``, when given,
-    receives per-face values (``expr_mouth_swap`` ... -> frame -> value)."""
+    receives per-face values (``expr_mouth_swap`` ... -> frame -> value). ``mouth`` "follow" or
+    "destination" also measures the mouth as the merge pastes it with that ``[merge] mouth``
+    (``merged_crop``): ``expr_mouth_merged_corr``, ``_spread`` ... over the faces where the mesh reads it."""
     errors: dict[str, dict[str, list[float]]] = {path: {f: [] for f in FEATURES} for path in ("swap", "recon")}
     found: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
     open_swap: list[float] = []
@@ -105,13 +129,19 @@ def measure_crops(finder: Any, destination: np.ndarray, swapped: np.ndarray, rec
     eyes_swap: list[float] = []
     eyes_dst: list[float] = []
     measured: list[int] = []
+    merged_open: list[tuple[float, float]] = []
     frames = list(frames) if frames is not None else list(range(len(destination)))
     for i in range(len(destination)):
         scale = MEASURE_SIZE / float(destination[i].shape[0])  # the figures in MEASURE_SIZE pixels
-        meshes = [crop_mesh(finder, image[i], landmarks[i]) for image in (destination, swapped, reconstructed)]
-        meshes = [None if m is None else m * scale for m in meshes]
+        raw = [crop_mesh(finder, image[i], landmarks[i]) for image in (destination, swapped, reconstructed)]
+        meshes = [None if m is None else m * scale for m in raw]
         if any(m is None for m in meshes):
             continue  # the mesh found no face in one of the three: left out of every figure
+        if mouth in ("follow", "destination"):
+            merged = crop_mesh(finder, merged_crop(mouth, finder, swapped[i], destination[i], landmarks[i],
+                                                   raw[1][:, :2]), landmarks[i])
+            if merged is not None:
+                merged_open.append((openings(merged * scale)[0], openings(meshes[0])[0]))
         found_dst, found_swap, found_recon = meshes
         found.append((frames[i], found_dst, found_swap, found_recon))
         measured.append(int(frames[i]))
@@ -132,7 +162,18 @@ def measure_crops(finder: Any, destination: np.ndarray, swapped: np.ndarray, rec
                     errors[path][feature].append(error[_PARTS[feature]])
                     if samples is not None:
                         samples.setdefault(f"expr_{feature}_{path}", {})[frame] = error[_PARTS[feature]]
-    return summarise(errors, open_swap, open_dst, eyes_swap, eyes_dst, open_recon, measured)
+    result = summarise(errors, open_swap, open_dst, eyes_swap, eyes_dst, open_recon, measured)
+    if mouth in ("follow", "destination"):
+        result.update(merged_figures([m for m, _ in merged_open], [d for _, d in merged_open]))
+    return result
+
+
+def merged_figures(open_merged: list[float], open_dst: list[float]) -> dict[str, Any]:
+    """The mouth as merged: ``expr_mouth_merged_`` + corr, spread (with intervals), dst_spread, faces."""
+    found: dict[str, Any] = {"expr_mouth_merged_faces": len(open_merged)}
+    for key, value in motion(open_merged, open_dst).items():
+        found[f"expr_mouth_merged_{key}"] = _round(value, 5 if key == "dst_spread" else 3)
+    return found
 
 
 def motion(swap: list[float], dst: list[float], resamples: int = RESAMPLES) -> dict[str, float | None]:
@@ -219,9 +260,10 @@ def network_outputs(network: Any, crops: np.ndarray, device: Any, batch: int = 1
 
 
 def expression_fidelity(network: Any, held: Any, device: Any, finder: Any, limit: int = TRAINING_FACES,
-                        samples: dict[str, dict[int, float]] | None = None) -> dict[str, Any]:
+                        samples: dict[str, dict[int, float]] | None = None, mouth: str = "swap") -> dict[str, Any]:
     """The expression figures of a network's swaps of at most ``limit`` held-out destination faces
-    (``engine.quality.reconstruct.HeldOutFaces`` of the dst side, with landmarks)."""
+    (``engine.quality.reconstruct.HeldOutFaces`` of the dst side, with landmarks); ``mouth``: also the
+    mouth as merged with that ``[merge] mouth`` (``measure_crops``)."""
     count = min(limit, len(held.crops)) if held is not None and held.landmarks is not None else 0
     if not count:
         return summarise({p: {f: [] for f in FEATURES} for p in ("swap", "recon")}, [], [], [], [])
@@ -229,4 +271,4 @@ def expression_fidelity(network: Any, held: Any, device: Any, finder: Any, limit
     crops = held.crops[picks]
     swaps, recons = network_outputs(network, crops, device)
     return measure_crops(finder, crops, swaps, recons, held.landmarks[picks],
-                         [int(held.frames[p]) for p in picks], samples)
+                         [int(held.frames[p]) for p in picks], samples, mouth)

@@ -20,7 +20,10 @@ the model's quality history (``engine.quality.history``: the trainer's held-out 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
+from engine import settings
+from engine.errors import UserError
 from engine.quality import history
 from engine.quality.verdict import motion_state
 
@@ -51,3 +54,14 @@ def merge_mouth(model_dir: Path, setting: str) -> tuple[str, str]:
               "still": "the destination's mouth hardly moves in the measured faces"}.get(why, why)
     return "swap", (f"Mouth: the model's own ([merge] mouth = auto): {reason}. Set [merge] mouth = follow to move "
                     "its lips with the destination's.")
+
+
+def merged_mouth(ws: Any) -> str:
+    """The mouth the merge will paste when the model's own does not follow, for measuring it as merged:
+    "follow" for ``[merge] mouth = auto`` (what auto picks then) or ``follow``, "destination" for that,
+    "swap" (the model's own, nothing more to measure) otherwise."""
+    try:
+        mode = str(settings.read(ws, "merge").get("mouth", "auto"))
+    except UserError:
+        return "swap"  # a damaged workspace.toml: training says so itself
+    return {"auto": "follow", "follow": "follow", "destination": "destination"}.get(mode, "swap")

@@ -7,16 +7,19 @@ thread beside training (``engine.quality.beside``) and returns; a request the th
 is replaced by a newer one. Iteration 0 (an untrained model) is never measured. The thread measures
 dst->dst and src->src SSIM/PSNR on the held-out faces (``engine.quality.reconstruct``; at most
 ``FACES`` per side, loaded at its first measurement) every ``[quality] every_iters`` iterations (500
-by default; 0 turns it off) and at each save, appends the values to ``quality_history.json`` (source
+by default; 0 turns it off; more often while the run is young: ``next_measurement``) and at each save, appends the values to ``quality_history.json`` (source
 "training") and puts them in ``latest`` with ``measured_iteration``: the loop's next metrics event
 carries them (``quality_ssim_dst`` ...), and the loop may read them as the newest measurement.
 At the same points it measures expression fidelity (``engine.quality.expression``: the swaps and
 reconstructions of ``TRAINING_FACES`` held-out destination faces through the mediapipe mesh, mouth,
 eyes and pose error as the ratio swap / reconstruction, and the mouth-opening correlation; the
 events carry ``quality_expr_mouth_ratio`` ...; about 2 s on a CPU core).
-At each save it also measures the identity of the swaps of a few held-out destination faces
-(``engine.quality.likeness``: ``id_src``, ``id_dst``, ``id_closer_src``; about 1.3 s for 16 faces on
-a CPU core); a workspace whose people cannot be compared skips that, with one log line.
+At each save (and at every measurement until it holds) it also measures the identity of the swaps of a
+few held-out destination faces (``engine.quality.likeness``: ``id_src``, ``id_dst``, ``id_closer_src``;
+about 1.3 s for 16 faces on a CPU core); a workspace whose people cannot be compared skips that, with
+one log line. Where ``[merge] mouth`` moves the swap's lips with the destination's (auto, follow) or
+pastes the destination's mouth, the mouth is also measured as merged (``expr_mouth_merged_*``): what
+``train --until good`` counts (``engine.quality.until``).
 A run that reaches its target waits for its last measurement (``finish``); a cancel or a stop drops
 it (``drop``). What the thread has to say, and an error that stops it, are said by the loop's thread.
 
@@ -41,10 +44,13 @@ from engine.errors import UserError
 from engine.quality import history
 from engine.quality.beside import Beside
 from engine.quality.cost import estimate_seconds
+from engine.quality.verdict import ID_GOOD
 from engine.workspace import Workspace
 
 FACES = 32
 COST_FILE = "training_cost.json"
+#: While the run is young, measure once the iteration has grown by this share (``TrainingQuality.due``).
+EARLY_GROWTH = 0.08
 #: A gap between two sync points longer than this is a pause (machine asleep, debugger), not training.
 PAUSE_S = 300.0
 #: Expression figures carried by the metrics events (all of them go to quality_history.json).
@@ -52,6 +58,16 @@ LIVE_EXPRESSION = ("expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "ex
                    "expr_faces", *(f"expr_{f}_{k}" for f in ("mouth", "eyes") for k in
                                    ("corr", "corr_lo", "corr_hi", "spread", "spread_lo", "spread_hi", "dst_spread")),
                    "expr_openings")
+
+
+def next_measurement(last: int, every: int) -> int:
+    """The iteration of the next held-out measurement after one at ``last``: ``every`` iterations later,
+    or sooner while the run is young: once the iteration has grown by ``EARLY_GROWTH``, but never within
+    ``every / 5``. Learning curves move along ln(iteration), so the same growth holds about the same
+    change; the estimate of when the model is good (``engine.quality.estimate``) needs a few measurements
+    early, and the SSIM's trend 8 in the newer half of the run: 500 iterations apart, a 20-minute CPU run
+    of 3 500 iterations had 7 in all, too few for either."""
+    return last + min(every, max(every // 5, int(last * EARLY_GROWTH), 1))
 
 
 def device_name(device: Any) -> str:
@@ -75,6 +91,8 @@ class TrainingQuality:
         self.measured_iteration = -1
         self.last_iteration = -1
         self._identity_at = -1
+        #: Did the last identity measurement hold (``engine.quality.verdict.ID_GOOD``)?
+        self.identity_holds = False
         self._log = log
         #: Written by the measuring thread, said (log) or raised (an error) by the loop's thread.
         self._said: list[str] = []
@@ -128,8 +146,14 @@ class TrainingQuality:
         """At a sync point: count the time, and ask for a measurement when ``every`` iterations have passed."""
         self._clock()
         self._news()
-        if self.enabled and iteration // self.every > max(self.last_iteration, 0) // self.every:
-            self.request(network, iteration)
+        if self.enabled and self.due(iteration):
+            # Identity too while it does not hold yet (the estimate of when the model is good needs its
+            # trend; a first save can be 10 minutes away); once it holds, at saves only.
+            self.request(network, iteration, identity=not self.identity_holds)
+
+    def due(self, iteration: int) -> bool:
+        """Is a measurement due at ``iteration`` (``next_measurement``)?"""
+        return iteration >= next_measurement(max(self.last_iteration, 0), self.every)
 
     def saved(self, network: Any, iteration: int) -> None:
         """After a checkpoint: ask for that iteration's measurement with identity, and record the training
@@ -215,8 +239,10 @@ class TrainingQuality:
             from engine.quality.likeness import swap_likeness
 
             values.update(swap_likeness(network, self.faces["dst"], self.device, self._likeness))
+            share = values.get("id_closer_src")
+            self.identity_holds = isinstance(share, (int, float)) and share >= ID_GOOD
         history.append(self.model_dir, iteration, "training", values)
-        # Identity is measured only at saves: its latest values stay until the next one.
+        # Identity is measured at saves (and while it does not hold): its latest values stay until the next one.
         kept = {k: v for k, v in self.latest.items() if k.startswith("quality_id_")} if not identity else {}
         self.latest = {**kept, **{f"quality_{k}": v for k, v in values.items()
                                   if (k.startswith(("ssim", "psnr", "id_")) and k != "id_faces") or k in LIVE_EXPRESSION}}
@@ -240,7 +266,9 @@ class TrainingQuality:
                 self._finder = False
                 self._said.append(f"Expression fidelity is not measured: {type(exc).__name__}: {exc}")
                 return {}
-        return expression_fidelity(network, held, self.device, self._finder)
+        from engine.quality.mouth_auto import merged_mouth
+
+        return expression_fidelity(network, held, self.device, self._finder, mouth=merged_mouth(self.ws))
 
 
 def _never_trained_on(ws: Workspace, before: Any) -> dict[str, list[int]] | None:

@@ -7,7 +7,9 @@ sync point ``check`` sees the watcher's latest held-out measurement (``TrainingQ
 it is new, reads the quality history and decides:
 
 - **good**: every verdict the user sees holds on the held-out faces (identity, the mouth and the eyes
-  follow: ``engine.quality.verdict.states``, through ``engine.quality.estimate.holds``) and the held-out
+  follow: ``engine.quality.verdict.states``, through ``engine.quality.estimate.holds``; the mouth as the
+  user will get it: where ``[merge] mouth`` (auto, the default) moves the swap's lips with the
+  destination's, the mouth as merged counts when the model's own does not follow) and the held-out
   SSIM has stopped rising (it gained less than ``estimate.GAIN`` over the last ``estimate.SHARE`` of the
   iterations). Then the same verdicts are measured over the whole destination clip (``CLIP_FACES`` faces,
   training frames included); the run stops only if they hold there too, else it says what does not and
@@ -35,6 +37,7 @@ from engine.atomic import atomic_write_json
 from engine.errors import UserError
 from engine.quality import estimate, history
 from engine.quality.estimate import UNTIL_FILE
+from engine.quality.mouth_auto import merged_mouth
 from engine.workspace import Workspace
 
 #: Destination faces of the whole clip measured before a "good" stop (evenly spread).
@@ -75,7 +78,7 @@ def _clip_figures(ws: Workspace, network: Any, resolution: int, log: Callable[[s
     clip = clip_faces(ws, "dst", resolution, limit=CLIP_FACES)
     finder = FaceFinder(min_presence=0.0)
     try:
-        figures = expression_fidelity(network, clip, device, finder, limit=CLIP_FACES)
+        figures = expression_fidelity(network, clip, device, finder, limit=CLIP_FACES, mouth=merged_mouth(ws))
     finally:
         finder.close()
     meter = likeness_meter(ws, log)
@@ -87,7 +90,8 @@ def _clip_figures(ws: Workspace, network: Any, resolution: int, log: Callable[[s
 def _figures_text(figures: dict[str, Any]) -> str:
     shown = []
     for key, fmt in (("id_closer_src", "identity {:.0%}"), ("expr_mouth_corr", "mouth corr {:.2f}"),
-                     ("expr_mouth_spread", "spread {:.2f}"), ("expr_eyes_corr", "eyes corr {:.2f}"),
+                     ("expr_mouth_spread", "spread {:.2f}"), ("expr_mouth_merged_corr", "mouth as merged corr {:.2f}"),
+                     ("expr_mouth_merged_spread", "spread {:.2f}"), ("expr_eyes_corr", "eyes corr {:.2f}"),
                      ("expr_eyes_spread", "spread {:.2f}"), ("ssim_dst", "SSIM {:.3f}")):
         value = figures.get(key, figures.get(f"quality_{key}"))
         if isinstance(value, (int, float)):
@@ -118,6 +122,8 @@ class UntilGood:
         self._seen: tuple | None = None
         self._first: tuple[int, float] | None = None
         self._clip_checks: list[tuple[int, dict[str, Any], list[str]]] = []
+        #: The mouth as the merge pastes it counts (``[merge] mouth`` auto, follow or destination).
+        self.merged = ws is None or merged_mouth(ws) != "swap"  # None: a replay, the defaults (auto)
 
     # -- the loop's interface -------------------------------------------------------------------------
     def check(self, network: Any, iteration: int, quality: dict[str, Any]) -> str | None:
@@ -135,6 +141,17 @@ class UntilGood:
         self._seen = seen
         return self.measured(network, iteration, history.read(self.model_dir), self.rate(iteration, now))
 
+    def ended(self, network: Any, iteration: int, quality: dict[str, Any]) -> None:
+        """The run reached its ceiling and its last measurement is in (the loop waited for it): the estimate
+        from it, written for the stop's sentence; no stop decided here."""
+        seen = tuple(sorted((k, v) for k, v in quality.items() if isinstance(v, (int, float))))
+        if not self.good or not seen or seen == self._seen:
+            return
+        self._seen = seen
+        found = estimate.estimates(history.read(self.model_dir), iteration, self.merged)
+        self.latest = estimate.metrics_values(found, iteration, self.rate(iteration, time.monotonic()))
+        self._write(iteration)
+
     def rate(self, iteration: int, now: float) -> float | None:
         if self._first is None or now <= self._first[1] or iteration <= self._first[0]:
             return None
@@ -143,7 +160,7 @@ class UntilGood:
     # -- the decision ----------------------------------------------------------------------------------
     def measured(self, network: Any, iteration: int, points: list[dict[str, Any]], rate: float | None) -> str | None:
         """A new held-out measurement is in ``points`` (the quality history): estimate, then stop or not."""
-        found = estimate.estimates(points, iteration)
+        found = estimate.estimates(points, iteration, self.merged)
         self.latest = estimate.metrics_values(found, iteration, rate)
         latest = estimate.latest_figures(points)
         measurements = len(estimate.series(points, "ssim_dst"))
@@ -170,7 +187,7 @@ class UntilGood:
         if last is not None and iteration < last * (1 + estimate.SHARE):
             return None
         figures = _clip_figures(self.ws, network, self.resolution, self._log)
-        missing = [v for v in estimate.HELD if estimate.holds(figures, v) is False]
+        missing = [v for v in estimate.HELD if estimate.holds(figures, v, self.merged) is False]
         self._clip_checks.append((iteration, figures, missing))
         if not missing:
             return self._stop("good", f"Good at iteration {iteration}: every verdict holds on the held-out faces "
@@ -190,8 +207,10 @@ class UntilGood:
 
     def _improved(self, missing: list[str]) -> bool:
         """Did any figure of a missing verdict move toward its threshold between the last two clip checks?"""
-        before, now = self._clip_checks[-2][1], self._clip_checks[-1][1]
         for verdict in missing:
+            before, now = self._clip_checks[-2][1], self._clip_checks[-1][1]
+            if verdict == "mouth" and self.merged and estimate.merged_view(now) is not None:
+                before, now = estimate.merged_view(before) or {}, estimate.merged_view(now) or {}
             for key, _, rising in estimate.targets(now, verdict):
                 a, b = before.get(key), now.get(key)
                 if isinstance(a, (int, float)) and isinstance(b, (int, float)) and (b > a if rising else b < a):

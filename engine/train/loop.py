@@ -88,6 +88,9 @@ class StopRule(Protocol):
 
     def check(self, network: torch.nn.Module, iteration: int, quality: dict[str, Any]) -> str | None: ...
 
+    def ended(self, network: torch.nn.Module, iteration: int, quality: dict[str, Any]) -> None:
+        """The run reached its target and its last measurement is in: a last estimate, no stop."""
+
 
 StopRuleFactory = Callable[[Workspace, Path, int, torch.device, Callable[[str], None]], StopRule]
 
@@ -345,6 +348,8 @@ class TrainingRun:
             quality = self.quality
             if stop == "target":  # the figures of the model as it ends belong to its result
                 self._guard_quality(lambda: quality.finish(lambda: self.report.cancelled), clock=False)
+                if self.until_rule is not None:
+                    self.until_rule.ended(self.trainer.model, self.iteration, quality.latest)
             else:
                 self._guard_quality(quality.drop, clock=False)
         self.emit_metrics(force=True)

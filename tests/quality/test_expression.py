@@ -94,6 +94,29 @@ def test_the_anchors_the_destination_follows_itself_a_frozen_mouth_does_not(extr
     assert states(static)["mouth"] == "holds"
 
 
+def test_the_mouth_as_merged_is_measured_and_counts_for_until_good(extracted_ws, finder):
+    """A frozen-mouth swap fails by its own mouth; merged with ``[merge] mouth = follow`` (what auto pastes
+    then) its lips move with the destination's, and ``train --until good`` counts that mouth (issue 27)."""
+    from engine.quality.estimate import holds, merged_view
+
+    crops, points = dst_crops(extracted_ws)
+    soft = np.stack([cv2.GaussianBlur(c, (3, 3), 0.8) for c in crops])
+    frozen = frozen_mouth(soft, points)
+    own = measure_crops(finder, crops, frozen, soft, points)
+    assert not any(k.startswith("expr_mouth_merged_") for k in own)  # the model's own mouth only, by default
+    merged = measure_crops(finder, crops, frozen, soft, points, mouth="follow")
+    assert {k: v for k, v in merged.items() if not k.startswith("expr_mouth_merged_")} == own  # nothing else moved
+    assert merged["expr_mouth_merged_faces"] >= 0.8 * len(crops)
+    assert merged["expr_mouth_merged_corr"] > 0.8, merged["expr_mouth_merged_corr"]
+    assert 0.7 <= merged["expr_mouth_merged_spread"] <= 1.4, merged["expr_mouth_merged_spread"]
+    assert states(merged)["mouth"] == "fails"  # the verdict the user reads is still the model's own
+    assert holds(merged, "mouth") is True and holds(merged, "mouth", merged=False) is False
+    assert merged_view(own) is None and holds(own, "mouth") is False
+    # The destination's mouth region pasted ([merge] mouth = destination) follows too.
+    pasted = measure_crops(finder, crops, frozen, soft, points, mouth="destination")
+    assert pasted["expr_mouth_merged_corr"] > 0.8 and holds(pasted, "mouth") is True
+
+
 def test_no_verdict_where_the_destination_does_not_move(extracted_ws, finder):
     crops, points = dst_crops(extracted_ws, 12)
     # One face, twelve times (each a little differently blurred): nothing to follow.

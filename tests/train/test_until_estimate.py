@@ -60,3 +60,43 @@ def test_one_dip_of_the_ssim_is_not_a_plateau():
     assert not estimate.sharpness(dipped, 8000).met
     flat = rising[:16] + [(i, rising[15][1] + (0.01 if i % 500 else -0.01)) for i in range(4250, 8001, 250)]
     assert estimate.sharpness(flat, 8000).met
+
+
+def test_the_mouth_as_merged_counts_and_is_what_is_followed():
+    """``[merge] mouth`` auto/follow moves the swap's lips with the destination's where the model's own
+    do not: the rule counts the mouth as merged (``expr_mouth_merged_*``), and follows its trend."""
+    points = _history(1, end=4000)
+    for p in points:
+        p.update({"expr_mouth_corr": 0.2, "expr_mouth_spread": 0.3,  # the model's own mouth fails throughout
+                  "expr_mouth_merged_corr": 0.9, "expr_mouth_merged_spread": 1.0,
+                  "expr_mouth_merged_dst_spread": 0.03, "expr_mouth_merged_faces": 16})
+    assert estimate.estimates(points, 4000)["mouth"].met
+    assert not estimate.estimates(points, 4000, merged=False)["mouth"].met
+    # A merged mouth still short of the spread, heading there along ln(iteration): its own estimate.
+    for p in points:
+        p["expr_mouth_merged_spread"] = 0.3 + 0.1 * math.log(p["iteration"] / 250)
+    last = points[-1]["expr_mouth_merged_spread"]
+    mouth = estimate.estimates(points, 4000)["mouth"]
+    assert last < 0.7 and not mouth.met and mouth.iteration is not None
+    assert abs(math.log(mouth.iteration / (250 * math.exp(4.0)))) < 0.05, mouth  # where 0.3 + 0.1 ln(i/250) = 0.7
+    # Measured without the merged mouth (a workspace with [merge] mouth = swap): the model's own, as before.
+    own = [{k: v for k, v in p.items() if not k.startswith("expr_mouth_merged_")} for p in points]
+    assert estimate.merged_view(own[-1]) is None and estimate.estimates(own, 4000)["mouth"].why == estimate.AWAY
+
+
+def test_measurements_come_often_enough_for_the_estimate_on_a_short_run():
+    """The trainer's schedule (``next_measurement``) at the default 500: a 20-minute CPU run (3 500
+    iterations) has 4 measurements by a quarter of it and the 8 the SSIM's trend needs in its newer half;
+    never more than 500 apart nor closer than 100; a long run settles at every 500."""
+    from engine.quality.training import next_measurement
+
+    done = [0]
+    while done[-1] < 100_000:
+        done.append(next_measurement(done[-1], 500))
+    done = done[1:]
+    gaps = [b - a for a, b in zip(done, done[1:])]
+    assert done[0] == 100 and min(gaps) >= 100 and max(gaps) == 500
+    assert sum(i <= 3500 / 4 for i in done) >= estimate.MIN_POINTS
+    assert sum(3500 / 2 <= i <= 3500 for i in done) >= 2 * estimate.MIN_POINTS
+    assert all(g == 500 for g in gaps[-100:])
+    assert next_measurement(0, 4) == 1 and next_measurement(1000, 4) == 1004  # small settings (tests)
