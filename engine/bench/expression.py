@@ -397,8 +397,8 @@ def until_table(records: list[dict[str, Any]], ceiling: int) -> str:
     rows = ["| pair | seed | stop | iteration | minutes | held-out: identity, mouth corr / spread, as merged corr / "
             "spread, eyes corr / spread, SSIM | whole clip: identity, mouth corr / spread, as merged corr / spread, eyes "
             "corr / spread | good held-out / clip | "
-            f"iterations saved vs {ceiling} | estimate hit rate |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            f"iterations saved vs {ceiling} | minutes saved | estimate hit rate |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
 
     def num(value: Any, fmt: str) -> str:
         return "-" if value is None else format(value, fmt)
@@ -414,6 +414,8 @@ def until_table(records: list[dict[str, Any]], ceiling: int) -> str:
         p = record["points"][-1]
         saved = ceiling - int(p["iteration"]) if p.get("stop") in ("good", "plateau") else 0
         minutes = p.get("train_s_model") or p.get("train_s")
+        # At the run's own speed: what training on to the fixed target would have cost.
+        saved_min = saved * minutes / 60 / int(p["iteration"]) if saved and minutes and p["iteration"] else 0
         rows.append(
             f"| {record.get('pair', '-')} | {record['seed']} | {p.get('stop') or '-'} | {p['iteration']} | "
             f"{num(minutes / 60 if minutes else None, '.0f')} | "
@@ -424,7 +426,7 @@ def until_table(records: list[dict[str, Any]], ceiling: int) -> str:
             f"{num(p.get('clip_id_closer_src'), '.0%')}, {num(p.get('clip_expr_mouth_corr'), '.2f')} / "
             f"{num(p.get('clip_expr_mouth_spread'), '.2f')}, {num(p.get('clip_expr_mouth_merged_corr'), '.2f')} / "
             f"{num(p.get('clip_expr_mouth_merged_spread'), '.2f')}, {num(p.get('clip_expr_eyes_corr'), '.2f')} / "
-            f"{num(p.get('clip_expr_eyes_spread'), '.2f')} | {good(p, '')} / {good(p, 'clip_')} | {saved} | "
+            f"{num(p.get('clip_expr_eyes_spread'), '.2f')} | {good(p, '')} / {good(p, 'clip_')} | {saved} | {saved_min:.0f} | "
             f"{p.get('estimate_hits', 0)} of {p.get('estimate_decided', 0)} |")
     return "\n".join(rows)
 

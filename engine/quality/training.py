@@ -57,7 +57,7 @@ PAUSE_S = 300.0
 LIVE_EXPRESSION = ("expr_mouth_ratio", "expr_eyes_ratio", "expr_pose_ratio", "expr_mouth_corr", "expr_mouth_corr_recon",
                    "expr_faces", *(f"expr_{f}_{k}" for f in ("mouth", "eyes") for k in
                                    ("corr", "corr_lo", "corr_hi", "spread", "spread_lo", "spread_hi", "dst_spread")),
-                   "expr_openings")
+                   "expr_openings", "expr_mouth_merged_corr", "expr_mouth_merged_spread")
 
 
 def next_measurement(last: int, every: int) -> int:

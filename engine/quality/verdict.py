@@ -124,6 +124,17 @@ def states(figures: dict[str, Any]) -> dict[str, str]:
             "eyes": motion_state(figures, "eyes")[0]}
 
 
+def _merged_words(figures: dict[str, Any]) -> str:
+    """What the mouth does as merged (``expr_mouth_merged_*``: measured where ``[merge] mouth`` moves the
+    swap's lips with the destination's), as the end of a mouth verdict; "" when not measured."""
+    corr, spread = _figure(figures, "expr_mouth_merged_corr"), _figure(figures, "expr_mouth_merged_spread")
+    if corr is None or spread is None:
+        return ""
+    follows = corr >= CORR_FOLLOWS and SPREAD_FOLLOWS[0] <= spread <= SPREAD_FOLLOWS[1]
+    return (f". As merged, with the swap's lips moved with the destination's ([merge] mouth), it "
+            f"{'follows' if follows else 'still does not follow'} (correlation {corr:.2f}, {spread:.2f}x as far)")
+
+
 def _motion_verdict(figures: dict[str, Any], feature: str, arch: str | None) -> Verdict | None:
     words, negative, follows, opens = _FEATURES[feature]
     state, why = motion_state(figures, feature)
@@ -143,8 +154,9 @@ def _motion_verdict(figures: dict[str, Any], feature: str, arch: str | None) -> 
                                f"faces{amount}.")
     figures_text = (f"correlation {corr:.2f}{_interval(figures, f'expr_{feature}_corr')}; {opens} "
                     f"{spread:.2f}x as far{_interval(figures, f'expr_{feature}_spread')}")
+    merged = _merged_words(figures) if feature == "mouth" else ""
     fix = _advice(arch) + ("; or move the swap's lips with the destination's at merge ([merge] mouth = follow)"
-                           if feature == "mouth" else "")
+                           if feature == "mouth" and not merged else "") + merged
     recon = _figure(figures, f"expr_{feature}_corr_recon")
     if state == "fails" and feature == "mouth" and recon is not None and recon < CORR_FOLLOWS:
         return Verdict("fair", f"The mouth does not open and close with the destination's yet, in the swap "

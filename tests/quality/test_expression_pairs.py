@@ -31,6 +31,8 @@ def test_the_pairs_table_has_a_row_per_pair_seed_and_candidate(extracted_ws, cap
     # The stops table: the ceiling (2 iterations) stopped it, not good; nothing saved against that ceiling.
     assert point["stop"] == "target" and point["stop_reason"]
     stops = [line for line in printed if line.startswith("| sample |") and "| target | 2 |" in line]
-    assert len(stops) == 2 and all(line.rstrip().endswith("| 0 | 0 of 0 |") for line in stops), stops
+    assert len(stops) == 2 and all(line.rstrip().endswith("| 0 | 0 | 0 of 0 |") for line in stops), stops
+    # The mouth as merged ([merge] mouth = auto -> follow) is measured at the stop, held-out and over the clip.
+    assert point["clip_expr_mouth_merged_faces"] > 0 and point["clip_expr_mouth_merged_spread"] is not None
     assert main(["--table", str(ws.root / "output" / "bench_expression"), "--stops", "--iters", "2"]) == 0
     assert capsys.readouterr().out.count("| target | 2 |") == 2

@@ -100,3 +100,15 @@ def test_measurements_come_often_enough_for_the_estimate_on_a_short_run():
     assert sum(3500 / 2 <= i <= 3500 for i in done) >= 2 * estimate.MIN_POINTS
     assert all(g == 500 for g in gaps[-100:])
     assert next_measurement(0, 4) == 1 and next_measurement(1000, 4) == 1004  # small settings (tests)
+
+
+def test_the_mouth_verdict_says_what_the_merge_makes_of_it():
+    from engine.quality.verdict import summary
+
+    figures = {"expr_faces": 16, "expr_mouth_corr": 0.3, "expr_mouth_spread": 0.25, "expr_mouth_dst_spread": 0.03,
+               "expr_mouth_corr_recon": 0.8}
+    assert summary(figures).endswith("at merge ([merge] mouth = follow).")
+    said = summary({**figures, "quality_expr_mouth_merged_corr": 0.93, "quality_expr_mouth_merged_spread": 1.01})
+    assert said.startswith("The mouth barely moves") and "[merge] mouth = follow" not in said
+    assert said.endswith("it follows (correlation 0.93, 1.01x as far).")
+    assert "still does not follow" in summary({**figures, "expr_mouth_merged_corr": 0.4, "expr_mouth_merged_spread": 0.5})
