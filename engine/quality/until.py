@@ -150,6 +150,7 @@ class UntilGood:
         self._seen = seen
         found = estimate.estimates(history.read(self.model_dir), iteration, self.merged)
         self.latest = estimate.metrics_values(found, iteration, self.rate(iteration, time.monotonic()))
+        self._clip_said()
         self._write(iteration)
 
     def rate(self, iteration: int, now: float) -> float | None:
@@ -167,6 +168,8 @@ class UntilGood:
         decision = None
         if all(e.met for e in found.values()):
             decision = self._clip_decision(network, iteration, latest)
+            if decision is None:
+                self._clip_said()
         elif found["sharpness"].met and measurements >= MIN_MEASUREMENTS:
             # Heading away or too slow to see; not "too early" or "cannot tell", which say nothing of a trend.
             stalled = [e for e in found.values() if not e.met and e.iteration is None
@@ -203,7 +206,18 @@ class UntilGood:
         self._log(f"Good on the held-out faces at iteration {iteration}, but over the whole clip not yet: {words} "
                   f"({_figures_text(figures)}). Training on; the clip is measured again at iteration "
                   f"{int(iteration * (1 + estimate.SHARE))} or later.")
+        self._clip_said()
         return None
+
+    def _clip_said(self) -> None:
+        """While the held-out faces are good and the last clip check was not, the estimate says that
+        (not "good now"): the wizard, status, attach and a stop at the ceiling read it."""
+        if not self.latest.get("until_met") or not self._clip_checks or not self._clip_checks[-1][2]:
+            return
+        at, figures, missing = self._clip_checks[-1]
+        self.latest = {**self.latest, "until_met": False, "until_waiting": "clip: " + ", ".join(missing),
+                       "until_text": f"good on the held-out faces; over the whole clip not yet (at iteration {at}): "
+                                     f"{', '.join(estimate.NAMES[v] for v in missing)} ({_figures_text(figures)})."}
 
     def _improved(self, missing: list[str]) -> bool:
         """Did any figure of a missing verdict move toward its threshold between the last two clip checks?"""

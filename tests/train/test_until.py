@@ -104,8 +104,15 @@ def test_good_on_held_out_faces_is_not_a_stop_while_the_whole_clip_says_otherwis
     rule = UntilGood(train_ws, train_ws.model_dir("clipcheck"), model.resolution, log=logged.append)
     assert rule.measured(model.network, 6000, points, rate=10.0) is None
     assert logged and logged[0].startswith("Good on the held-out faces at iteration 6000, but over the whole clip not yet")
-    assert "clip" in read_state(train_ws.model_dir("clipcheck"))
-    assert history.read(train_ws.model_dir("clipcheck")) is not None
+    state = read_state(train_ws.model_dir("clipcheck"))
+    assert "clip" in state and history.read(train_ws.model_dir("clipcheck")) is not None
+    # What the user reads (wizard, status, attach, a stop at the ceiling) says so too: not "good now".
+    assert state["until_met"] is False and state["until_waiting"].startswith("clip: ")
+    assert state["until_text"].startswith("good on the held-out faces; over the whole clip not yet (at iteration 6000)")
+    # A later measurement before the clip's next check keeps saying it.
+    later = [*points, _point(6250, 0.85, 1.0)]
+    assert rule.measured(model.network, 6250, later, rate=10.0) is None
+    assert rule.latest["until_text"].startswith("good on the held-out faces; over the whole clip not yet")
 
 
 def test_the_wizard_offers_good_first_and_shows_the_estimate():
