@@ -49,6 +49,8 @@ HELD = ("identity", "mouth", "eyes")
 VERDICTS = (*HELD, "sharpness")
 #: Why a trend gives no iteration: it heads away from the threshold, or would take past ``HORIZON``.
 AWAY, SLOW = "not getting closer", "too slow to see"
+#: Why the SSIM has no estimate while its gain is still growing (too early to tell, like too few measurements).
+STILL_GROWING = "its gain still growing over the last measurements"
 #: Why a verdict has no estimate at all: its figures are not measured (identity: at the first save), or too
 #: few faces were.
 UNMEASURED = "not measured yet, or on too few faces"
@@ -165,6 +167,11 @@ def sharpness(found: list[tuple[int, float]], now: int) -> Estimate:
         return Estimate("sharpness", met=True)
     positive = [(i, math.log(g)) for i, g in gains if g is not None and g > 0]
     best, low, high, why = crossing(positive, math.log(GAIN), False, now)
+    if why == AWAY:
+        # The gain is still growing: the SSIM is rising faster and faster, as it does early in training;
+        # its fall has not begun, so there is nothing to follow yet ("not getting closer" misled on a
+        # real run whose SSIM levelled off four times later: docs/until-good.md).
+        why = STILL_GROWING
     return Estimate("sharpness", iteration=best, low=low, high=high, why=why)
 
 

@@ -112,3 +112,16 @@ def test_the_mouth_verdict_says_what_the_merge_makes_of_it():
     assert said.startswith("The mouth barely moves") and "[merge] mouth = follow" not in said
     assert said.endswith("it follows (correlation 0.93, 1.01x as far).")
     assert "still does not follow" in summary({**figures, "expr_mouth_merged_corr": 0.4, "expr_mouth_merged_spread": 0.5})
+
+
+def test_an_ssim_still_speeding_up_is_too_early_to_tell_not_out_of_sight():
+    """Early in training the SSIM can rise faster and faster (its gain over the last quarter grows): its
+    fall has not begun, so there is nothing to follow yet; a real run read that as "not getting closer"
+    and levelled off four times later."""
+    speeding = [(i, 0.5 + 0.02 * math.log(i / 100) ** 2) for i in range(100, 4001, 100)]
+    est = estimate.sharpness(speeding, 4000)
+    assert not est.met and est.iteration is None and est.early and est.why == estimate.STILL_GROWING
+    assert estimate.words(estimate.overall({"sharpness": est}), 4000, 2.0).startswith("too early to tell: the SSIM")
+    # A gain that falls (the SSIM bending over) still gets its estimate.
+    bending = [(i, 0.8 - 0.3 * (i / 100) ** -0.5) for i in range(100, 4001, 100)]
+    assert estimate.sharpness(bending, 4000).iteration is not None
