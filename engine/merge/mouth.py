@@ -213,12 +213,16 @@ def _finder() -> object:
     return finder
 
 
-def apply(mode: str, swapped: np.ndarray, destination: np.ndarray, points: np.ndarray) -> np.ndarray:
+def apply(mode: str, swapped: np.ndarray, destination: np.ndarray, points: np.ndarray,
+          swap_points: np.ndarray | None = None) -> np.ndarray:
     """The merge's mouth: ``follow`` (the swap's lips moved to the destination's mouth, ``follow``;
     where the swap's mesh cannot be read or trusted, the destination's region, ``restore``),
-    ``destination`` (``restore``), anything else the swap as it is."""
+    ``destination`` (``restore``), anything else the swap as it is. ``swap_points``: the swap's mesh
+    when the caller has read it already (else this thread's mesh reads it)."""
     if mode == "follow" and points is not None and len(points) == 468:
-        moved = follow(swapped, destination, points, swap_mesh(_finder(), swapped, points))
+        if swap_points is None:
+            swap_points = swap_mesh(_finder(), swapped, points)
+        moved = follow(swapped, destination, points, swap_points)
         return moved if moved is not None else restore(swapped, destination, points)
     if mode in ("follow", "destination"):
         return restore(swapped, destination, points)

@@ -93,23 +93,14 @@ def correlation(a: list[float], b: list[float]) -> float | None:
     return float(np.corrcoef(x, y)[0, 1])
 
 
-def merged_crop(mouth: str, finder: Any, swapped: np.ndarray, destination: np.ndarray, points: np.ndarray,
-                swap_points: np.ndarray | None = None) -> np.ndarray:
-    """The swapped crop as the merge pastes it with ``[merge] mouth = mouth`` ("follow": the swap's lips
-    moved to the destination's, the destination's mouth region where its mesh cannot be trusted;
-    "destination": that region), uint8 BGR. ``swap_points``: the swap's mesh (crop pixels) when known."""
-    from engine.merge.mouth import follow, restore
+def merged_crop(mouth: str, swapped: np.ndarray, destination: np.ndarray, points: np.ndarray,
+                swap_points: np.ndarray) -> np.ndarray:
+    """The swapped crop as the merge pastes it with ``[merge] mouth = mouth`` (``engine.merge.mouth.apply``),
+    uint8 BGR; ``swap_points``: the swap's mesh (crop pixels), read already."""
+    from engine.merge.mouth import apply
 
     swap = swapped.astype(np.float32) / 255.0 if swapped.dtype == np.uint8 else swapped.astype(np.float32)
-    moved = None
-    if mouth == "follow":
-        if swap_points is None:
-            found = crop_mesh(finder, swapped, points)
-            swap_points = None if found is None else found[:, :2]
-        moved = follow(swap, destination, points, swap_points)
-    if moved is None:
-        moved = restore(swap, destination, points)
-    return np.clip(moved * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(apply(mouth, swap, destination, points, swap_points) * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
 
 def measure_crops(finder: Any, destination: np.ndarray, swapped: np.ndarray, reconstructed: np.ndarray,
@@ -137,15 +128,15 @@ def measure_crops(finder: Any, destination: np.ndarray, swapped: np.ndarray, rec
         meshes = [None if m is None else m * scale for m in raw]
         if any(m is None for m in meshes):
             continue  # the mesh found no face in one of the three: left out of every figure
-        if mouth in ("follow", "destination"):
-            merged = crop_mesh(finder, merged_crop(mouth, finder, swapped[i], destination[i], landmarks[i],
-                                                   raw[1][:, :2]), landmarks[i])
-            if merged is not None:
-                merged_open.append((openings(merged * scale)[0], openings(meshes[0])[0]))
         found_dst, found_swap, found_recon = meshes
         found.append((frames[i], found_dst, found_swap, found_recon))
         measured.append(int(frames[i]))
         (m_swap, e_swap), (m_dst, e_dst) = openings(found_swap), openings(found_dst)
+        if mouth in ("follow", "destination"):
+            merged = crop_mesh(finder, merged_crop(mouth, swapped[i], destination[i], landmarks[i], raw[1][:, :2]),
+                               landmarks[i])
+            if merged is not None:
+                merged_open.append((openings(merged * scale)[0], m_dst))
         open_recon.append(openings(found_recon)[0])
         open_swap.append(m_swap)
         open_dst.append(m_dst)

@@ -44,6 +44,7 @@ from engine.errors import UserError
 from engine.quality import history
 from engine.quality.beside import Beside
 from engine.quality.cost import estimate_seconds
+from engine.quality.mouth_auto import merged_mouth
 from engine.quality.verdict import ID_GOOD
 from engine.workspace import Workspace
 
@@ -266,8 +267,6 @@ class TrainingQuality:
                 self._finder = False
                 self._said.append(f"Expression fidelity is not measured: {type(exc).__name__}: {exc}")
                 return {}
-        from engine.quality.mouth_auto import merged_mouth
-
         return expression_fidelity(network, held, self.device, self._finder, mouth=merged_mouth(self.ws))
 
 

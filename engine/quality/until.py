@@ -135,23 +135,27 @@ class UntilGood:
             return self._stop("time", f"Stopped after {estimate.minutes(now - self.started)} (--for), at iteration "
                                       f"{iteration}: {self.latest.get('until_text', 'quality not measured yet.')}",
                               iteration)
-        seen = tuple(sorted((k, v) for k, v in quality.items() if isinstance(v, (int, float))))
-        if not self.good or not seen or seen == self._seen:
+        if not self._new(quality):
             return None
-        self._seen = seen
         return self.measured(network, iteration, history.read(self.model_dir), self.rate(iteration, now))
 
     def ended(self, network: Any, iteration: int, quality: dict[str, Any]) -> None:
         """The run reached its ceiling and its last measurement is in (the loop waited for it): the estimate
         from it, written for the stop's sentence; no stop decided here."""
-        seen = tuple(sorted((k, v) for k, v in quality.items() if isinstance(v, (int, float))))
-        if not self.good or not seen or seen == self._seen:
+        if not self._new(quality):
             return
-        self._seen = seen
         found = estimate.estimates(history.read(self.model_dir), iteration, self.merged)
         self.latest = estimate.metrics_values(found, iteration, self.rate(iteration, time.monotonic()))
         self._clip_said()
         self._write(iteration)
+
+    def _new(self, quality: dict[str, Any]) -> bool:
+        """Is ``quality`` (the watcher's latest values) a measurement the rule has not read yet?"""
+        seen = tuple(sorted((k, v) for k, v in quality.items() if isinstance(v, (int, float))))
+        if not self.good or not seen or seen == self._seen:
+            return False
+        self._seen = seen
+        return True
 
     def rate(self, iteration: int, now: float) -> float | None:
         if self._first is None or now <= self._first[1] or iteration <= self._first[0]:
