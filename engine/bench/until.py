@@ -65,6 +65,39 @@ def replay(points: list[dict[str, Any]], at: float = 0.25) -> list[dict[str, Any
     return rows
 
 
+def replay_every(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What the screen said at every measurement, against the history's future: one row per measurement
+    and verdict not yet held, with ``hit`` as in ``replay`` (a range given: did it hold the iteration
+    reached; "not in sight" (heading away, too slow) where the verdict was reached after all: a miss;
+    "too early to tell": None). ``replay`` asks the issue's one question (the estimate at a quarter);
+    this one shows how the estimate reads along a real run, where a quarter is often too early."""
+    points = sorted((p for p in points if p.get("source", "training") == "training" and p.get("iteration", 0) > 0),
+                    key=lambda p: p["iteration"])
+    if not points:
+        return []
+    end = int(points[-1]["iteration"])
+    actual = {v: reached(points, v) for v in (*estimate.VERDICTS, "good")}
+    rows = []
+    for point in points:
+        now = int(point["iteration"])
+        found = estimate.estimates([p for p in points if p["iteration"] <= now], now)
+        for verdict, when in actual.items():
+            est = estimate.overall(found) if verdict == "good" else found[verdict]
+            if est.met or (when is not None and when <= now):
+                continue
+            if est.early:
+                hit = None
+            elif est.iteration is None:  # not in sight: wrong if it was reached
+                hit = False if when is not None else None
+            elif when is not None:
+                hit = (est.low or 0) <= when <= (est.high if est.high is not None else float("inf"))
+            else:
+                hit = None if est.high is None or est.high > end else False
+            rows.append({"verdict": verdict, "made_at": now, "estimate": est.iteration, "low": est.low,
+                         "high": est.high, "reached": when, "end": end, "hit": hit, "why": est.why})
+    return rows
+
+
 def hit_rate(rows: list[dict[str, Any]]) -> tuple[int, int]:
     """(hits, decided): rows whose outcome is known."""
     decided = [r for r in rows if r["hit"] is not None]
@@ -83,12 +116,19 @@ def main(argv: list[str]) -> int:
         for row in replay(points, args.at):
             every.append({"history": path, **row})
     hits, decided = hit_rate(every)
+    along = [row for path in args.histories for row in replay_every(json.loads(Path(path).read_text()).get("points", []))]
+    along_hits, along_decided = hit_rate(along)
+    early = sum(r["hit"] is None and r["reached"] is not None for r in along)
     if args.json:
-        print(json.dumps({"rows": every, "hits": hits, "decided": decided}, indent=2))
+        print(json.dumps({"rows": every, "hits": hits, "decided": decided, "every_measurement": {
+            "hits": along_hits, "decided": along_decided, "too_early_then_reached": early}}, indent=2))
         return 0
     for row in every:
         print(f"{row['history']}: {row['verdict']:<9} estimated at {row['made_at']}: {row['estimate']} "
               f"({row['low']} to {row['high']}; {row['why'] or 'in sight'}), reached {row['reached']}, "
               f"hit {row['hit']}")
     print(f"hit rate: {hits} of {decided}")
+    print(f"at every measurement: {along_hits} of {along_decided} said right (a range that held the iteration "
+          f"reached; 'not in sight' of a verdict reached later, or a range wholly inside a history that never "
+          f"reached it, is wrong); {early} times 'too early to tell' of a verdict reached later")
     return 0

@@ -51,6 +51,10 @@ VERDICTS = (*HELD, "sharpness")
 AWAY, SLOW = "not getting closer", "too slow to see"
 #: Why the SSIM has no estimate while its gain is still growing (too early to tell, like too few measurements).
 STILL_GROWING = "its gain still growing over the last measurements"
+#: Why a verdict heading away (or too slowly) is not yet "not in sight": too young a run for the SSIM's
+#: trend (``window_gain``) to be read, the model still learning fast and its figures swinging with it (two
+#: real runs' eyes turned down at 400 and 600 and held at 1 772 and 2 744: docs/until-good.md).
+LEARNING = "the model still learning fast"
 #: Why a verdict has no estimate at all: its figures are not measured (identity: at the first save), or too
 #: few faces were.
 UNMEASURED = "not measured yet, or on too few faces"
@@ -81,8 +85,8 @@ class Estimate:
 
     @property
     def early(self) -> bool:
-        """Too early to tell: too few measurements for a trend, or none."""
-        return self.iteration is None and self.why.endswith((" measurements", UNMEASURED))
+        """Too early to tell: too few measurements for a trend, or none, or the model still learning fast."""
+        return self.iteration is None and self.why.endswith((" measurements", UNMEASURED, LEARNING))
 
 
 def _number(value: Any) -> float | None:
@@ -258,6 +262,12 @@ def estimates(points: list[dict[str, Any]], now: int, merged: bool = True) -> di
             found[verdict] = Estimate(verdict, iteration=max(p[0] for p in parts),  # type: ignore[type-var]
                                       low=max(p[1] for p in parts), high=high)  # type: ignore[type-var]
     found["sharpness"] = sharpness(series(points, "ssim_dst"), now)
+    if found["sharpness"].why.endswith(f" of {MIN_POINTS} measurements"):
+        # Before the SSIM's trend can be read at all, a figure's trend away (or a crawl) is no forecast:
+        # the model is still learning fast and its figures swing with it. Say so, not "not in sight".
+        for verdict, est in found.items():
+            if est.iteration is None and est.why in (AWAY, SLOW):
+                found[verdict] = Estimate(verdict, why=f"{est.why} yet, {LEARNING}")
     return found
 
 
