@@ -4,7 +4,7 @@ A process entry point, so it sits on the engine's process floor (docs/architectu
 ``engine.train``: it may use every floor below (training, and the quality measured while training).
 
     python -m torch.distributed.run --standalone --nproc_per_node N -m engine.ddp_worker \
-        --ws WS --control FILE --params JSON
+        --ws WS --control FILE --config JSON [--until JSON]
 
 Rank 0 prints events as JSON lines (``PREFIX`` + JSON) for the launching job to relay, and reads
 client commands from the control file.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import functools
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ from typing import Any
 
 from engine.errors import JobCancelled, UserError
 from engine.quality.training import TrainingQuality
+from engine.quality.until import UntilGood
 from engine.report import NullReporter, Reporter
 from engine.train.dist import Dist
 from engine.train.launch import PREFIX, share_run
@@ -80,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ws", required=True)
     parser.add_argument("--control", required=True)
     parser.add_argument("--config", required=True, help="The resolved RunConfig as JSON (RunConfig.to_json).")
+    parser.add_argument("--until", default="", help="The stop rule's keywords as JSON (--until good, --for).")
     args = parser.parse_args(argv)
     faulthandler.enable()  # a rank that crashes in native code says where (the engine log keeps stderr)
     dist = Dist.from_env()
@@ -88,9 +91,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ws = Workspace.open(args.ws)
         config = share_run(dist, RunConfig.from_json(json.loads(args.config)), ws)  # several machines: rank 0's
+        keywords = json.loads(args.until) if args.until else None
+        until = functools.partial(UntilGood, good=bool(keywords["good"]), limit_s=keywords["limit_s"]) if keywords else None
         with stop_on_sigterm() as stopped:
             try:
-                result = TrainingRun(ws, config, report, dist, stopped, watch=TrainingQuality).run()
+                result = TrainingRun(ws, config, report, dist, stopped, watch=TrainingQuality, until=until).run()
             except JobCancelled:
                 result = {"stopped": "cancelled"}
         finished = True

@@ -82,19 +82,21 @@ def config(ws: Workspace, params: Params):
 
 def run(ws: Workspace, params: Params, report: Reporter) -> dict:
     resolved = config(ws, params)  # bad parameters fail here, with the user's message, before any spawn
+    rule = stop_rule(ws, params)
     if params.gpus > 1 or params.nnodes > 1:
         from engine.train.launch import run_distributed
 
-        if stop_rule(ws, params) is not None:
-            report.warning("--until good and --for are not applied to training on several GPUs yet: it trains to "
-                           "the target iteration (--iters).")
+        # Rank 0 (on node 0) keeps the rule, as it keeps the quality watcher; the ranks agree on its stop.
+        result = run_distributed(ws, resolved, params.gpus, report, params.nnodes, params.node_rank, params.master,
+                                 until=None if rule is None else dict(rule.keywords))
+        if params.node_rank > 0:
+            return result
+    else:
+        from engine.train.loop import TrainingRun
 
-        return run_distributed(ws, resolved, params.gpus, report, params.nnodes, params.node_rank, params.master)
-    from engine.train.loop import TrainingRun
-
-    rule = stop_rule(ws, params)
-    with stop_on_sigterm() as stopped:
-        result = TrainingRun(ws, resolved, report, stop_requested=stopped, watch=TrainingQuality, until=rule).run()
+        with stop_on_sigterm() as stopped:
+            result = TrainingRun(ws, resolved, report, stop_requested=stopped, watch=TrainingQuality,
+                                 until=rule).run()
     if rule is not None and rule.keywords["good"] and result.get("stopped") == "target":
         estimate = read_state(resolved.model_dir).get("until_text")
         result["stop_reason"] += f" It was not good yet: {estimate}" if estimate else " Quality was not measured."

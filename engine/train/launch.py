@@ -70,16 +70,16 @@ def launcher_args(gpus: int, nnodes: int = 1, node_rank: int = 0, master: str = 
 
 
 def run_distributed(ws: Workspace, config: RunConfig, gpus: int, report: Reporter, nnodes: int = 1,
-                    node_rank: int = 0, master: str = "") -> dict:
+                    node_rank: int = 0, master: str = "", until: dict[str, Any] | None = None) -> dict:
     """Train the resolved ``config`` on ``gpus`` processes (on each of ``nnodes`` machines); each rank
-    gets the config as JSON."""
+    gets the config as JSON, and ``until`` (the stop rule's keywords: ``--until good``, ``--for``)."""
     args = launcher_args(gpus, nnodes, node_rank, master)
     control = control_path(config.model_dir)
     control.parent.mkdir(parents=True, exist_ok=True)
     control.write_text("")
     cmd = [sys.executable, "-m", "torch.distributed.run", *args,
            "-m", "engine.ddp_worker", "--ws", str(ws.root), "--control", str(control),
-           "--config", json.dumps(config.to_json())]
+           "--config", json.dumps(config.to_json()), *(["--until", json.dumps(until)] if until else [])]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     env.setdefault("OMP_NUM_THREADS", "1")

@@ -51,3 +51,19 @@ def test_two_ranks_stop_together_when_cancelled(train_ws):
             CallbackReporter(note, cancel=lambda: bool(seen) and seen[-1] >= 3))
     saved = CheckpointStore(train_ws.model_dir("ddp-cancel")).load()
     assert saved.state["world_size"] == 2 and saved.state["iteration"] >= 3
+
+
+@pytest.mark.timeout(180)
+def test_two_ranks_stop_together_on_the_stop_rule(train_ws):
+    """``--for`` (and ``--until good``) on several GPUs: rank 0 keeps the stop rule, as it keeps the quality
+    watcher; both ranks stop at the same iteration, saved, with the rule's reason in the job's result."""
+    from engine.quality.estimate import read_state
+
+    events: list[dict] = []
+    result = run(train_ws, tiny_params("ddp-for", iters=100_000, gpus=2, time_limit="3s", save_every_iters=0),
+                 CallbackReporter(events.append))
+    assert result["stopped"] == "time" and result["stop_reason"].startswith("Stopped after 1 min (--for), at iteration")
+    saved = CheckpointStore(train_ws.model_dir("ddp-for")).load()
+    assert saved.state["world_size"] == 2 and saved.state["iteration"] == result["iteration"] < 100_000
+    assert read_state(train_ws.model_dir("ddp-for"))["stopped"] == "time"
+    assert not [e for e in events if e["type"] == "warning" and "several GPUs" in e.get("message", "")]
