@@ -307,9 +307,11 @@ def words(est: Estimate, now: int, rate: float | None, found: dict[str, Estimate
     if not rate or rate <= 0:
         return f"good at about {iters}{waiting}."
     mid = minutes((est.iteration - now) / rate)
+    if est.high is None:  # the flatter trend never gets there: a soonest, no latest
+        soonest = minutes(((est.low or est.iteration) - now) / rate)
+        return f"good in about {mid}, {soonest} at the soonest, the latest not in sight ({iters}){waiting}."
     low = minutes(((est.low or est.iteration) - now) / rate).removesuffix(" min")
-    high = "not in sight" if est.high is None else minutes((est.high - now) / rate)
-    return f"good in about {mid}, between {low} and {high} ({iters}){waiting}."
+    return f"good in about {mid}, between {low} and {minutes((est.high - now) / rate)} ({iters}){waiting}."
 
 
 def metrics_values(found: dict[str, Estimate], now: int, rate: float | None) -> dict[str, Any]:
