@@ -66,6 +66,10 @@ CANDIDATES: dict[str, tuple[str, dict[str, Any]]] = {
                  {"arch": "df-ud", "src_sampling": "expression"}),
     "liae-match": ("liae-ud, src faces sampled to match the dst batch's expression",
                    {"arch": "liae-ud", "src_sampling": "expression"}),
+    # A model too small for the footage: its figures level off early, the case of a plateau stop.
+    "df-small": ("df-match at a quarter of tiny's width (dims 32/8/8/4, batch 4)",
+                 {"arch": "df-ud", "src_sampling": "expression", "ae_dims": 32, "e_dims": 8, "d_dims": 8,
+                  "d_mask_dims": 4, "batch_size": 4}),
 }
 #: The mouth as merged (``[merge] mouth`` follow, what auto pastes where the model's mouth fails).
 MERGED_KEYS = ("corr", "spread", "dst_spread", "faces")
