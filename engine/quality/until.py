@@ -184,7 +184,7 @@ class UntilGood:
                                                  f"rose less than {estimate.GAIN} over the last "
                                                  f"{estimate.SHARE:.0%} of the iterations and "
                                                  f"{', '.join(estimate.NAMES[e.verdict] for e in stalled)} "
-                                                 f"{'is' if len(stalled) == 1 else 'are'} not getting there "
+                                                 f"{'is' if len(stalled) == 1 and stalled[0].verdict != 'eyes' else 'are'} not getting there "
                                                  f"({_figures_text(latest)}). {said}".rstrip(), iteration)
         self._write(iteration)
         return decision

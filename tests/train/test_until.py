@@ -91,6 +91,12 @@ def test_a_plateau_stops_and_says_which_verdict_is_missing(tmp_path):
     assert rule.reason.endswith("What to try: a liae model (--arch liae-ud); a pretrained start (--pretrain); move "
                                 "the swap's lips with the destination's at merge ([merge] mouth = follow).")
     assert read_state(tmp_path)["stopped"] == "plateau"
+    # The eyes stalled instead: said as a plural (a real run's stop read "the eyes is not getting there").
+    eyes = [{**p, "expr_mouth_spread": 0.9, "expr_eyes_spread": p["expr_mouth_spread"]} for p in points]
+    rule = UntilGood(None, tmp_path / "eyes", 64)
+    (tmp_path / "eyes").mkdir()
+    assert rule.measured(None, 10_000, eyes, rate=10.0) == "plateau"
+    assert "the eyes are not getting there" in rule.reason, rule.reason
 
 
 @pytest.mark.timeout(240)
