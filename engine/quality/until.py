@@ -13,7 +13,8 @@ it is new, reads the quality history and decides:
   SSIM has stopped rising (it gained less than ``estimate.GAIN`` over the last ``estimate.SHARE`` of the
   iterations). Then the same verdicts are measured over the whole destination clip (``CLIP_FACES`` faces,
   training frames included); the run stops only if they hold there too, else it says what does not and
-  trains on (the clip is measured again after another ``SHARE`` of iterations).
+  trains on (the clip is measured again after another ``SHARE`` of iterations; a resumed run keeps the
+  model's last clip check from ``until.json``: ``clip_at``, ``clip``).
 - **plateau**: the SSIM has stopped rising and no missing verdict is heading for its threshold (its
   estimate is "not in sight"), or the clip's missing verdict did not improve between two clip checks:
   it stops and says which verdict is missing and what to try (the verdict's own sentence).
@@ -124,6 +125,17 @@ class UntilGood:
         self._clip_checks: list[tuple[int, dict[str, Any], list[str]]] = []
         #: The mouth as the merge pastes it counts (``[merge] mouth`` auto, follow or destination).
         self.merged = ws is None or merged_mouth(ws) != "swap"  # None: a replay, the defaults (auto)
+        self._resume_clip_check()
+
+    def _resume_clip_check(self) -> None:
+        """A resumed run (a dropped SSH session, a reboot, a higher ceiling) keeps the last whole-clip check
+        of the model (``until.json``): the next one comes after another ``SHARE`` of iterations and a
+        plateau compares with it, as if the run had not stopped."""
+        state = estimate.read_state(self.model_dir)
+        at, figures = state.get("clip_at"), state.get("clip")
+        if isinstance(at, int) and not isinstance(at, bool) and at > 0 and isinstance(figures, dict):
+            missing = [v for v in estimate.HELD if estimate.holds(figures, v, self.merged) is False]
+            self._clip_checks.append((at, figures, missing))
 
     # -- the loop's interface -------------------------------------------------------------------------
     def check(self, network: Any, iteration: int, quality: dict[str, Any]) -> str | None:
@@ -247,6 +259,8 @@ class UntilGood:
     def _write(self, iteration: int, clip: dict[str, Any] | None = None) -> None:
         state = {"iteration": iteration, "time": round(time.time(), 2), **self.latest,
                  "stopped": self.stopped or None, "reason": self.reason or None}
-        if self._clip_checks or clip:
-            state["clip"] = clip or self._clip_checks[-1][1]
+        if self._clip_checks:
+            state["clip_at"], state["clip"] = self._clip_checks[-1][0], self._clip_checks[-1][1]
+        elif clip:
+            state["clip"] = clip
         atomic_write_json(self.model_dir / UNTIL_FILE, state)

@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from engine.atomic import atomic_write_json
 from engine.errors import UserError
 from engine.jobs.train import Params, run
 from engine.quality import history
@@ -129,3 +130,23 @@ def test_the_wizard_offers_good_first_and_shows_the_estimate():
     text = stats_text(None, {"iter": 500, "loss_src": 0.5, "loss_dst": 0.4,
                              "until_text": "good in about 40 min, between 25 and 70 [waiting]"})
     assert "good in about 40 min, between 25 and 70 \\[waiting]" in text  # markup escaped
+
+
+def test_a_resumed_run_keeps_the_last_whole_clip_check(tmp_path):
+    """The run stopped (SSH dropped, a reboot, a ceiling) after a whole-clip check found the eyes short: the
+    resumed run's rule reads it from until.json, waits another quarter of the iterations before it
+    measures the clip again, and says why it trains on while the held-out faces are good."""
+    clip = {"expr_faces": 100, "id_closer_src": 1.0, "expr_mouth_corr": 0.8, "expr_mouth_spread": 0.9,
+            "expr_mouth_ratio": 1.2, "expr_mouth_dst_spread": 0.03, "expr_eyes_corr": 0.81, "expr_eyes_spread": 0.5,
+            "expr_eyes_ratio": 1.2, "expr_eyes_dst_spread": 0.01}
+    atomic_write_json(tmp_path / UNTIL_FILE, {"iteration": 8000, "clip_at": 8000, "clip": clip, "stopped": "time"})
+    points = [_point(i, 0.84, 0.9) for i in range(250, 9001, 250)]  # good on the held-out faces, SSIM level
+    rule = UntilGood(None, tmp_path, 64)
+    assert rule.measured(None, 9000, points, rate=10.0) is None  # 9 000 < 8 000 x 1.25: the clip is not measured again
+    assert rule.latest["until_text"].startswith("good on the held-out faces; over the whole clip not yet "
+                                                "(at iteration 8000): the eyes"), rule.latest
+    state = read_state(tmp_path)
+    assert state["clip_at"] == 8000 and state["clip"] == clip  # kept for the next resume
+    # A model without a clip check: nothing restored, "good now" on the held-out faces.
+    fresh = UntilGood(None, tmp_path / "fresh", 64)
+    assert fresh._clip_checks == []
