@@ -306,6 +306,8 @@ def words(est: Estimate, now: int, rate: float | None, found: dict[str, Estimate
             (_thousands(est.high) if est.high is not None else "not in sight")
     if not rate or rate <= 0:
         return f"good at about {iters}{waiting}."
+    if est.high is not None and est.high <= now:  # the trend is there already; the measurements must show it
+        return f"good at the next measurements: the trend is there already ({iters}){waiting}."
     mid = minutes((est.iteration - now) / rate)
     if est.high is None:  # the flatter trend never gets there: a soonest, no latest
         soonest = minutes(((est.low or est.iteration) - now) / rate)

@@ -49,6 +49,8 @@ def test_the_sentence_gives_minutes_and_their_range():
     est = estimate.Estimate("good", iteration=10_000, low=7000, high=16_000)
     text = estimate.words(est, 4000, rate=2.5)
     assert text == "good in about 40 min, between 20 and 1 h 20 min (iteration 10 000, 7 000 to 16 000)."
+    there = estimate.words(estimate.Estimate("good", iteration=37_280, low=37_280, high=37_280), 37_792, rate=5.0)
+    assert there == "good at the next measurements: the trend is there already (iteration 37 280, 37 280 to 37 280)."
     open_ended = estimate.words(estimate.Estimate("good", iteration=10_000, low=7000), 4000, rate=2.5)
     assert open_ended == ("good in about 40 min, 20 min at the soonest, the latest not in sight "
                           "(iteration 10 000, 7 000 to not in sight).")
