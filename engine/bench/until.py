@@ -34,10 +34,28 @@ def reached(points: list[dict[str, Any]], verdict: str) -> int | None:
     return None
 
 
+def _training(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The training measurements of a history, oldest first."""
+    return sorted((p for p in points if p.get("source", "training") == "training" and p.get("iteration", 0) > 0),
+                  key=lambda p: p["iteration"])
+
+
+def _row(verdict: str, now: int, est: estimate.Estimate, actual: int | None, end: int) -> dict[str, Any]:
+    """An estimate made at ``now`` against the iteration ``actual`` the verdict was reached (None: never
+    within the history, which ends at ``end``): ``hit`` True, False, or None (no claim to judge)."""
+    if est.early:
+        hit = None  # "too early to tell": no range was given
+    elif actual is not None:  # a range that holds it; "not in sight" of a verdict reached is a miss
+        hit = est.iteration is not None and (est.low or 0) <= actual <= (est.high if est.high is not None else float("inf"))
+    else:  # never reached within the history: a miss only if the whole range lay inside it
+        hit = None if est.iteration is None or est.high is None or est.high > end else False
+    return {"verdict": verdict, "made_at": now, "estimate": est.iteration, "low": est.low, "high": est.high,
+            "reached": actual, "end": end, "hit": hit, "why": est.why}
+
+
 def replay(points: list[dict[str, Any]], at: float = 0.25) -> list[dict[str, Any]]:
     """One row per verdict: reached, the estimate made at ``at`` of it, and whether it hit."""
-    points = sorted((p for p in points if p.get("source", "training") == "training" and p.get("iteration", 0) > 0),
-                    key=lambda p: p["iteration"])
+    points = _training(points)
     if not points:
         return []
     end = int(points[-1]["iteration"])
@@ -51,17 +69,8 @@ def replay(points: list[dict[str, Any]], at: float = 0.25) -> list[dict[str, Any
         now = int(upto[-1]["iteration"])
         found = estimate.estimates(upto, now)
         est = estimate.overall(found) if verdict == "good" else found[verdict]
-        if est.met:
-            continue
-        low, high = est.low, est.high
-        if est.early:
-            hit = None  # "too early to tell": no range was given
-        elif actual is not None:
-            hit = est.iteration is not None and (low or 0) <= actual <= (high if high is not None else float("inf"))
-        else:  # never reached within the history: a miss only if the whole range lay inside it
-            hit = None if est.iteration is None or high is None or high > end else False
-        rows.append({"verdict": verdict, "made_at": now, "estimate": est.iteration, "low": low, "high": high,
-                     "reached": actual, "end": end, "hit": hit, "why": est.why})
+        if not est.met:
+            rows.append(_row(verdict, now, est, actual, end))
     return rows
 
 
@@ -71,8 +80,7 @@ def replay_every(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
     reached; "not in sight" (heading away, too slow) where the verdict was reached after all: a miss;
     "too early to tell": None). ``replay`` asks the issue's one question (the estimate at a quarter);
     this one shows how the estimate reads along a real run, where a quarter is often too early."""
-    points = sorted((p for p in points if p.get("source", "training") == "training" and p.get("iteration", 0) > 0),
-                    key=lambda p: p["iteration"])
+    points = _training(points)
     if not points:
         return []
     end = int(points[-1]["iteration"])
@@ -83,18 +91,8 @@ def replay_every(points: list[dict[str, Any]]) -> list[dict[str, Any]]:
         found = estimate.estimates([p for p in points if p["iteration"] <= now], now)
         for verdict, when in actual.items():
             est = estimate.overall(found) if verdict == "good" else found[verdict]
-            if est.met or (when is not None and when <= now):
-                continue
-            if est.early:
-                hit = None
-            elif est.iteration is None:  # not in sight: wrong if it was reached
-                hit = False if when is not None else None
-            elif when is not None:
-                hit = (est.low or 0) <= when <= (est.high if est.high is not None else float("inf"))
-            else:
-                hit = None if est.high is None or est.high > end else False
-            rows.append({"verdict": verdict, "made_at": now, "estimate": est.iteration, "low": est.low,
-                         "high": est.high, "reached": when, "end": end, "hit": hit, "why": est.why})
+            if not est.met and (when is None or when > now):
+                rows.append(_row(verdict, now, est, when, end))
     return rows
 
 

@@ -134,8 +134,11 @@ class UntilGood:
         state = estimate.read_state(self.model_dir)
         at, figures = state.get("clip_at"), state.get("clip")
         if isinstance(at, int) and not isinstance(at, bool) and at > 0 and isinstance(figures, dict):
-            missing = [v for v in estimate.HELD if estimate.holds(figures, v, self.merged) is False]
-            self._clip_checks.append((at, figures, missing))
+            self._clip_checks.append((at, figures, self._missing(figures)))
+
+    def _missing(self, figures: dict[str, Any]) -> list[str]:
+        """The verdicts that do not hold for these whole-clip figures."""
+        return [v for v in estimate.HELD if estimate.holds(figures, v, self.merged) is False]
 
     # -- the loop's interface -------------------------------------------------------------------------
     def check(self, network: Any, iteration: int, quality: dict[str, Any]) -> str | None:
@@ -206,19 +209,19 @@ class UntilGood:
         if last is not None and iteration < last * (1 + estimate.SHARE):
             return None
         figures = _clip_figures(self.ws, network, self.resolution, self._log)
-        missing = [v for v in estimate.HELD if estimate.holds(figures, v, self.merged) is False]
+        missing = self._missing(figures)
         self._clip_checks.append((iteration, figures, missing))
         if not missing:
             return self._stop("good", f"Good at iteration {iteration}: every verdict holds on the held-out faces "
                                       f"({_figures_text(held)}) and over the whole clip ({_figures_text(figures)}), "
-                                      f"and the held-out SSIM has stopped rising.", iteration, clip=figures)
+                                      f"and the held-out SSIM has stopped rising.", iteration)
         words = ", ".join(estimate.NAMES[v] for v in missing)
         if len(self._clip_checks) >= 2 and not self._improved(missing):
             said = _try(missing)
             return self._stop("plateau", f"Stopped at a plateau at iteration {iteration}: the held-out faces are good "
                                          f"but over the whole clip {words} did not improve since iteration "
                                          f"{self._clip_checks[-2][0]} ({_figures_text(figures)}). {said}".rstrip(),
-                              iteration, clip=figures)
+                              iteration)
         self._log(f"Good on the held-out faces at iteration {iteration}, but over the whole clip not yet: {words} "
                   f"({_figures_text(figures)}). Training on; the clip is measured again at iteration "
                   f"{int(iteration * (1 + estimate.SHARE))} or later.")
@@ -247,20 +250,18 @@ class UntilGood:
                     return True
         return False
 
-    def _stop(self, stopped: str, reason: str, iteration: int, clip: dict[str, Any] | None = None) -> str:
+    def _stop(self, stopped: str, reason: str, iteration: int) -> str:
         self.stopped, self.reason = stopped, reason
         # The run's last metrics event carries the reason where the estimate was: the wizard, attach and
         # the browser view show it in the same place.
         self.latest = {**self.latest, "until_text": reason, "until_stopped": stopped}
         self._log(reason)
-        self._write(iteration, clip)
+        self._write(iteration)
         return stopped
 
-    def _write(self, iteration: int, clip: dict[str, Any] | None = None) -> None:
+    def _write(self, iteration: int) -> None:
         state = {"iteration": iteration, "time": round(time.time(), 2), **self.latest,
                  "stopped": self.stopped or None, "reason": self.reason or None}
-        if self._clip_checks:
+        if self._clip_checks:  # the last whole-clip check (a stop's own included): a resumed run reads it
             state["clip_at"], state["clip"] = self._clip_checks[-1][0], self._clip_checks[-1][1]
-        elif clip:
-            state["clip"] = clip
         atomic_write_json(self.model_dir / UNTIL_FILE, state)
